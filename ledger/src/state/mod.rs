@@ -1,0 +1,118 @@
+//! State: keys map to byte values; aggregates; overlays; the state root.
+//!
+//! The ledger stores values as opaque bytes: their meaning belongs to the
+//! contracts. The exception is an *aggregate* key ([`StateKey::is_aggregate`]):
+//! its value is a vector of `u128` fields that the ledger itself can add to
+//! and subtract from, which is what lets transactions touching one market
+//! total run in parallel (see `exec`).
+
+mod aggregate;
+mod commitment;
+
+use std::collections::BTreeMap;
+
+pub use aggregate::{AggregateError, Fields, SignedDelta, decode_fields, encode_fields};
+pub use commitment::{CommitmentUpdate, StateCommitment};
+
+use crate::access::StateKey;
+
+/// A state value: immutable bytes, cheap to clone.
+pub type Value = bytes::Bytes;
+
+/// A set of writes: the new value of each key, `None` for deleted. Sorted by
+/// key, so iterating it is deterministic.
+pub type WriteSet = BTreeMap<StateKey, Option<Value>>;
+
+/// A failure of the storage underneath. Never the result of user input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("storage error: {0}")]
+pub struct StoreError(pub String);
+
+/// Read access to a state.
+pub trait StateReader: Send + Sync {
+    /// The value of `key`, or `None` when absent.
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError>;
+}
+
+impl<T: StateReader + ?Sized> StateReader for &T {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        (**self).get(key)
+    }
+}
+
+impl<T: StateReader + ?Sized> StateReader for std::sync::Arc<T> {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        (**self).get(key)
+    }
+}
+
+/// A state in memory: a sorted map. Used for tests, benchmarks and genesis.
+impl StateReader for BTreeMap<StateKey, Value> {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        Ok(BTreeMap::get(self, key).cloned())
+    }
+}
+
+/// Pending writes layered over a base state.
+pub struct Overlay<'a> {
+    base: &'a dyn StateReader,
+    writes: WriteSet,
+}
+
+impl<'a> Overlay<'a> {
+    /// An empty overlay over `base`.
+    pub fn new(base: &'a dyn StateReader) -> Overlay<'a> {
+        Overlay {
+            base,
+            writes: WriteSet::new(),
+        }
+    }
+
+    /// The current value of `key`: the overlay's if written, else the base's.
+    pub fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        match self.writes.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    /// Sets `key` (or deletes it with `None`).
+    pub fn set(&mut self, key: StateKey, value: Option<Value>) {
+        self.writes.insert(key, value);
+    }
+
+    /// The fields of an aggregate key.
+    pub fn fields(&self, key: &StateKey) -> Result<Fields, AggregateError> {
+        let value = self.get(key).map_err(AggregateError::Store)?;
+        decode_fields(value.as_deref())
+    }
+
+    /// The writes so far.
+    pub fn writes(&self) -> &WriteSet {
+        &self.writes
+    }
+
+    /// The base state.
+    pub fn base(&self) -> &'a dyn StateReader {
+        self.base
+    }
+
+    /// Gives back the writes, dropping every one that leaves its key as it is
+    /// in the base: two executions that reach the same state report the same
+    /// write set, whatever they wrote along the way.
+    pub fn into_changes(self) -> Result<WriteSet, StoreError> {
+        let mut changes = WriteSet::new();
+        for (key, value) in self.writes {
+            if self.base.get(&key)? != value {
+                changes.insert(key, value);
+            }
+        }
+        Ok(changes)
+    }
+}
+
+impl StateReader for Overlay<'_> {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        Overlay::get(self, key)
+    }
+}

@@ -1,0 +1,186 @@
+//! An in-memory store. Same contract as [`super::RocksStore`], no durability.
+
+use std::collections::{BTreeMap, HashMap};
+
+use parking_lot::RwLock;
+
+use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends};
+use crate::access::StateKey;
+use crate::block::{Header, Receipt};
+use crate::primitives::Hash;
+use crate::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+
+#[derive(Default)]
+struct Inner {
+    state: BTreeMap<StateKey, Value>,
+    commitment: StateCommitment,
+    headers: Vec<Header>,
+    blocks: Vec<Vec<u8>>,
+    receipts: Vec<Vec<Receipt>>,
+    undo: Vec<Undo>,
+    tx_index: HashMap<Hash, TxLocation>,
+    block_index: HashMap<Hash, u64>,
+}
+
+/// A store in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store (before genesis).
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// A copy of the whole state, sorted by key.
+    pub fn state_snapshot(&self) -> BTreeMap<StateKey, Value> {
+        self.inner.read().state.clone()
+    }
+}
+
+impl StateReader for MemoryStore {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        Ok(self.inner.read().state.get(key).cloned())
+    }
+}
+
+impl Store for MemoryStore {
+    fn head(&self) -> Option<ChainHead> {
+        let inner = self.inner.read();
+        inner.headers.last().map(|header| ChainHead {
+            height: header.height,
+            hash: header.hash(),
+            header: header.clone(),
+        })
+    }
+
+    fn state_root(&self) -> Hash {
+        self.inner.read().commitment.root()
+    }
+
+    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+        self.inner.read().commitment.prepare(changes)
+    }
+
+    fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let head = inner.headers.last().map(|h| ChainHead {
+            height: h.height,
+            hash: h.hash(),
+            header: h.clone(),
+        });
+        check_extends(head.as_ref(), &commit)?;
+        let height = commit.header.height;
+        let mut undo = Undo::with_capacity(commit.changes.len());
+        for (key, value) in &commit.changes {
+            let previous = match value {
+                Some(value) => inner.state.insert(*key, value.clone()),
+                None => inner.state.remove(key),
+            };
+            undo.push((*key, previous));
+        }
+        for (index, receipt) in commit.receipts.iter().enumerate() {
+            let index =
+                u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
+            inner
+                .tx_index
+                .insert(receipt.tx_hash, TxLocation { height, index });
+        }
+        inner.commitment.apply(commit.commitment);
+        inner.block_index.insert(commit.header.hash(), height);
+        inner.headers.push(commit.header);
+        inner.blocks.push(commit.block_bytes);
+        inner.receipts.push(commit.receipts);
+        inner.undo.push(undo);
+        Ok(())
+    }
+
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
+        Ok(usize::try_from(height)
+            .ok()
+            .and_then(|h| self.inner.read().headers.get(h).cloned()))
+    }
+
+    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(usize::try_from(height)
+            .ok()
+            .and_then(|h| self.inner.read().blocks.get(h).cloned()))
+    }
+
+    fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
+        Ok(usize::try_from(height)
+            .ok()
+            .and_then(|h| self.inner.read().receipts.get(h).cloned()))
+    }
+
+    fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self.inner.read().tx_index.get(hash).copied())
+    }
+
+    fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        Ok(self.inner.read().block_index.get(hash).copied())
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(StateKey, Value) -> bool,
+    ) -> Result<(), StoreError> {
+        // Collect first so `visit` runs without the lock held.
+        let matching: Vec<(StateKey, Value)> = {
+            let inner = self.inner.read();
+            inner
+                .state
+                .iter()
+                .filter(|(key, _)| key.encode().starts_with(prefix))
+                .map(|(key, value)| (*key, value.clone()))
+                .collect()
+        };
+        for (key, value) in matching {
+            if !visit(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn revert_to(&self, height: u64) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let target =
+            usize::try_from(height).map_err(|_| StoreError("height out of range".to_string()))?;
+        if target >= inner.headers.len() {
+            return Err(StoreError(format!(
+                "cannot revert to height {height}: it is not committed"
+            )));
+        }
+        let mut restored = WriteSet::new();
+        while inner.headers.len() > target + 1 {
+            let undo = inner.undo.pop().unwrap_or_default();
+            for (key, previous) in undo.into_iter().rev() {
+                match &previous {
+                    Some(value) => inner.state.insert(key, value.clone()),
+                    None => inner.state.remove(&key),
+                };
+                restored.insert(key, previous);
+            }
+            if let Some(header) = inner.headers.pop() {
+                inner.block_index.remove(&header.hash());
+            }
+            inner.blocks.pop();
+            for receipt in inner.receipts.pop().unwrap_or_default() {
+                inner.tx_index.remove(&receipt.tx_hash);
+            }
+        }
+        let update = inner.commitment.prepare(&restored);
+        let expected = inner.headers.last().map(|header| header.state_root);
+        if expected != Some(update.root()) {
+            return Err(StoreError(format!(
+                "undo records do not restore the state root of height {height}"
+            )));
+        }
+        inner.commitment.apply(update);
+        Ok(())
+    }
+}

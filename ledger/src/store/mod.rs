@@ -1,0 +1,150 @@
+//! Stores: where committed blocks, receipts and state live.
+//!
+//! A [`Store`] commits one block at a time, atomically: state changes, the
+//! block, its header, receipts, the transaction index, an undo record and
+//! the new head, all or nothing ([`BlockCommit`]). Two implementations:
+//! [`MemoryStore`] for tests and benchmarks, and [`RocksStore`] (column
+//! families, one write batch per block, fsync per block by default), which
+//! recovers its head on open and checks the state root against it.
+
+mod memory;
+mod rocks;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+pub use rocks::{RocksStore, RocksStoreOptions};
+
+use crate::access::StateKey;
+use crate::block::{Header, Receipt};
+use crate::primitives::Hash;
+use crate::state::{CommitmentUpdate, StateReader, StoreError, Value, WriteSet};
+
+/// The last committed block.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainHead {
+    /// Its height.
+    pub height: u64,
+    /// Its hash.
+    pub hash: Hash,
+    /// Its header.
+    pub header: Header,
+}
+
+/// Where a committed transaction is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct TxLocation {
+    /// Block height.
+    pub height: u64,
+    /// Index in the block.
+    pub index: u32,
+}
+
+/// Everything one block commits, written atomically.
+#[derive(Debug, Clone)]
+pub struct BlockCommit {
+    /// The header (its hash is the block hash).
+    pub header: Header,
+    /// The canonical encoding of the whole block.
+    pub block_bytes: Vec<u8>,
+    /// Receipts, in block order.
+    pub receipts: Vec<Receipt>,
+    /// State changes.
+    pub changes: WriteSet,
+    /// The state commitment moved by `changes`; its root is `header.state_root`.
+    pub commitment: CommitmentUpdate,
+}
+
+/// The undo record of one block: the previous value of every changed key.
+pub(crate) type Undo = Vec<(StateKey, Option<Value>)>;
+
+/// A place blocks are committed to and state is read from.
+pub trait Store: StateReader {
+    /// The last committed block, or `None` before genesis.
+    fn head(&self) -> Option<ChainHead>;
+
+    /// The root of the current state.
+    fn state_root(&self) -> Hash;
+
+    /// The state root after `changes`, and the update that moves the store's
+    /// commitment there; changes nothing.
+    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate;
+
+    /// Commits a block atomically. Its height must be the head's plus one
+    /// (or 0 for genesis), its parent the head, and its state root the
+    /// prepared one.
+    fn commit(&self, commit: BlockCommit) -> Result<(), StoreError>;
+
+    /// The header at `height`.
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError>;
+
+    /// The encoded block at `height`.
+    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The receipts of the block at `height`.
+    fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError>;
+
+    /// The height of the block with this hash.
+    fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError>;
+
+    /// Where a committed transaction is.
+    fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError>;
+
+    /// Visits, in key order, every key whose encoding starts with `prefix`,
+    /// until `visit` returns `false`.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(StateKey, Value) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// Rolls state and chain back to `height` using the undo records (dev
+    /// mode's snapshots). Blocks above `height` are deleted.
+    fn revert_to(&self, height: u64) -> Result<(), StoreError>;
+}
+
+/// Checks that `commit` extends `head`.
+pub(crate) fn check_extends(
+    head: Option<&ChainHead>,
+    commit: &BlockCommit,
+) -> Result<(), StoreError> {
+    let header = &commit.header;
+    let (expected_height, expected_parent) = match head {
+        Some(head) => (head.height + 1, head.hash),
+        None => (0, Hash::ZERO),
+    };
+    if header.height != expected_height || header.parent_hash != expected_parent {
+        return Err(StoreError(format!(
+            "block {} (parent {}) does not extend the head (next height {expected_height}, parent {expected_parent})",
+            header.height, header.parent_hash
+        )));
+    }
+    if header.state_root != commit.commitment.root() {
+        return Err(StoreError(
+            "block state root is not the prepared commitment root".to_string(),
+        ));
+    }
+    if commit.receipts.len() != header.transaction_count as usize {
+        return Err(StoreError(
+            "receipt count does not match the header".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Encodes a value for storage (borsh; writing to a Vec cannot fail).
+pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).unwrap_or_default()
+}
+
+/// Decodes a stored value, naming what failed.
+pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    borsh::from_slice(bytes).map_err(|error| StoreError(format!("corrupt {what}: {error}")))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

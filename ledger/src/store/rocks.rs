@@ -1,0 +1,391 @@
+//! The RocksDB store.
+//!
+//! Column families (heights are 8-byte big-endian, so they sort):
+//!
+//! | family     | key                | value                         |
+//! |------------|--------------------|-------------------------------|
+//! | `state`    | encoded state key  | value bytes                   |
+//! | `headers`  | height             | borsh(Header)                 |
+//! | `blocks`   | height             | borsh(Block)                  |
+//! | `receipts` | height             | borsh(Vec<Receipt>)           |
+//! | `tx_index` | transaction id     | borsh(TxLocation)             |
+//! | `block_index` | block hash      | height                        |
+//! | `undo`     | height             | borsh(previous values)        |
+//! | `meta`     | `head`             | borsh(ChainHead)              |
+//!
+//! A block is one `WriteBatch`, written with `sync = true` unless configured
+//! otherwise: after `commit` returns, the block survives a crash or power
+//! loss. A crash before that leaves the previous block as the head, and the
+//! write-ahead log guarantees no partial batch is ever visible. On open the
+//! head is read back and the state root is rebuilt from `state` and checked
+//! against the head's, so silent corruption is found before anything runs.
+
+use std::path::Path;
+
+use parking_lot::RwLock;
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions,
+};
+
+use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends, decode, encode};
+use crate::access::StateKey;
+use crate::block::{Header, Receipt};
+use crate::primitives::Hash;
+use crate::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+
+const CF_STATE: &str = "state";
+const CF_HEADERS: &str = "headers";
+const CF_BLOCKS: &str = "blocks";
+const CF_RECEIPTS: &str = "receipts";
+const CF_TX_INDEX: &str = "tx_index";
+const CF_UNDO: &str = "undo";
+const CF_BLOCK_INDEX: &str = "block_index";
+const CF_META: &str = "meta";
+const FAMILIES: [&str; 8] = [
+    CF_STATE,
+    CF_HEADERS,
+    CF_BLOCKS,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_BLOCK_INDEX,
+    CF_UNDO,
+    CF_META,
+];
+const HEAD_KEY: &[u8] = b"head";
+
+/// How a [`RocksStore`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RocksStoreOptions {
+    /// fsync every block (default). Off trades durability of the last
+    /// blocks for speed; a crash still never leaves a partial block.
+    pub sync: bool,
+}
+
+impl Default for RocksStoreOptions {
+    fn default() -> Self {
+        RocksStoreOptions { sync: true }
+    }
+}
+
+/// A store on RocksDB.
+pub struct RocksStore {
+    db: DB,
+    options: RocksStoreOptions,
+    /// The head and the commitment change together, under one lock, after
+    /// the batch is durable.
+    tip: RwLock<Tip>,
+}
+
+struct Tip {
+    head: Option<ChainHead>,
+    commitment: StateCommitment,
+}
+
+fn store_error(error: rocksdb::Error) -> StoreError {
+    StoreError(error.to_string())
+}
+
+fn encode_undo(undo: &Undo) -> Vec<u8> {
+    let raw: Vec<(StateKey, Option<&[u8]>)> = undo
+        .iter()
+        .map(|(key, value)| (*key, value.as_deref()))
+        .collect();
+    encode(&raw)
+}
+
+fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+impl RocksStore {
+    /// Opens (or creates) a store in `path`, recovering the head and
+    /// checking the state against it.
+    pub fn open(path: &Path, options: RocksStoreOptions) -> Result<RocksStore, StoreError> {
+        let mut db_options = Options::default();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        db_options.set_compression_type(DBCompressionType::Zstd);
+        let families = FAMILIES.iter().map(|name| {
+            let mut family_options = Options::default();
+            family_options.set_compression_type(DBCompressionType::Zstd);
+            ColumnFamilyDescriptor::new(*name, family_options)
+        });
+        let db = DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?;
+        let store = RocksStore {
+            db,
+            options,
+            tip: RwLock::new(Tip {
+                head: None,
+                commitment: StateCommitment::new(),
+            }),
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    fn family(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError(format!("missing column family {name}")))
+    }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        let head: Option<ChainHead> = match self
+            .db
+            .get_cf(self.family(CF_META)?, HEAD_KEY)
+            .map_err(store_error)?
+        {
+            Some(bytes) => Some(decode(&bytes, "head")?),
+            None => None,
+        };
+        let mut entries = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.family(CF_STATE)?, IteratorMode::Start)
+        {
+            let (key, value) = item.map_err(store_error)?;
+            let key = StateKey::decode(&key)
+                .map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
+            entries.push((key, Value::from(value.into_vec())));
+        }
+        let commitment = StateCommitment::from_entries(entries);
+        if let Some(head) = &head
+            && head.header.state_root != commitment.root()
+        {
+            return Err(StoreError(format!(
+                "state root {} does not match head {} (height {}): the store is corrupt",
+                commitment.root(),
+                head.header.state_root,
+                head.height
+            )));
+        }
+        *self.tip.write() = Tip { head, commitment };
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(self.options.sync);
+        self.db
+            .write_opt(batch, &write_options)
+            .map_err(store_error)
+    }
+
+    fn get_height<T: borsh::BorshDeserialize>(
+        &self,
+        family: &str,
+        height: u64,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self
+            .db
+            .get_cf(self.family(family)?, height_key(height))
+            .map_err(store_error)?
+        {
+            Some(bytes) => decode(&bytes, what).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl StateReader for RocksStore {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        let value = self
+            .db
+            .get_cf(self.family(CF_STATE)?, key.encode())
+            .map_err(store_error)?;
+        Ok(value.map(Value::from))
+    }
+}
+
+impl Store for RocksStore {
+    fn head(&self) -> Option<ChainHead> {
+        self.tip.read().head.clone()
+    }
+
+    fn state_root(&self) -> Hash {
+        self.tip.read().commitment.root()
+    }
+
+    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+        self.tip.read().commitment.prepare(changes)
+    }
+
+    fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
+        // One writer at a time: the tip lock is held across the batch so the
+        // head and commitment cannot move underneath it.
+        let mut tip = self.tip.write();
+        check_extends(tip.head.as_ref(), &commit)?;
+        let header = &commit.header;
+        let height = height_key(header.height);
+        let state = self.family(CF_STATE)?;
+        let mut batch = WriteBatch::default();
+        let mut undo = Undo::with_capacity(commit.changes.len());
+        for (key, value) in &commit.changes {
+            let encoded = key.encode();
+            let previous = self
+                .db
+                .get_cf(state, &encoded)
+                .map_err(store_error)?
+                .map(Value::from);
+            undo.push((*key, previous));
+            match value {
+                Some(value) => batch.put_cf(state, &encoded, value),
+                None => batch.delete_cf(state, &encoded),
+            }
+        }
+        for (index, receipt) in commit.receipts.iter().enumerate() {
+            let index =
+                u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
+            let location = TxLocation {
+                height: header.height,
+                index,
+            };
+            batch.put_cf(
+                self.family(CF_TX_INDEX)?,
+                receipt.tx_hash.0,
+                encode(&location),
+            );
+        }
+        let head = ChainHead {
+            height: header.height,
+            hash: header.hash(),
+            header: header.clone(),
+        };
+        batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
+        batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height);
+        batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
+        batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
+        batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
+        batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
+        self.write(batch)?;
+        tip.commitment.apply(commit.commitment);
+        tip.head = Some(head);
+        Ok(())
+    }
+
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
+        self.get_height(CF_HEADERS, height, "header")
+    }
+
+    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_cf(self.family(CF_BLOCKS)?, height_key(height))
+            .map_err(store_error)
+    }
+
+    fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
+        self.get_height(CF_RECEIPTS, height, "receipts")
+    }
+
+    fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        match self
+            .db
+            .get_cf(self.family(CF_TX_INDEX)?, hash.0)
+            .map_err(store_error)?
+        {
+            Some(bytes) => decode(&bytes, "transaction location").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        match self
+            .db
+            .get_cf(self.family(CF_BLOCK_INDEX)?, hash.0)
+            .map_err(store_error)?
+        {
+            Some(bytes) => {
+                let raw: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError("corrupt block index".to_string()))?;
+                Ok(Some(u64::from_be_bytes(raw)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(StateKey, Value) -> bool,
+    ) -> Result<(), StoreError> {
+        let mode = IteratorMode::From(prefix, Direction::Forward);
+        for item in self.db.iterator_cf(self.family(CF_STATE)?, mode) {
+            let (key, value) = item.map_err(store_error)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let key = StateKey::decode(&key)
+                .map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
+            if !visit(key, Value::from(value.into_vec())) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn revert_to(&self, height: u64) -> Result<(), StoreError> {
+        let mut tip = self.tip.write();
+        let Some(head) = tip.head.clone() else {
+            return Err(StoreError("cannot revert an empty store".to_string()));
+        };
+        if height > head.height {
+            return Err(StoreError(format!(
+                "cannot revert to height {height}: the head is {}",
+                head.height
+            )));
+        }
+        let target: Header = self
+            .get_height(CF_HEADERS, height, "header")?
+            .ok_or_else(|| StoreError(format!("missing header {height}")))?;
+        let state = self.family(CF_STATE)?;
+        let mut batch = WriteBatch::default();
+        let mut restored = WriteSet::new();
+        for reverted in (height + 1..=head.height).rev() {
+            let undo: Undo = self
+                .get_height::<Vec<(StateKey, Option<Vec<u8>>)>>(CF_UNDO, reverted, "undo")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, value)| (key, value.map(Value::from)))
+                .collect();
+            for (key, previous) in undo.into_iter().rev() {
+                match &previous {
+                    Some(value) => batch.put_cf(state, key.encode(), value),
+                    None => batch.delete_cf(state, key.encode()),
+                }
+                restored.insert(key, previous);
+            }
+            let receipts: Vec<Receipt> = self
+                .get_height(CF_RECEIPTS, reverted, "receipts")?
+                .unwrap_or_default();
+            for receipt in receipts {
+                batch.delete_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0);
+            }
+            if let Some(header) = self.get_height::<Header>(CF_HEADERS, reverted, "header")? {
+                batch.delete_cf(self.family(CF_BLOCK_INDEX)?, header.hash().0);
+            }
+            for family in [CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_UNDO] {
+                batch.delete_cf(self.family(family)?, height_key(reverted));
+            }
+        }
+        let update = tip.commitment.prepare(&restored);
+        if update.root() != target.state_root {
+            return Err(StoreError(format!(
+                "undo records do not restore the state root of height {height}"
+            )));
+        }
+        let new_head = ChainHead {
+            height,
+            hash: target.hash(),
+            header: target,
+        };
+        batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
+        self.write(batch)?;
+        tip.commitment.apply(update);
+        tip.head = Some(new_head);
+        Ok(())
+    }
+}

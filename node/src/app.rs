@@ -1,0 +1,306 @@
+//! The application: the node's core, shaped as consensus-engine phases.
+//!
+//! | phase              | here                         | CometBFT ABCI analogue |
+//! |--------------------|------------------------------|------------------------|
+//! | check a tx         | [`App::check_transaction`]   | `CheckTx`              |
+//! | prepare a block    | [`App::prepare_proposal`]    | `PrepareProposal`      |
+//! | process a proposal | [`App::process_proposal`]    | `ProcessProposal`      |
+//! | finalize           | [`App::finalize_block`]      | `FinalizeBlock`        |
+//! | commit             | [`App::commit`]              | `Commit`               |
+//! | info               | [`App::info`]                | `Info`                 |
+//! | query              | [`App::store`] readers       | `Query`                |
+//!
+//! Today the single-node block producer drives these phases. Nothing here
+//! assumes it is the only node: a proposal from elsewhere goes through
+//! `process_proposal` (stateless checks, signatures, nonces) before
+//! `finalize_block`, and `finalize_block` is deterministic, so every
+//! validator computes the same roots.
+
+use std::sync::Arc;
+
+use parlend_contracts::genesis::{Genesis, GenesisError};
+use parlend_contracts::{Block, LendingVm, VerifiedTransaction};
+use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
+use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, execute_block_serial};
+use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
+use parlend_ledger::state::{CommitmentUpdate, StoreError, WriteSet};
+use parlend_ledger::store::{BlockCommit, ChainHead, Store};
+use parlend_ledger::{Hash, RejectReason};
+
+/// Why the application cannot proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The genesis is invalid.
+    #[error("invalid genesis: {0}")]
+    Genesis(#[from] GenesisError),
+    /// The store holds another chain.
+    #[error("the data directory holds chain {found}, not chain {expected}; use another --data-dir")]
+    WrongChain {
+        /// This node's chain id.
+        expected: u64,
+        /// The stored chain's id.
+        found: u64,
+    },
+    /// The store holds another genesis.
+    #[error(
+        "the data directory was created from another genesis (block 0 is {found}, expected {expected})"
+    )]
+    WrongGenesis {
+        /// This genesis' block hash.
+        expected: Hash,
+        /// The stored block 0 hash.
+        found: Hash,
+    },
+    /// The block cannot be executed.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// A proposal is invalid.
+    #[error("invalid proposal: {0}")]
+    InvalidProposal(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A block the producer proposes: ordered, verified transactions.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// Height.
+    pub height: u64,
+    /// Parent hash.
+    pub parent_hash: Hash,
+    /// Timestamp, seconds.
+    pub timestamp: u64,
+    /// Transactions in execution order.
+    pub transactions: Vec<VerifiedTransaction>,
+}
+
+/// An executed block, ready to commit.
+#[derive(Debug, Clone)]
+pub struct Finalized {
+    /// The block (its header has every root).
+    pub block: Block,
+    /// Receipts, in block order.
+    pub receipts: Vec<Receipt>,
+    /// State changes.
+    pub changes: WriteSet,
+    /// The commitment update to the new state root.
+    pub commitment: CommitmentUpdate,
+}
+
+/// The application.
+pub struct App {
+    vm: LendingVm,
+    store: Arc<dyn Store>,
+    chain_id: u64,
+}
+
+impl App {
+    /// Opens the application on `store`, writing the genesis block if the
+    /// store is empty, and checking that it belongs to this chain if not.
+    pub fn open(store: Arc<dyn Store>, genesis: &Genesis) -> Result<App, AppError> {
+        let app = App {
+            vm: LendingVm,
+            store,
+            chain_id: genesis.chain_id,
+        };
+        let genesis_block = app.genesis_commit(genesis)?;
+        match app.store.header(0)? {
+            None => app.store.commit(genesis_block)?,
+            Some(stored) if stored.chain_id != genesis.chain_id => {
+                return Err(AppError::WrongChain {
+                    expected: genesis.chain_id,
+                    found: stored.chain_id,
+                });
+            }
+            Some(stored) if stored.hash() != genesis_block.header.hash() => {
+                return Err(AppError::WrongGenesis {
+                    expected: genesis_block.header.hash(),
+                    found: stored.hash(),
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(app)
+    }
+
+    fn genesis_commit(&self, genesis: &Genesis) -> Result<BlockCommit, AppError> {
+        let changes: WriteSet = genesis
+            .state()?
+            .into_iter()
+            .map(|(key, value)| (key, Some(value)))
+            .collect();
+        let commitment = parlend_ledger::state::StateCommitment::new().prepare(&changes);
+        let header = Header {
+            chain_id: genesis.chain_id,
+            height: 0,
+            parent_hash: Hash::ZERO,
+            timestamp: genesis.timestamp,
+            transaction_count: 0,
+            transactions_root: transactions_root(&[]),
+            state_root: commitment.root(),
+            receipts_root: receipts_root(&[]),
+        };
+        let block = Block {
+            header: header.clone(),
+            transactions: Vec::new(),
+        };
+        Ok(BlockCommit {
+            header,
+            block_bytes: block.encode(),
+            receipts: Vec::new(),
+            changes,
+            commitment,
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The VM.
+    pub fn vm(&self) -> &LendingVm {
+        &self.vm
+    }
+
+    /// Info: the last committed block (always present after `open`).
+    pub fn info(&self) -> ChainHead {
+        self.store
+            .head()
+            .expect("the genesis block is committed when the app opens")
+    }
+
+    /// Check a transaction for the mempool: every stateless check and the
+    /// signature. Nonces are checked by the mempool against committed state.
+    pub fn check_transaction(&self, bytes: &[u8]) -> Result<VerifiedTransaction, RejectReason> {
+        VerifiedTransaction::from_bytes(bytes, self.chain_id)
+    }
+
+    /// Prepare a proposal on top of the head from candidate transactions (in
+    /// mempool order), at `timestamp` (never before the parent's).
+    pub fn prepare_proposal(
+        &self,
+        mut candidates: Vec<VerifiedTransaction>,
+        timestamp: u64,
+    ) -> Proposal {
+        let head = self.info();
+        candidates.truncate(TRANSACTIONS_PER_BLOCK_MAX);
+        Proposal {
+            height: head.height + 1,
+            parent_hash: head.hash,
+            timestamp: timestamp.max(head.header.timestamp),
+            transactions: candidates,
+        }
+    }
+
+    /// Process a proposed block from elsewhere: structure, parent, time and
+    /// every signature. Execution (nonces included) happens in finalize.
+    pub fn process_proposal(&self, block: &Block) -> Result<Proposal, AppError> {
+        let head = self.info();
+        let header = &block.header;
+        let invalid = |message: String| Err(AppError::InvalidProposal(message));
+        if header.chain_id != self.chain_id {
+            return invalid(format!(
+                "chain {} is not {}",
+                header.chain_id, self.chain_id
+            ));
+        }
+        if header.height != head.height + 1 || header.parent_hash != head.hash {
+            return invalid(format!(
+                "block {} does not extend head {}",
+                header.height, head.height
+            ));
+        }
+        if header.timestamp < head.header.timestamp {
+            return invalid("timestamp goes backwards".to_string());
+        }
+        if block.transactions.len() > TRANSACTIONS_PER_BLOCK_MAX
+            || header.transaction_count as usize != block.transactions.len()
+        {
+            return invalid("transaction count is wrong or over the limit".to_string());
+        }
+        let mut transactions = Vec::with_capacity(block.transactions.len());
+        for (index, transaction) in block.transactions.iter().enumerate() {
+            let verified = transaction
+                .clone()
+                .verify(self.chain_id)
+                .map_err(|reason| {
+                    AppError::InvalidProposal(format!("transaction {index}: {reason}"))
+                })?;
+            transactions.push(verified);
+        }
+        Ok(Proposal {
+            height: header.height,
+            parent_hash: header.parent_hash,
+            timestamp: header.timestamp,
+            transactions,
+        })
+    }
+
+    /// Execute a proposal against the head: receipts, state changes and the
+    /// header with every root. Commits nothing.
+    pub fn finalize_block(&self, proposal: Proposal) -> Result<Finalized, AppError> {
+        let context = BlockContext {
+            chain_id: self.chain_id,
+            height: proposal.height,
+            timestamp: proposal.timestamp,
+        };
+        let base: &dyn Store = &*self.store;
+        let BlockOutput { receipts, changes } =
+            execute_block_serial(&self.vm, base, &context, &proposal.transactions)?;
+        let commitment = self.store.prepare_root(&changes);
+        let ids: Vec<Hash> = proposal
+            .transactions
+            .iter()
+            .map(VerifiedTransaction::hash)
+            .collect();
+        let header = Header {
+            chain_id: self.chain_id,
+            height: proposal.height,
+            parent_hash: proposal.parent_hash,
+            timestamp: proposal.timestamp,
+            transaction_count: u32::try_from(ids.len())
+                .map_err(|_| AppError::InvalidProposal("too many".into()))?,
+            transactions_root: transactions_root(&ids),
+            state_root: commitment.root(),
+            receipts_root: receipts_root(&receipts),
+        };
+        let transactions = proposal
+            .transactions
+            .into_iter()
+            .map(VerifiedTransaction::into_signed)
+            .collect();
+        Ok(Finalized {
+            block: Block {
+                header,
+                transactions,
+            },
+            receipts,
+            changes,
+            commitment,
+        })
+    }
+
+    /// Commit a finalized block: one atomic write.
+    pub fn commit(&self, finalized: Finalized) -> Result<ChainHead, AppError> {
+        let header = finalized.block.header.clone();
+        self.store.commit(BlockCommit {
+            block_bytes: finalized.block.encode(),
+            header: header.clone(),
+            receipts: finalized.receipts,
+            changes: finalized.changes,
+            commitment: finalized.commitment,
+        })?;
+        Ok(ChainHead {
+            height: header.height,
+            hash: header.hash(),
+            header,
+        })
+    }
+}

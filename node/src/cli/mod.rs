@@ -1,0 +1,75 @@
+//! The `parlend` command line.
+
+mod keys;
+mod query;
+mod run;
+mod tx;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use keys::{KeyFile, load_key};
+
+/// parlend: a local ledger node for decentralized lending whose
+/// transactions run in parallel.
+#[derive(Debug, Parser)]
+#[command(name = "parlend", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node.
+    Run(run::RunArgs),
+    /// Generate a key pair.
+    Keygen(keys::KeygenArgs),
+    /// Build, sign and send a transaction.
+    Tx(tx::TxArgs),
+    /// Read chain state.
+    Query(query::QueryArgs),
+}
+
+/// Options shared by commands that talk to a node.
+#[derive(Debug, Clone, Args)]
+pub struct RpcArgs {
+    /// The node's RPC URL.
+    #[arg(
+        long,
+        env = "PARLEND_RPC",
+        default_value = "http://127.0.0.1:8545",
+        global = true
+    )]
+    pub rpc: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Runs the CLI.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Keygen(args) => keys::keygen(&args),
+        Command::Tx(args) => tx::run(args).await,
+        Command::Query(args) => query::run(args).await,
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// The default data directory of the dev chain.
+pub(crate) fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".parlend"),
+        |home| PathBuf::from(home).join(".parlend"),
+    )
+}

@@ -1,0 +1,17 @@
+//! The parlend node: CLI, configuration, genesis, mempool, block producer
+//! and the wiring of ledger, contracts and RPC.
+//!
+//! # Good starting points
+//!
+//! - [`app::App`]: the core, as consensus-engine phases (check, prepare,
+//!   process, finalize, commit, info).
+//! - [`node::Node`]: the running node (producer thread, mempool, RPC face).
+//! - [`mempool::Mempool`]: bounded, nonce-ordered pending transactions.
+//! - [`genesis`]: the dev chain's deterministic keys and balances.
+//! - [`cli`]: the `parlend` command line.
+
+pub mod app;
+pub mod cli;
+pub mod genesis;
+pub mod mempool;
+pub mod node;

@@ -1,0 +1,596 @@
+//! The running node: application, mempool, block producer and the RPC face.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use parlend_contracts::genesis::Genesis;
+use parlend_contracts::state::GlobalConfig;
+use parlend_contracts::{Block, Failure, Transaction, VerifiedTransaction};
+use parlend_ledger::block::{Receipt, TxStatus};
+use parlend_ledger::exec::{AccountState, BlockContext, BlockError, simulate_transaction};
+use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
+use parlend_ledger::state::StoreError;
+use parlend_ledger::store::{MemoryStore, RocksStore, RocksStoreOptions, Store};
+use parlend_ledger::{AccessSet, Address, Hash, StateKey, TxStatus as LedgerStatus};
+use parlend_rpc::types::{
+    AccountView, BalanceView, BalancesView, BlockParams, BlockView, CommittedTransactionView,
+    HeadView, OutcomeView, ReceiptView, SimulateParams, SimulationView, StateChangeView,
+    TransactionView, TxState, TxStatusView,
+};
+use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
+use tokio::sync::watch;
+
+use crate::app::{App, AppError};
+use crate::mempool::{Mempool, MempoolLimits};
+
+/// Everything a node is configured with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    /// Where RocksDB keeps the chain; `None` keeps it in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Where the RPC listens (port 0 picks a free port).
+    pub rpc_address: SocketAddr,
+    /// Time between blocks; zero produces a block as soon as transactions arrive.
+    pub block_time: Duration,
+    /// Mempool bounds.
+    pub mempool: MempoolLimits,
+    /// Most transactions per block.
+    pub block_transactions_max: usize,
+    /// fsync every block.
+    pub fsync: bool,
+    /// Dev mode: dev-only RPC methods are enabled.
+    pub dev: bool,
+    /// RPC limits.
+    pub rpc_limits: ServerLimits,
+}
+
+impl NodeConfig {
+    /// Defaults around a genesis: in memory, on-demand blocks, port 0.
+    pub fn new(genesis: Genesis) -> NodeConfig {
+        NodeConfig {
+            genesis,
+            data_dir: None,
+            rpc_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            block_time: Duration::ZERO,
+            mempool: MempoolLimits::default(),
+            block_transactions_max: 5_000,
+            fsync: true,
+            dev: true,
+            rpc_limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// Why a node cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The application could not start.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The RPC could not bind.
+    #[error("cannot serve RPC on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+enum Command {
+    /// New transactions are waiting.
+    Wake,
+    /// Produce a block now, even an empty one, and report it.
+    Mine(mpsc::Sender<Result<u64, String>>),
+    /// Stop after the block in progress.
+    Stop,
+}
+
+/// The node: the state every RPC call and the producer share.
+pub struct Node {
+    app: App,
+    mempool: Mutex<Mempool>,
+    heads: watch::Sender<u64>,
+    commands: Mutex<mpsc::Sender<Command>>,
+    config: NodeConfig,
+}
+
+/// A started node: its RPC server and producer thread.
+pub struct NodeHandle {
+    /// The node.
+    pub node: Arc<Node>,
+    /// The RPC's bound address.
+    pub rpc_address: SocketAddr,
+    server: RunningServer,
+    producer: Option<JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// Stops producing (finishing the block in progress) and serving.
+    pub async fn shutdown(mut self) {
+        let _ = self.node.commands.lock().send(Command::Stop);
+        if let Some(producer) = self.producer.take() {
+            let _ = tokio::task::spawn_blocking(move || producer.join()).await;
+        }
+        self.server.stop().await;
+    }
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+impl Node {
+    /// Opens the store, the application and the mempool, starts the block
+    /// producer and the RPC server.
+    pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
+        let store: Arc<dyn Store> = match &config.data_dir {
+            Some(path) => Arc::new(RocksStore::open(
+                path,
+                RocksStoreOptions { sync: config.fsync },
+            )?),
+            None => Arc::new(MemoryStore::new()),
+        };
+        let app = App::open(store, &config.genesis)?;
+        let head = app.info();
+        tracing::info!(height = head.height, hash = %head.hash, "chain opened");
+        let (heads, _) = watch::channel(head.height);
+        let (sender, receiver) = mpsc::channel();
+        let node = Arc::new(Node {
+            app,
+            mempool: Mutex::new(Mempool::new(config.mempool)),
+            heads,
+            commands: Mutex::new(sender),
+            config: config.clone(),
+        });
+        let producer_node = node.clone();
+        let producer = std::thread::Builder::new()
+            .name("parlend-producer".to_string())
+            .spawn(move || producer_node.produce_blocks(&receiver))
+            .expect("spawning the producer thread");
+        let server = parlend_rpc::serve(node.clone(), config.rpc_address, config.rpc_limits)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: config.rpc_address,
+                source,
+            })?;
+        Ok(NodeHandle {
+            rpc_address: server.address,
+            node,
+            server,
+            producer: Some(producer),
+        })
+    }
+
+    /// The application.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Produces a block now (even an empty one) and returns its height.
+    pub fn mine(&self) -> Result<u64, String> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .lock()
+            .send(Command::Mine(reply))
+            .map_err(|_| "the producer has stopped".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "the producer has stopped".to_string())?
+    }
+
+    fn produce_blocks(&self, commands: &mpsc::Receiver<Command>) {
+        let interval = self.config.block_time;
+        loop {
+            let command = if interval.is_zero() {
+                commands.recv().ok()
+            } else {
+                match commands.recv_timeout(interval) {
+                    Ok(command) => Some(command),
+                    Err(mpsc::RecvTimeoutError::Timeout) => Some(Command::Wake),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            };
+            match command {
+                None | Some(Command::Stop) => return,
+                Some(Command::Wake) => {
+                    if let Err(error) = self.produce_block(false) {
+                        tracing::error!(%error, "block production failed");
+                    }
+                }
+                Some(Command::Mine(reply)) => {
+                    let _ = reply.send(self.produce_block(true).map_err(|error| error.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Produces one block from the mempool. Without `force`, an empty
+    /// mempool produces nothing.
+    fn produce_block(&self, force: bool) -> Result<u64, AppError> {
+        loop {
+            let limit = self
+                .config
+                .block_transactions_max
+                .min(TRANSACTIONS_PER_BLOCK_MAX);
+            let candidates = self.mempool.lock().take(limit);
+            if candidates.is_empty() && !force {
+                return Ok(self.app.info().height);
+            }
+            let proposal = self.app.prepare_proposal(candidates, now_seconds());
+            let hashes: Vec<Hash> = proposal
+                .transactions
+                .iter()
+                .map(VerifiedTransaction::hash)
+                .collect();
+            let finalized = match self.app.finalize_block(proposal.clone()) {
+                Ok(finalized) => finalized,
+                Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
+                    // Cannot happen while the mempool admits only the next
+                    // nonce; if it does, drop the signer's queue and retry
+                    // rather than stall block production.
+                    let signer = proposal.transactions[index].transaction().signer;
+                    tracing::error!(%signer, "evicting a signer whose transactions have out-of-order nonces");
+                    self.mempool.lock().evict_signer(&signer);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let transaction_count = hashes.len();
+            // Commit and clear the mempool under its lock: admission reads
+            // committed nonces under the same lock, so it never sees a
+            // committed nonce while the transactions that used it still look
+            // pending.
+            let head = {
+                let mut mempool = self.mempool.lock();
+                let head = self.app.commit(finalized)?;
+                mempool.remove(&hashes);
+                head
+            };
+            tracing::info!(height = head.height, hash = %head.hash, transactions = transaction_count, "block committed");
+            self.heads.send_replace(head.height);
+            let more = !self.mempool.lock().is_empty();
+            if !(more && self.config.block_time.is_zero()) {
+                return Ok(head.height);
+            }
+        }
+    }
+
+    fn committed_nonce(&self, address: &Address) -> Result<u64, ApiError> {
+        let key = StateKey::Account { owner: *address };
+        let value = self.app.store().get(&key).map_err(unavailable)?;
+        AccountState::decode(value.as_deref())
+            .map(|account| account.nonce)
+            .ok_or_else(|| unavailable(StoreError("corrupt account".into())))
+    }
+
+    fn config_value(&self) -> Result<GlobalConfig, ApiError> {
+        let value = self
+            .app
+            .store()
+            .get(&StateKey::Config)
+            .map_err(unavailable)?;
+        value
+            .and_then(|bytes| borsh::from_slice(&bytes).ok())
+            .ok_or_else(|| ApiError::Unavailable("the configuration is missing".to_string()))
+    }
+
+    fn block_at(&self, height: u64) -> Result<Option<Block>, ApiError> {
+        let Some(bytes) = self.app.store().block_bytes(height).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        borsh::from_slice(&bytes)
+            .map(Some)
+            .map_err(|error| ApiError::Unavailable(format!("corrupt block {height}: {error}")))
+    }
+
+    fn receipt_view(&self, hash: &Hash) -> Result<Option<ReceiptView>, ApiError> {
+        let store = self.app.store();
+        let Some(location) = store.tx_location(hash).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let receipts = store
+            .receipts(location.height)
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        let header = store.header(location.height).map_err(unavailable)?;
+        let (Some(receipt), Some(header)) = (receipts.get(location.index as usize), header) else {
+            return Err(ApiError::Unavailable(format!(
+                "receipt of {hash} is missing"
+            )));
+        };
+        Ok(Some(ReceiptView {
+            tx_hash: receipt.tx_hash,
+            block_height: location.height,
+            block_hash: header.hash(),
+            index: location.index,
+            outcome: outcome_view(&receipt.status),
+        }))
+    }
+}
+
+fn unavailable(error: StoreError) -> ApiError {
+    ApiError::Unavailable(error.to_string())
+}
+
+/// A receipt's outcome with the contracts' reason names.
+pub fn outcome_view(status: &LedgerStatus) -> OutcomeView {
+    match status {
+        TxStatus::Success => OutcomeView::Success,
+        TxStatus::AccessViolation { key } => OutcomeView::AccessViolation { key: *key },
+        TxStatus::Failed { instruction, code } => OutcomeView::Failed {
+            reason: Failure::from_code(*code).map_or_else(
+                || format!("Unknown({code})"),
+                |failure| failure.name().to_string(),
+            ),
+            code: *code,
+            instruction: *instruction,
+        },
+    }
+}
+
+fn transaction_view(
+    hash: Hash,
+    transaction: &parlend_contracts::SignedTransaction,
+) -> TransactionView {
+    let inner = &transaction.transaction;
+    TransactionView {
+        hash,
+        chain_id: inner.chain_id,
+        signer: inner.signer,
+        nonce: inner.nonce,
+        access: inner.access.clone(),
+        instructions: inner.instructions.clone(),
+        signature: transaction.signature,
+    }
+}
+
+impl NodeApi for Node {
+    fn chain_id(&self) -> u64 {
+        self.app.chain_id()
+    }
+
+    fn submit(&self, bytes: &[u8]) -> Result<Hash, ApiError> {
+        let verified = self.app.check_transaction(bytes)?;
+        let hash = verified.hash();
+        {
+            let mut mempool = self.mempool.lock();
+            if mempool.contains(&hash)
+                || self
+                    .app
+                    .store()
+                    .tx_location(&hash)
+                    .map_err(unavailable)?
+                    .is_some()
+            {
+                return Err(parlend_ledger::RejectReason::AlreadyKnown(hash).into());
+            }
+            let committed = self.committed_nonce(&verified.transaction().signer)?;
+            mempool.insert(verified, committed)?;
+        }
+        let _ = self.commands.lock().send(Command::Wake);
+        Ok(hash)
+    }
+
+    fn head_height(&self) -> watch::Receiver<u64> {
+        self.heads.subscribe()
+    }
+
+    fn head(&self) -> Result<HeadView, ApiError> {
+        let head = self.app.info();
+        Ok(HeadView {
+            chain_id: self.app.chain_id(),
+            height: head.height,
+            hash: head.hash,
+            timestamp: head.header.timestamp,
+            state_root: head.header.state_root,
+            pending_transactions: self.mempool.lock().len() as u64,
+        })
+    }
+
+    fn block(&self, params: &BlockParams) -> Result<Option<BlockView>, ApiError> {
+        let height = match (params.height, params.hash) {
+            (Some(height), _) => height,
+            (None, Some(hash)) => {
+                match self.app.store().block_height(&hash).map_err(unavailable)? {
+                    Some(height) => height,
+                    None => return Ok(None),
+                }
+            }
+            (None, None) => self.app.info().height,
+        };
+        let Some(block) = self.block_at(height)? else {
+            return Ok(None);
+        };
+        let hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash()).collect();
+        let full_transactions = params.full.then(|| {
+            block
+                .transactions
+                .iter()
+                .zip(&hashes)
+                .map(|(tx, hash)| transaction_view(*hash, tx))
+                .collect()
+        });
+        Ok(Some(BlockView {
+            hash: block.header.hash(),
+            header: block.header,
+            transactions: hashes,
+            full_transactions,
+        }))
+    }
+
+    fn transaction(&self, hash: &Hash) -> Result<Option<CommittedTransactionView>, ApiError> {
+        if let Some(pending) = self.mempool.lock().get(hash) {
+            return Ok(Some(CommittedTransactionView {
+                transaction: transaction_view(*hash, pending.signed()),
+                status: TxState::Pending,
+                receipt: None,
+            }));
+        }
+        let Some(location) = self.app.store().tx_location(hash).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block_at(location.height)?
+            .ok_or_else(|| ApiError::Unavailable("block is missing".into()))?;
+        let transaction = block
+            .transactions
+            .get(location.index as usize)
+            .ok_or_else(|| ApiError::Unavailable("transaction is missing from its block".into()))?;
+        let receipt = self.receipt_view(hash)?;
+        let status = match &receipt {
+            Some(receipt) if receipt.outcome.is_success() => TxState::Committed,
+            _ => TxState::Failed,
+        };
+        Ok(Some(CommittedTransactionView {
+            transaction: transaction_view(*hash, transaction),
+            status,
+            receipt,
+        }))
+    }
+
+    fn receipt(&self, hash: &Hash) -> Result<Option<ReceiptView>, ApiError> {
+        self.receipt_view(hash)
+    }
+
+    fn transaction_status(&self, hash: &Hash) -> Result<TxStatusView, ApiError> {
+        // Committed first: a transaction leaves the mempool only after its
+        // block is committed, so checking the store first never misses it.
+        if let Some(receipt) = self.receipt_view(hash)? {
+            let status = if receipt.outcome.is_success() {
+                TxState::Committed
+            } else {
+                TxState::Failed
+            };
+            return Ok(TxStatusView {
+                hash: *hash,
+                status,
+                receipt: Some(receipt),
+            });
+        }
+        if self.mempool.lock().contains(hash) {
+            return Ok(TxStatusView {
+                hash: *hash,
+                status: TxState::Pending,
+                receipt: None,
+            });
+        }
+        // It may have been committed between the two checks.
+        if let Some(receipt) = self.receipt_view(hash)? {
+            let status = if receipt.outcome.is_success() {
+                TxState::Committed
+            } else {
+                TxState::Failed
+            };
+            return Ok(TxStatusView {
+                hash: *hash,
+                status,
+                receipt: Some(receipt),
+            });
+        }
+        Ok(TxStatusView {
+            hash: *hash,
+            status: TxState::Unknown,
+            receipt: None,
+        })
+    }
+
+    fn account(&self, address: &Address) -> Result<AccountView, ApiError> {
+        let mempool = self.mempool.lock();
+        let nonce = self.committed_nonce(address)?;
+        Ok(AccountView {
+            address: *address,
+            nonce,
+            pending_nonce: mempool.next_nonce(address, nonce),
+        })
+    }
+
+    fn balances(&self, address: &Address) -> Result<BalancesView, ApiError> {
+        let config = self.config_value()?;
+        let mut balances = Vec::with_capacity(config.assets.len());
+        for asset in &config.assets {
+            let key = parlend_contracts::state::balance_key(*address, asset.id);
+            let value = self.app.store().get(&key).map_err(unavailable)?;
+            let fields = parlend_ledger::state::decode_fields(value.as_deref())
+                .map_err(|_| ApiError::Unavailable(format!("corrupt balance {key}")))?;
+            let amount = parlend_ledger::Amount(fields[parlend_contracts::state::BALANCE_FIELD]);
+            balances.push(BalanceView {
+                asset: asset.id,
+                decimals: asset.decimals,
+                amount,
+                formatted: amount.to_decimal_string(asset.decimals),
+            });
+        }
+        Ok(BalancesView {
+            address: *address,
+            balances,
+        })
+    }
+
+    fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ApiError> {
+        let count = params.instructions.len();
+        if count == 0 || count > parlend_ledger::limits::INSTRUCTIONS_PER_TRANSACTION_MAX {
+            return Err(parlend_ledger::RejectReason::InstructionCount(count).into());
+        }
+        let nonce = match params.nonce {
+            Some(nonce) => nonce,
+            None => self.account(&params.signer)?.pending_nonce,
+        };
+        let head = self.app.info();
+        let context = BlockContext {
+            chain_id: self.app.chain_id(),
+            height: head.height + 1,
+            timestamp: now_seconds().max(head.header.timestamp),
+        };
+        let transaction = Transaction {
+            chain_id: self.app.chain_id(),
+            signer: params.signer,
+            nonce,
+            access: AccessSet::default(),
+            instructions: params.instructions.clone(),
+        };
+        let store: &dyn Store = &**self.app.store();
+        let simulation = simulate_transaction(self.app.vm(), store, &context, &transaction)
+            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        let access = AccessSet::new(simulation.accesses.clone())
+            .map_err(|error| ApiError::Simulation(error.to_string()))?;
+        let changes = simulation
+            .changes
+            .iter()
+            .map(|(key, after)| StateChangeView {
+                key: *key,
+                before: simulation
+                    .before
+                    .get(key)
+                    .cloned()
+                    .flatten()
+                    .map(hex::encode),
+                after: after.as_ref().map(hex::encode),
+            })
+            .collect();
+        Ok(SimulationView {
+            outcome: outcome_view(&simulation.status),
+            access,
+            nonce,
+            chain_id: self.app.chain_id(),
+            changes,
+        })
+    }
+}
+
+/// Receipts of a block, for callers that hold one.
+pub fn receipts_of(node: &Node, height: u64) -> Result<Vec<Receipt>, StoreError> {
+    Ok(node.app.store().receipts(height)?.unwrap_or_default())
+}

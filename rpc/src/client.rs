@@ -1,0 +1,226 @@
+//! The typed Rust client. The CLI uses it; so can any Rust program or test.
+//!
+//! [`Client::submit`] is the usual way to send: it simulates the
+//! instructions to learn the exact access set and nonce, signs, and sends.
+//! Nobody writes access sets by hand.
+
+use std::time::Duration;
+
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::traits::ToRpcParams;
+use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
+use parlend_contracts::{Instruction, SignedTransaction, Transaction};
+use parlend_ledger::{Address, Hash, Keypair};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::methods;
+use crate::types::{
+    AccountView, AddressParams, BalancesView, BlockParams, BlockView, CommittedTransactionView,
+    HashParams, HeadView, ReceiptView, SendOutcome, SendTransactionParams, SendTransactionsParams,
+    SimulateParams, SimulationView, TxStatusView,
+};
+
+/// How long a call may take, including `wait` for a commit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// A client error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The node answered with a JSON-RPC error.
+    #[error("{message} (code {code})")]
+    Rpc {
+        /// The stable code (see [`crate::error`]).
+        code: i32,
+        /// The node's message.
+        message: String,
+    },
+    /// The node could not be reached, or the answer was not understood.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    /// The JSON-RPC error code, if the node answered with one.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ClientError::Rpc { code, .. } => Some(*code),
+            ClientError::Transport(_) => None,
+        }
+    }
+}
+
+impl From<jsonrpsee::core::ClientError> for ClientError {
+    fn from(error: jsonrpsee::core::ClientError) -> ClientError {
+        match error {
+            jsonrpsee::core::ClientError::Call(object) => ClientError::Rpc {
+                code: object.code(),
+                message: object.message().to_string(),
+            },
+            other => ClientError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// Params serialized as one JSON object.
+struct Object(Option<Box<RawValue>>);
+
+impl ToRpcParams for Object {
+    fn to_rpc_params(self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
+        Ok(self.0)
+    }
+}
+
+fn object<P: Serialize>(params: &P) -> Result<Object, ClientError> {
+    serde_json::value::to_raw_value(params)
+        .map(|raw| Object(Some(raw)))
+        .map_err(|e| ClientError::Transport(e.to_string()))
+}
+
+/// A connection to a parlend node.
+#[derive(Clone)]
+pub struct Client {
+    http: HttpClient,
+}
+
+impl Client {
+    /// A client for the node at `url` (`http://127.0.0.1:8545`).
+    pub fn new(url: &str) -> Result<Client, ClientError> {
+        let http = HttpClientBuilder::default()
+            .request_timeout(REQUEST_TIMEOUT)
+            .max_request_size(16 * 1024 * 1024)
+            .max_response_size(64 * 1024 * 1024)
+            .build(url)
+            .map_err(|error| ClientError::Transport(error.to_string()))?;
+        Ok(Client { http })
+    }
+
+    async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<R, ClientError> {
+        Ok(self.http.request(method, object(params)?).await?)
+    }
+
+    /// `getHead`.
+    pub async fn head(&self) -> Result<HeadView, ClientError> {
+        self.call(methods::GET_HEAD, &serde_json::json!({})).await
+    }
+
+    /// `getAccount`.
+    pub async fn account(&self, address: Address) -> Result<AccountView, ClientError> {
+        self.call(methods::GET_ACCOUNT, &AddressParams { address })
+            .await
+    }
+
+    /// `getBalances`.
+    pub async fn balances(&self, address: Address) -> Result<BalancesView, ClientError> {
+        self.call(methods::GET_BALANCES, &AddressParams { address })
+            .await
+    }
+
+    /// `getBlock`.
+    pub async fn block(&self, params: &BlockParams) -> Result<Option<BlockView>, ClientError> {
+        self.call(methods::GET_BLOCK, params).await
+    }
+
+    /// `getTransaction`.
+    pub async fn transaction(
+        &self,
+        hash: Hash,
+    ) -> Result<Option<CommittedTransactionView>, ClientError> {
+        self.call(methods::GET_TRANSACTION, &HashParams { hash })
+            .await
+    }
+
+    /// `getReceipt`.
+    pub async fn receipt(&self, hash: Hash) -> Result<Option<ReceiptView>, ClientError> {
+        self.call(methods::GET_RECEIPT, &HashParams { hash }).await
+    }
+
+    /// `getTransactionStatus`.
+    pub async fn transaction_status(&self, hash: Hash) -> Result<TxStatusView, ClientError> {
+        self.call(methods::GET_TRANSACTION_STATUS, &HashParams { hash })
+            .await
+    }
+
+    /// `simulateTransaction`.
+    pub async fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ClientError> {
+        self.call(methods::SIMULATE_TRANSACTION, params).await
+    }
+
+    /// `sendTransaction` of a signed transaction.
+    pub async fn send(
+        &self,
+        transaction: &SignedTransaction,
+        wait: bool,
+    ) -> Result<TxStatusView, ClientError> {
+        self.send_raw(&transaction.encode(), wait).await
+    }
+
+    /// `sendTransaction` of raw bytes (any bytes: for tests of bad input).
+    pub async fn send_raw(&self, bytes: &[u8], wait: bool) -> Result<TxStatusView, ClientError> {
+        let params = SendTransactionParams {
+            transaction: hex::encode(bytes),
+            wait,
+            timeout_ms: None,
+        };
+        self.call(methods::SEND_TRANSACTION, &params).await
+    }
+
+    /// `sendTransactions`.
+    pub async fn send_many(
+        &self,
+        transactions: &[SignedTransaction],
+        wait: bool,
+    ) -> Result<Vec<SendOutcome>, ClientError> {
+        let transactions = transactions
+            .iter()
+            .map(|tx| hex::encode(tx.encode()))
+            .collect();
+        let params = SendTransactionsParams {
+            transactions,
+            wait,
+            timeout_ms: None,
+        };
+        self.call(methods::SEND_TRANSACTIONS, &params).await
+    }
+
+    /// Builds a signed transaction for `instructions`: simulates them to
+    /// learn the exact access set, the nonce and the chain id, then signs.
+    pub async fn prepare(
+        &self,
+        key: &Keypair,
+        instructions: Vec<Instruction>,
+    ) -> Result<SignedTransaction, ClientError> {
+        let params = SimulateParams {
+            signer: key.address(),
+            nonce: None,
+            instructions,
+        };
+        let simulation = self.simulate(&params).await?;
+        let transaction = Transaction {
+            chain_id: simulation.chain_id,
+            signer: key.address(),
+            nonce: simulation.nonce,
+            access: simulation.access,
+            instructions: params.instructions,
+        };
+        Ok(transaction.sign(key))
+    }
+
+    /// Prepares, signs and sends `instructions`; with `wait`, returns once
+    /// committed, with the receipt. A transaction that will fail is still
+    /// sent: its failure is recorded in its receipt.
+    pub async fn submit(
+        &self,
+        key: &Keypair,
+        instructions: Vec<Instruction>,
+        wait: bool,
+    ) -> Result<TxStatusView, ClientError> {
+        let transaction = self.prepare(key, instructions).await?;
+        self.send(&transaction, wait).await
+    }
+}

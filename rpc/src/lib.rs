@@ -1,0 +1,22 @@
+//! The parlend RPC: a JSON-RPC 2.0 server over HTTP, its types, and a typed client.
+//!
+//! # Good starting points
+//!
+//! - [`methods`]: the fixed method names.
+//! - [`types`]: every method's params and result, as JSON.
+//! - [`error`]: stable error codes.
+//! - [`server`]: the axum router with jsonrpsee mounted on `POST /`.
+//! - [`api::NodeApi`]: what the server needs from a node.
+//! - [`client::Client`]: the typed client used by the CLI and tests.
+
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod methods;
+pub mod server;
+pub mod types;
+
+pub use api::NodeApi;
+pub use client::{Client, ClientError};
+pub use error::ApiError;
+pub use server::{RunningServer, ServerLimits, serve};
