@@ -71,20 +71,12 @@ impl Genesis {
         if let Some(info) = assets.iter().find(|info| info.decimals > 30) {
             return Err(GenesisError::Decimals(info.id));
         }
-        let config = GlobalConfig {
-            admin: self.admin,
-            oracle: self.oracle,
-            minter: self.minter,
-            assets,
-        };
+        let config = GlobalConfig { admin: self.admin, oracle: self.oracle, minter: self.minter, assets };
         let mut state = BTreeMap::new();
         for account in &self.accounts {
             for (asset, amount) in &account.balances {
                 if config.asset(asset).is_none() {
-                    return Err(GenesisError::UnknownAsset {
-                        account: account.address,
-                        asset: *asset,
-                    });
+                    return Err(GenesisError::UnknownAsset { account: account.address, asset: *asset });
                 }
                 let mut fields = [0u128; parlend_ledger::limits::AGGREGATE_FIELDS_MAX];
                 fields[BALANCE_FIELD] = amount.0;

@@ -41,10 +41,7 @@ pub struct GlobalConfig {
 impl GlobalConfig {
     /// The registered asset `id`.
     pub fn asset(&self, id: &AssetId) -> Option<&AssetInfo> {
-        self.assets
-            .binary_search_by(|info| info.id.cmp(id))
-            .ok()
-            .map(|index| &self.assets[index])
+        self.assets.binary_search_by(|info| info.id.cmp(id)).ok().map(|index| &self.assets[index])
     }
 
     /// Whether `signer` may mint.
@@ -64,10 +61,7 @@ pub fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, Failure> {
 }
 
 /// Reads and decodes a value through a transaction view.
-pub fn read<T: BorshDeserialize>(
-    view: &mut TxView<'_>,
-    key: &StateKey,
-) -> Result<Option<T>, Failure> {
+pub fn read<T: BorshDeserialize>(view: &mut TxView<'_>, key: &StateKey) -> Result<Option<T>, Failure> {
     match view.get(key)? {
         Some(bytes) => decode(&bytes).map(Some),
         None => Ok(None),

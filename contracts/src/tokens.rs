@@ -10,31 +10,19 @@ use crate::failure::Failure;
 use crate::state::{BALANCE_FIELD, GlobalConfig, balance_key};
 
 /// Takes `amount` of `asset` out of `owner`'s wallet.
-pub fn debit(
-    view: &mut TxView<'_>,
-    owner: Address,
-    asset: AssetId,
-    amount: Amount,
-) -> Result<(), Failure> {
-    view.sub(balance_key(owner, asset), BALANCE_FIELD, amount.0)
-        .map_err(|error| match error {
-            ViewError::OutOfBounds { .. } => Failure::InsufficientBalance,
-            other => other.into(),
-        })
+pub fn debit(view: &mut TxView<'_>, owner: Address, asset: AssetId, amount: Amount) -> Result<(), Failure> {
+    view.sub(balance_key(owner, asset), BALANCE_FIELD, amount.0).map_err(|error| match error {
+        ViewError::OutOfBounds { .. } => Failure::InsufficientBalance,
+        other => other.into(),
+    })
 }
 
 /// Puts `amount` of `asset` into `owner`'s wallet.
-pub fn credit(
-    view: &mut TxView<'_>,
-    owner: Address,
-    asset: AssetId,
-    amount: Amount,
-) -> Result<(), Failure> {
-    view.add(balance_key(owner, asset), BALANCE_FIELD, amount.0)
-        .map_err(|error| match error {
-            ViewError::OutOfBounds { .. } => Failure::MathOverflow,
-            other => other.into(),
-        })
+pub fn credit(view: &mut TxView<'_>, owner: Address, asset: AssetId, amount: Amount) -> Result<(), Failure> {
+    view.add(balance_key(owner, asset), BALANCE_FIELD, amount.0).map_err(|error| match error {
+        ViewError::OutOfBounds { .. } => Failure::MathOverflow,
+        other => other.into(),
+    })
 }
 
 /// `Transfer`: signer to `to`.

@@ -28,9 +28,7 @@ impl LendingVm {
             Instruction::Transfer { to, asset, amount } => {
                 tokens::transfer(view, &config, signer, *to, *asset, *amount)
             }
-            Instruction::Mint { to, asset, amount } => {
-                tokens::mint(view, &config, signer, *to, *asset, *amount)
-            }
+            Instruction::Mint { to, asset, amount } => tokens::mint(view, &config, signer, *to, *asset, *amount),
         }
     }
 }
@@ -38,11 +36,7 @@ impl LendingVm {
 impl Vm for LendingVm {
     type Instruction = Instruction;
 
-    fn begin_block(
-        &self,
-        _context: &BlockContext,
-        _state: &mut Overlay<'_>,
-    ) -> Result<(), StoreError> {
+    fn begin_block(&self, _context: &BlockContext, _state: &mut Overlay<'_>) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -53,11 +47,10 @@ impl Vm for LendingVm {
         view: &mut TxView<'_>,
     ) -> Result<(), TxFailure> {
         for (index, instruction) in transaction.instructions.iter().enumerate() {
-            self.execute_one(context, transaction, instruction, view)
-                .map_err(|failure| TxFailure {
-                    instruction: u16::try_from(index).unwrap_or(u16::MAX),
-                    code: failure.code(),
-                })?;
+            self.execute_one(context, transaction, instruction, view).map_err(|failure| TxFailure {
+                instruction: u16::try_from(index).unwrap_or(u16::MAX),
+                code: failure.code(),
+            })?;
         }
         Ok(())
     }

@@ -20,17 +20,7 @@ use crate::primitives::{Address, AssetId};
 /// The derived order is the order of the canonical encoding (variant tag,
 /// then fields byte by byte), so sorting keys sorts their encodings.
 #[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 #[serde(rename_all = "camelCase")]
 pub enum StateKey {
@@ -79,10 +69,7 @@ impl StateKey {
     /// Whether the key holds an aggregate: a vector of `u128` fields that
     /// transactions may change with commutative deltas.
     pub fn is_aggregate(&self) -> bool {
-        matches!(
-            self,
-            StateKey::Balance { .. } | StateKey::MarketTotals { .. }
-        )
+        matches!(self, StateKey::Balance { .. } | StateKey::MarketTotals { .. })
     }
 
     /// The canonical encoding of the key.
@@ -123,18 +110,7 @@ impl fmt::Display for StateKey {
 
 /// How a transaction may use a key.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 #[serde(rename_all = "camelCase")]
 #[borsh(use_discriminant = true)]
@@ -159,26 +135,12 @@ impl AccessMode {
 
     /// Whether two transactions using one key in these modes must be ordered.
     pub fn conflicts_with(self, other: AccessMode) -> bool {
-        match (self, other) {
-            (AccessMode::Read, AccessMode::Read) | (AccessMode::Delta, AccessMode::Delta) => false,
-            _ => true,
-        }
+        !matches!((self, other), (AccessMode::Read, AccessMode::Read) | (AccessMode::Delta, AccessMode::Delta))
     }
 }
 
 /// One declared key.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Access {
     /// The key.
@@ -233,10 +195,7 @@ impl AccessSet {
         if entries.windows(2).any(|pair| pair[0].key >= pair[1].key) {
             return Err(AccessSetError::NotSorted);
         }
-        if let Some(entry) = entries
-            .iter()
-            .find(|e| e.mode == AccessMode::Delta && !e.key.is_aggregate())
-        {
+        if let Some(entry) = entries.iter().find(|e| e.mode == AccessMode::Delta && !e.key.is_aggregate()) {
             return Err(AccessSetError::DeltaOnNonAggregate(entry.key));
         }
         Ok(AccessSet(entries))
@@ -245,18 +204,13 @@ impl AccessSet {
     /// Builds a set from any entries: sorts, and merges duplicates into the
     /// weakest mode that allows all of them. Fails only on the size limit or
     /// a delta on a non-aggregate.
-    pub fn from_unsorted(
-        entries: impl IntoIterator<Item = Access>,
-    ) -> Result<AccessSet, AccessSetError> {
+    pub fn from_unsorted(entries: impl IntoIterator<Item = Access>) -> Result<AccessSet, AccessSetError> {
         AccessSet::new(merge_accesses(entries))
     }
 
     /// The declared mode of `key`, if declared.
     pub fn mode_of(&self, key: &StateKey) -> Option<AccessMode> {
-        self.0
-            .binary_search_by(|entry| entry.key.cmp(key))
-            .ok()
-            .map(|index| self.0[index].mode)
+        self.0.binary_search_by(|entry| entry.key.cmp(key)).ok().map(|index| self.0[index].mode)
     }
 
     /// The entries, sorted by key.
@@ -277,9 +231,7 @@ impl AccessSet {
 
 impl fmt::Debug for AccessSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|e| format!("{:?} {}", e.mode, e.key)))
-            .finish()
+        f.debug_list().entries(self.0.iter().map(|e| format!("{:?} {}", e.mode, e.key))).finish()
     }
 }
 
@@ -309,29 +261,15 @@ mod tests {
 
     pub(crate) fn any_key() -> impl Strategy<Value = StateKey> {
         let address = any::<[u8; 32]>().prop_map(Address);
-        let asset = prop_oneof![
-            Just(asset("USDC")),
-            Just(asset("WETH")),
-            Just(asset("A1")),
-            Just(asset("ZZZZZZZZ"))
-        ];
+        let asset = prop_oneof![Just(asset("USDC")), Just(asset("WETH")), Just(asset("A1")), Just(asset("ZZZZZZZZ"))];
         prop_oneof![
             Just(StateKey::Config),
-            address
-                .clone()
-                .prop_map(|owner| StateKey::Account { owner }),
-            (address.clone(), asset.clone())
-                .prop_map(|(owner, asset)| StateKey::Balance { owner, asset }),
+            address.clone().prop_map(|owner| StateKey::Account { owner }),
+            (address.clone(), asset.clone()).prop_map(|(owner, asset)| StateKey::Balance { owner, asset }),
             address.prop_map(|owner| StateKey::Position { owner }),
-            asset
-                .clone()
-                .prop_map(|asset| StateKey::MarketConfig { asset }),
-            asset
-                .clone()
-                .prop_map(|asset| StateKey::MarketIndex { asset }),
-            asset
-                .clone()
-                .prop_map(|asset| StateKey::MarketTotals { asset }),
+            asset.clone().prop_map(|asset| StateKey::MarketConfig { asset }),
+            asset.clone().prop_map(|asset| StateKey::MarketIndex { asset }),
+            asset.clone().prop_map(|asset| StateKey::MarketTotals { asset }),
             asset.prop_map(|asset| StateKey::Price { asset }),
         ]
     }
@@ -346,71 +284,32 @@ mod tests {
 
     #[test]
     fn invariants_are_checked_on_decode() {
-        let usdc = StateKey::MarketTotals {
-            asset: asset("USDC"),
-        };
+        let usdc = StateKey::MarketTotals { asset: asset("USDC") };
         let config = StateKey::Config;
-        let unsorted = vec![
-            Access {
-                key: usdc,
-                mode: AccessMode::Read,
-            },
-            Access {
-                key: config,
-                mode: AccessMode::Read,
-            },
-        ];
-        assert_eq!(
-            AccessSet::new(unsorted.clone()),
-            Err(AccessSetError::NotSorted)
-        );
+        let unsorted =
+            vec![Access { key: usdc, mode: AccessMode::Read }, Access { key: config, mode: AccessMode::Read }];
+        assert_eq!(AccessSet::new(unsorted.clone()), Err(AccessSetError::NotSorted));
         let bytes = borsh::to_vec(&unsorted).unwrap();
         assert!(borsh::from_slice::<AccessSet>(&bytes).is_err());
-        let delta_config = vec![Access {
-            key: config,
-            mode: AccessMode::Delta,
-        }];
-        assert!(matches!(
-            AccessSet::new(delta_config),
-            Err(AccessSetError::DeltaOnNonAggregate(_))
-        ));
+        let delta_config = vec![Access { key: config, mode: AccessMode::Delta }];
+        assert!(matches!(AccessSet::new(delta_config), Err(AccessSetError::DeltaOnNonAggregate(_))));
     }
 
     #[test]
     fn from_unsorted_merges_modes() {
-        let usdc = StateKey::MarketTotals {
-            asset: asset("USDC"),
-        };
+        let usdc = StateKey::MarketTotals { asset: asset("USDC") };
         let set = AccessSet::from_unsorted([
-            Access {
-                key: usdc,
-                mode: AccessMode::Delta,
-            },
-            Access {
-                key: StateKey::Config,
-                mode: AccessMode::Read,
-            },
-            Access {
-                key: usdc,
-                mode: AccessMode::Delta,
-            },
-            Access {
-                key: StateKey::Config,
-                mode: AccessMode::Read,
-            },
+            Access { key: usdc, mode: AccessMode::Delta },
+            Access { key: StateKey::Config, mode: AccessMode::Read },
+            Access { key: usdc, mode: AccessMode::Delta },
+            Access { key: StateKey::Config, mode: AccessMode::Read },
         ])
         .unwrap();
         assert_eq!(set.mode_of(&usdc), Some(AccessMode::Delta));
         assert_eq!(set.mode_of(&StateKey::Config), Some(AccessMode::Read));
         let set = AccessSet::from_unsorted([
-            Access {
-                key: usdc,
-                mode: AccessMode::Delta,
-            },
-            Access {
-                key: usdc,
-                mode: AccessMode::Read,
-            },
+            Access { key: usdc, mode: AccessMode::Delta },
+            Access { key: usdc, mode: AccessMode::Read },
         ])
         .unwrap();
         assert_eq!(set.mode_of(&usdc), Some(AccessMode::Write));

@@ -45,9 +45,7 @@ impl serde::Serialize for Signature {
 impl<'de> serde::Deserialize<'de> for Signature {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
-        parse_hex_array(&text)
-            .map(Signature)
-            .map_err(serde::de::Error::custom)
+        parse_hex_array(&text).map(Signature).map_err(serde::de::Error::custom)
     }
 }
 
@@ -69,13 +67,8 @@ pub enum SignatureError {
 }
 
 /// Verifies `signature` by `signer` over `message` with strict semantics.
-pub fn verify_strict(
-    signer: &Address,
-    message: &[u8],
-    signature: &Signature,
-) -> Result<(), SignatureError> {
-    let key = VerifyingKey::from_bytes(signer.as_bytes())
-        .map_err(|_| SignatureError::InvalidPublicKey)?;
+pub fn verify_strict(signer: &Address, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+    let key = VerifyingKey::from_bytes(signer.as_bytes()).map_err(|_| SignatureError::InvalidPublicKey)?;
     if key.is_weak() {
         return Err(SignatureError::WeakPublicKey);
     }
@@ -85,8 +78,7 @@ pub fn verify_strict(
         return Err(SignatureError::NonCanonical);
     }
     let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-    key.verify_strict(message, &signature)
-        .map_err(|_| SignatureError::Invalid)
+    key.verify_strict(message, &signature).map_err(|_| SignatureError::Invalid)
 }
 
 /// An ed25519 key pair. Its address is its public key.
@@ -98,9 +90,7 @@ pub struct Keypair {
 impl Keypair {
     /// The key pair of a 32-byte secret seed (RFC 8032 private key).
     pub fn from_seed(seed: &[u8; 32]) -> Keypair {
-        Keypair {
-            signing: SigningKey::from_bytes(seed),
-        }
+        Keypair { signing: SigningKey::from_bytes(seed) }
     }
 
     /// A new key pair from the operating system's random source.
@@ -139,8 +129,8 @@ mod tests {
 
     /// The group order L, little-endian.
     const ORDER: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
 
     fn add_le(a: &[u8], b: &[u8; 32]) -> [u8; 32] {
@@ -159,28 +149,16 @@ mod tests {
         let key = Keypair::from_seed(&[7; 32]);
         let signature = key.sign(b"hello");
         assert_eq!(verify_strict(&key.address(), b"hello", &signature), Ok(()));
-        assert_eq!(
-            verify_strict(&key.address(), b"hellO", &signature),
-            Err(SignatureError::Invalid)
-        );
+        assert_eq!(verify_strict(&key.address(), b"hellO", &signature), Err(SignatureError::Invalid));
         let other = Keypair::from_seed(&[8; 32]);
-        assert_eq!(
-            verify_strict(&other.address(), b"hello", &signature),
-            Err(SignatureError::Invalid)
-        );
+        assert_eq!(verify_strict(&other.address(), b"hello", &signature), Err(SignatureError::Invalid));
     }
 
     #[test]
     fn rfc8032_test_vector_1() {
-        let seed = parse_hex_array::<32>(
-            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-        )
-        .unwrap();
+        let seed = parse_hex_array::<32>("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
         let key = Keypair::from_seed(&seed);
-        assert_eq!(
-            key.address().to_string(),
-            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-        );
+        assert_eq!(key.address().to_string(), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
         let signature = key.sign(b"");
         assert_eq!(
             signature.to_string(),
@@ -195,10 +173,7 @@ mod tests {
         // S + L verifies under a lax check but is a malleated copy.
         let malleated = add_le(&signature.0[32..], &ORDER);
         signature.0[32..].copy_from_slice(&malleated);
-        assert_eq!(
-            verify_strict(&key.address(), b"m", &signature),
-            Err(SignatureError::NonCanonical)
-        );
+        assert_eq!(verify_strict(&key.address(), b"m", &signature), Err(SignatureError::NonCanonical));
     }
 
     #[test]
@@ -207,26 +182,15 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let signature = Signature([0; 64]);
-        assert_eq!(
-            verify_strict(&Address(identity), b"m", &signature),
-            Err(SignatureError::WeakPublicKey)
-        );
+        assert_eq!(verify_strict(&Address(identity), b"m", &signature), Err(SignatureError::WeakPublicKey));
         // A point of order 2: y = -1.
-        let minus_one = parse_hex_array::<32>(
-            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-        )
-        .unwrap();
-        assert_eq!(
-            verify_strict(&Address(minus_one), b"m", &signature),
-            Err(SignatureError::WeakPublicKey)
-        );
+        let minus_one =
+            parse_hex_array::<32>("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f").unwrap();
+        assert_eq!(verify_strict(&Address(minus_one), b"m", &signature), Err(SignatureError::WeakPublicKey));
         // y = 2 is not on the curve.
         let mut off_curve = [0u8; 32];
         off_curve[0] = 2;
-        assert_eq!(
-            verify_strict(&Address(off_curve), b"m", &signature),
-            Err(SignatureError::InvalidPublicKey)
-        );
+        assert_eq!(verify_strict(&Address(off_curve), b"m", &signature), Err(SignatureError::InvalidPublicKey));
     }
 
     #[test]
@@ -239,9 +203,6 @@ mod tests {
             identity[0] = 1;
             identity
         });
-        assert_eq!(
-            verify_strict(&key.address(), b"m", &signature),
-            Err(SignatureError::Invalid)
-        );
+        assert_eq!(verify_strict(&key.address(), b"m", &signature), Err(SignatureError::Invalid));
     }
 }

@@ -26,15 +26,9 @@ use crate::primitives::{Address, Hash, sha256};
 pub const SIGNING_DOMAIN: &[u8] = b"parlend/tx/v1";
 
 /// What an instruction type must provide to travel in a transaction.
-pub trait Instruction:
-    BorshSerialize + BorshDeserialize + Clone + Debug + PartialEq + Send + Sync + 'static
-{
-}
+pub trait Instruction: BorshSerialize + BorshDeserialize + Clone + Debug + PartialEq + Send + Sync + 'static {}
 
-impl<T> Instruction for T where
-    T: BorshSerialize + BorshDeserialize + Clone + Debug + PartialEq + Send + Sync + 'static
-{
-}
+impl<T> Instruction for T where T: BorshSerialize + BorshDeserialize + Clone + Debug + PartialEq + Send + Sync + 'static {}
 
 /// An unsigned transaction.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -64,16 +58,9 @@ impl<I: Instruction> Transaction<I> {
 
     /// Signs the transaction. The key must be the signer's.
     pub fn sign(self, key: &Keypair) -> SignedTransaction<I> {
-        debug_assert_eq!(
-            key.address(),
-            self.signer,
-            "signing with a key that is not the signer's"
-        );
+        debug_assert_eq!(key.address(), self.signer, "signing with a key that is not the signer's");
         let signature = key.sign(&self.signing_bytes());
-        SignedTransaction {
-            transaction: self,
-            signature,
-        }
+        SignedTransaction { transaction: self, signature }
     }
 }
 
@@ -99,9 +86,7 @@ pub enum RejectReason {
     #[error("malformed transaction: {0}")]
     Malformed(String),
     /// No instructions, or more than [`INSTRUCTIONS_PER_TRANSACTION_MAX`].
-    #[error(
-        "transaction has {0} instructions; 1 to {INSTRUCTIONS_PER_TRANSACTION_MAX} are allowed"
-    )]
+    #[error("transaction has {0} instructions; 1 to {INSTRUCTIONS_PER_TRANSACTION_MAX} are allowed")]
     InstructionCount(usize),
     /// Signed for another chain.
     #[error("transaction is for chain {got}, this is chain {expected}")]
@@ -127,9 +112,7 @@ pub enum RejectReason {
         got: u64,
     },
     /// The nonce skips ahead of the account's next nonce.
-    #[error(
-        "nonce {got} is ahead of the account's next nonce {expected}; nonces are strictly sequential"
-    )]
+    #[error("nonce {got} is ahead of the account's next nonce {expected}; nonces are strictly sequential")]
     NonceTooHigh {
         /// The next usable nonce.
         expected: u64,
@@ -179,9 +162,7 @@ impl<I: Instruction> SignedTransaction<I> {
         // instruction type with two encodings of one value is caught here
         // instead of forking transaction ids.
         if signed.encode() != bytes {
-            return Err(RejectReason::Malformed(
-                "not the canonical encoding".to_string(),
-            ));
+            return Err(RejectReason::Malformed("not the canonical encoding".to_string()));
         }
         Ok(signed)
     }
@@ -226,27 +207,14 @@ impl<I: Instruction> VerifiedTransaction<I> {
             return Err(RejectReason::InstructionCount(count));
         }
         if transaction.chain_id != chain_id {
-            return Err(RejectReason::WrongChain {
-                expected: chain_id,
-                got: transaction.chain_id,
-            });
+            return Err(RejectReason::WrongChain { expected: chain_id, got: transaction.chain_id });
         }
-        let account = StateKey::Account {
-            owner: transaction.signer,
-        };
+        let account = StateKey::Account { owner: transaction.signer };
         if transaction.access.mode_of(&account) != Some(AccessMode::Write) {
             return Err(RejectReason::NonceNotDeclared);
         }
-        verify_strict(
-            &transaction.signer,
-            &transaction.signing_bytes(),
-            &signed.signature,
-        )?;
-        Ok(VerifiedTransaction {
-            hash: sha256(bytes),
-            size: bytes.len(),
-            signed,
-        })
+        verify_strict(&transaction.signer, &transaction.signing_bytes(), &signed.signature)?;
+        Ok(VerifiedTransaction { hash: sha256(bytes), size: bytes.len(), signed })
     }
 
     /// The transaction.
@@ -294,10 +262,7 @@ mod tests {
     fn any_op() -> impl Strategy<Value = Op> {
         prop_oneof![
             Just(Op::Nop),
-            (any::<[u8; 32]>(), any::<u128>()).prop_map(|(to, amount)| Op::Pay {
-                to: Address(to),
-                amount
-            }),
+            (any::<[u8; 32]>(), any::<u128>()).prop_map(|(to, amount)| Op::Pay { to: Address(to), amount }),
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(Op::Note),
         ]
     }
@@ -312,39 +277,18 @@ mod tests {
         )
             .prop_map(|(seed, chain_id, nonce, others, instructions)| {
                 let key = Keypair::from_seed(&seed);
-                let mut accesses = vec![Access {
-                    key: StateKey::Account {
-                        owner: key.address(),
-                    },
-                    mode: AccessMode::Write,
-                }];
+                let mut accesses =
+                    vec![Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write }];
                 for other in others {
                     let asset = AssetId::from_static("USDC");
                     accesses.push(Access {
-                        key: StateKey::Balance {
-                            owner: Address(other),
-                            asset,
-                        },
+                        key: StateKey::Balance { owner: Address(other), asset },
                         mode: AccessMode::Delta,
                     });
-                    accesses.push(Access {
-                        key: StateKey::Position {
-                            owner: Address(other),
-                        },
-                        mode: AccessMode::Read,
-                    });
+                    accesses.push(Access { key: StateKey::Position { owner: Address(other) }, mode: AccessMode::Read });
                 }
                 let access = AccessSet::from_unsorted(accesses).unwrap();
-                (
-                    key.clone(),
-                    Transaction {
-                        chain_id,
-                        signer: key.address(),
-                        nonce,
-                        access,
-                        instructions,
-                    },
-                )
+                (key.clone(), Transaction { chain_id, signer: key.address(), nonce, access, instructions })
             })
     }
 
@@ -379,26 +323,14 @@ mod tests {
     #[test]
     fn signing_bytes_are_domain_separated() {
         let key = Keypair::from_seed(&[3; 32]);
-        let access = AccessSet::new(vec![Access {
-            key: StateKey::Account {
-                owner: key.address(),
-            },
-            mode: AccessMode::Write,
-        }])
-        .unwrap();
-        let transaction = Transaction {
-            chain_id: 1,
-            signer: key.address(),
-            nonce: 0,
-            access,
-            instructions: vec![Op::Nop],
-        };
+        let access =
+            AccessSet::new(vec![Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write }])
+                .unwrap();
+        let transaction =
+            Transaction { chain_id: 1, signer: key.address(), nonce: 0, access, instructions: vec![Op::Nop] };
         let bytes = transaction.signing_bytes();
         assert!(bytes.starts_with(b"parlend/tx/v1\0"));
-        assert_eq!(
-            &bytes[SIGNING_DOMAIN.len() + 1..],
-            borsh::to_vec(&transaction).unwrap().as_slice()
-        );
+        assert_eq!(&bytes[SIGNING_DOMAIN.len() + 1..], borsh::to_vec(&transaction).unwrap().as_slice());
     }
 
     #[test]
@@ -406,9 +338,7 @@ mod tests {
         let bytes = vec![0u8; TRANSACTION_BYTES_MAX + 1];
         assert_eq!(
             SignedTransaction::<Op>::decode(&bytes),
-            Err(RejectReason::TooLarge {
-                size: TRANSACTION_BYTES_MAX + 1
-            })
+            Err(RejectReason::TooLarge { size: TRANSACTION_BYTES_MAX + 1 })
         );
     }
 }

@@ -42,9 +42,7 @@ pub enum AppError {
         found: u64,
     },
     /// The store holds another genesis.
-    #[error(
-        "the data directory was created from another genesis (block 0 is {found}, expected {expected})"
-    )]
+    #[error("the data directory was created from another genesis (block 0 is {found}, expected {expected})")]
     WrongGenesis {
         /// This genesis' block hash.
         expected: Hash,
@@ -99,25 +97,15 @@ impl App {
     /// Opens the application on `store`, writing the genesis block if the
     /// store is empty, and checking that it belongs to this chain if not.
     pub fn open(store: Arc<dyn Store>, genesis: &Genesis) -> Result<App, AppError> {
-        let app = App {
-            vm: LendingVm,
-            store,
-            chain_id: genesis.chain_id,
-        };
+        let app = App { vm: LendingVm, store, chain_id: genesis.chain_id };
         let genesis_block = app.genesis_commit(genesis)?;
         match app.store.header(0)? {
             None => app.store.commit(genesis_block)?,
             Some(stored) if stored.chain_id != genesis.chain_id => {
-                return Err(AppError::WrongChain {
-                    expected: genesis.chain_id,
-                    found: stored.chain_id,
-                });
+                return Err(AppError::WrongChain { expected: genesis.chain_id, found: stored.chain_id });
             }
             Some(stored) if stored.hash() != genesis_block.header.hash() => {
-                return Err(AppError::WrongGenesis {
-                    expected: genesis_block.header.hash(),
-                    found: stored.hash(),
-                });
+                return Err(AppError::WrongGenesis { expected: genesis_block.header.hash(), found: stored.hash() });
             }
             Some(_) => {}
         }
@@ -125,11 +113,7 @@ impl App {
     }
 
     fn genesis_commit(&self, genesis: &Genesis) -> Result<BlockCommit, AppError> {
-        let changes: WriteSet = genesis
-            .state()?
-            .into_iter()
-            .map(|(key, value)| (key, Some(value)))
-            .collect();
+        let changes: WriteSet = genesis.state()?.into_iter().map(|(key, value)| (key, Some(value))).collect();
         let commitment = parlend_ledger::state::StateCommitment::new().prepare(&changes);
         let header = Header {
             chain_id: genesis.chain_id,
@@ -141,17 +125,8 @@ impl App {
             state_root: commitment.root(),
             receipts_root: receipts_root(&[]),
         };
-        let block = Block {
-            header: header.clone(),
-            transactions: Vec::new(),
-        };
-        Ok(BlockCommit {
-            header,
-            block_bytes: block.encode(),
-            receipts: Vec::new(),
-            changes,
-            commitment,
-        })
+        let block = Block { header: header.clone(), transactions: Vec::new() };
+        Ok(BlockCommit { header, block_bytes: block.encode(), receipts: Vec::new(), changes, commitment })
     }
 
     /// The chain id.
@@ -171,9 +146,7 @@ impl App {
 
     /// Info: the last committed block (always present after `open`).
     pub fn info(&self) -> ChainHead {
-        self.store
-            .head()
-            .expect("the genesis block is committed when the app opens")
+        self.store.head().expect("the genesis block is committed when the app opens")
     }
 
     /// Check a transaction for the mempool: every stateless check and the
@@ -184,11 +157,7 @@ impl App {
 
     /// Prepare a proposal on top of the head from candidate transactions (in
     /// mempool order), at `timestamp` (never before the parent's).
-    pub fn prepare_proposal(
-        &self,
-        mut candidates: Vec<VerifiedTransaction>,
-        timestamp: u64,
-    ) -> Proposal {
+    pub fn prepare_proposal(&self, mut candidates: Vec<VerifiedTransaction>, timestamp: u64) -> Proposal {
         let head = self.info();
         candidates.truncate(TRANSACTIONS_PER_BLOCK_MAX);
         Proposal {
@@ -206,16 +175,10 @@ impl App {
         let header = &block.header;
         let invalid = |message: String| Err(AppError::InvalidProposal(message));
         if header.chain_id != self.chain_id {
-            return invalid(format!(
-                "chain {} is not {}",
-                header.chain_id, self.chain_id
-            ));
+            return invalid(format!("chain {} is not {}", header.chain_id, self.chain_id));
         }
         if header.height != head.height + 1 || header.parent_hash != head.hash {
-            return invalid(format!(
-                "block {} does not extend head {}",
-                header.height, head.height
-            ));
+            return invalid(format!("block {} does not extend head {}", header.height, head.height));
         }
         if header.timestamp < head.header.timestamp {
             return invalid("timestamp goes backwards".to_string());
@@ -230,9 +193,7 @@ impl App {
             let verified = transaction
                 .clone()
                 .verify(self.chain_id)
-                .map_err(|reason| {
-                    AppError::InvalidProposal(format!("transaction {index}: {reason}"))
-                })?;
+                .map_err(|reason| AppError::InvalidProposal(format!("transaction {index}: {reason}")))?;
             transactions.push(verified);
         }
         Ok(Proposal {
@@ -246,45 +207,23 @@ impl App {
     /// Execute a proposal against the head: receipts, state changes and the
     /// header with every root. Commits nothing.
     pub fn finalize_block(&self, proposal: Proposal) -> Result<Finalized, AppError> {
-        let context = BlockContext {
-            chain_id: self.chain_id,
-            height: proposal.height,
-            timestamp: proposal.timestamp,
-        };
+        let context = BlockContext { chain_id: self.chain_id, height: proposal.height, timestamp: proposal.timestamp };
         let base: &dyn Store = &*self.store;
-        let BlockOutput { receipts, changes } =
-            execute_block_serial(&self.vm, base, &context, &proposal.transactions)?;
+        let BlockOutput { receipts, changes } = execute_block_serial(&self.vm, base, &context, &proposal.transactions)?;
         let commitment = self.store.prepare_root(&changes);
-        let ids: Vec<Hash> = proposal
-            .transactions
-            .iter()
-            .map(VerifiedTransaction::hash)
-            .collect();
+        let ids: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
         let header = Header {
             chain_id: self.chain_id,
             height: proposal.height,
             parent_hash: proposal.parent_hash,
             timestamp: proposal.timestamp,
-            transaction_count: u32::try_from(ids.len())
-                .map_err(|_| AppError::InvalidProposal("too many".into()))?,
+            transaction_count: u32::try_from(ids.len()).map_err(|_| AppError::InvalidProposal("too many".into()))?,
             transactions_root: transactions_root(&ids),
             state_root: commitment.root(),
             receipts_root: receipts_root(&receipts),
         };
-        let transactions = proposal
-            .transactions
-            .into_iter()
-            .map(VerifiedTransaction::into_signed)
-            .collect();
-        Ok(Finalized {
-            block: Block {
-                header,
-                transactions,
-            },
-            receipts,
-            changes,
-            commitment,
-        })
+        let transactions = proposal.transactions.into_iter().map(VerifiedTransaction::into_signed).collect();
+        Ok(Finalized { block: Block { header, transactions }, receipts, changes, commitment })
     }
 
     /// Commit a finalized block: one atomic write.
@@ -297,10 +236,6 @@ impl App {
             changes: finalized.changes,
             commitment: finalized.commitment,
         })?;
-        Ok(ChainHead {
-            height: header.height,
-            hash: header.hash(),
-            header,
-        })
+        Ok(ChainHead { height: header.height, hash: header.hash(), header })
     }
 }

@@ -17,12 +17,7 @@ pub const DEV_ACCOUNTS: u32 = 10;
 pub const DEV_ASSETS: [(&str, u8); 4] = [("USDC", 6), ("WETH", 18), ("WBTC", 8), ("TBILL", 6)];
 
 /// Whole tokens each dev account starts with, per dev asset.
-const DEV_FUNDING: [(&str, u128); 4] = [
-    ("USDC", 1_000_000),
-    ("WETH", 1_000),
-    ("WBTC", 50),
-    ("TBILL", 1_000_000),
-];
+const DEV_FUNDING: [(&str, u128); 4] = [("USDC", 1_000_000), ("WETH", 1_000), ("WBTC", 50), ("TBILL", 1_000_000)];
 
 /// The `index`-th dev key. Deterministic and public: never hold value with it.
 pub fn dev_keypair(index: u32) -> Keypair {
@@ -46,29 +41,17 @@ pub fn dev_genesis() -> Genesis {
     let admin = dev_keypair(0).address();
     let assets: Vec<AssetInfo> = DEV_ASSETS
         .iter()
-        .map(|(symbol, decimals)| AssetInfo {
-            id: AssetId::from_static(symbol),
-            decimals: *decimals,
-        })
+        .map(|(symbol, decimals)| AssetInfo { id: AssetId::from_static(symbol), decimals: *decimals })
         .collect();
     let balances: BTreeMap<AssetId, Amount> = DEV_FUNDING
         .iter()
         .map(|(symbol, whole)| {
-            let decimals = DEV_ASSETS
-                .iter()
-                .find(|(s, _)| s == symbol)
-                .map_or(0, |(_, d)| *d);
-            (
-                AssetId::from_static(symbol),
-                Amount(whole * 10u128.pow(u32::from(decimals))),
-            )
+            let decimals = DEV_ASSETS.iter().find(|(s, _)| s == symbol).map_or(0, |(_, d)| *d);
+            (AssetId::from_static(symbol), Amount(whole * 10u128.pow(u32::from(decimals))))
         })
         .collect();
     let accounts = (0..DEV_ACCOUNTS)
-        .map(|index| GenesisAccount {
-            address: dev_keypair(index).address(),
-            balances: balances.clone(),
-        })
+        .map(|index| GenesisAccount { address: dev_keypair(index).address(), balances: balances.clone() })
         .collect();
     Genesis {
         chain_id: DEV_CHAIN_ID,
@@ -88,9 +71,7 @@ mod tests {
     #[test]
     fn dev_keys_are_deterministic_and_distinct() {
         assert_eq!(dev_keypair(3).address(), dev_keypair(3).address());
-        let mut addresses: Vec<_> = (0..DEV_ACCOUNTS)
-            .map(|i| dev_keypair(i).address())
-            .collect();
+        let mut addresses: Vec<_> = (0..DEV_ACCOUNTS).map(|i| dev_keypair(i).address()).collect();
         addresses.push(dev_minter().address());
         addresses.sort();
         addresses.dedup();

@@ -24,10 +24,7 @@ pub struct MempoolLimits {
 
 impl Default for MempoolLimits {
     fn default() -> Self {
-        MempoolLimits {
-            capacity: 50_000,
-            per_signer: 1_000,
-        }
+        MempoolLimits { capacity: 50_000, per_signer: 1_000 }
     }
 }
 
@@ -44,13 +41,7 @@ pub struct Mempool {
 impl Mempool {
     /// An empty mempool.
     pub fn new(limits: MempoolLimits) -> Mempool {
-        Mempool {
-            limits,
-            order: BTreeMap::new(),
-            by_hash: HashMap::new(),
-            by_signer: HashMap::new(),
-            next_sequence: 0,
-        }
+        Mempool { limits, order: BTreeMap::new(), by_hash: HashMap::new(), by_signer: HashMap::new(), next_sequence: 0 }
     }
 
     /// Number of pending transactions.
@@ -82,11 +73,7 @@ impl Mempool {
     /// Admits a verified transaction. `committed_nonce` is the signer's
     /// nonce in the committed state; the caller holds the mempool while it
     /// reads it, so no commit can slip in between.
-    pub fn insert(
-        &mut self,
-        transaction: VerifiedTransaction,
-        committed_nonce: u64,
-    ) -> Result<(), RejectReason> {
+    pub fn insert(&mut self, transaction: VerifiedTransaction, committed_nonce: u64) -> Result<(), RejectReason> {
         let hash = transaction.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(RejectReason::AlreadyKnown(hash));
@@ -95,25 +82,17 @@ impl Mempool {
         let nonce = transaction.transaction().nonce;
         let expected = self.next_nonce(&signer, committed_nonce);
         if nonce < expected {
-            return Err(RejectReason::NonceTooLow {
-                expected,
-                got: nonce,
-            });
+            return Err(RejectReason::NonceTooLow { expected, got: nonce });
         }
         if nonce > expected {
-            return Err(RejectReason::NonceTooHigh {
-                expected,
-                got: nonce,
-            });
+            return Err(RejectReason::NonceTooHigh { expected, got: nonce });
         }
         let pending = self.by_signer.get(&signer).map_or(0, VecDeque::len);
         if pending >= self.limits.per_signer {
             return Err(RejectReason::SignerQueueFull { pending });
         }
         if self.by_hash.len() >= self.limits.capacity {
-            return Err(RejectReason::MempoolFull {
-                capacity: self.limits.capacity,
-            });
+            return Err(RejectReason::MempoolFull { capacity: self.limits.capacity });
         }
         let sequence = self.next_sequence;
         self.next_sequence += 1;
@@ -126,12 +105,7 @@ impl Mempool {
     /// Up to `count` transactions in arrival order (they stay pending until
     /// [`Mempool::remove`]).
     pub fn take(&self, count: usize) -> Vec<VerifiedTransaction> {
-        self.order
-            .values()
-            .take(count)
-            .filter_map(|hash| self.by_hash.get(hash))
-            .map(|(_, tx)| tx.clone())
-            .collect()
+        self.order.values().take(count).filter_map(|hash| self.by_hash.get(hash)).map(|(_, tx)| tx.clone()).collect()
     }
 
     /// Removes transactions (committed ones, or ones evicted).
@@ -154,11 +128,8 @@ impl Mempool {
     /// Removes every pending transaction of `signer` (after one of them
     /// turned out invalid, the rest cannot be valid either).
     pub fn evict_signer(&mut self, signer: &Address) {
-        let hashes: Vec<Hash> = self
-            .by_signer
-            .get(signer)
-            .map(|queue| queue.iter().copied().collect())
-            .unwrap_or_default();
+        let hashes: Vec<Hash> =
+            self.by_signer.get(signer).map(|queue| queue.iter().copied().collect()).unwrap_or_default();
         self.remove(&hashes);
     }
 
@@ -178,12 +149,8 @@ mod tests {
     use super::*;
 
     fn transaction(key: &Keypair, nonce: u64) -> VerifiedTransaction {
-        let access = AccessSet::new(vec![Access {
-            key: StateKey::Account {
-                owner: key.address(),
-            },
-            mode: AccessMode::Write,
-        }]);
+        let access =
+            AccessSet::new(vec![Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write }]);
         Transaction {
             chain_id: 1,
             signer: key.address(),
@@ -204,60 +171,30 @@ mod tests {
     fn nonces_must_be_sequential() {
         let key = Keypair::from_seed(&[1; 32]);
         let mut pool = Mempool::new(MempoolLimits::default());
-        assert_eq!(
-            pool.insert(transaction(&key, 4), 5),
-            Err(RejectReason::NonceTooLow {
-                expected: 5,
-                got: 4
-            })
-        );
-        assert_eq!(
-            pool.insert(transaction(&key, 6), 5),
-            Err(RejectReason::NonceTooHigh {
-                expected: 5,
-                got: 6
-            })
-        );
+        assert_eq!(pool.insert(transaction(&key, 4), 5), Err(RejectReason::NonceTooLow { expected: 5, got: 4 }));
+        assert_eq!(pool.insert(transaction(&key, 6), 5), Err(RejectReason::NonceTooHigh { expected: 5, got: 6 }));
         pool.insert(transaction(&key, 5), 5).unwrap();
         pool.insert(transaction(&key, 6), 5).unwrap();
         let duplicate = transaction(&key, 6);
-        assert_eq!(
-            pool.insert(duplicate.clone(), 5),
-            Err(RejectReason::AlreadyKnown(duplicate.hash()))
-        );
+        assert_eq!(pool.insert(duplicate.clone(), 5), Err(RejectReason::AlreadyKnown(duplicate.hash())));
         assert_eq!(pool.next_nonce(&key.address(), 5), 7);
         let taken = pool.take(10);
-        assert_eq!(
-            taken
-                .iter()
-                .map(|tx| tx.transaction().nonce)
-                .collect::<Vec<_>>(),
-            vec![5, 6]
-        );
+        assert_eq!(taken.iter().map(|tx| tx.transaction().nonce).collect::<Vec<_>>(), vec![5, 6]);
         pool.remove(&[taken[0].hash()]);
         assert_eq!(pool.next_nonce(&key.address(), 6), 7);
     }
 
     #[test]
     fn limits_are_enforced() {
-        let limits = MempoolLimits {
-            capacity: 3,
-            per_signer: 2,
-        };
+        let limits = MempoolLimits { capacity: 3, per_signer: 2 };
         let mut pool = Mempool::new(limits);
         let a = Keypair::from_seed(&[1; 32]);
         let b = Keypair::from_seed(&[2; 32]);
         pool.insert(transaction(&a, 0), 0).unwrap();
         pool.insert(transaction(&a, 1), 0).unwrap();
-        assert_eq!(
-            pool.insert(transaction(&a, 2), 0),
-            Err(RejectReason::SignerQueueFull { pending: 2 })
-        );
+        assert_eq!(pool.insert(transaction(&a, 2), 0), Err(RejectReason::SignerQueueFull { pending: 2 }));
         pool.insert(transaction(&b, 0), 0).unwrap();
-        assert_eq!(
-            pool.insert(transaction(&b, 1), 0),
-            Err(RejectReason::MempoolFull { capacity: 3 })
-        );
+        assert_eq!(pool.insert(transaction(&b, 1), 0), Err(RejectReason::MempoolFull { capacity: 3 }));
         assert_eq!(pool.len(), 3);
         pool.evict_signer(&a.address());
         assert_eq!(pool.len(), 1);

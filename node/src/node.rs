@@ -18,9 +18,8 @@ use parlend_ledger::state::StoreError;
 use parlend_ledger::store::{MemoryStore, RocksStore, RocksStoreOptions, Store};
 use parlend_ledger::{AccessSet, Address, Hash, StateKey, TxStatus as LedgerStatus};
 use parlend_rpc::types::{
-    AccountView, BalanceView, BalancesView, BlockParams, BlockView, CommittedTransactionView,
-    HeadView, OutcomeView, ReceiptView, SimulateParams, SimulationView, StateChangeView,
-    TransactionView, TxState, TxStatusView,
+    AccountView, BalanceView, BalancesView, BlockParams, BlockView, CommittedTransactionView, HeadView, OutcomeView,
+    ReceiptView, SimulateParams, SimulationView, StateChangeView, TransactionView, TxState, TxStatusView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use tokio::sync::watch;
@@ -127,9 +126,7 @@ impl NodeHandle {
 }
 
 fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 impl Node {
@@ -137,10 +134,7 @@ impl Node {
     /// producer and the RPC server.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         let store: Arc<dyn Store> = match &config.data_dir {
-            Some(path) => Arc::new(RocksStore::open(
-                path,
-                RocksStoreOptions { sync: config.fsync },
-            )?),
+            Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync })?),
             None => Arc::new(MemoryStore::new()),
         };
         let app = App::open(store, &config.genesis)?;
@@ -162,16 +156,8 @@ impl Node {
             .expect("spawning the producer thread");
         let server = parlend_rpc::serve(node.clone(), config.rpc_address, config.rpc_limits)
             .await
-            .map_err(|source| StartError::Bind {
-                address: config.rpc_address,
-                source,
-            })?;
-        Ok(NodeHandle {
-            rpc_address: server.address,
-            node,
-            server,
-            producer: Some(producer),
-        })
+            .map_err(|source| StartError::Bind { address: config.rpc_address, source })?;
+        Ok(NodeHandle { rpc_address: server.address, node, server, producer: Some(producer) })
     }
 
     /// The application.
@@ -182,13 +168,8 @@ impl Node {
     /// Produces a block now (even an empty one) and returns its height.
     pub fn mine(&self) -> Result<u64, String> {
         let (reply, answer) = mpsc::channel();
-        self.commands
-            .lock()
-            .send(Command::Mine(reply))
-            .map_err(|_| "the producer has stopped".to_string())?;
-        answer
-            .recv()
-            .map_err(|_| "the producer has stopped".to_string())?
+        self.commands.lock().send(Command::Mine(reply)).map_err(|_| "the producer has stopped".to_string())?;
+        answer.recv().map_err(|_| "the producer has stopped".to_string())?
     }
 
     fn produce_blocks(&self, commands: &mpsc::Receiver<Command>) {
@@ -221,20 +202,13 @@ impl Node {
     /// mempool produces nothing.
     fn produce_block(&self, force: bool) -> Result<u64, AppError> {
         loop {
-            let limit = self
-                .config
-                .block_transactions_max
-                .min(TRANSACTIONS_PER_BLOCK_MAX);
+            let limit = self.config.block_transactions_max.min(TRANSACTIONS_PER_BLOCK_MAX);
             let candidates = self.mempool.lock().take(limit);
             if candidates.is_empty() && !force {
                 return Ok(self.app.info().height);
             }
             let proposal = self.app.prepare_proposal(candidates, now_seconds());
-            let hashes: Vec<Hash> = proposal
-                .transactions
-                .iter()
-                .map(VerifiedTransaction::hash)
-                .collect();
+            let hashes: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
             let finalized = match self.app.finalize_block(proposal.clone()) {
                 Ok(finalized) => finalized,
                 Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
@@ -277,11 +251,7 @@ impl Node {
     }
 
     fn config_value(&self) -> Result<GlobalConfig, ApiError> {
-        let value = self
-            .app
-            .store()
-            .get(&StateKey::Config)
-            .map_err(unavailable)?;
+        let value = self.app.store().get(&StateKey::Config).map_err(unavailable)?;
         value
             .and_then(|bytes| borsh::from_slice(&bytes).ok())
             .ok_or_else(|| ApiError::Unavailable("the configuration is missing".to_string()))
@@ -301,15 +271,10 @@ impl Node {
         let Some(location) = store.tx_location(hash).map_err(unavailable)? else {
             return Ok(None);
         };
-        let receipts = store
-            .receipts(location.height)
-            .map_err(unavailable)?
-            .unwrap_or_default();
+        let receipts = store.receipts(location.height).map_err(unavailable)?.unwrap_or_default();
         let header = store.header(location.height).map_err(unavailable)?;
         let (Some(receipt), Some(header)) = (receipts.get(location.index as usize), header) else {
-            return Err(ApiError::Unavailable(format!(
-                "receipt of {hash} is missing"
-            )));
+            return Err(ApiError::Unavailable(format!("receipt of {hash} is missing")));
         };
         Ok(Some(ReceiptView {
             tx_hash: receipt.tx_hash,
@@ -331,20 +296,15 @@ pub fn outcome_view(status: &LedgerStatus) -> OutcomeView {
         TxStatus::Success => OutcomeView::Success,
         TxStatus::AccessViolation { key } => OutcomeView::AccessViolation { key: *key },
         TxStatus::Failed { instruction, code } => OutcomeView::Failed {
-            reason: Failure::from_code(*code).map_or_else(
-                || format!("Unknown({code})"),
-                |failure| failure.name().to_string(),
-            ),
+            reason: Failure::from_code(*code)
+                .map_or_else(|| format!("Unknown({code})"), |failure| failure.name().to_string()),
             code: *code,
             instruction: *instruction,
         },
     }
 }
 
-fn transaction_view(
-    hash: Hash,
-    transaction: &parlend_contracts::SignedTransaction,
-) -> TransactionView {
+fn transaction_view(hash: Hash, transaction: &parlend_contracts::SignedTransaction) -> TransactionView {
     let inner = &transaction.transaction;
     TransactionView {
         hash,
@@ -367,14 +327,7 @@ impl NodeApi for Node {
         let hash = verified.hash();
         {
             let mut mempool = self.mempool.lock();
-            if mempool.contains(&hash)
-                || self
-                    .app
-                    .store()
-                    .tx_location(&hash)
-                    .map_err(unavailable)?
-                    .is_some()
-            {
+            if mempool.contains(&hash) || self.app.store().tx_location(&hash).map_err(unavailable)?.is_some() {
                 return Err(parlend_ledger::RejectReason::AlreadyKnown(hash).into());
             }
             let committed = self.committed_nonce(&verified.transaction().signer)?;
@@ -403,32 +356,20 @@ impl NodeApi for Node {
     fn block(&self, params: &BlockParams) -> Result<Option<BlockView>, ApiError> {
         let height = match (params.height, params.hash) {
             (Some(height), _) => height,
-            (None, Some(hash)) => {
-                match self.app.store().block_height(&hash).map_err(unavailable)? {
-                    Some(height) => height,
-                    None => return Ok(None),
-                }
-            }
+            (None, Some(hash)) => match self.app.store().block_height(&hash).map_err(unavailable)? {
+                Some(height) => height,
+                None => return Ok(None),
+            },
             (None, None) => self.app.info().height,
         };
         let Some(block) = self.block_at(height)? else {
             return Ok(None);
         };
         let hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash()).collect();
-        let full_transactions = params.full.then(|| {
-            block
-                .transactions
-                .iter()
-                .zip(&hashes)
-                .map(|(tx, hash)| transaction_view(*hash, tx))
-                .collect()
-        });
-        Ok(Some(BlockView {
-            hash: block.header.hash(),
-            header: block.header,
-            transactions: hashes,
-            full_transactions,
-        }))
+        let full_transactions = params
+            .full
+            .then(|| block.transactions.iter().zip(&hashes).map(|(tx, hash)| transaction_view(*hash, tx)).collect());
+        Ok(Some(BlockView { hash: block.header.hash(), header: block.header, transactions: hashes, full_transactions }))
     }
 
     fn transaction(&self, hash: &Hash) -> Result<Option<CommittedTransactionView>, ApiError> {
@@ -442,9 +383,7 @@ impl NodeApi for Node {
         let Some(location) = self.app.store().tx_location(hash).map_err(unavailable)? else {
             return Ok(None);
         };
-        let block = self
-            .block_at(location.height)?
-            .ok_or_else(|| ApiError::Unavailable("block is missing".into()))?;
+        let block = self.block_at(location.height)?.ok_or_else(|| ApiError::Unavailable("block is missing".into()))?;
         let transaction = block
             .transactions
             .get(location.index as usize)
@@ -454,11 +393,7 @@ impl NodeApi for Node {
             Some(receipt) if receipt.outcome.is_success() => TxState::Committed,
             _ => TxState::Failed,
         };
-        Ok(Some(CommittedTransactionView {
-            transaction: transaction_view(*hash, transaction),
-            status,
-            receipt,
-        }))
+        Ok(Some(CommittedTransactionView { transaction: transaction_view(*hash, transaction), status, receipt }))
     }
 
     fn receipt(&self, hash: &Hash) -> Result<Option<ReceiptView>, ApiError> {
@@ -469,52 +404,24 @@ impl NodeApi for Node {
         // Committed first: a transaction leaves the mempool only after its
         // block is committed, so checking the store first never misses it.
         if let Some(receipt) = self.receipt_view(hash)? {
-            let status = if receipt.outcome.is_success() {
-                TxState::Committed
-            } else {
-                TxState::Failed
-            };
-            return Ok(TxStatusView {
-                hash: *hash,
-                status,
-                receipt: Some(receipt),
-            });
+            let status = if receipt.outcome.is_success() { TxState::Committed } else { TxState::Failed };
+            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt) });
         }
         if self.mempool.lock().contains(hash) {
-            return Ok(TxStatusView {
-                hash: *hash,
-                status: TxState::Pending,
-                receipt: None,
-            });
+            return Ok(TxStatusView { hash: *hash, status: TxState::Pending, receipt: None });
         }
         // It may have been committed between the two checks.
         if let Some(receipt) = self.receipt_view(hash)? {
-            let status = if receipt.outcome.is_success() {
-                TxState::Committed
-            } else {
-                TxState::Failed
-            };
-            return Ok(TxStatusView {
-                hash: *hash,
-                status,
-                receipt: Some(receipt),
-            });
+            let status = if receipt.outcome.is_success() { TxState::Committed } else { TxState::Failed };
+            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt) });
         }
-        Ok(TxStatusView {
-            hash: *hash,
-            status: TxState::Unknown,
-            receipt: None,
-        })
+        Ok(TxStatusView { hash: *hash, status: TxState::Unknown, receipt: None })
     }
 
     fn account(&self, address: &Address) -> Result<AccountView, ApiError> {
         let mempool = self.mempool.lock();
         let nonce = self.committed_nonce(address)?;
-        Ok(AccountView {
-            address: *address,
-            nonce,
-            pending_nonce: mempool.next_nonce(address, nonce),
-        })
+        Ok(AccountView { address: *address, nonce, pending_nonce: mempool.next_nonce(address, nonce) })
     }
 
     fn balances(&self, address: &Address) -> Result<BalancesView, ApiError> {
@@ -533,10 +440,7 @@ impl NodeApi for Node {
                 formatted: amount.to_decimal_string(asset.decimals),
             });
         }
-        Ok(BalancesView {
-            address: *address,
-            balances,
-        })
+        Ok(BalancesView { address: *address, balances })
     }
 
     fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ApiError> {
@@ -564,19 +468,14 @@ impl NodeApi for Node {
         let store: &dyn Store = &**self.app.store();
         let simulation = simulate_transaction(self.app.vm(), store, &context, &transaction)
             .map_err(|error| ApiError::Unavailable(error.to_string()))?;
-        let access = AccessSet::new(simulation.accesses.clone())
-            .map_err(|error| ApiError::Simulation(error.to_string()))?;
+        let access =
+            AccessSet::new(simulation.accesses.clone()).map_err(|error| ApiError::Simulation(error.to_string()))?;
         let changes = simulation
             .changes
             .iter()
             .map(|(key, after)| StateChangeView {
                 key: *key,
-                before: simulation
-                    .before
-                    .get(key)
-                    .cloned()
-                    .flatten()
-                    .map(hex::encode),
+                before: simulation.before.get(key).cloned().flatten().map(hex::encode),
                 after: after.as_ref().map(hex::encode),
             })
             .collect();

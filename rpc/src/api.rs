@@ -6,8 +6,8 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::types::{
-    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, HeadView,
-    ReceiptView, SimulateParams, SimulationView, TxStatusView,
+    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, HeadView, ReceiptView, SimulateParams,
+    SimulationView, TxStatusView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;

@@ -17,9 +17,9 @@ use serde_json::value::RawValue;
 
 use crate::methods;
 use crate::types::{
-    AccountView, AddressParams, BalancesView, BlockParams, BlockView, CommittedTransactionView,
-    HashParams, HeadView, ReceiptView, SendOutcome, SendTransactionParams, SendTransactionsParams,
-    SimulateParams, SimulationView, TxStatusView,
+    AccountView, AddressParams, BalancesView, BlockParams, BlockView, CommittedTransactionView, HashParams, HeadView,
+    ReceiptView, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView,
+    TxStatusView,
 };
 
 /// How long a call may take, including `wait` for a commit.
@@ -54,10 +54,9 @@ impl ClientError {
 impl From<jsonrpsee::core::ClientError> for ClientError {
     fn from(error: jsonrpsee::core::ClientError) -> ClientError {
         match error {
-            jsonrpsee::core::ClientError::Call(object) => ClientError::Rpc {
-                code: object.code(),
-                message: object.message().to_string(),
-            },
+            jsonrpsee::core::ClientError::Call(object) => {
+                ClientError::Rpc { code: object.code(), message: object.message().to_string() }
+            }
             other => ClientError::Transport(other.to_string()),
         }
     }
@@ -96,11 +95,7 @@ impl Client {
         Ok(Client { http })
     }
 
-    async fn call<P: Serialize, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: &P,
-    ) -> Result<R, ClientError> {
+    async fn call<P: Serialize, R: DeserializeOwned>(&self, method: &str, params: &P) -> Result<R, ClientError> {
         Ok(self.http.request(method, object(params)?).await?)
     }
 
@@ -111,14 +106,12 @@ impl Client {
 
     /// `getAccount`.
     pub async fn account(&self, address: Address) -> Result<AccountView, ClientError> {
-        self.call(methods::GET_ACCOUNT, &AddressParams { address })
-            .await
+        self.call(methods::GET_ACCOUNT, &AddressParams { address }).await
     }
 
     /// `getBalances`.
     pub async fn balances(&self, address: Address) -> Result<BalancesView, ClientError> {
-        self.call(methods::GET_BALANCES, &AddressParams { address })
-            .await
+        self.call(methods::GET_BALANCES, &AddressParams { address }).await
     }
 
     /// `getBlock`.
@@ -127,12 +120,8 @@ impl Client {
     }
 
     /// `getTransaction`.
-    pub async fn transaction(
-        &self,
-        hash: Hash,
-    ) -> Result<Option<CommittedTransactionView>, ClientError> {
-        self.call(methods::GET_TRANSACTION, &HashParams { hash })
-            .await
+    pub async fn transaction(&self, hash: Hash) -> Result<Option<CommittedTransactionView>, ClientError> {
+        self.call(methods::GET_TRANSACTION, &HashParams { hash }).await
     }
 
     /// `getReceipt`.
@@ -142,8 +131,7 @@ impl Client {
 
     /// `getTransactionStatus`.
     pub async fn transaction_status(&self, hash: Hash) -> Result<TxStatusView, ClientError> {
-        self.call(methods::GET_TRANSACTION_STATUS, &HashParams { hash })
-            .await
+        self.call(methods::GET_TRANSACTION_STATUS, &HashParams { hash }).await
     }
 
     /// `simulateTransaction`.
@@ -152,21 +140,13 @@ impl Client {
     }
 
     /// `sendTransaction` of a signed transaction.
-    pub async fn send(
-        &self,
-        transaction: &SignedTransaction,
-        wait: bool,
-    ) -> Result<TxStatusView, ClientError> {
+    pub async fn send(&self, transaction: &SignedTransaction, wait: bool) -> Result<TxStatusView, ClientError> {
         self.send_raw(&transaction.encode(), wait).await
     }
 
     /// `sendTransaction` of raw bytes (any bytes: for tests of bad input).
     pub async fn send_raw(&self, bytes: &[u8], wait: bool) -> Result<TxStatusView, ClientError> {
-        let params = SendTransactionParams {
-            transaction: hex::encode(bytes),
-            wait,
-            timeout_ms: None,
-        };
+        let params = SendTransactionParams { transaction: hex::encode(bytes), wait, timeout_ms: None };
         self.call(methods::SEND_TRANSACTION, &params).await
     }
 
@@ -176,15 +156,8 @@ impl Client {
         transactions: &[SignedTransaction],
         wait: bool,
     ) -> Result<Vec<SendOutcome>, ClientError> {
-        let transactions = transactions
-            .iter()
-            .map(|tx| hex::encode(tx.encode()))
-            .collect();
-        let params = SendTransactionsParams {
-            transactions,
-            wait,
-            timeout_ms: None,
-        };
+        let transactions = transactions.iter().map(|tx| hex::encode(tx.encode())).collect();
+        let params = SendTransactionsParams { transactions, wait, timeout_ms: None };
         self.call(methods::SEND_TRANSACTIONS, &params).await
     }
 
@@ -195,11 +168,7 @@ impl Client {
         key: &Keypair,
         instructions: Vec<Instruction>,
     ) -> Result<SignedTransaction, ClientError> {
-        let params = SimulateParams {
-            signer: key.address(),
-            nonce: None,
-            instructions,
-        };
+        let params = SimulateParams { signer: key.address(), nonce: None, instructions };
         let simulation = self.simulate(&params).await?;
         let transaction = Transaction {
             chain_id: simulation.chain_id,

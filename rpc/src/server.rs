@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jsonrpsee::RpcModule;
@@ -25,8 +25,8 @@ use crate::api::NodeApi;
 use crate::error::{ApiError, INTERNAL_ERROR};
 use crate::methods;
 use crate::types::{
-    AddressParams, BlockParams, HashParams, HealthView, SendOutcome, SendTransactionParams,
-    SendTransactionsParams, SimulateParams, TxState, TxStatusView,
+    AddressParams, BlockParams, HashParams, HealthView, SendOutcome, SendTransactionParams, SendTransactionsParams,
+    SimulateParams, TxState, TxStatusView,
 };
 
 /// Server limits. Every one is bounded; the defaults are safe for a dev node.
@@ -59,6 +59,14 @@ impl Default for ServerLimits {
 /// Default `wait` when the request gives none.
 const WAIT_DEFAULT: Duration = Duration::from_secs(30);
 
+/// How much of an oversized body is read and discarded before answering, so
+/// that a client still sending receives the error instead of a reset
+/// connection. Beyond this, the connection is simply closed.
+const OVERSIZED_DRAIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// How long draining an oversized body may take.
+const OVERSIZED_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A running server.
 pub struct RunningServer {
     /// The bound address (useful with port 0).
@@ -84,11 +92,7 @@ fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, ErrorObjectOwned
         Some(text) => serde_json::from_str(text),
     }
     .map_err(|error| {
-        ErrorObjectOwned::owned(
-            crate::error::INVALID_PARAMS,
-            format!("invalid params: {error}"),
-            None::<()>,
-        )
+        ErrorObjectOwned::owned(crate::error::INVALID_PARAMS, format!("invalid params: {error}"), None::<()>)
     })
 }
 
@@ -97,11 +101,7 @@ fn decode_hex(text: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|error| ApiError::InvalidParams(format!("transaction is not hex: {error}")))
 }
 
-async fn wait_for_commit<N: NodeApi>(
-    node: &N,
-    hash: Hash,
-    timeout: Duration,
-) -> Result<TxStatusView, ApiError> {
+async fn wait_for_commit<N: NodeApi>(node: &N, hash: Hash, timeout: Duration) -> Result<TxStatusView, ApiError> {
     let mut heads = node.head_height();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -118,9 +118,7 @@ async fn wait_for_commit<N: NodeApi>(
 }
 
 fn wait_timeout(requested: Option<u64>, limits: &ServerLimits) -> Duration {
-    requested
-        .map_or(WAIT_DEFAULT, Duration::from_millis)
-        .min(limits.wait_max)
+    requested.map_or(WAIT_DEFAULT, Duration::from_millis).min(limits.wait_max)
 }
 
 async fn blocking<N: NodeApi, T: Send + 'static>(
@@ -146,107 +144,72 @@ pub fn rpc_module<N: NodeApi>(node: Arc<N>, limits: ServerLimits) -> RpcModule<R
     module
 }
 
-fn register<N: NodeApi>(
-    module: &mut RpcModule<RpcContext<N>>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     module.register_async_method(methods::SEND_TRANSACTION, |params, context, _| async move {
         let request: SendTransactionParams = parse(&params)?;
         let bytes = decode_hex(&request.transaction)?;
         let hash = blocking(&context.node, move |node| node.submit(&bytes)).await?;
         if !request.wait {
-            return Ok::<_, ErrorObjectOwned>(TxStatusView {
-                hash,
-                status: TxState::Pending,
-                receipt: None,
-            });
+            return Ok::<_, ErrorObjectOwned>(TxStatusView { hash, status: TxState::Pending, receipt: None });
         }
         let timeout = wait_timeout(request.timeout_ms, &context.limits);
         Ok(wait_for_commit(&*context.node, hash, timeout).await?)
     })?;
 
-    module.register_async_method(
-        methods::SEND_TRANSACTIONS,
-        |params, context, _| async move {
-            let request: SendTransactionsParams = parse(&params)?;
-            let mut outcomes = Vec::with_capacity(request.transactions.len());
-            for transaction in request.transactions {
-                let result = match decode_hex(&transaction) {
-                    Ok(bytes) => blocking(&context.node, move |node| node.submit(&bytes)).await,
-                    Err(error) => Err(error),
-                };
-                outcomes.push(match result {
-                    Ok(hash) => SendOutcome {
-                        accepted: Some(TxStatusView {
-                            hash,
-                            status: TxState::Pending,
-                            receipt: None,
-                        }),
-                        error: None,
-                    },
-                    Err(error) => SendOutcome {
-                        accepted: None,
-                        error: Some(crate::types::ErrorView {
-                            code: error.code(),
-                            message: error.to_string(),
-                        }),
-                    },
-                });
-            }
-            if request.wait {
-                let timeout = wait_timeout(request.timeout_ms, &context.limits);
-                for outcome in &mut outcomes {
-                    if let Some(accepted) = &mut outcome.accepted {
-                        *accepted = wait_for_commit(&*context.node, accepted.hash, timeout).await?;
-                    }
+    module.register_async_method(methods::SEND_TRANSACTIONS, |params, context, _| async move {
+        let request: SendTransactionsParams = parse(&params)?;
+        let mut outcomes = Vec::with_capacity(request.transactions.len());
+        for transaction in request.transactions {
+            let result = match decode_hex(&transaction) {
+                Ok(bytes) => blocking(&context.node, move |node| node.submit(&bytes)).await,
+                Err(error) => Err(error),
+            };
+            outcomes.push(match result {
+                Ok(hash) => SendOutcome {
+                    accepted: Some(TxStatusView { hash, status: TxState::Pending, receipt: None }),
+                    error: None,
+                },
+                Err(error) => SendOutcome {
+                    accepted: None,
+                    error: Some(crate::types::ErrorView { code: error.code(), message: error.to_string() }),
+                },
+            });
+        }
+        if request.wait {
+            let timeout = wait_timeout(request.timeout_ms, &context.limits);
+            for outcome in &mut outcomes {
+                if let Some(accepted) = &mut outcome.accepted {
+                    *accepted = wait_for_commit(&*context.node, accepted.hash, timeout).await?;
                 }
             }
-            Ok::<_, ErrorObjectOwned>(outcomes)
-        },
-    )?;
+        }
+        Ok::<_, ErrorObjectOwned>(outcomes)
+    })?;
 
-    module.register_async_method(
-        methods::SIMULATE_TRANSACTION,
-        |params, context, _| async move {
-            let request: SimulateParams = parse(&params)?;
-            Ok::<_, ErrorObjectOwned>(
-                blocking(&context.node, move |node| node.simulate(&request)).await?,
-            )
-        },
-    )?;
+    module.register_async_method(methods::SIMULATE_TRANSACTION, |params, context, _| async move {
+        let request: SimulateParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.simulate(&request)).await?)
+    })?;
 
     module.register_async_method(methods::GET_TRANSACTION, |params, context, _| async move {
         let request: HashParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(
-            blocking(&context.node, move |node| node.transaction(&request.hash)).await?,
-        )
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.transaction(&request.hash)).await?)
     })?;
 
     module.register_async_method(methods::GET_RECEIPT, |params, context, _| async move {
         let request: HashParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(
-            blocking(&context.node, move |node| node.receipt(&request.hash)).await?,
-        )
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.receipt(&request.hash)).await?)
     })?;
 
-    module.register_async_method(
-        methods::GET_TRANSACTION_STATUS,
-        |params, context, _| async move {
-            let request: HashParams = parse(&params)?;
-            Ok::<_, ErrorObjectOwned>(
-                blocking(&context.node, move |node| {
-                    node.transaction_status(&request.hash)
-                })
-                .await?,
-            )
-        },
-    )?;
+    module.register_async_method(methods::GET_TRANSACTION_STATUS, |params, context, _| async move {
+        let request: HashParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.transaction_status(&request.hash)).await?)
+    })?;
 
     module.register_async_method(methods::GET_BLOCK, |params, context, _| async move {
         let request: BlockParams = parse(&params)?;
         if request.height.is_some() && request.hash.is_some() {
-            return Err(
-                ApiError::InvalidParams("give a height or a hash, not both".to_string()).into(),
-            );
+            return Err(ApiError::InvalidParams("give a height or a hash, not both".to_string()).into());
         }
         Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.block(&request)).await?)
     })?;
@@ -258,16 +221,12 @@ fn register<N: NodeApi>(
 
     module.register_async_method(methods::GET_ACCOUNT, |params, context, _| async move {
         let request: AddressParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(
-            blocking(&context.node, move |node| node.account(&request.address)).await?,
-        )
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.account(&request.address)).await?)
     })?;
 
     module.register_async_method(methods::GET_BALANCES, |params, context, _| async move {
         let request: AddressParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(
-            blocking(&context.node, move |node| node.balances(&request.address)).await?,
-        )
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.balances(&request.address)).await?)
     })?;
     Ok(())
 }
@@ -298,6 +257,9 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
             post(move |request: Request| {
                 let mut service = service.clone();
                 async move {
+                    if declared_length(&request).is_some_and(|length| length > u64::from(limits.body_bytes_max)) {
+                        return oversized(request).await;
+                    }
                     match service.call(request).await {
                         Ok(response) => response.map(axum::body::Body::new).into_response(),
                         Err(error) => internal_error(&error.to_string()),
@@ -308,26 +270,46 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
         .route("/health", get(move || health(health_node.clone())))
 }
 
+fn declared_length(request: &Request) -> Option<u64> {
+    request.headers().get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Answers a request whose declared length is over the limit: reads and
+/// discards its body (bounded in size and time, never buffered), then
+/// answers 413 with the JSON-RPC "request too big" error.
+async fn oversized(request: Request) -> Response {
+    use http_body_util::BodyExt;
+    let mut body = request.into_body();
+    let drain = async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if read > OVERSIZED_DRAIN_BYTES_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(OVERSIZED_DRAIN_TIMEOUT, drain).await;
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": jsonrpsee::types::error::OVERSIZED_REQUEST_CODE, "message": jsonrpsee::types::error::OVERSIZED_REQUEST_MSG},
+    });
+    (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
 fn internal_error(message: &str) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
         "error": {"code": INTERNAL_ERROR, "message": message},
     });
-    (
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(body),
-    )
-        .into_response()
+    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }
 
 async fn health<N: NodeApi>(node: Arc<N>) -> Response {
     let height = *node.head_height().borrow();
-    axum::Json(HealthView {
-        status: "ok".to_string(),
-        height,
-    })
-    .into_response()
+    axum::Json(HealthView { status: "ok".to_string(), height }).into_response()
 }
 
 /// Binds `address` (port 0 picks a free port) and serves until stopped.
@@ -342,16 +324,9 @@ pub async fn serve<N: NodeApi>(
     let app = router(node, limits, stop.clone());
     let task = tokio::spawn(async move {
         let shutdown = async move { stop.shutdown().await };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(%error, "RPC server failed");
         }
     });
-    Ok(RunningServer {
-        address,
-        handle,
-        task,
-    })
+    Ok(RunningServer { address, handle, task })
 }

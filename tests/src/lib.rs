@@ -44,11 +44,7 @@ impl TestNode {
         let handle = Node::start(config).await.expect("node starts");
         let url = format!("http://{}", handle.rpc_address);
         let client = Client::new(&url).expect("client");
-        TestNode {
-            handle,
-            client,
-            url,
-        }
+        TestNode { handle, client, url }
     }
 
     /// Stops the node.
@@ -64,11 +60,7 @@ pub fn asset(symbol: &str) -> AssetId {
 
 /// Whole tokens of a dev asset in base units.
 pub fn tokens(symbol: &str, whole: u128) -> Amount {
-    let decimals = parlend_node::genesis::DEV_ASSETS
-        .iter()
-        .find(|(s, _)| *s == symbol)
-        .expect("dev asset")
-        .1;
+    let decimals = parlend_node::genesis::DEV_ASSETS.iter().find(|(s, _)| *s == symbol).expect("dev asset").1;
     Amount(whole * 10u128.pow(u32::from(decimals)))
 }
 
@@ -76,34 +68,16 @@ pub fn tokens(symbol: &str, whole: u128) -> Amount {
 /// clients use `simulateTransaction`).
 pub fn transfer_access(from: Address, to: Address, asset: AssetId) -> AccessSet {
     AccessSet::from_unsorted([
-        Access {
-            key: StateKey::Config,
-            mode: AccessMode::Read,
-        },
-        Access {
-            key: StateKey::Account { owner: from },
-            mode: AccessMode::Write,
-        },
-        Access {
-            key: StateKey::Balance { owner: from, asset },
-            mode: AccessMode::Delta,
-        },
-        Access {
-            key: StateKey::Balance { owner: to, asset },
-            mode: AccessMode::Delta,
-        },
+        Access { key: StateKey::Config, mode: AccessMode::Read },
+        Access { key: StateKey::Account { owner: from }, mode: AccessMode::Write },
+        Access { key: StateKey::Balance { owner: from, asset }, mode: AccessMode::Delta },
+        Access { key: StateKey::Balance { owner: to, asset }, mode: AccessMode::Delta },
     ])
     .expect("valid access set")
 }
 
 /// A signed transfer with a hand-built access set.
-pub fn signed_transfer(
-    key: &Keypair,
-    nonce: u64,
-    to: Address,
-    asset: AssetId,
-    amount: Amount,
-) -> SignedTransaction {
+pub fn signed_transfer(key: &Keypair, nonce: u64, to: Address, asset: AssetId, amount: Amount) -> SignedTransaction {
     Transaction {
         chain_id: DEV_CHAIN_ID,
         signer: key.address(),
@@ -119,10 +93,7 @@ pub fn signed_transfer(
 pub fn parlend_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/parlend
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory layout");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target directory layout");
     let binary = profile_dir.join(format!("parlend{}", std::env::consts::EXE_SUFFIX));
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
@@ -159,10 +130,7 @@ impl ChildNode {
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
-            assert!(
-                Instant::now() < deadline,
-                "parlend did not print its RPC address in time"
-            );
+            assert!(Instant::now() < deadline, "parlend did not print its RPC address in time");
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(url) = line.strip_prefix("RPC listening on ") {

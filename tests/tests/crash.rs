@@ -27,10 +27,7 @@ const ROUNDS: usize = 5;
 async fn total_supply(client: &Client) -> BTreeMap<AssetId, u128> {
     let mut totals = BTreeMap::new();
     for index in 0..10 {
-        let balances = client
-            .balances(dev_keypair(index).address())
-            .await
-            .expect("balances");
+        let balances = client.balances(dev_keypair(index).address()).await.expect("balances");
         for balance in balances.balances {
             *totals.entry(balance.asset).or_insert(0u128) += balance.amount.0;
         }
@@ -51,16 +48,10 @@ async fn load(url: String, sender: u32, acked: Arc<std::sync::Mutex<Vec<Acked>>>
         let to = dev_keypair((sender + 1 + round % 5) % 10).address();
         let symbol = ["USDC", "WETH", "WBTC"][(round % 3) as usize];
         let amount = Amount(tokens(symbol, 1).0 / 1000 * u128::from(1 + round % 7));
-        let instruction = Instruction::Transfer {
-            to,
-            asset: asset(symbol),
-            amount,
-        };
+        let instruction = Instruction::Transfer { to, asset: asset(symbol), amount };
         match client.submit(&key, vec![instruction], true).await {
             Ok(status) if status.status == TxState::Committed => {
-                let receipt = status
-                    .receipt
-                    .expect("committed transactions have receipts");
+                let receipt = status.receipt.expect("committed transactions have receipts");
                 acked.lock().unwrap().push(Acked {
                     hash: status.hash,
                     height: receipt.block_height,
@@ -87,47 +78,31 @@ async fn acknowledged_blocks_survive_sigkill() {
 
         // Everything acknowledged before the last kill is still there, in the same block.
         let head = client.head().await.unwrap();
-        assert!(
-            head.height >= last_head,
-            "round {round}: head went back from {last_head} to {}",
-            head.height
-        );
-        for tx in acked.lock().unwrap().clone() {
-            let receipt = client
-                .receipt(tx.hash)
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("round {round}: {} lost", tx.hash));
+        assert!(head.height >= last_head, "round {round}: head went back from {last_head} to {}", head.height);
+        let acknowledged = acked.lock().unwrap().clone();
+        for tx in acknowledged {
+            let receipt =
+                client.receipt(tx.hash).await.unwrap().unwrap_or_else(|| panic!("round {round}: {} lost", tx.hash));
             assert_eq!(
                 (receipt.block_height, receipt.block_hash),
                 (tx.height, tx.block_hash),
                 "round {round}: {} moved",
                 tx.hash
             );
-            let block = client
-                .block(&BlockParams {
-                    height: Some(tx.height),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .unwrap();
+            let block =
+                client.block(&BlockParams { height: Some(tx.height), ..Default::default() }).await.unwrap().unwrap();
             assert_eq!(block.hash, tx.block_hash);
         }
         // Conservation: transfers among dev accounts create and destroy nothing.
         let totals = total_supply(&client).await;
         match &supply {
             None => supply = Some(totals),
-            Some(expected) => assert_eq!(
-                &totals, expected,
-                "round {round}: tokens were created or lost"
-            ),
+            Some(expected) => assert_eq!(&totals, expected, "round {round}: tokens were created or lost"),
         }
 
         // Load from several accounts, then SIGKILL at a varying moment.
-        let tasks: Vec<_> = (0..SENDERS)
-            .map(|sender| tokio::spawn(load(node.url.clone(), sender, acked.clone())))
-            .collect();
+        let tasks: Vec<_> =
+            (0..SENDERS).map(|sender| tokio::spawn(load(node.url.clone(), sender, acked.clone()))).collect();
         tokio::time::sleep(Duration::from_millis(600 + 250 * round as u64)).await;
         last_head = client.head().await.unwrap().height;
         node.kill();
@@ -140,35 +115,14 @@ async fn acknowledged_blocks_survive_sigkill() {
     let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "0"]);
     let client = Client::new(&node.url).unwrap();
     let head = client.head().await.unwrap();
-    let transfer = Instruction::Transfer {
-        to: dev_keypair(9).address(),
-        asset: asset("USDC"),
-        amount: Amount(1),
-    };
-    let status = client
-        .submit(&dev_keypair(8), vec![transfer], true)
-        .await
-        .unwrap();
+    let transfer = Instruction::Transfer { to: dev_keypair(9).address(), asset: asset("USDC"), amount: Amount(1) };
+    let status = client.submit(&dev_keypair(8), vec![transfer], true).await.unwrap();
     let receipt = status.receipt.unwrap();
-    let block = client
-        .block(&BlockParams {
-            height: Some(receipt.block_height),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let block =
+        client.block(&BlockParams { height: Some(receipt.block_height), ..Default::default() }).await.unwrap().unwrap();
     assert_eq!(receipt.block_height, head.height + 1);
     assert_eq!(block.header.parent_hash, head.hash);
     let acked = acked.lock().unwrap();
-    assert!(
-        acked.len() >= ROUNDS * 5,
-        "too little load to test anything: {} acknowledged",
-        acked.len()
-    );
-    eprintln!(
-        "{} transactions acknowledged across {ROUNDS} kills; final height {}",
-        acked.len(),
-        head.height
-    );
+    assert!(acked.len() >= ROUNDS * 5, "too little load to test anything: {} acknowledged", acked.len());
+    eprintln!("{} transactions acknowledged across {ROUNDS} kills; final height {}", acked.len(), head.height);
 }

@@ -18,26 +18,14 @@ async fn transfers_commit_with_receipts_and_chained_blocks() {
 
     let before_alice = client.balances(alice.address()).await.unwrap();
     let before_bob = client.balances(bob.address()).await.unwrap();
-    let balance = |view: &parlend_rpc::types::BalancesView| {
-        view.balances
-            .iter()
-            .find(|b| b.asset == usdc)
-            .unwrap()
-            .amount
-    };
+    let balance =
+        |view: &parlend_rpc::types::BalancesView| view.balances.iter().find(|b| b.asset == usdc).unwrap().amount;
 
     // Three transfers, each waited for: each lands in its own block.
     let mut hashes = Vec::new();
     for amount in [tokens("USDC", 100), tokens("USDC", 250), tokens("USDC", 1)] {
-        let instruction = parlend_contracts::Instruction::Transfer {
-            to: bob.address(),
-            asset: usdc,
-            amount,
-        };
-        let status = client
-            .submit(&alice, vec![instruction], true)
-            .await
-            .unwrap();
+        let instruction = parlend_contracts::Instruction::Transfer { to: bob.address(), asset: usdc, amount };
+        let status = client.submit(&alice, vec![instruction], true).await.unwrap();
         assert_eq!(status.status, TxState::Committed, "{status:?}");
         let receipt = status.receipt.unwrap();
         assert_eq!(receipt.outcome, OutcomeView::Success);
@@ -55,23 +43,14 @@ async fn transfers_commit_with_receipts_and_chained_blocks() {
     for hash in &hashes {
         let receipt = client.receipt(*hash).await.unwrap().expect("receipt");
         let block = client
-            .block(&BlockParams {
-                height: Some(receipt.block_height),
-                ..Default::default()
-            })
+            .block(&BlockParams { height: Some(receipt.block_height), ..Default::default() })
             .await
             .unwrap()
             .unwrap();
         assert_eq!(block.hash, receipt.block_hash);
         assert_eq!(block.transactions[receipt.index as usize], *hash);
-        let by_hash = client
-            .block(&BlockParams {
-                hash: Some(block.hash),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .unwrap();
+        let by_hash =
+            client.block(&BlockParams { hash: Some(block.hash), ..Default::default() }).await.unwrap().unwrap();
         assert_eq!(by_hash.header, block.header);
     }
 
@@ -80,19 +59,9 @@ async fn transfers_commit_with_receipts_and_chained_blocks() {
     assert!(head.height >= 3);
     let mut parent = Hash::ZERO;
     for height in 0..=head.height {
-        let block = client
-            .block(&BlockParams {
-                height: Some(height),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .unwrap();
+        let block = client.block(&BlockParams { height: Some(height), ..Default::default() }).await.unwrap().unwrap();
         assert_eq!(block.header.height, height);
-        assert_eq!(
-            block.header.parent_hash, parent,
-            "block {height} does not chain to its parent"
-        );
+        assert_eq!(block.header.parent_hash, parent, "block {height} does not chain to its parent");
         assert_eq!(block.hash, block.header.hash());
         parent = block.hash;
     }
@@ -108,26 +77,15 @@ async fn a_transfer_beyond_balance_is_included_as_failed_and_moves_nothing() {
     let usdc = asset("USDC");
     // Give the new account a little, so it can pay for nothing but exist.
     let rich = dev_keypair(3);
-    let fund = parlend_contracts::Instruction::Transfer {
-        to: poor.address(),
-        asset: usdc,
-        amount: tokens("USDC", 5),
-    };
+    let fund = parlend_contracts::Instruction::Transfer { to: poor.address(), asset: usdc, amount: tokens("USDC", 5) };
     client.submit(&rich, vec![fund], true).await.unwrap();
 
-    let too_much = parlend_contracts::Instruction::Transfer {
-        to: rich.address(),
-        asset: usdc,
-        amount: tokens("USDC", 6),
-    };
+    let too_much =
+        parlend_contracts::Instruction::Transfer { to: rich.address(), asset: usdc, amount: tokens("USDC", 6) };
     let status = client.submit(&poor, vec![too_much], true).await.unwrap();
     assert_eq!(status.status, TxState::Failed);
     match status.receipt.unwrap().outcome {
-        OutcomeView::Failed {
-            reason,
-            code,
-            instruction,
-        } => {
+        OutcomeView::Failed { reason, code, instruction } => {
             assert_eq!(reason, "InsufficientBalance");
             assert_eq!(code, parlend_contracts::Failure::InsufficientBalance.code());
             assert_eq!(instruction, 0);
@@ -136,15 +94,7 @@ async fn a_transfer_beyond_balance_is_included_as_failed_and_moves_nothing() {
     }
     // Nothing moved; the nonce was consumed.
     let balances = client.balances(poor.address()).await.unwrap();
-    assert_eq!(
-        balances
-            .balances
-            .iter()
-            .find(|b| b.asset == usdc)
-            .unwrap()
-            .amount,
-        tokens("USDC", 5)
-    );
+    assert_eq!(balances.balances.iter().find(|b| b.asset == usdc).unwrap().amount, tokens("USDC", 5));
     assert_eq!(client.account(poor.address()).await.unwrap().nonce, 1);
     node.stop().await;
 }
@@ -155,15 +105,8 @@ async fn a_restarted_node_has_the_same_state() {
     let (head, balances) = {
         let node = TestNode::on_rocksdb(directory.path()).await;
         let to = dev_keypair(5).address();
-        let transfer = parlend_contracts::Instruction::Transfer {
-            to,
-            asset: asset("WETH"),
-            amount: tokens("WETH", 2),
-        };
-        node.client
-            .submit(&dev_keypair(4), vec![transfer], true)
-            .await
-            .unwrap();
+        let transfer = parlend_contracts::Instruction::Transfer { to, asset: asset("WETH"), amount: tokens("WETH", 2) };
+        node.client.submit(&dev_keypair(4), vec![transfer], true).await.unwrap();
         let head = node.client.head().await.unwrap();
         let balances = node.client.balances(to).await.unwrap();
         node.stop().await;
@@ -174,12 +117,6 @@ async fn a_restarted_node_has_the_same_state() {
     assert_eq!(reopened.height, head.height);
     assert_eq!(reopened.hash, head.hash);
     assert_eq!(reopened.state_root, head.state_root);
-    assert_eq!(
-        node.client
-            .balances(dev_keypair(5).address())
-            .await
-            .unwrap(),
-        balances
-    );
+    assert_eq!(node.client.balances(dev_keypair(5).address()).await.unwrap(), balances);
     node.stop().await;
 }

@@ -71,11 +71,7 @@ pub trait Vm: Send + Sync {
     type Instruction: Instruction;
 
     /// The block prologue, serial, with unrestricted access to the state.
-    fn begin_block(
-        &self,
-        context: &BlockContext,
-        state: &mut Overlay<'_>,
-    ) -> Result<(), StoreError>;
+    fn begin_block(&self, context: &BlockContext, state: &mut Overlay<'_>) -> Result<(), StoreError>;
 
     /// Executes one transaction's instructions, atomically: on `Err`, the
     /// executor discards every change the transaction made.
@@ -162,14 +158,9 @@ pub fn run_transaction<V: Vm>(
     let account_key = StateKey::Account { owner: tx.signer };
     // The verified transaction declares its account `write`, so this read is allowed.
     let account_value = source.read(&account_key)?;
-    let account =
-        AccountState::decode(account_value.as_deref()).ok_or(BlockError::Corrupt(account_key))?;
+    let account = AccountState::decode(account_value.as_deref()).ok_or(BlockError::Corrupt(account_key))?;
     if account.nonce != tx.nonce {
-        return Err(BlockError::NonceMismatch {
-            index,
-            expected: account.nonce,
-            got: tx.nonce,
-        });
+        return Err(BlockError::NonceMismatch { index, expected: account.nonce, got: tx.nonce });
     }
 
     let mut view = TxView::new(&tx.access, source);
@@ -181,26 +172,16 @@ pub fn run_transaction<V: Vm>(
     }
     let status = match (view.violation(), result) {
         (Some(key), _) => TxStatus::AccessViolation { key },
-        (None, Err(failure)) => TxStatus::Failed {
-            instruction: failure.instruction,
-            code: failure.code,
-        },
+        (None, Err(failure)) => TxStatus::Failed { instruction: failure.instruction, code: failure.code },
         (None, Ok(())) => TxStatus::Success,
     };
     let mut output = view.finish(status);
-    let next = AccountState {
-        nonce: account.nonce.saturating_add(1),
-    };
+    let next = AccountState { nonce: account.nonce.saturating_add(1) };
     // The account key is never written by contracts (they have no reason
     // to), but if one did, the ledger's nonce wins.
-    match output
-        .writes
-        .binary_search_by_key(&account_key, |(key, _)| *key)
-    {
+    match output.writes.binary_search_by_key(&account_key, |(key, _)| *key) {
         Ok(position) => output.writes[position].1 = Some(next.encode()),
-        Err(position) => output
-            .writes
-            .insert(position, (account_key, Some(next.encode()))),
+        Err(position) => output.writes.insert(position, (account_key, Some(next.encode()))),
     }
     Ok(output)
 }

@@ -26,8 +26,7 @@ pub(crate) fn apply_output(overlay: &mut Overlay<'_>, output: &TxOutput) -> Resu
         overlay.set(*key, value.clone());
     }
     for (key, net) in &output.deltas {
-        let mut fields =
-            decode_fields(overlay.get(key)?.as_deref()).map_err(|_| BlockError::Corrupt(*key))?;
+        let mut fields = decode_fields(overlay.get(key)?.as_deref()).map_err(|_| BlockError::Corrupt(*key))?;
         for (field, delta) in fields.iter_mut().zip(net) {
             // Every bounded operation held against this exact base, so the
             // net change keeps the field in range.
@@ -54,15 +53,9 @@ pub fn execute_block_serial<V: Vm>(
         apply_output(&mut overlay, &output)?;
         touched.extend(output.writes.iter().map(|(key, _)| *key));
         touched.extend(output.deltas.iter().map(|(key, _)| *key));
-        receipts.push(Receipt {
-            tx_hash: transaction.hash(),
-            status: output.status,
-        });
+        receipts.push(Receipt { tx_hash: transaction.hash(), status: output.status });
     }
     let touched: Vec<StateKey> = touched.into_iter().collect();
     vm.end_block(context, &mut overlay, &touched)?;
-    Ok(BlockOutput {
-        receipts,
-        changes: overlay.into_changes()?,
-    })
+    Ok(BlockOutput { receipts, changes: overlay.into_changes()? })
 }

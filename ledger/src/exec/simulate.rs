@@ -45,12 +45,9 @@ pub fn simulate_transaction<V: Vm>(
 ) -> Result<Simulation, BlockError> {
     let mut overlay = Overlay::new(base);
     vm.begin_block(context, &mut overlay)?;
-    let account_key = StateKey::Account {
-        owner: transaction.signer,
-    };
+    let account_key = StateKey::Account { owner: transaction.signer };
     let account_value = overlay.get(&account_key)?;
-    let account =
-        AccountState::decode(account_value.as_deref()).ok_or(BlockError::Corrupt(account_key))?;
+    let account = AccountState::decode(account_value.as_deref()).ok_or(BlockError::Corrupt(account_key))?;
 
     let source = Exact(&overlay);
     let mut view = TxView::recording(&source);
@@ -62,20 +59,12 @@ pub fn simulate_transaction<V: Vm>(
     }
     let status = match result {
         Ok(()) => TxStatus::Success,
-        Err(failure) => TxStatus::Failed {
-            instruction: failure.instruction,
-            code: failure.code,
-        },
+        Err(failure) => TxStatus::Failed { instruction: failure.instruction, code: failure.code },
     };
     let mut accesses = view.recorded_accesses();
-    accesses.push(Access {
-        key: account_key,
-        mode: AccessMode::Write,
-    });
+    accesses.push(Access { key: account_key, mode: AccessMode::Write });
     let mut output: TxOutput = view.finish(status.clone());
-    let next = AccountState {
-        nonce: account.nonce.saturating_add(1),
-    };
+    let next = AccountState { nonce: account.nonce.saturating_add(1) };
     output.writes.retain(|(key, _)| *key != account_key);
     output.writes.push((account_key, Some(next.encode())));
     output.writes.sort_unstable_by_key(|(key, _)| *key);
@@ -88,10 +77,5 @@ pub fn simulate_transaction<V: Vm>(
         before.insert(*key, overlay.get(key)?);
     }
     let accesses = merge_accesses(accesses);
-    Ok(Simulation {
-        status,
-        accesses,
-        changes,
-        before,
-    })
+    Ok(Simulation { status, accesses, changes, before })
 }

@@ -39,11 +39,7 @@ pub struct ToyVm;
 impl Vm for ToyVm {
     type Instruction = Op;
 
-    fn begin_block(
-        &self,
-        _context: &BlockContext,
-        _state: &mut Overlay<'_>,
-    ) -> Result<(), StoreError> {
+    fn begin_block(&self, _context: &BlockContext, _state: &mut Overlay<'_>) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -55,10 +51,7 @@ impl Vm for ToyVm {
     ) -> Result<(), TxFailure> {
         for (index, op) in transaction.instructions.iter().enumerate() {
             let instruction = u16::try_from(index).unwrap_or(u16::MAX);
-            let fail = |_: ViewError| TxFailure {
-                instruction,
-                code: 1,
-            };
+            let fail = |_: ViewError| TxFailure { instruction, code: 1 };
             match op {
                 Op::Nop => {}
                 Op::Read(key) => {
@@ -66,22 +59,16 @@ impl Vm for ToyVm {
                 }
                 Op::Add(key, amount) => view.add(*key, 0, *amount).map_err(fail)?,
                 Op::Sub(key, amount) => view.sub(*key, 0, *amount).map_err(fail)?,
-                Op::AddCapped(key, amount, cap) => {
-                    view.add_capped(*key, 0, *amount, *cap).map_err(fail)?
-                }
+                Op::AddCapped(key, amount, cap) => view.add_capped(*key, 0, *amount, *cap).map_err(fail)?,
                 Op::Peek(key) => {
                     view.peek(key, 0).map_err(fail)?;
                 }
                 Op::Copy(from, to) => {
                     let fields = view.fields(from).map_err(fail)?;
-                    view.put(*to, Value::from(fields[0].to_le_bytes().to_vec()))
-                        .map_err(fail)?;
+                    view.put(*to, Value::from(fields[0].to_le_bytes().to_vec())).map_err(fail)?;
                 }
                 Op::Fail => {
-                    return Err(TxFailure {
-                        instruction,
-                        code: 2,
-                    });
+                    return Err(TxFailure { instruction, code: 2 });
                 }
             }
         }
@@ -115,30 +102,21 @@ pub fn toy_state(aggregates: &[(StateKey, u128)]) -> BTreeMap<StateKey, Value> {
         .collect()
 }
 
+/// One toy transaction: signer index, operations, declared accesses.
+pub type ToyTransaction = (u32, Vec<Op>, Vec<(StateKey, AccessMode)>);
+
 /// A block of toy transactions: `(signer index, ops, declared accesses)`.
 /// Nonces count up per signer from zero.
-pub fn toy_block(
-    transactions: &[(u32, Vec<Op>, Vec<(StateKey, AccessMode)>)],
-) -> Vec<VerifiedTransaction<Op>> {
+pub fn toy_block(transactions: &[ToyTransaction]) -> Vec<VerifiedTransaction<Op>> {
     let mut nonces: BTreeMap<u32, u64> = BTreeMap::new();
     transactions
         .iter()
         .map(|(signer, ops, declared)| {
             let key = toy_key(*signer);
             let nonce = nonces.entry(*signer).or_insert(0);
-            let mut accesses: Vec<Access> = declared
-                .iter()
-                .map(|(key, mode)| Access {
-                    key: *key,
-                    mode: *mode,
-                })
-                .collect();
-            accesses.push(Access {
-                key: StateKey::Account {
-                    owner: key.address(),
-                },
-                mode: AccessMode::Write,
-            });
+            let mut accesses: Vec<Access> =
+                declared.iter().map(|(key, mode)| Access { key: *key, mode: *mode }).collect();
+            accesses.push(Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write });
             let transaction = Transaction {
                 chain_id: 1,
                 signer: key.address(),
@@ -147,10 +125,7 @@ pub fn toy_block(
                 instructions: ops.clone(),
             };
             *nonce += 1;
-            transaction
-                .sign(&key)
-                .verify(1)
-                .expect("toy transactions verify")
+            transaction.sign(&key).verify(1).expect("toy transactions verify")
         })
         .collect()
 }

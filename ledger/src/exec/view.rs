@@ -102,9 +102,7 @@ impl Predicate {
     pub fn evaluate(&self, base: u128) -> Option<bool> {
         let value = self.before.apply(base).ok()?;
         Some(match self.op {
-            BoundedOp::Add { amount, cap } => {
-                value.checked_add(amount).is_some_and(|sum| sum <= cap)
-            }
+            BoundedOp::Add { amount, cap } => value.checked_add(amount).is_some_and(|sum| sum <= cap),
             BoundedOp::Sub { amount } => value >= amount,
             BoundedOp::Peek { observed } => value == observed,
         })
@@ -185,24 +183,14 @@ impl<'a> TxView<'a> {
 
     /// Reads a key declared `read` or `write`.
     pub fn get(&mut self, key: &StateKey) -> Result<Option<Value>, ViewError> {
-        self.allow(
-            key,
-            &[AccessMode::Read, AccessMode::Write],
-            Usage {
-                read: true,
-                written: false,
-                delta: false,
-            },
-        )?;
+        self.allow(key, &[AccessMode::Read, AccessMode::Write], Usage { read: true, written: false, delta: false })?;
         if key.is_aggregate() {
             return Ok(encode_fields(&self.current_fields(key)?));
         }
         if let Some((_, value)) = self.writes.iter().find(|(k, _)| k == key) {
             return Ok(value.clone());
         }
-        self.source
-            .read(key)
-            .map_err(|error| self.record_fault(ViewError::Store(error)))
+        self.source.read(key).map_err(|error| self.record_fault(ViewError::Store(error)))
     }
 
     /// Replaces the value of a non-aggregate key declared `write`.
@@ -216,15 +204,7 @@ impl<'a> TxView<'a> {
     }
 
     fn store(&mut self, key: StateKey, value: Option<Value>) -> Result<(), ViewError> {
-        self.allow(
-            &key,
-            &[AccessMode::Write],
-            Usage {
-                read: false,
-                written: true,
-                delta: false,
-            },
-        )?;
+        self.allow(&key, &[AccessMode::Write], Usage { read: false, written: true, delta: false })?;
         if key.is_aggregate() {
             return Err(self.record_violation(key));
         }
@@ -237,15 +217,7 @@ impl<'a> TxView<'a> {
 
     /// Reads every field of an aggregate declared `read` or `write`.
     pub fn fields(&mut self, key: &StateKey) -> Result<Fields, ViewError> {
-        self.allow(
-            key,
-            &[AccessMode::Read, AccessMode::Write],
-            Usage {
-                read: true,
-                written: false,
-                delta: false,
-            },
-        )?;
+        self.allow(key, &[AccessMode::Read, AccessMode::Write], Usage { read: true, written: false, delta: false })?;
         if !key.is_aggregate() {
             return Err(self.record_violation(*key));
         }
@@ -254,15 +226,7 @@ impl<'a> TxView<'a> {
 
     /// Replaces every field of an aggregate declared `write`.
     pub fn set_fields(&mut self, key: StateKey, fields: Fields) -> Result<(), ViewError> {
-        self.allow(
-            &key,
-            &[AccessMode::Write],
-            Usage {
-                read: false,
-                written: true,
-                delta: false,
-            },
-        )?;
+        self.allow(&key, &[AccessMode::Write], Usage { read: false, written: true, delta: false })?;
         if !key.is_aggregate() {
             return Err(self.record_violation(key));
         }
@@ -272,26 +236,13 @@ impl<'a> TxView<'a> {
 
     /// Adds `amount` to a field, failing with `OutOfBounds` (and changing
     /// nothing) if the result would exceed `cap`.
-    pub fn add_capped(
-        &mut self,
-        key: StateKey,
-        field: usize,
-        amount: u128,
-        cap: u128,
-    ) -> Result<(), ViewError> {
+    pub fn add_capped(&mut self, key: StateKey, field: usize, amount: u128, cap: u128) -> Result<(), ViewError> {
         self.bounded(key, field, BoundedOp::Add { amount, cap })
     }
 
     /// Adds `amount` to a field (`OutOfBounds` past `u128::MAX`).
     pub fn add(&mut self, key: StateKey, field: usize, amount: u128) -> Result<(), ViewError> {
-        self.bounded(
-            key,
-            field,
-            BoundedOp::Add {
-                amount,
-                cap: u128::MAX,
-            },
-        )
+        self.bounded(key, field, BoundedOp::Add { amount, cap: u128::MAX })
     }
 
     /// Subtracts `amount` from a field, failing with `OutOfBounds` (and
@@ -304,55 +255,30 @@ impl<'a> TxView<'a> {
     /// observation is recorded, and the parallel executor re-executes the
     /// transaction if the serial value differs, so use it only on rare paths.
     pub fn peek(&mut self, key: &StateKey, field: usize) -> Result<u128, ViewError> {
-        let usage = Usage {
-            read: false,
-            written: false,
-            delta: true,
-        };
+        let usage = Usage { read: false, written: false, delta: true };
         let all = [AccessMode::Read, AccessMode::Write, AccessMode::Delta];
         let mode = self.allow(key, &all, usage)?;
-        let field_index = self.field_index(key, field)?;
+        let (field_index, field) = self.field_index(key, field)?;
         if mode == Some(AccessMode::Delta) {
             let entry = self.delta_entry(key)?;
             let before = entry.net[field_index];
             let observed = before.apply(entry.base[field_index]).unwrap_or(0);
             let op = BoundedOp::Peek { observed };
-            self.predicates.push(Predicate {
-                key: *key,
-                field: field as u8,
-                before,
-                op,
-                held: true,
-            });
+            self.predicates.push(Predicate { key: *key, field, before, op, held: true });
             return Ok(observed);
         }
         Ok(self.current_fields(key)?[field_index])
     }
 
     fn bounded(&mut self, key: StateKey, field: usize, op: BoundedOp) -> Result<(), ViewError> {
-        let usage = Usage {
-            read: false,
-            written: false,
-            delta: true,
-        };
+        let usage = Usage { read: false, written: false, delta: true };
         let mode = self.allow(&key, &[AccessMode::Write, AccessMode::Delta], usage)?;
-        let index = self.field_index(&key, field)?;
-        let out_of_bounds = ViewError::OutOfBounds {
-            key,
-            field: field as u8,
-        };
+        let (index, field) = self.field_index(&key, field)?;
+        let out_of_bounds = ViewError::OutOfBounds { key, field };
         if mode == Some(AccessMode::Delta) {
             let entry = self.delta_entry(&key)?;
             let before = entry.net[index];
-            let held = Predicate {
-                key,
-                field: field as u8,
-                before,
-                op,
-                held: true,
-            }
-            .evaluate(entry.base[index])
-                == Some(true);
+            let held = Predicate { key, field, before, op, held: true }.evaluate(entry.base[index]) == Some(true);
             let after = match (held, op) {
                 (true, BoundedOp::Add { amount, .. }) => before.plus(amount).ok(),
                 (true, BoundedOp::Sub { amount }) => before.minus(amount).ok(),
@@ -362,20 +288,12 @@ impl<'a> TxView<'a> {
                 entry.net[index] = after;
             }
             let held = after.is_some();
-            self.predicates.push(Predicate {
-                key,
-                field: field as u8,
-                before,
-                op,
-                held,
-            });
+            self.predicates.push(Predicate { key, field, before, op, held });
             return if held { Ok(()) } else { Err(out_of_bounds) };
         }
         let mut fields = self.current_fields(&key)?;
         let next = match op {
-            BoundedOp::Add { amount, cap } => {
-                fields[index].checked_add(amount).filter(|sum| *sum <= cap)
-            }
+            BoundedOp::Add { amount, cap } => fields[index].checked_add(amount).filter(|sum| *sum <= cap),
             BoundedOp::Sub { amount } => fields[index].checked_sub(amount),
             BoundedOp::Peek { .. } => Some(fields[index]),
         };
@@ -387,21 +305,18 @@ impl<'a> TxView<'a> {
         Ok(())
     }
 
-    fn field_index(&mut self, key: &StateKey, field: usize) -> Result<usize, ViewError> {
-        if !key.is_aggregate() || field >= AGGREGATE_FIELDS_MAX {
-            return Err(self.record_violation(*key));
+    /// Checks `field` against the key's kind; returns it as an index and as
+    /// the `u8` recorded in predicates.
+    fn field_index(&mut self, key: &StateKey, field: usize) -> Result<(usize, u8), ViewError> {
+        match u8::try_from(field) {
+            Ok(small) if key.is_aggregate() && field < AGGREGATE_FIELDS_MAX => Ok((field, small)),
+            _ => Err(self.record_violation(*key)),
         }
-        Ok(field)
     }
 
     /// The declared mode, after checking the operation is allowed. `None` in
     /// recording mode.
-    fn allow(
-        &mut self,
-        key: &StateKey,
-        modes: &[AccessMode],
-        usage: Usage,
-    ) -> Result<Option<AccessMode>, ViewError> {
+    fn allow(&mut self, key: &StateKey, modes: &[AccessMode], usage: Usage) -> Result<Option<AccessMode>, ViewError> {
         let Some(access) = self.access else {
             match self.usage.iter_mut().find(|(k, _)| k == key) {
                 Some((_, seen)) => {
@@ -434,10 +349,7 @@ impl<'a> TxView<'a> {
         if let Some((_, fields)) = self.aggregates.iter().find(|(k, _)| k == key) {
             return Ok(*fields);
         }
-        let value = self
-            .source
-            .read(key)
-            .map_err(|error| self.record_fault(ViewError::Store(error)))?;
+        let value = self.source.read(key).map_err(|error| self.record_fault(ViewError::Store(error)))?;
         decode_fields(value.as_deref()).map_err(|_| self.record_fault(ViewError::Corrupt(*key)))
     }
 
@@ -452,17 +364,9 @@ impl<'a> TxView<'a> {
         if let Some(position) = self.deltas.iter().position(|entry| entry.key == *key) {
             return Ok(&mut self.deltas[position]);
         }
-        let value = self
-            .source
-            .delta_base(key)
-            .map_err(|error| self.record_fault(ViewError::Store(error)))?;
-        let base = decode_fields(value.as_deref())
-            .map_err(|_| self.record_fault(ViewError::Corrupt(*key)))?;
-        self.deltas.push(DeltaEntry {
-            key: *key,
-            base,
-            net: [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX],
-        });
+        let value = self.source.delta_base(key).map_err(|error| self.record_fault(ViewError::Store(error)))?;
+        let base = decode_fields(value.as_deref()).map_err(|_| self.record_fault(ViewError::Corrupt(*key)))?;
+        self.deltas.push(DeltaEntry { key: *key, base, net: [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX] });
         Ok(self.deltas.last_mut().expect("just pushed"))
     }
 
@@ -498,19 +402,10 @@ impl<'a> TxView<'a> {
     /// only the predicates (the parallel executor validates failures too).
     pub fn finish(self, status: TxStatus) -> TxOutput {
         if !status.is_success() {
-            return TxOutput {
-                status,
-                writes: Vec::new(),
-                deltas: Vec::new(),
-                predicates: self.predicates,
-            };
+            return TxOutput { status, writes: Vec::new(), deltas: Vec::new(), predicates: self.predicates };
         }
         let mut writes = self.writes;
-        writes.extend(
-            self.aggregates
-                .into_iter()
-                .map(|(key, fields)| (key, encode_fields(&fields))),
-        );
+        writes.extend(self.aggregates.into_iter().map(|(key, fields)| (key, encode_fields(&fields))));
         writes.sort_unstable_by_key(|(key, _)| *key);
         let mut deltas: Vec<(StateKey, [SignedDelta; AGGREGATE_FIELDS_MAX])> = self
             .deltas
@@ -519,11 +414,6 @@ impl<'a> TxView<'a> {
             .map(|entry| (entry.key, entry.net))
             .collect();
         deltas.sort_unstable_by_key(|(key, _)| *key);
-        TxOutput {
-            status,
-            writes,
-            deltas,
-            predicates: self.predicates,
-        }
+        TxOutput { status, writes, deltas, predicates: self.predicates }
     }
 }

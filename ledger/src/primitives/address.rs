@@ -6,9 +6,7 @@ use super::hex_bytes_newtype;
 ///
 /// Shown as 64 lowercase hex digits everywhere (CLI, RPC, logs). Parsing
 /// accepts an optional `0x` prefix.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
 pub struct Address(pub [u8; 32]);
 
 hex_bytes_newtype!(Address, "Address");

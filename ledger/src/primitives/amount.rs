@@ -7,9 +7,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// Never a float. Arithmetic is checked: an overflow is an error the caller
 /// must handle, never a wrap. In JSON an amount is a decimal string of base
 /// units (`"1500000"`), because JSON numbers lose precision past 2^53.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
 pub struct Amount(pub u128);
 
 /// Why a decimal string is not an amount.
@@ -62,8 +60,7 @@ impl Amount {
             None => (text, ""),
         };
         let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
-        if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction)
-        {
+        if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
             return Err(syntax());
         }
         if text.ends_with('.') {
@@ -71,25 +68,13 @@ impl Amount {
         }
         let fraction = fraction.trim_end_matches('0');
         if fraction.len() > usize::from(decimals) {
-            return Err(AmountParseError::Precision {
-                text: text.to_string(),
-                decimals,
-            });
+            return Err(AmountParseError::Precision { text: text.to_string(), decimals });
         }
         let overflow = || AmountParseError::Overflow(text.to_string());
-        let scale = 10u128
-            .checked_pow(u32::from(decimals))
-            .ok_or_else(overflow)?;
-        let whole_units = if whole.is_empty() {
-            0
-        } else {
-            whole.parse::<u128>().map_err(|_| overflow())?
-        };
-        let mut fraction_units = if fraction.is_empty() {
-            0
-        } else {
-            fraction.parse::<u128>().map_err(|_| overflow())?
-        };
+        let scale = 10u128.checked_pow(u32::from(decimals)).ok_or_else(overflow)?;
+        let whole_units = if whole.is_empty() { 0 } else { whole.parse::<u128>().map_err(|_| overflow())? };
+        let mut fraction_units =
+            if fraction.is_empty() { 0 } else { fraction.parse::<u128>().map_err(|_| overflow())? };
         for _ in fraction.len()..usize::from(decimals) {
             fraction_units = fraction_units.checked_mul(10).ok_or_else(overflow)?;
         }
@@ -140,9 +125,7 @@ impl std::str::FromStr for Amount {
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AmountParseError::Syntax(text.to_string()));
         }
-        text.parse::<u128>()
-            .map(Amount)
-            .map_err(|_| AmountParseError::Overflow(text.to_string()))
+        text.parse::<u128>().map(Amount).map_err(|_| AmountParseError::Overflow(text.to_string()))
     }
 }
 
@@ -168,29 +151,14 @@ mod tests {
         assert_eq!(Amount::from_decimal_str("1.5", 6), Ok(Amount(1_500_000)));
         assert_eq!(Amount::from_decimal_str("0.000001", 6), Ok(Amount(1)));
         assert_eq!(Amount::from_decimal_str(".5", 6), Ok(Amount(500_000)));
-        assert_eq!(
-            Amount::from_decimal_str("2.50000000", 6),
-            Ok(Amount(2_500_000))
-        );
+        assert_eq!(Amount::from_decimal_str("2.50000000", 6), Ok(Amount(2_500_000)));
         assert_eq!(Amount::from_decimal_str("7", 0), Ok(Amount(7)));
-        assert!(matches!(
-            Amount::from_decimal_str("0.0000001", 6),
-            Err(AmountParseError::Precision { .. })
-        ));
+        assert!(matches!(Amount::from_decimal_str("0.0000001", 6), Err(AmountParseError::Precision { .. })));
         for bad in ["", ".", "1.", "-1", "1e6", "1.2.3", " 1", "0x10"] {
-            assert!(
-                matches!(
-                    Amount::from_decimal_str(bad, 6),
-                    Err(AmountParseError::Syntax(_))
-                ),
-                "{bad}"
-            );
+            assert!(matches!(Amount::from_decimal_str(bad, 6), Err(AmountParseError::Syntax(_))), "{bad}");
         }
         let max = u128::MAX.to_string();
-        assert!(matches!(
-            Amount::from_decimal_str(&max, 1),
-            Err(AmountParseError::Overflow(_))
-        ));
+        assert!(matches!(Amount::from_decimal_str(&max, 1), Err(AmountParseError::Overflow(_))));
         assert_eq!(Amount::from_decimal_str(&max, 0), Ok(Amount::MAX));
     }
 
@@ -204,21 +172,11 @@ mod tests {
 
     #[test]
     fn json_is_a_decimal_string() {
-        assert_eq!(
-            serde_json::to_string(&Amount(u128::MAX)).unwrap(),
-            format!("\"{}\"", u128::MAX)
-        );
-        assert_eq!(
-            serde_json::from_str::<Amount>("\"15\"").unwrap(),
-            Amount(15)
-        );
+        assert_eq!(serde_json::to_string(&Amount(u128::MAX)).unwrap(), format!("\"{}\"", u128::MAX));
+        assert_eq!(serde_json::from_str::<Amount>("\"15\"").unwrap(), Amount(15));
         assert!(serde_json::from_str::<Amount>("15").is_err());
         assert!("12a".parse::<Amount>().is_err());
         assert!("".parse::<Amount>().is_err());
-        assert!(
-            "340282366920938463463374607431768211456"
-                .parse::<Amount>()
-                .is_err()
-        );
+        assert!("340282366920938463463374607431768211456".parse::<Amount>().is_err());
     }
 }

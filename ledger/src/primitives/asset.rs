@@ -61,25 +61,16 @@ impl AssetId {
 
     /// The symbol as a string slice.
     pub fn as_str(&self) -> &str {
-        let length = self
-            .0
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(ASSET_SYMBOL_BYTES_MAX);
+        let length = self.0.iter().position(|&b| b == 0).unwrap_or(ASSET_SYMBOL_BYTES_MAX);
         // Only ASCII letters and digits are ever stored.
         std::str::from_utf8(&self.0[..length]).unwrap_or("?")
     }
 
     /// Whether raw bytes are the canonical form of a symbol.
     fn is_canonical(bytes: &[u8; ASSET_SYMBOL_BYTES_MAX]) -> bool {
-        let length = bytes
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(ASSET_SYMBOL_BYTES_MAX);
+        let length = bytes.iter().position(|&b| b == 0).unwrap_or(ASSET_SYMBOL_BYTES_MAX);
         length > 0
-            && bytes[..length]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && bytes[..length].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             && bytes[length..].iter().all(|&b| b == 0)
     }
 }
@@ -88,10 +79,7 @@ impl BorshDeserialize for AssetId {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         let bytes = <[u8; ASSET_SYMBOL_BYTES_MAX]>::deserialize_reader(reader)?;
         if !AssetId::is_canonical(&bytes) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "non-canonical asset symbol",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "non-canonical asset symbol"));
         }
         Ok(AssetId(bytes))
     }
@@ -145,16 +133,8 @@ mod tests {
     #[test]
     fn decoding_rejects_non_canonical_bytes() {
         let good = borsh::to_vec(&AssetId::from_static("WETH")).unwrap();
-        assert_eq!(
-            borsh::from_slice::<AssetId>(&good).unwrap(),
-            AssetId::from_static("WETH")
-        );
-        for bad in [
-            [0u8; 8],
-            *b"WE\0TH\0\0\0",
-            *b"weth\0\0\0\0",
-            *b"WETH\0\0\0X",
-        ] {
+        assert_eq!(borsh::from_slice::<AssetId>(&good).unwrap(), AssetId::from_static("WETH"));
+        for bad in [[0u8; 8], *b"WE\0TH\0\0\0", *b"weth\0\0\0\0", *b"WETH\0\0\0X"] {
             assert!(borsh::from_slice::<AssetId>(&bad).is_err(), "{bad:?}");
         }
     }

@@ -69,23 +69,14 @@ pub fn mul_div_ceil(a: u128, b: u128, denominator: u128) -> Result<u128, MathErr
     mul_div(a, b, denominator, Rounding::Up)
 }
 
-fn round_up_if(
-    quotient: u128,
-    remainder: u128,
-    denominator: u128,
-    rounding: Rounding,
-) -> Result<u128, MathError> {
+fn round_up_if(quotient: u128, remainder: u128, denominator: u128, rounding: Rounding) -> Result<u128, MathError> {
     let up = match rounding {
         Rounding::Down => false,
         Rounding::Up => remainder != 0,
         // remainder >= denominator / 2, without overflowing `remainder * 2`.
         Rounding::HalfUp => remainder >= denominator - remainder,
     };
-    if up {
-        quotient.checked_add(1).ok_or(MathError::Overflow)
-    } else {
-        Ok(quotient)
-    }
+    if up { quotient.checked_add(1).ok_or(MathError::Overflow) } else { Ok(quotient) }
 }
 
 macro_rules! fixed_point {
@@ -209,10 +200,7 @@ impl Ray {
 impl Wad {
     /// Converts to a [`Ray`] (exact).
     pub fn to_ray(self) -> Result<Ray, MathError> {
-        self.0
-            .checked_mul(1_000_000_000)
-            .map(Ray)
-            .ok_or(MathError::Overflow)
+        self.0.checked_mul(1_000_000_000).map(Ray).ok_or(MathError::Overflow)
     }
 }
 
@@ -249,11 +237,7 @@ impl Bps {
 
     /// `10_000 - self`, or an error above 100%.
     pub fn complement(self) -> Result<Bps, MathError> {
-        Self::ONE
-            .0
-            .checked_sub(self.0)
-            .map(Bps)
-            .ok_or(MathError::Underflow)
+        Self::ONE.0.checked_sub(self.0).map(Bps).ok_or(MathError::Underflow)
     }
 
     /// The value as a [`Ray`] (exact).
@@ -303,20 +287,12 @@ mod tests {
     }
 
     fn any_rounding() -> impl Strategy<Value = Rounding> {
-        prop_oneof![
-            Just(Rounding::Down),
-            Just(Rounding::Up),
-            Just(Rounding::HalfUp)
-        ]
+        prop_oneof![Just(Rounding::Down), Just(Rounding::Up), Just(Rounding::HalfUp)]
     }
 
     /// Operands spread over every magnitude, not only near `u128::MAX`.
     fn operand() -> impl Strategy<Value = u128> {
-        prop_oneof![
-            any::<u128>(),
-            (0u32..128).prop_flat_map(|bits| 0..=(u128::MAX >> bits)),
-            0u128..1000
-        ]
+        prop_oneof![any::<u128>(), (0u32..128).prop_flat_map(|bits| 0..=(u128::MAX >> bits)), 0u128..1000]
     }
 
     proptest! {
@@ -366,23 +342,11 @@ mod tests {
         assert_eq!(ratio_down.to_string(), "1.333333333333333333");
         assert_eq!(ratio_up.to_string(), "1.333333333333333334");
         assert_eq!(mul_div(5, 1, 2, Rounding::HalfUp), Ok(3));
+        assert_eq!(mul_div(u128::MAX, u128::MAX, u128::MAX, Rounding::Down), Ok(u128::MAX));
+        assert_eq!(mul_div(u128::MAX, 2, 1, Rounding::Down), Err(MathError::Overflow));
+        assert_eq!(mul_div(1, 1, 0, Rounding::Down), Err(MathError::DivisionByZero));
         assert_eq!(
-            mul_div(u128::MAX, u128::MAX, u128::MAX, Rounding::Down),
-            Ok(u128::MAX)
-        );
-        assert_eq!(
-            mul_div(u128::MAX, 2, 1, Rounding::Down),
-            Err(MathError::Overflow)
-        );
-        assert_eq!(
-            mul_div(1, 1, 0, Rounding::Down),
-            Err(MathError::DivisionByZero)
-        );
-        assert_eq!(
-            Ray(1_500_000_000_000_000_000_000_000_001)
-                .to_wad(Rounding::Up)
-                .unwrap()
-                .0,
+            Ray(1_500_000_000_000_000_000_000_000_001).to_wad(Rounding::Up).unwrap().0,
             1_500_000_000_000_000_001
         );
         assert_eq!(Bps(8_000).complement(), Ok(Bps(2_000)));

@@ -4,9 +4,7 @@ use sha2::{Digest, Sha256};
 use super::hex_bytes_newtype;
 
 /// A SHA-256 digest: transaction ids, block hashes, roots.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
 pub struct Hash(pub [u8; 32]);
 
 hex_bytes_newtype!(Hash, "Hash");
@@ -69,10 +67,7 @@ mod tests {
 
     #[test]
     fn sha256_known_vector() {
-        assert_eq!(
-            sha256(b"abc").to_string(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256(b"abc").to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

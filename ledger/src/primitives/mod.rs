@@ -36,10 +36,7 @@ pub enum HexError {
 pub fn parse_hex_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     if digits.len() != 2 * N {
-        return Err(HexError::Length {
-            expected: 2 * N,
-            got: digits.len(),
-        });
+        return Err(HexError::Length { expected: 2 * N, got: digits.len() });
     }
     let mut out = [0u8; N];
     hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::Digit)?;
@@ -76,8 +73,7 @@ macro_rules! hex_bytes_newtype {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text =
-                    <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
                 text.parse().map_err(serde::de::Error::custom)
             }
         }

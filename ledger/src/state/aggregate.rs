@@ -57,9 +57,7 @@ pub fn encode_fields(fields: &Fields) -> Option<Value> {
 ///
 /// A transaction's net change to a field always lies in
 /// `(-2^128, 2^128)`: each step keeps the field within `[0, u128::MAX]`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, borsh::BorshSerialize, borsh::BorshDeserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct SignedDelta {
     /// Whether the change is a decrease.
     pub negative: bool,
@@ -69,17 +67,12 @@ pub struct SignedDelta {
 
 impl SignedDelta {
     /// No change.
-    pub const ZERO: SignedDelta = SignedDelta {
-        negative: false,
-        magnitude: 0,
-    };
+    pub const ZERO: SignedDelta = SignedDelta { negative: false, magnitude: 0 };
 
     /// `value + self`, or an error outside `[0, u128::MAX]`.
     pub fn apply(self, value: u128) -> Result<u128, MathError> {
         if self.negative {
-            value
-                .checked_sub(self.magnitude)
-                .ok_or(MathError::Underflow)
+            value.checked_sub(self.magnitude).ok_or(MathError::Underflow)
         } else {
             value.checked_add(self.magnitude).ok_or(MathError::Overflow)
         }
@@ -88,19 +81,12 @@ impl SignedDelta {
     /// `self + amount`.
     pub fn plus(self, amount: u128) -> Result<SignedDelta, MathError> {
         if !self.negative {
-            return self
-                .magnitude
-                .checked_add(amount)
-                .map(SignedDelta::positive)
-                .ok_or(MathError::Overflow);
+            return self.magnitude.checked_add(amount).map(SignedDelta::positive).ok_or(MathError::Overflow);
         }
         Ok(if amount >= self.magnitude {
             SignedDelta::positive(amount - self.magnitude)
         } else {
-            SignedDelta {
-                negative: true,
-                magnitude: self.magnitude - amount,
-            }
+            SignedDelta { negative: true, magnitude: self.magnitude - amount }
         })
     }
 
@@ -110,36 +96,23 @@ impl SignedDelta {
             return self
                 .magnitude
                 .checked_add(amount)
-                .map(|magnitude| SignedDelta {
-                    negative: true,
-                    magnitude,
-                })
+                .map(|magnitude| SignedDelta { negative: true, magnitude })
                 .ok_or(MathError::Overflow);
         }
         Ok(if self.magnitude >= amount {
             SignedDelta::positive(self.magnitude - amount)
         } else {
-            SignedDelta {
-                negative: true,
-                magnitude: amount - self.magnitude,
-            }
+            SignedDelta { negative: true, magnitude: amount - self.magnitude }
         })
     }
 
     /// `self + other`.
     pub fn combine(self, other: SignedDelta) -> Result<SignedDelta, MathError> {
-        if other.negative {
-            self.minus(other.magnitude)
-        } else {
-            self.plus(other.magnitude)
-        }
+        if other.negative { self.minus(other.magnitude) } else { self.plus(other.magnitude) }
     }
 
     fn positive(magnitude: u128) -> SignedDelta {
-        SignedDelta {
-            negative: false,
-            magnitude,
-        }
+        SignedDelta { negative: false, magnitude }
     }
 
     /// Whether this is no change.
@@ -163,18 +136,9 @@ mod tests {
         assert_eq!(bytes.len(), 32);
         assert_eq!(decode_fields(Some(&bytes)), Ok(fields));
         // A trailing zero field, a ragged length or too many fields are corrupt.
-        assert_eq!(
-            decode_fields(Some(&[0u8; 16])),
-            Err(AggregateError::Corrupt)
-        );
-        assert_eq!(
-            decode_fields(Some(&[1u8; 17])),
-            Err(AggregateError::Corrupt)
-        );
-        assert_eq!(
-            decode_fields(Some(&[1u8; 16 * 9])),
-            Err(AggregateError::Corrupt)
-        );
+        assert_eq!(decode_fields(Some(&[0u8; 16])), Err(AggregateError::Corrupt));
+        assert_eq!(decode_fields(Some(&[1u8; 17])), Err(AggregateError::Corrupt));
+        assert_eq!(decode_fields(Some(&[1u8; 16 * 9])), Err(AggregateError::Corrupt));
         assert_eq!(decode_fields(Some(&[])), Err(AggregateError::Corrupt));
     }
 

@@ -29,6 +29,9 @@ const MIDS: usize = BUCKETS / BUCKETS_PER_MID;
 /// Below this many writes, hashing in parallel costs more than it saves.
 const PARALLEL_WRITES_MIN: usize = 512;
 
+/// One written key: its bucket, the key, and its new entry hash (`None` if deleted).
+type EntryChange = (usize, StateKey, Option<Hash>);
+
 /// The state commitment: entry hashes by bucket, bucket hashes, mids, root.
 #[derive(Clone)]
 pub struct StateCommitment {
@@ -103,20 +106,12 @@ impl StateCommitment {
         let empty_mid = hash_mid(&bucket_hashes[..BUCKETS_PER_MID]);
         let mid_hashes = vec![empty_mid; MIDS];
         let root = hash_root(&mid_hashes);
-        StateCommitment {
-            buckets: vec![BTreeMap::new(); BUCKETS],
-            bucket_hashes,
-            mid_hashes,
-            root,
-        }
+        StateCommitment { buckets: vec![BTreeMap::new(); BUCKETS], bucket_hashes, mid_hashes, root }
     }
 
     /// The commitment of a whole state.
     pub fn from_entries(entries: impl IntoIterator<Item = (StateKey, Value)>) -> StateCommitment {
-        let writes: WriteSet = entries
-            .into_iter()
-            .map(|(key, value)| (key, Some(value)))
-            .collect();
+        let writes: WriteSet = entries.into_iter().map(|(key, value)| (key, Some(value))).collect();
         let mut commitment = StateCommitment::new();
         let update = commitment.prepare(&writes);
         commitment.apply(update);
@@ -131,31 +126,23 @@ impl StateCommitment {
     /// Computes the root after `writes` without changing the commitment.
     pub fn prepare(&self, writes: &WriteSet) -> CommitmentUpdate {
         let hashed = |(key, value): (&StateKey, &Option<Value>)| {
-            (
-                bucket_of(key),
-                *key,
-                value.as_ref().map(|value| entry_hash(key, value)),
-            )
+            (bucket_of(key), *key, value.as_ref().map(|value| entry_hash(key, value)))
         };
-        let mut changes: Vec<(usize, StateKey, Option<Hash>)> =
-            if writes.len() >= PARALLEL_WRITES_MIN {
-                writes.par_iter().map(hashed).collect()
-            } else {
-                writes.iter().map(hashed).collect()
-            };
+        let mut changes: Vec<(usize, StateKey, Option<Hash>)> = if writes.len() >= PARALLEL_WRITES_MIN {
+            writes.par_iter().map(hashed).collect()
+        } else {
+            writes.iter().map(hashed).collect()
+        };
         changes.sort_unstable_by_key(|(bucket, key, _)| (*bucket, *key));
 
-        let mut groups: Vec<(usize, &[(usize, StateKey, Option<Hash>)])> = Vec::new();
+        let mut groups: Vec<(usize, &[EntryChange])> = Vec::new();
         let mut rest = &changes[..];
         while let Some(&(bucket, _, _)) = rest.first() {
-            let end = rest
-                .iter()
-                .position(|(b, _, _)| *b != bucket)
-                .unwrap_or(rest.len());
+            let end = rest.iter().position(|(b, _, _)| *b != bucket).unwrap_or(rest.len());
             groups.push((bucket, &rest[..end]));
             rest = &rest[end..];
         }
-        let rebuild = |&(bucket, group): &(usize, &[(usize, StateKey, Option<Hash>)])| {
+        let rebuild = |&(bucket, group): &(usize, &[EntryChange])| {
             let mut entries = self.buckets[bucket].clone();
             for (_, key, hash) in group {
                 match hash {
@@ -166,22 +153,15 @@ impl StateCommitment {
             let hash = hash_bucket(&entries);
             (bucket, entries, hash)
         };
-        let buckets: Vec<(usize, BTreeMap<StateKey, Hash>, Hash)> =
-            if groups.len() >= PARALLEL_WRITES_MIN {
-                groups.par_iter().map(rebuild).collect()
-            } else {
-                groups.iter().map(rebuild).collect()
-            };
+        let buckets: Vec<(usize, BTreeMap<StateKey, Hash>, Hash)> = if groups.len() >= PARALLEL_WRITES_MIN {
+            groups.par_iter().map(rebuild).collect()
+        } else {
+            groups.iter().map(rebuild).collect()
+        };
 
-        let mut touched_mids: Vec<usize> = buckets
-            .iter()
-            .map(|(bucket, _, _)| bucket / BUCKETS_PER_MID)
-            .collect();
+        let mut touched_mids: Vec<usize> = buckets.iter().map(|(bucket, _, _)| bucket / BUCKETS_PER_MID).collect();
         touched_mids.dedup();
-        let new_bucket_hash: BTreeMap<usize, Hash> = buckets
-            .iter()
-            .map(|(bucket, _, hash)| (*bucket, *hash))
-            .collect();
+        let new_bucket_hash: BTreeMap<usize, Hash> = buckets.iter().map(|(bucket, _, hash)| (*bucket, *hash)).collect();
         let rehash_mid = |&mid: &usize| {
             let start = mid * BUCKETS_PER_MID;
             let mut hashes = self.bucket_hashes[start..start + BUCKETS_PER_MID].to_vec();
@@ -200,11 +180,7 @@ impl StateCommitment {
         for (mid, hash) in &mids {
             mid_hashes[*mid] = *hash;
         }
-        CommitmentUpdate {
-            root: hash_root(&mid_hashes),
-            buckets,
-            mids,
-        }
+        CommitmentUpdate { root: hash_root(&mid_hashes), buckets, mids }
     }
 
     /// Moves the commitment to a prepared update. The update must have been
@@ -239,9 +215,7 @@ mod tests {
     use crate::primitives::Address;
 
     fn key(index: u8) -> StateKey {
-        StateKey::Account {
-            owner: Address([index; 32]),
-        }
+        StateKey::Account { owner: Address([index; 32]) }
     }
 
     #[test]

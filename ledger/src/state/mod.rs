@@ -62,10 +62,7 @@ pub struct Overlay<'a> {
 impl<'a> Overlay<'a> {
     /// An empty overlay over `base`.
     pub fn new(base: &'a dyn StateReader) -> Overlay<'a> {
-        Overlay {
-            base,
-            writes: WriteSet::new(),
-        }
+        Overlay { base, writes: WriteSet::new() }
     }
 
     /// The current value of `key`: the overlay's if written, else the base's.

@@ -66,11 +66,7 @@ impl Store for MemoryStore {
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let head = inner.headers.last().map(|h| ChainHead {
-            height: h.height,
-            hash: h.hash(),
-            header: h.clone(),
-        });
+        let head = inner.headers.last().map(|h| ChainHead { height: h.height, hash: h.hash(), header: h.clone() });
         check_extends(head.as_ref(), &commit)?;
         let height = commit.header.height;
         let mut undo = Undo::with_capacity(commit.changes.len());
@@ -82,11 +78,8 @@ impl Store for MemoryStore {
             undo.push((*key, previous));
         }
         for (index, receipt) in commit.receipts.iter().enumerate() {
-            let index =
-                u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
-            inner
-                .tx_index
-                .insert(receipt.tx_hash, TxLocation { height, index });
+            let index = u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
+            inner.tx_index.insert(receipt.tx_hash, TxLocation { height, index });
         }
         inner.commitment.apply(commit.commitment);
         inner.block_index.insert(commit.header.hash(), height);
@@ -98,21 +91,15 @@ impl Store for MemoryStore {
     }
 
     fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
-        Ok(usize::try_from(height)
-            .ok()
-            .and_then(|h| self.inner.read().headers.get(h).cloned()))
+        Ok(usize::try_from(height).ok().and_then(|h| self.inner.read().headers.get(h).cloned()))
     }
 
     fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(usize::try_from(height)
-            .ok()
-            .and_then(|h| self.inner.read().blocks.get(h).cloned()))
+        Ok(usize::try_from(height).ok().and_then(|h| self.inner.read().blocks.get(h).cloned()))
     }
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
-        Ok(usize::try_from(height)
-            .ok()
-            .and_then(|h| self.inner.read().receipts.get(h).cloned()))
+        Ok(usize::try_from(height).ok().and_then(|h| self.inner.read().receipts.get(h).cloned()))
     }
 
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
@@ -123,11 +110,7 @@ impl Store for MemoryStore {
         Ok(self.inner.read().block_index.get(hash).copied())
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(StateKey, Value) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
         // Collect first so `visit` runs without the lock held.
         let matching: Vec<(StateKey, Value)> = {
             let inner = self.inner.read();
@@ -148,12 +131,9 @@ impl Store for MemoryStore {
 
     fn revert_to(&self, height: u64) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let target =
-            usize::try_from(height).map_err(|_| StoreError("height out of range".to_string()))?;
+        let target = usize::try_from(height).map_err(|_| StoreError("height out of range".to_string()))?;
         if target >= inner.headers.len() {
-            return Err(StoreError(format!(
-                "cannot revert to height {height}: it is not committed"
-            )));
+            return Err(StoreError(format!("cannot revert to height {height}: it is not committed")));
         }
         let mut restored = WriteSet::new();
         while inner.headers.len() > target + 1 {
@@ -176,9 +156,7 @@ impl Store for MemoryStore {
         let update = inner.commitment.prepare(&restored);
         let expected = inner.headers.last().map(|header| header.state_root);
         if expected != Some(update.root()) {
-            return Err(StoreError(format!(
-                "undo records do not restore the state root of height {height}"
-            )));
+            return Err(StoreError(format!("undo records do not restore the state root of height {height}")));
         }
         inner.commitment.apply(update);
         Ok(())

@@ -34,9 +34,7 @@ pub struct ChainHead {
 }
 
 /// Where a committed transaction is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct TxLocation {
     /// Block height.
     pub height: u64,
@@ -96,11 +94,7 @@ pub trait Store: StateReader {
 
     /// Visits, in key order, every key whose encoding starts with `prefix`,
     /// until `visit` returns `false`.
-    fn scan(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(StateKey, Value) -> bool,
-    ) -> Result<(), StoreError>;
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError>;
 
     /// Rolls state and chain back to `height` using the undo records (dev
     /// mode's snapshots). Blocks above `height` are deleted.
@@ -108,10 +102,7 @@ pub trait Store: StateReader {
 }
 
 /// Checks that `commit` extends `head`.
-pub(crate) fn check_extends(
-    head: Option<&ChainHead>,
-    commit: &BlockCommit,
-) -> Result<(), StoreError> {
+pub(crate) fn check_extends(head: Option<&ChainHead>, commit: &BlockCommit) -> Result<(), StoreError> {
     let header = &commit.header;
     let (expected_height, expected_parent) = match head {
         Some(head) => (head.height + 1, head.hash),
@@ -124,14 +115,10 @@ pub(crate) fn check_extends(
         )));
     }
     if header.state_root != commit.commitment.root() {
-        return Err(StoreError(
-            "block state root is not the prepared commitment root".to_string(),
-        ));
+        return Err(StoreError("block state root is not the prepared commitment root".to_string()));
     }
     if commit.receipts.len() != header.transaction_count as usize {
-        return Err(StoreError(
-            "receipt count does not match the header".to_string(),
-        ));
+        return Err(StoreError("receipt count does not match the header".to_string()));
     }
     Ok(())
 }

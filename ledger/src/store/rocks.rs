@@ -24,8 +24,8 @@ use std::path::Path;
 
 use parking_lot::RwLock;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
 };
 
 use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends, decode, encode};
@@ -42,16 +42,8 @@ const CF_TX_INDEX: &str = "tx_index";
 const CF_UNDO: &str = "undo";
 const CF_BLOCK_INDEX: &str = "block_index";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 8] = [
-    CF_STATE,
-    CF_HEADERS,
-    CF_BLOCKS,
-    CF_RECEIPTS,
-    CF_TX_INDEX,
-    CF_BLOCK_INDEX,
-    CF_UNDO,
-    CF_META,
-];
+const FAMILIES: [&str; 8] =
+    [CF_STATE, CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_TX_INDEX, CF_BLOCK_INDEX, CF_UNDO, CF_META];
 const HEAD_KEY: &[u8] = b"head";
 
 /// How a [`RocksStore`] writes.
@@ -87,10 +79,7 @@ fn store_error(error: rocksdb::Error) -> StoreError {
 }
 
 fn encode_undo(undo: &Undo) -> Vec<u8> {
-    let raw: Vec<(StateKey, Option<&[u8]>)> = undo
-        .iter()
-        .map(|(key, value)| (*key, value.as_deref()))
-        .collect();
+    let raw: Vec<(StateKey, Option<&[u8]>)> = undo.iter().map(|(key, value)| (*key, value.as_deref())).collect();
     encode(&raw)
 }
 
@@ -112,41 +101,25 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(*name, family_options)
         });
         let db = DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?;
-        let store = RocksStore {
-            db,
-            options,
-            tip: RwLock::new(Tip {
-                head: None,
-                commitment: StateCommitment::new(),
-            }),
-        };
+        let store =
+            RocksStore { db, options, tip: RwLock::new(Tip { head: None, commitment: StateCommitment::new() }) };
         store.recover()?;
         Ok(store)
     }
 
     fn family(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| StoreError(format!("missing column family {name}")))
+        self.db.cf_handle(name).ok_or_else(|| StoreError(format!("missing column family {name}")))
     }
 
     fn recover(&self) -> Result<(), StoreError> {
-        let head: Option<ChainHead> = match self
-            .db
-            .get_cf(self.family(CF_META)?, HEAD_KEY)
-            .map_err(store_error)?
-        {
+        let head: Option<ChainHead> = match self.db.get_cf(self.family(CF_META)?, HEAD_KEY).map_err(store_error)? {
             Some(bytes) => Some(decode(&bytes, "head")?),
             None => None,
         };
         let mut entries = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.family(CF_STATE)?, IteratorMode::Start)
-        {
+        for item in self.db.iterator_cf(self.family(CF_STATE)?, IteratorMode::Start) {
             let (key, value) = item.map_err(store_error)?;
-            let key = StateKey::decode(&key)
-                .map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
+            let key = StateKey::decode(&key).map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
             entries.push((key, Value::from(value.into_vec())));
         }
         let commitment = StateCommitment::from_entries(entries);
@@ -167,9 +140,7 @@ impl RocksStore {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(self.options.sync);
-        self.db
-            .write_opt(batch, &write_options)
-            .map_err(store_error)
+        self.db.write_opt(batch, &write_options).map_err(store_error)
     }
 
     fn get_height<T: borsh::BorshDeserialize>(
@@ -178,11 +149,7 @@ impl RocksStore {
         height: u64,
         what: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self
-            .db
-            .get_cf(self.family(family)?, height_key(height))
-            .map_err(store_error)?
-        {
+        match self.db.get_cf(self.family(family)?, height_key(height)).map_err(store_error)? {
             Some(bytes) => decode(&bytes, what).map(Some),
             None => Ok(None),
         }
@@ -191,10 +158,7 @@ impl RocksStore {
 
 impl StateReader for RocksStore {
     fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        let value = self
-            .db
-            .get_cf(self.family(CF_STATE)?, key.encode())
-            .map_err(store_error)?;
+        let value = self.db.get_cf(self.family(CF_STATE)?, key.encode()).map_err(store_error)?;
         Ok(value.map(Value::from))
     }
 }
@@ -224,11 +188,7 @@ impl Store for RocksStore {
         let mut undo = Undo::with_capacity(commit.changes.len());
         for (key, value) in &commit.changes {
             let encoded = key.encode();
-            let previous = self
-                .db
-                .get_cf(state, &encoded)
-                .map_err(store_error)?
-                .map(Value::from);
+            let previous = self.db.get_cf(state, &encoded).map_err(store_error)?.map(Value::from);
             undo.push((*key, previous));
             match value {
                 Some(value) => batch.put_cf(state, &encoded, value),
@@ -236,23 +196,11 @@ impl Store for RocksStore {
             }
         }
         for (index, receipt) in commit.receipts.iter().enumerate() {
-            let index =
-                u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
-            let location = TxLocation {
-                height: header.height,
-                index,
-            };
-            batch.put_cf(
-                self.family(CF_TX_INDEX)?,
-                receipt.tx_hash.0,
-                encode(&location),
-            );
+            let index = u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
+            let location = TxLocation { height: header.height, index };
+            batch.put_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0, encode(&location));
         }
-        let head = ChainHead {
-            height: header.height,
-            hash: header.hash(),
-            header: header.clone(),
-        };
+        let head = ChainHead { height: header.height, hash: header.hash(), header: header.clone() };
         batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height);
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
@@ -270,9 +218,7 @@ impl Store for RocksStore {
     }
 
     fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get_cf(self.family(CF_BLOCKS)?, height_key(height))
-            .map_err(store_error)
+        self.db.get_cf(self.family(CF_BLOCKS)?, height_key(height)).map_err(store_error)
     }
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
@@ -280,46 +226,31 @@ impl Store for RocksStore {
     }
 
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        match self
-            .db
-            .get_cf(self.family(CF_TX_INDEX)?, hash.0)
-            .map_err(store_error)?
-        {
+        match self.db.get_cf(self.family(CF_TX_INDEX)?, hash.0).map_err(store_error)? {
             Some(bytes) => decode(&bytes, "transaction location").map(Some),
             None => Ok(None),
         }
     }
 
     fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
-        match self
-            .db
-            .get_cf(self.family(CF_BLOCK_INDEX)?, hash.0)
-            .map_err(store_error)?
-        {
+        match self.db.get_cf(self.family(CF_BLOCK_INDEX)?, hash.0).map_err(store_error)? {
             Some(bytes) => {
-                let raw: [u8; 8] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError("corrupt block index".to_string()))?;
+                let raw: [u8; 8] =
+                    bytes.as_slice().try_into().map_err(|_| StoreError("corrupt block index".to_string()))?;
                 Ok(Some(u64::from_be_bytes(raw)))
             }
             None => Ok(None),
         }
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(StateKey, Value) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
         let mode = IteratorMode::From(prefix, Direction::Forward);
         for item in self.db.iterator_cf(self.family(CF_STATE)?, mode) {
             let (key, value) = item.map_err(store_error)?;
             if !key.starts_with(prefix) {
                 break;
             }
-            let key = StateKey::decode(&key)
-                .map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
+            let key = StateKey::decode(&key).map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
             if !visit(key, Value::from(value.into_vec())) {
                 break;
             }
@@ -333,10 +264,7 @@ impl Store for RocksStore {
             return Err(StoreError("cannot revert an empty store".to_string()));
         };
         if height > head.height {
-            return Err(StoreError(format!(
-                "cannot revert to height {height}: the head is {}",
-                head.height
-            )));
+            return Err(StoreError(format!("cannot revert to height {height}: the head is {}", head.height)));
         }
         let target: Header = self
             .get_height(CF_HEADERS, height, "header")?
@@ -358,9 +286,7 @@ impl Store for RocksStore {
                 }
                 restored.insert(key, previous);
             }
-            let receipts: Vec<Receipt> = self
-                .get_height(CF_RECEIPTS, reverted, "receipts")?
-                .unwrap_or_default();
+            let receipts: Vec<Receipt> = self.get_height(CF_RECEIPTS, reverted, "receipts")?.unwrap_or_default();
             for receipt in receipts {
                 batch.delete_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0);
             }
@@ -373,15 +299,9 @@ impl Store for RocksStore {
         }
         let update = tip.commitment.prepare(&restored);
         if update.root() != target.state_root {
-            return Err(StoreError(format!(
-                "undo records do not restore the state root of height {height}"
-            )));
+            return Err(StoreError(format!("undo records do not restore the state root of height {height}")));
         }
-        let new_head = ChainHead {
-            height,
-            hash: target.hash(),
-            header: target,
-        };
+        let new_head = ChainHead { height, hash: target.hash(), header: target };
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
         self.write(batch)?;
         tip.commitment.apply(update);

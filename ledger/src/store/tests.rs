@@ -5,40 +5,26 @@ use crate::block::{TxStatus, receipts_root, transactions_root};
 use crate::primitives::{Address, AssetId};
 
 fn key(index: u8) -> StateKey {
-    StateKey::Balance {
-        owner: Address([index; 32]),
-        asset: AssetId::from_static("USDC"),
-    }
+    StateKey::Balance { owner: Address([index; 32]), asset: AssetId::from_static("USDC") }
 }
 
 /// Builds the commit of a block with `changes` on top of `store`'s head.
 pub(crate) fn next_commit(store: &dyn Store, changes: WriteSet, tx_hashes: &[Hash]) -> BlockCommit {
     let head = store.head();
     let commitment = store.prepare_root(&changes);
-    let receipts: Vec<Receipt> = tx_hashes
-        .iter()
-        .map(|hash| Receipt {
-            tx_hash: *hash,
-            status: TxStatus::Success,
-        })
-        .collect();
+    let receipts: Vec<Receipt> =
+        tx_hashes.iter().map(|hash| Receipt { tx_hash: *hash, status: TxStatus::Success }).collect();
     let header = Header {
         chain_id: 7,
         height: head.as_ref().map_or(0, |head| head.height + 1),
         parent_hash: head.as_ref().map_or(Hash::ZERO, |head| head.hash),
         timestamp: 1_700_000_000,
-        transaction_count: receipts.len() as u32,
+        transaction_count: u32::try_from(receipts.len()).unwrap(),
         transactions_root: transactions_root(tx_hashes),
         state_root: commitment.root(),
         receipts_root: receipts_root(&receipts),
     };
-    BlockCommit {
-        header,
-        block_bytes: vec![1, 2, 3],
-        receipts,
-        changes,
-        commitment,
-    }
+    BlockCommit { header, block_bytes: vec![1, 2, 3], receipts, changes, commitment }
 }
 
 fn value(bytes: &'static [u8]) -> Option<Value> {
@@ -48,30 +34,16 @@ fn value(bytes: &'static [u8]) -> Option<Value> {
 /// Commits three blocks, reads everything back, reverts one.
 pub(crate) fn conformance(store: &dyn Store) {
     assert!(store.head().is_none());
-    let genesis = next_commit(
-        store,
-        WriteSet::from([(key(1), value(b"a")), (key(2), value(b"b"))]),
-        &[],
-    );
+    let genesis = next_commit(store, WriteSet::from([(key(1), value(b"a")), (key(2), value(b"b"))]), &[]);
     store.commit(genesis).unwrap();
     assert_eq!(store.head().unwrap().height, 0);
 
     let tx = Hash([9; 32]);
-    let first = next_commit(
-        store,
-        WriteSet::from([(key(1), value(b"c")), (key(3), value(b"d"))]),
-        &[tx],
-    );
+    let first = next_commit(store, WriteSet::from([(key(1), value(b"c")), (key(3), value(b"d"))]), &[tx]);
     let first_root = first.header.state_root;
     store.commit(first).unwrap();
     assert_eq!(store.get(&key(1)).unwrap(), value(b"c"));
-    assert_eq!(
-        store.tx_location(&tx).unwrap(),
-        Some(TxLocation {
-            height: 1,
-            index: 0
-        })
-    );
+    assert_eq!(store.tx_location(&tx).unwrap(), Some(TxLocation { height: 1, index: 0 }));
     assert_eq!(store.receipts(1).unwrap().unwrap().len(), 1);
     assert_eq!(store.block_bytes(1).unwrap(), Some(vec![1, 2, 3]));
     let first_hash = store.head().unwrap().hash;
@@ -85,11 +57,7 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.get(&key(1)).unwrap(), value(b"c"));
     assert_eq!(store.head().unwrap().height, 1);
 
-    let second = next_commit(
-        store,
-        WriteSet::from([(key(2), None), (key(1), value(b"e"))]),
-        &[Hash([8; 32])],
-    );
+    let second = next_commit(store, WriteSet::from([(key(2), None), (key(1), value(b"e"))]), &[Hash([8; 32])]);
     store.commit(second).unwrap();
     assert_eq!(store.get(&key(2)).unwrap(), None);
 
@@ -128,11 +96,7 @@ fn rocks_store_conforms_and_recovers() {
     let root = {
         let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
         conformance(&store);
-        let block = next_commit(
-            &store,
-            WriteSet::from([(key(5), value(b"z"))]),
-            &[Hash([4; 32])],
-        );
+        let block = next_commit(&store, WriteSet::from([(key(5), value(b"z"))]), &[Hash([4; 32])]);
         store.commit(block).unwrap();
         store.state_root()
     };
@@ -140,13 +104,7 @@ fn rocks_store_conforms_and_recovers() {
     assert_eq!(reopened.head().unwrap().height, 1);
     assert_eq!(reopened.state_root(), root);
     assert_eq!(reopened.get(&key(5)).unwrap(), value(b"z"));
-    assert_eq!(
-        reopened.tx_location(&Hash([4; 32])).unwrap(),
-        Some(TxLocation {
-            height: 1,
-            index: 0
-        })
-    );
+    assert_eq!(reopened.tx_location(&Hash([4; 32])).unwrap(), Some(TxLocation { height: 1, index: 0 }));
 }
 
 #[test]
@@ -154,34 +112,16 @@ fn rocks_store_detects_state_that_does_not_match_its_head() {
     let directory = tempfile::tempdir().unwrap();
     {
         let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
-        store
-            .commit(next_commit(
-                &store,
-                WriteSet::from([(key(1), value(b"a"))]),
-                &[],
-            ))
-            .unwrap();
+        store.commit(next_commit(&store, WriteSet::from([(key(1), value(b"a"))]), &[])).unwrap();
     }
     {
         // Tamper with the state behind the store's back.
         let mut options = rocksdb::Options::default();
         options.create_missing_column_families(true);
-        let families = [
-            "state",
-            "headers",
-            "blocks",
-            "receipts",
-            "tx_index",
-            "block_index",
-            "undo",
-            "meta",
-        ];
+        let families = ["state", "headers", "blocks", "receipts", "tx_index", "block_index", "undo", "meta"];
         let db = rocksdb::DB::open_cf(&options, directory.path(), families).unwrap();
-        db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered")
-            .unwrap();
+        db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered").unwrap();
     }
-    let error = RocksStore::open(directory.path(), RocksStoreOptions::default())
-        .err()
-        .unwrap();
+    let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
     assert!(error.0.contains("does not match head"), "{error}");
 }

@@ -38,12 +38,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct RpcArgs {
     /// The node's RPC URL.
-    #[arg(
-        long,
-        env = "PARLEND_RPC",
-        default_value = "http://127.0.0.1:8545",
-        global = true
-    )]
+    #[arg(long, env = "PARLEND_RPC", default_value = "http://127.0.0.1:8545", global = true)]
     pub rpc: String,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -68,8 +63,5 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// The default data directory of the dev chain.
 pub(crate) fn default_data_dir() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".parlend"),
-        |home| PathBuf::from(home).join(".parlend"),
-    )
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from(".parlend"), |home| PathBuf::from(home).join(".parlend"))
 }

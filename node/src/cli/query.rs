@@ -53,34 +53,24 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             let account = client.account(address).await?;
             let balances = client.balances(address).await?;
             if json {
-                return super::print_json(
-                    &serde_json::json!({ "account": account, "balances": balances.balances }),
-                );
+                return super::print_json(&serde_json::json!({ "account": account, "balances": balances.balances }));
             }
             println!("address:       {}", account.address);
-            println!(
-                "nonce:         {} ({} with pending transactions)",
-                account.nonce, account.pending_nonce
-            );
+            println!("nonce:         {} ({} with pending transactions)", account.nonce, account.pending_nonce);
             println!("balances:");
             for balance in balances.balances {
                 println!("  {:>6}  {}", balance.asset, balance.formatted);
             }
         }
         QueryKind::Block { id, full } => {
-            let mut params = BlockParams {
-                full,
-                ..BlockParams::default()
-            };
+            let mut params = BlockParams { full, ..BlockParams::default() };
             if id != "latest" {
                 match id.parse::<u64>() {
                     Ok(height) => params.height = Some(height),
                     Err(_) => params.hash = Some(id.parse()?),
                 }
             }
-            let Some(block) = client.block(&params).await? else {
-                bail!("no block {id}")
-            };
+            let Some(block) = client.block(&params).await? else { bail!("no block {id}") };
             if json {
                 return super::print_json(&block);
             }
@@ -97,9 +87,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             }
         }
         QueryKind::Tx { hash } => {
-            let Some(transaction) = client.transaction(hash).await? else {
-                bail!("no transaction {hash}")
-            };
+            let Some(transaction) = client.transaction(hash).await? else { bail!("no transaction {hash}") };
             if json {
                 return super::print_json(&transaction);
             }
@@ -108,11 +96,8 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             for (index, instruction) in inner.instructions.iter().enumerate() {
                 println!("  [{index}] {}", serde_json::to_string(instruction)?);
             }
-            let status = parlend_rpc::types::TxStatusView {
-                hash,
-                status: transaction.status,
-                receipt: transaction.receipt,
-            };
+            let status =
+                parlend_rpc::types::TxStatusView { hash, status: transaction.status, receipt: transaction.receipt };
             super::tx::print_status(&status);
         }
     }

@@ -46,20 +46,11 @@ fn print_dev_accounts() {
     println!("Dev accounts (each holds 1,000,000 USDC, 1,000 WETH, 50 WBTC, 1,000,000 TBILL):");
     for index in 0..DEV_ACCOUNTS {
         let key = dev_keypair(index);
-        println!(
-            "  dev:{index}  address {}  secret {}",
-            key.address(),
-            hex::encode(key.seed())
-        );
+        println!("  dev:{index}  address {}  secret {}", key.address(), hex::encode(key.seed()));
     }
-    println!(
-        "  dev:0 is also the admin and the oracle; the faucet mints with {}",
-        dev_minter().address()
-    );
+    println!("  dev:0 is also the admin and the oracle; the faucet mints with {}", dev_minter().address());
     println!();
-    println!(
-        "WARNING: these keys are publicly known. Anyone can sign with them. Never use them outside a dev chain."
-    );
+    println!("WARNING: these keys are publicly known. Anyone can sign with them. Never use them outside a dev chain.");
     println!();
 }
 
@@ -67,10 +58,9 @@ fn print_dev_accounts() {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (genesis, dev) = match (&args.genesis, args.dev) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let genesis: Genesis = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a genesis file", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let genesis: Genesis =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a genesis file", path.display()))?;
             (genesis, false)
         }
         (None, true) => (dev_genesis(), true),
@@ -79,17 +69,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let data_dir = match (&args.data_dir, args.in_memory) {
         (_, true) => None,
         (Some(path), false) => Some(path.clone()),
-        (None, false) => {
-            Some(crate::cli::default_data_dir().join(if dev { "dev" } else { "chain" }))
-        }
+        (None, false) => Some(crate::cli::default_data_dir().join(if dev { "dev" } else { "chain" })),
     };
     if let Some(path) = &data_dir {
         if args.reset && path.exists() {
-            std::fs::remove_dir_all(path)
-                .with_context(|| format!("cannot delete {}", path.display()))?;
+            std::fs::remove_dir_all(path).with_context(|| format!("cannot delete {}", path.display()))?;
         }
-        std::fs::create_dir_all(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
     }
     let mut config = NodeConfig::new(genesis);
     config.data_dir = data_dir.clone();
@@ -104,16 +90,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let handle = Node::start(config).await?;
     let head = handle.node.app().info();
     match &data_dir {
-        Some(path) => println!(
-            "Chain {} at height {} in {}",
-            head.header.chain_id,
-            head.height,
-            path.display()
-        ),
-        None => println!(
-            "Chain {} at height {} in memory",
-            head.header.chain_id, head.height
-        ),
+        Some(path) => println!("Chain {} at height {} in {}", head.header.chain_id, head.height, path.display()),
+        None => println!("Chain {} at height {} in memory", head.header.chain_id, head.height),
     }
     println!("RPC listening on http://{}", handle.rpc_address);
 

@@ -51,33 +51,21 @@ pub(crate) async fn base_units(
     amount: &str,
 ) -> anyhow::Result<Amount> {
     let balances = client.balances(signer).await?;
-    let Some(balance) = balances
-        .balances
-        .iter()
-        .find(|balance| balance.asset == asset)
-    else {
+    let Some(balance) = balances.balances.iter().find(|balance| balance.asset == asset) else {
         bail!("unknown asset {asset}");
     };
-    Amount::from_decimal_str(amount, balance.decimals)
-        .with_context(|| format!("invalid amount {amount:?}"))
+    Amount::from_decimal_str(amount, balance.decimals).with_context(|| format!("invalid amount {amount:?}"))
 }
 
 /// `parlend tx`.
 pub async fn run(args: TxArgs) -> anyhow::Result<()> {
-    let key_spec = args
-        .key
-        .as_deref()
-        .context("--key is required (a key file, or dev:N)")?;
+    let key_spec = args.key.as_deref().context("--key is required (a key file, or dev:N)")?;
     let key = load_key(key_spec)?;
     let client = Client::new(&args.rpc.rpc)?;
     let instruction = match &args.kind {
         TxKind::Transfer { to, asset, amount } => {
             let amount = base_units(&client, key.address(), *asset, amount).await?;
-            Instruction::Transfer {
-                to: *to,
-                asset: *asset,
-                amount,
-            }
+            Instruction::Transfer { to: *to, asset: *asset, amount }
         }
     };
     let status = client.submit(&key, vec![instruction], args.wait).await?;
@@ -95,25 +83,16 @@ pub(crate) fn print_status(status: &TxStatusView) {
         (TxState::Pending, _) => println!("status: pending (use --wait to wait for the block)"),
         (TxState::Unknown, _) => println!("status: unknown"),
         (_, Some(receipt)) => {
-            println!(
-                "block:  {} ({}), index {}",
-                receipt.block_height, receipt.block_hash, receipt.index
-            );
+            println!("block:  {} ({}), index {}", receipt.block_height, receipt.block_hash, receipt.index);
             match &receipt.outcome {
                 OutcomeView::Success => println!("status: success"),
-                OutcomeView::Failed {
-                    reason,
-                    code,
-                    instruction,
-                } => {
+                OutcomeView::Failed { reason, code, instruction } => {
                     println!(
                         "status: failed: {reason} (code {code}) at instruction {instruction}; nothing changed but the nonce"
                     )
                 }
                 OutcomeView::AccessViolation { key } => {
-                    println!(
-                        "status: failed: access violation on {key}; nothing changed but the nonce"
-                    )
+                    println!("status: failed: access violation on {key}; nothing changed but the nonce")
                 }
             }
         }
