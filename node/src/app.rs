@@ -21,7 +21,8 @@ use std::sync::Arc;
 use parlend_contracts::genesis::{Genesis, GenesisError};
 use parlend_contracts::{Block, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
-use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, execute_block_serial};
+use parlend_ledger::exec::parallel::PoolError;
+use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_transactions};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{CommitmentUpdate, StoreError, WriteSet};
 use parlend_ledger::store::{BlockCommit, ChainHead, Store};
@@ -58,6 +59,9 @@ pub enum AppError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The executor's threads could not start.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
 }
 
 /// A block the producer proposes: ordered, verified transactions.
@@ -91,13 +95,16 @@ pub struct App {
     vm: LendingVm,
     store: Arc<dyn Store>,
     chain_id: u64,
+    executor: ParallelExecutor,
 }
 
 impl App {
     /// Opens the application on `store`, writing the genesis block if the
     /// store is empty, and checking that it belongs to this chain if not.
-    pub fn open(store: Arc<dyn Store>, genesis: &Genesis) -> Result<App, AppError> {
-        let app = App { vm: LendingVm, store, chain_id: genesis.chain_id };
+    /// Blocks execute on `threads` threads (0: one per core).
+    pub fn open(store: Arc<dyn Store>, genesis: &Genesis, threads: usize) -> Result<App, AppError> {
+        let executor = ParallelExecutor::new(threads)?;
+        let app = App { vm: LendingVm, store, chain_id: genesis.chain_id, executor };
         let genesis_block = app.genesis_commit(genesis)?;
         match app.store.header(0)? {
             None => app.store.commit(genesis_block)?,
@@ -144,6 +151,11 @@ impl App {
         &self.vm
     }
 
+    /// The block executor.
+    pub fn executor(&self) -> &ParallelExecutor {
+        &self.executor
+    }
+
     /// Info: the last committed block (always present after `open`).
     pub fn info(&self) -> ChainHead {
         self.store.head().expect("the genesis block is committed when the app opens")
@@ -188,13 +200,11 @@ impl App {
         {
             return invalid("transaction count is wrong or over the limit".to_string());
         }
-        let mut transactions = Vec::with_capacity(block.transactions.len());
-        for (index, transaction) in block.transactions.iter().enumerate() {
-            let verified = transaction
-                .clone()
-                .verify(self.chain_id)
-                .map_err(|reason| AppError::InvalidProposal(format!("transaction {index}: {reason}")))?;
-            transactions.push(verified);
+        let verified = verify_transactions(self.executor.pool(), block.transactions.clone(), self.chain_id);
+        let mut transactions = Vec::with_capacity(verified.len());
+        for (index, result) in verified.into_iter().enumerate() {
+            transactions
+                .push(result.map_err(|reason| AppError::InvalidProposal(format!("transaction {index}: {reason}")))?);
         }
         Ok(Proposal {
             height: header.height,
@@ -209,7 +219,8 @@ impl App {
     pub fn finalize_block(&self, proposal: Proposal) -> Result<Finalized, AppError> {
         let context = BlockContext { chain_id: self.chain_id, height: proposal.height, timestamp: proposal.timestamp };
         let base: &dyn Store = &*self.store;
-        let BlockOutput { receipts, changes } = execute_block_serial(&self.vm, base, &context, &proposal.transactions)?;
+        let BlockOutput { receipts, changes } =
+            self.executor.execute_block(&self.vm, base, &context, &proposal.transactions)?;
         let commitment = self.store.prepare_root(&changes);
         let ids: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
         let header = Header {

@@ -11,6 +11,7 @@
 //! - [`cli`]: the `parlend` command line.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod genesis;
 pub mod mempool;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use parlend_contracts::genesis::Genesis;
@@ -48,6 +48,8 @@ pub struct NodeConfig {
     pub dev: bool,
     /// RPC limits.
     pub rpc_limits: ServerLimits,
+    /// Threads executing blocks (0: one per core).
+    pub threads: usize,
 }
 
 impl NodeConfig {
@@ -63,6 +65,7 @@ impl NodeConfig {
             fsync: true,
             dev: true,
             rpc_limits: ServerLimits::default(),
+            threads: 0,
         }
     }
 }
@@ -122,8 +125,22 @@ impl NodeHandle {
             let _ = tokio::task::spawn_blocking(move || producer.join()).await;
         }
         self.server.stop().await;
+        // The store closes (and its RocksDB lock is released) when the last
+        // reference to the node is gone; connection tasks drop theirs as they
+        // finish. Wait for that, bounded, so a restart in the same process
+        // can reopen the directory.
+        let deadline = Instant::now() + STORE_RELEASE_TIMEOUT;
+        while Arc::strong_count(&self.node) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&self.node) > 1 {
+            tracing::warn!("node state still referenced after shutdown; the store stays open until released");
+        }
     }
 }
+
+/// How long [`NodeHandle::shutdown`] waits for the last reference to the node.
+const STORE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
@@ -137,7 +154,7 @@ impl Node {
             Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync })?),
             None => Arc::new(MemoryStore::new()),
         };
-        let app = App::open(store, &config.genesis)?;
+        let app = App::open(store, &config.genesis, config.threads)?;
         let head = app.info();
         tracing::info!(height = head.height, hash = %head.hash, "chain opened");
         let (heads, _) = watch::channel(head.height);

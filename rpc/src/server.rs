@@ -67,6 +67,9 @@ const OVERSIZED_DRAIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// How long draining an oversized body may take.
 const OVERSIZED_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long [`RunningServer::stop`] waits for open connections to finish.
+pub const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A running server.
 pub struct RunningServer {
     /// The bound address (useful with port 0).
@@ -76,11 +79,16 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(self) {
+    /// Stops the server: no new connections, in-flight requests finish and
+    /// idle keep-alive connections close (each connection task holds the node,
+    /// so the node's store is released only once they are gone). After
+    /// [`GRACEFUL_SHUTDOWN_TIMEOUT`] the rest is aborted.
+    pub async fn stop(mut self) {
         let _ = self.handle.stop();
-        self.task.abort();
-        let _ = self.task.await;
+        if tokio::time::timeout(GRACEFUL_SHUTDOWN_TIMEOUT, &mut self.task).await.is_err() {
+            self.task.abort();
+            let _ = self.task.await;
+        }
     }
 }
 

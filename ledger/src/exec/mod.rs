@@ -21,19 +21,33 @@
 //! [`run_transaction`] is the one place a transaction runs, in every executor:
 //! nonce check, contract execution against the view, then the outcome
 //! (access violations override whatever the contract returned).
+//!
+//! # Executors
+//!
+//! - [`execute_block_serial`]: the reference.
+//! - [`ParallelExecutor`]: the same result on all cores; its module docs
+//!   describe the scheduler, speculation and in-order commit.
+//! - [`verify_transactions`]: signature checks as a parallel stage of their own.
 
+pub mod parallel;
+#[cfg(test)]
+mod parallel_tests;
+mod schedule;
 mod serial;
 mod simulate;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
+mod verify;
 mod view;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
+pub use parallel::{ExecutionStats, ParallelExecutor};
 pub use serial::execute_block_serial;
 pub use simulate::{Simulation, simulate_transaction};
+pub use verify::{verify_encoded, verify_transactions};
 pub use view::{BoundedOp, Predicate, TxOutput, TxSource, TxView, ViewError};
 
 use crate::access::StateKey;

@@ -1,5 +1,6 @@
 //! The `parlend` command line.
 
+mod bench;
 mod keys;
 mod query;
 mod run;
@@ -32,6 +33,8 @@ pub enum Command {
     Tx(tx::TxArgs),
     /// Read chain state.
     Query(query::QueryArgs),
+    /// Measure the executor.
+    Bench(bench::BenchArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -52,6 +55,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keys::keygen(&args),
         Command::Tx(args) => tx::run(args).await,
         Command::Query(args) => query::run(args).await,
+        Command::Bench(args) => tokio::task::spawn_blocking(move || bench::main(args)).await?,
     }
 }
 

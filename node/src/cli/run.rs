@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Milliseconds between blocks; 0 produces a block as soon as transactions arrive.
     #[arg(long, env = "PARLEND_BLOCK_TIME_MS", default_value_t = 200)]
     pub block_time_ms: u64,
+    /// Threads executing blocks (0: one per core).
+    #[arg(long, env = "PARLEND_THREADS", default_value_t = 0)]
+    pub threads: usize,
     /// Do not fsync each block (faster; a power loss may lose the last blocks, never a partial one).
     #[arg(long)]
     pub no_fsync: bool,
@@ -83,6 +86,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     config.block_time = Duration::from_millis(args.block_time_ms);
     config.fsync = !args.no_fsync;
     config.dev = dev;
+    config.threads = args.threads;
 
     if dev {
         print_dev_accounts();

@@ -1,0 +1,609 @@
+//! The parallel executor: the result of [`super::execute_block_serial`],
+//! byte for byte, on all cores.
+//!
+//! # Algorithm
+//!
+//! 1. **Prologue**, serial, exactly as in the serial executor.
+//! 2. **Schedule** ([`super::schedule`]): one pass over the declared access
+//!    sets builds a read-after-write dependency graph. `delta` accesses add
+//!    no edges, so transactions of different users on one market are
+//!    independent even though they all change that market's totals.
+//! 3. **Prefetch**: the value of every key any transaction declared is read
+//!    once from the state after the prologue (in parallel). Workers never
+//!    touch the store.
+//! 4. **Execute**, barrier-free: every transaction whose dependencies have
+//!    executed is ready; workers take ready transactions and run them
+//!    speculatively. A transaction reads each `read`/`write` key from the
+//!    output of its source (the last earlier writer of the key, or the
+//!    prefetched value), plus, on aggregates, the deltas of the `delta`
+//!    transactions in between. Its `delta` keys are evaluated against a
+//!    speculative base (the source's value without the deltas in between):
+//!    its bounded operations are only recorded as predicates.
+//! 5. **Commit**, in block order, overlapping with execution: whichever
+//!    worker holds the commit lock advances a pointer over executed
+//!    transactions. For each one it checks that
+//!    - no key it read exactly was changed by a re-execution before it
+//!      (a *dirty* key), and
+//!    - every recorded predicate still holds against the exact running
+//!      value of its aggregate (the serial value at this position);
+//!
+//!    and otherwise re-executes it, there and then, against exact values.
+//!    Only transactions whose outcome the serial order changes are executed
+//!    twice (the idea of Block-STM's aggregators). Then its deltas are
+//!    applied to the running values and its receipt is recorded.
+//! 6. **Epilogue**, serial, over the final values.
+//!
+//! # Invariants
+//!
+//! - A transaction is committed only after every earlier one, and only with
+//!   an output computed from exact inputs: its exact reads were produced by
+//!   committed sources whose effects did not change since, and each of its
+//!   bounded operations has the outcome it has in serial order. Since a
+//!   contract sees a `delta` key only through those outcomes, the output
+//!   equals the serial one.
+//! - A re-executed transaction whose effects differ marks the keys it
+//!   writes dirty, so every later transaction that read its old output is
+//!   re-executed when the pointer reaches it; one whose effects are
+//!   unchanged leaves them clean.
+//! - Blocks with little parallelism (one thread, a handful of
+//!   transactions, or a dependency chain nearly as long as the block) run
+//!   on the serial executor, so this executor is never much slower than it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal};
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+
+use super::schedule::{NONE, ResolvedAccess, Schedule, schedule};
+use super::{BlockContext, BlockError, BlockOutput, TxOutput, TxSource, Vm, execute_block_serial, run_transaction};
+use crate::access::{AccessMode, StateKey};
+use crate::block::Receipt;
+use crate::limits::AGGREGATE_FIELDS_MAX;
+use crate::state::{Fields, Overlay, SignedDelta, StateReader, StoreError, Value, decode_fields, encode_fields};
+use crate::tx::VerifiedTransaction;
+
+/// Blocks smaller than this run serially: coordinating threads costs more
+/// than it saves.
+pub const PARALLEL_TRANSACTIONS_MIN: usize = 16;
+
+/// Blocks whose average parallelism (transactions per level of the longest
+/// dependency chain) is below this run serially.
+pub const PARALLELISM_MIN: u32 = 2;
+
+/// Spins before an idle worker yields its core.
+const IDLE_SPINS_BEFORE_YIELD: u32 = 64;
+
+/// What a block's execution cost, for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutionStats {
+    /// Time spent building the dependency graph.
+    pub schedule: Duration,
+    /// Transactions executed a second time during commit.
+    pub reexecutions: usize,
+    /// Time spent reading every declared key before execution.
+    pub prefetch: Duration,
+    /// Time spent executing and committing transactions.
+    pub execute: Duration,
+    /// Time spent merging final values, in the epilogue and diffing.
+    pub finish: Duration,
+    /// Length of the longest dependency chain.
+    pub depth: u32,
+    /// Whether the block ran on the serial executor instead.
+    pub serial_fallback: bool,
+}
+
+/// Why a thread pool could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the executor's thread pool: {0}")]
+pub struct PoolError(String);
+
+/// The parallel executor, with its own thread pool.
+pub struct ParallelExecutor {
+    pool: rayon::ThreadPool,
+    threads: usize,
+}
+
+impl ParallelExecutor {
+    /// An executor with `threads` worker threads (0: one per core).
+    pub fn new(threads: usize) -> Result<ParallelExecutor, PoolError> {
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|index| format!("parlend-exec-{index}"))
+            .build()
+            .map_err(|error| PoolError(error.to_string()))?;
+        Ok(ParallelExecutor { pool, threads })
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The pool, for other parallel stages (signature verification).
+    pub fn pool(&self) -> &rayon::ThreadPool {
+        &self.pool
+    }
+
+    /// Executes a block; the result equals [`execute_block_serial`]'s.
+    pub fn execute_block<V: Vm>(
+        &self,
+        vm: &V,
+        base: &dyn StateReader,
+        context: &BlockContext,
+        transactions: &[VerifiedTransaction<V::Instruction>],
+    ) -> Result<BlockOutput, BlockError> {
+        self.execute_block_with_stats(vm, base, context, transactions).map(|(output, _)| output)
+    }
+
+    /// Executes a block and reports what it cost.
+    pub fn execute_block_with_stats<V: Vm>(
+        &self,
+        vm: &V,
+        base: &dyn StateReader,
+        context: &BlockContext,
+        transactions: &[VerifiedTransaction<V::Instruction>],
+    ) -> Result<(BlockOutput, ExecutionStats), BlockError> {
+        if self.threads == 1 || transactions.len() < PARALLEL_TRANSACTIONS_MIN {
+            let stats = ExecutionStats { serial_fallback: true, ..ExecutionStats::default() };
+            return execute_block_serial(vm, base, context, transactions).map(|output| (output, stats));
+        }
+        let started = Instant::now();
+        let schedule = schedule(transactions);
+        let mut stats =
+            ExecutionStats { schedule: started.elapsed(), depth: schedule.depth, ..ExecutionStats::default() };
+        if !schedule.parallelism_at_least(PARALLELISM_MIN) {
+            stats.serial_fallback = true;
+            return execute_block_serial(vm, base, context, transactions).map(|output| (output, stats));
+        }
+
+        let started = Instant::now();
+        let mut overlay = Overlay::new(base);
+        vm.begin_block(context, &mut overlay)?;
+        let base_values: Vec<Option<Value>> =
+            self.pool.install(|| schedule.keys.par_iter().map(|key| overlay.get(key)).collect::<Result<_, _>>())?;
+        stats.prefetch = started.elapsed();
+        let started = Instant::now();
+        let run = Run::new(vm, context, transactions, &schedule, &base_values);
+        self.pool.scope(|scope| {
+            for _ in 0..self.threads {
+                scope.spawn(|_| run.work());
+            }
+        });
+        let commit = run.finish()?;
+        stats.reexecutions = commit.reexecutions;
+        stats.execute = started.elapsed();
+        let started = Instant::now();
+
+        let mut touched = Vec::new();
+        for (key_id, key) in schedule.keys.iter().enumerate() {
+            if let Some(value) = run.final_value(&commit, key_id)? {
+                overlay.set(*key, value);
+            }
+            if commit.touched[key_id] {
+                touched.push(*key);
+            }
+        }
+        touched.sort_unstable();
+        vm.end_block(context, &mut overlay, &touched)?;
+        let changes = overlay.into_changes()?;
+        stats.finish = started.elapsed();
+        Ok((BlockOutput { receipts: commit.receipts, changes }, stats))
+    }
+}
+
+/// One execution attempt: an output, or an error that is final only if it
+/// happens with exact inputs.
+type Attempt = Result<TxOutput, BlockError>;
+
+/// The commit pointer and everything only it touches.
+struct Commit {
+    next: usize,
+    /// The exact value of each aggregate after every committed transaction,
+    /// by key id (`None` until a transaction changes it).
+    running: Vec<Option<Fields>>,
+    /// Keys whose value, as later transactions read it speculatively, is
+    /// not the exact one.
+    dirty: Vec<bool>,
+    dirty_count: usize,
+    /// Keys a committed transaction wrote or changed.
+    touched: Vec<bool>,
+    receipts: Vec<Receipt>,
+    reexecutions: usize,
+    error: Option<BlockError>,
+}
+
+struct Run<'a, V: Vm> {
+    vm: &'a V,
+    context: &'a BlockContext,
+    transactions: &'a [VerifiedTransaction<V::Instruction>],
+    schedule: &'a Schedule,
+    base_values: &'a [Option<Value>],
+    outputs: Vec<RwLock<Option<Arc<Attempt>>>>,
+    pending: Vec<AtomicU32>,
+    queue: Injector<u32>,
+    commit: Mutex<Commit>,
+    committed: AtomicUsize,
+    failed: AtomicBool,
+}
+
+/// Reads for a speculative execution.
+struct Speculative<'r, 'a, V: Vm> {
+    run: &'r Run<'a, V>,
+    index: usize,
+}
+
+/// Reads for an execution at the commit pointer: every input is exact.
+struct Exact<'r, 'a, V: Vm> {
+    run: &'r Run<'a, V>,
+    commit: &'r Commit,
+    index: usize,
+}
+
+fn corrupt(key: StateKey) -> StoreError {
+    StoreError(format!("corrupt aggregate at {key}"))
+}
+
+impl<'a, V: Vm> Run<'a, V> {
+    fn new(
+        vm: &'a V,
+        context: &'a BlockContext,
+        transactions: &'a [VerifiedTransaction<V::Instruction>],
+        schedule: &'a Schedule,
+        base_values: &'a [Option<Value>],
+    ) -> Run<'a, V> {
+        let count = transactions.len();
+        let keys = schedule.keys.len();
+        let queue = Injector::new();
+        for (index, &dependencies) in schedule.dependency_counts.iter().enumerate() {
+            if dependencies == 0 {
+                queue.push(u32::try_from(index).expect("bounded block size"));
+            }
+        }
+        Run {
+            vm,
+            context,
+            transactions,
+            schedule,
+            base_values,
+            outputs: (0..count).map(|_| RwLock::new(None)).collect(),
+            pending: schedule.dependency_counts.iter().map(|&count| AtomicU32::new(count)).collect(),
+            queue,
+            commit: Mutex::new(Commit {
+                next: 0,
+                running: vec![None; keys],
+                dirty: vec![false; keys],
+                dirty_count: 0,
+                touched: vec![false; keys],
+                receipts: Vec::with_capacity(count),
+                reexecutions: 0,
+                error: None,
+            }),
+            committed: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.failed.load(Ordering::Acquire) || self.committed.load(Ordering::Acquire) == self.transactions.len()
+    }
+
+    /// A worker: run ready transactions, help the commit pointer, until the
+    /// block is committed.
+    fn work(&self) {
+        let mut idle = 0u32;
+        while !self.done() {
+            match self.queue.steal() {
+                Steal::Success(index) => {
+                    idle = 0;
+                    self.run_from(index as usize);
+                }
+                Steal::Retry => {}
+                Steal::Empty => {
+                    self.try_commit();
+                    idle += 1;
+                    if idle < IDLE_SPINS_BEFORE_YIELD {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Executes `index`, then keeps going with one successor it made ready
+    /// (no queue round trip along a chain); other ready successors are queued.
+    fn run_from(&self, mut index: usize) {
+        loop {
+            if self.failed.load(Ordering::Acquire) {
+                return;
+            }
+            let attempt =
+                run_transaction(self.vm, self.context, index, &self.transactions[index], &self.speculative(index));
+            *self.outputs[index].write() = Some(Arc::new(attempt));
+            let mut next = None;
+            for &successor in self.schedule.successors_of(index) {
+                if self.pending[successor as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    match next {
+                        None => next = Some(successor as usize),
+                        Some(_) => self.queue.push(successor),
+                    }
+                }
+            }
+            self.try_commit();
+            match next {
+                Some(successor) => index = successor,
+                None => return,
+            }
+        }
+    }
+
+    fn speculative(&self, index: usize) -> Speculative<'_, 'a, V> {
+        Speculative { run: self, index }
+    }
+
+    fn output(&self, index: usize) -> Option<Arc<Attempt>> {
+        self.outputs[index].read().clone()
+    }
+
+    /// The value of `key` as left by transaction `source` (or the state
+    /// before the block for [`NONE`]). A source that did not write the key
+    /// (it failed, or has not run yet) passes through to its own source.
+    fn value_at(&self, mut source: u32, key: &StateKey, key_id: u32) -> Option<Value> {
+        while source != NONE {
+            if let Some(written) = self.written_by(source, key) {
+                return written;
+            }
+            source = self.schedule.access(source as usize, key).map_or(NONE, |access| access.source);
+        }
+        self.base_values[key_id as usize].clone()
+    }
+
+    /// The value a speculative exact read of `access` sees: its source's,
+    /// plus, on an aggregate, the deltas of the transactions in between. A
+    /// source that did not write the key passes through to its own source,
+    /// collecting the deltas before it as well.
+    fn speculative_read(&self, access: &ResolvedAccess) -> Result<Option<Value>, StoreError> {
+        if !access.key.is_aggregate() {
+            return Ok(self.value_at(access.source, &access.key, access.key_id));
+        }
+        let mut net = [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX];
+        let mut current = *access;
+        let value = loop {
+            self.collect_deltas(&current, &mut net);
+            if current.source == NONE {
+                break self.base_values[current.key_id as usize].clone();
+            }
+            if let Some(written) = self.written_by(current.source, &current.key) {
+                break written;
+            }
+            match self.schedule.access(current.source as usize, &current.key) {
+                Some(previous) => current = *previous,
+                None => break self.base_values[current.key_id as usize].clone(),
+            }
+        };
+        let mut fields = decode_fields(value.as_deref()).map_err(|_| corrupt(access.key))?;
+        for (field, delta) in fields.iter_mut().zip(&net) {
+            // Speculative: a sum out of range means an earlier outcome will
+            // differ, and validation catches it.
+            *field = delta.apply(*field).unwrap_or(*field);
+        }
+        Ok(encode_fields(&fields))
+    }
+
+    /// The value transaction `writer` wrote to `key`, if it executed and wrote it.
+    fn written_by(&self, writer: u32, key: &StateKey) -> Option<Option<Value>> {
+        let attempt = self.output(writer as usize)?;
+        let Ok(output) = &*attempt else { return None };
+        let position = output.writes.binary_search_by(|(written, _)| written.cmp(key)).ok()?;
+        Some(output.writes[position].1.clone())
+    }
+
+    /// Adds to `net` the deltas of the `delta` transactions between
+    /// `access`'s source and its transaction.
+    fn collect_deltas(&self, access: &ResolvedAccess, net: &mut [SignedDelta; AGGREGATE_FIELDS_MAX]) {
+        let mut event = access.last_delta;
+        while event != NONE {
+            let delta_event = self.schedule.delta_events[event as usize];
+            if let Some(attempt) = self.output(delta_event.transaction as usize)
+                && let Ok(output) = &*attempt
+                && let Ok(position) = output.deltas.binary_search_by(|(changed, _)| changed.cmp(&access.key))
+            {
+                for (total, delta) in net.iter_mut().zip(&output.deltas[position].1) {
+                    *total = total.combine(*delta).unwrap_or(*total);
+                }
+            }
+            event = delta_event.previous;
+        }
+    }
+
+    fn try_commit(&self) {
+        if let Some(mut commit) = self.commit.try_lock() {
+            self.advance(&mut commit);
+        }
+    }
+
+    /// Commits executed transactions in block order, as far as possible.
+    fn advance(&self, commit: &mut Commit) {
+        while commit.next < self.transactions.len() && commit.error.is_none() {
+            let index = commit.next;
+            let Some(attempt) = self.output(index) else { return };
+            if let Err(error) = self.commit_one(commit, index, attempt) {
+                commit.error = Some(error);
+                self.failed.store(true, Ordering::Release);
+                return;
+            }
+            commit.next += 1;
+            self.committed.store(commit.next, Ordering::Release);
+        }
+    }
+
+    fn commit_one(&self, commit: &mut Commit, index: usize, attempt: Arc<Attempt>) -> Result<(), BlockError> {
+        let accesses = self.schedule.accesses_of(index);
+        for access in accesses {
+            if access.key.is_aggregate() && access.mode != AccessMode::Read {
+                let running = &mut commit.running[access.key_id as usize];
+                if running.is_none() {
+                    let base = self.base_values[access.key_id as usize].as_deref();
+                    *running = Some(decode_fields(base).map_err(|_| BlockError::Corrupt(access.key))?);
+                }
+            }
+        }
+        let valid = match &*attempt {
+            Ok(output) => self.inputs_unchanged(commit, accesses) && self.predicates_hold(commit, index, output),
+            Err(_) => false,
+        };
+        let (attempt, changed) = if valid {
+            (attempt, false)
+        } else {
+            commit.reexecutions += 1;
+            let exact = Exact { run: self, commit, index };
+            let output = run_transaction(self.vm, self.context, index, &self.transactions[index], &exact)?;
+            let changed = match &*attempt {
+                Ok(previous) => !same_effects(previous, &output),
+                Err(_) => true,
+            };
+            let attempt = Arc::new(Ok(output));
+            *self.outputs[index].write() = Some(attempt.clone());
+            (attempt, changed)
+        };
+        let Ok(output) = &*attempt else { unreachable!("an exact execution either succeeded or returned") };
+        for access in accesses {
+            let was = commit.dirty[access.key_id as usize];
+            // Later readers of a key this transaction wrote see its (now
+            // exact) output: stale only if that output changed. Readers of a
+            // key it declared but did not write see through it to earlier
+            // values, which stay as stale as they were.
+            let wrote = output.writes.binary_search_by(|(key, _)| key.cmp(&access.key)).is_ok();
+            let now = match access.mode {
+                AccessMode::Write if wrote => changed,
+                AccessMode::Write | AccessMode::Delta => was || changed,
+                AccessMode::Read => was,
+            };
+            if was != now {
+                commit.dirty[access.key_id as usize] = now;
+                if now { commit.dirty_count += 1 } else { commit.dirty_count -= 1 }
+            }
+        }
+        self.apply(commit, index, output)?;
+        commit.receipts.push(Receipt { tx_hash: self.transactions[index].hash(), status: output.status.clone() });
+        Ok(())
+    }
+
+    fn inputs_unchanged(&self, commit: &Commit, accesses: &[ResolvedAccess]) -> bool {
+        commit.dirty_count == 0
+            || accesses.iter().all(|access| access.mode == AccessMode::Delta || !commit.dirty[access.key_id as usize])
+    }
+
+    fn predicates_hold(&self, commit: &Commit, index: usize, output: &TxOutput) -> bool {
+        output.predicates.iter().all(|predicate| {
+            let Some(access) = self.schedule.access(index, &predicate.key) else { return false };
+            let Some(fields) = &commit.running[access.key_id as usize] else { return false };
+            predicate.matches(fields[usize::from(predicate.field)])
+        })
+    }
+
+    /// Applies a committed output to the running aggregates.
+    fn apply(&self, commit: &mut Commit, index: usize, output: &TxOutput) -> Result<(), BlockError> {
+        for (key, value) in &output.writes {
+            let Some(access) = self.schedule.access(index, key) else { continue };
+            commit.touched[access.key_id as usize] = true;
+            if key.is_aggregate() {
+                let fields = decode_fields(value.as_deref()).map_err(|_| BlockError::Corrupt(*key))?;
+                commit.running[access.key_id as usize] = Some(fields);
+            }
+        }
+        for (key, net) in &output.deltas {
+            let Some(access) = self.schedule.access(index, key) else { continue };
+            commit.touched[access.key_id as usize] = true;
+            let running = commit.running[access.key_id as usize].as_mut().ok_or(BlockError::Corrupt(*key))?;
+            for (field, delta) in running.iter_mut().zip(net) {
+                *field = delta.apply(*field).map_err(|_| BlockError::Corrupt(*key))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes committing (every transaction has executed) and hands back
+    /// the commit state.
+    fn finish(&self) -> Result<Commit, BlockError> {
+        let mut commit = std::mem::replace(
+            &mut *self.commit.lock(),
+            Commit {
+                next: 0,
+                running: Vec::new(),
+                dirty: Vec::new(),
+                dirty_count: 0,
+                touched: Vec::new(),
+                receipts: Vec::new(),
+                reexecutions: 0,
+                error: None,
+            },
+        );
+        if commit.error.is_none() {
+            self.advance(&mut commit);
+        }
+        match commit.error.take() {
+            Some(error) => Err(error),
+            None if commit.next == self.transactions.len() => Ok(commit),
+            None => {
+                Err(BlockError::Store(StoreError("the executor stopped before committing every transaction".into())))
+            }
+        }
+    }
+
+    /// The value of a key after the block's transactions, if any changed it.
+    fn final_value(&self, commit: &Commit, key_id: usize) -> Result<Option<Option<Value>>, BlockError> {
+        let key = self.schedule.keys[key_id];
+        if key.is_aggregate() {
+            return Ok(commit.running[key_id].as_ref().map(encode_fields));
+        }
+        let writer = self.schedule.last_writer[key_id];
+        if writer == NONE {
+            return Ok(None);
+        }
+        Ok(Some(self.value_at(writer, &key, u32::try_from(key_id).unwrap_or(NONE))))
+    }
+}
+
+/// Whether two outputs have the same effects (status, writes, deltas);
+/// predicates are not effects.
+fn same_effects(a: &TxOutput, b: &TxOutput) -> bool {
+    a.status == b.status && a.writes == b.writes && a.deltas == b.deltas
+}
+
+impl<V: Vm> TxSource for Speculative<'_, '_, V> {
+    fn read(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        match self.run.schedule.access(self.index, key) {
+            Some(access) => self.run.speculative_read(access),
+            None => Ok(None),
+        }
+    }
+
+    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        match self.run.schedule.access(self.index, key) {
+            Some(access) => Ok(self.run.value_at(access.source, key, access.key_id)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<V: Vm> TxSource for Exact<'_, '_, V> {
+    fn read(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        let Some(access) = self.run.schedule.access(self.index, key) else { return Ok(None) };
+        if key.is_aggregate()
+            && let Some(fields) = &self.commit.running[access.key_id as usize]
+        {
+            return Ok(encode_fields(fields));
+        }
+        Ok(self.run.value_at(access.source, key, access.key_id))
+    }
+
+    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        self.read(key)
+    }
+}

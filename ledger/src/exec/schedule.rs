@@ -1,0 +1,271 @@
+//! The scheduler: turns a block's declared access sets into a dependency
+//! graph, in one pass over the accesses.
+//!
+//! Every transaction writes its own output slot, and a transaction reads a
+//! key from exactly one place: the output of the last transaction before it
+//! that declared the key `write` (its *source*), or the state before the
+//! block. So the only order that matters is read-after-write:
+//!
+//! - a `read` or `write` access depends on the key's source (a `write` may
+//!   read before it writes);
+//! - on an aggregate, it also depends on every `delta` access since the
+//!   source, because their changes are part of the value it reads;
+//! - a `delta` access depends on nothing: it never reads the value, and the
+//!   bounded operations it records are validated in block order later.
+//!
+//! Write-after-read and write-after-write need no edge: a later writer fills
+//! its own slot, and readers still read the slot they were pointed at. This
+//! is what makes the graph sparse: transactions of different users on one
+//! market share only `read` keys (config, index, price) and `delta` keys
+//! (totals), so they have no edges between them at all.
+
+use rustc_hash::FxHashMap;
+
+use crate::access::{AccessMode, StateKey};
+use crate::tx::{Instruction, VerifiedTransaction};
+
+/// No transaction: the state before the block.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One declared access, resolved against the block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResolvedAccess {
+    /// The key.
+    pub key: StateKey,
+    /// Its dense id in this block.
+    pub key_id: u32,
+    /// The declared mode.
+    pub mode: AccessMode,
+    /// The last transaction before this one that declared the key `write`.
+    pub source: u32,
+    /// For aggregates: the last `delta` event on the key since `source`
+    /// (an index into [`Schedule::delta_events`]), or [`NONE`].
+    pub last_delta: u32,
+}
+
+/// A `delta` access, linked to the previous one on the same key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeltaEvent {
+    /// The transaction.
+    pub transaction: u32,
+    /// The previous event on the key since its last writer, or [`NONE`].
+    pub previous: u32,
+}
+
+/// The dependency graph of a block.
+pub(crate) struct Schedule {
+    /// Keys by id.
+    pub keys: Vec<StateKey>,
+    /// The last transaction that declared each key `write`, or [`NONE`].
+    pub last_writer: Vec<u32>,
+    /// Accesses of every transaction, flat; each transaction's are sorted by key.
+    pub accesses: Vec<ResolvedAccess>,
+    /// Where each transaction's accesses start in `accesses` (one extra entry at the end).
+    pub access_offsets: Vec<u32>,
+    /// Every `delta` access, as linked lists per key.
+    pub delta_events: Vec<DeltaEvent>,
+    /// Successors of each transaction (CSR: `successor_offsets[i]..successor_offsets[i + 1]`).
+    pub successors: Vec<u32>,
+    /// Offsets into `successors`.
+    pub successor_offsets: Vec<u32>,
+    /// Number of dependencies of each transaction (with repeats, matching `successors`).
+    pub dependency_counts: Vec<u32>,
+    /// Length of the longest dependency chain (1 when nothing depends on anything).
+    pub depth: u32,
+}
+
+impl Schedule {
+    /// The accesses of transaction `index`.
+    pub fn accesses_of(&self, index: usize) -> &[ResolvedAccess] {
+        let start = self.access_offsets[index] as usize;
+        let end = self.access_offsets[index + 1] as usize;
+        &self.accesses[start..end]
+    }
+
+    /// The access of transaction `index` to `key`, if declared.
+    pub fn access(&self, index: usize, key: &StateKey) -> Option<&ResolvedAccess> {
+        let accesses = self.accesses_of(index);
+        accesses.binary_search_by(|access| access.key.cmp(key)).ok().map(|position| &accesses[position])
+    }
+
+    /// The successors of transaction `index`.
+    pub fn successors_of(&self, index: usize) -> &[u32] {
+        let start = self.successor_offsets[index] as usize;
+        let end = self.successor_offsets[index + 1] as usize;
+        &self.successors[start..end]
+    }
+
+    /// Whether the block, on average, can run at least `ratio` transactions
+    /// at once: transactions per level of the longest chain.
+    pub fn parallelism_at_least(&self, ratio: u32) -> bool {
+        self.dependency_counts.len() as u64 >= u64::from(ratio) * u64::from(self.depth.max(1))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct KeyState {
+    id: u32,
+    last_writer: u32,
+    last_delta: u32,
+}
+
+fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).expect("block sizes are bounded by TRANSACTIONS_PER_BLOCK_MAX")
+}
+
+/// Builds the dependency graph of `transactions`.
+pub(crate) fn schedule<I: Instruction>(transactions: &[VerifiedTransaction<I>]) -> Schedule {
+    let total_accesses: usize = transactions.iter().map(|tx| tx.transaction().access.len()).sum();
+    let mut states: FxHashMap<StateKey, KeyState> = FxHashMap::default();
+    states.reserve(total_accesses);
+    let mut keys = Vec::new();
+    let mut accesses = Vec::with_capacity(total_accesses);
+    let mut access_offsets = Vec::with_capacity(transactions.len() + 1);
+    let mut delta_events = Vec::new();
+    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(total_accesses);
+    let mut depths: Vec<u32> = Vec::with_capacity(transactions.len());
+
+    for (index, transaction) in transactions.iter().enumerate() {
+        let index = index_u32(index);
+        access_offsets.push(index_u32(accesses.len()));
+        let mut depth = 1u32;
+        for entry in transaction.transaction().access.entries() {
+            let next_id = index_u32(keys.len());
+            let state = states.entry(entry.key).or_insert_with(|| {
+                keys.push(entry.key);
+                KeyState { id: next_id, last_writer: NONE, last_delta: NONE }
+            });
+            let resolved = ResolvedAccess {
+                key: entry.key,
+                key_id: state.id,
+                mode: entry.mode,
+                source: state.last_writer,
+                last_delta: state.last_delta,
+            };
+            let mut depend_on = |from: u32| {
+                edges.push((from, index));
+                depth = depth.max(depths[from as usize] + 1);
+            };
+            match entry.mode {
+                AccessMode::Read | AccessMode::Write => {
+                    if state.last_writer != NONE {
+                        depend_on(state.last_writer);
+                    }
+                    let mut event = state.last_delta;
+                    while event != NONE {
+                        let DeltaEvent { transaction, previous } = delta_events[event as usize];
+                        depend_on(transaction);
+                        event = previous;
+                    }
+                    if entry.mode == AccessMode::Write {
+                        state.last_writer = index;
+                        state.last_delta = NONE;
+                    }
+                }
+                AccessMode::Delta => {
+                    delta_events.push(DeltaEvent { transaction: index, previous: state.last_delta });
+                    state.last_delta = index_u32(delta_events.len() - 1);
+                }
+            }
+            accesses.push(resolved);
+        }
+        depths.push(depth);
+    }
+    access_offsets.push(index_u32(accesses.len()));
+
+    let mut last_writer = vec![NONE; keys.len()];
+    for state in states.values() {
+        last_writer[state.id as usize] = state.last_writer;
+    }
+
+    // Successors in CSR form: count, prefix-sum, fill.
+    let count = transactions.len();
+    let mut successor_offsets = vec![0u32; count + 1];
+    let mut dependency_counts = vec![0u32; count];
+    for &(from, to) in &edges {
+        successor_offsets[from as usize + 1] += 1;
+        dependency_counts[to as usize] += 1;
+    }
+    for index in 0..count {
+        successor_offsets[index + 1] += successor_offsets[index];
+    }
+    let mut cursor: Vec<u32> = successor_offsets[..count].to_vec();
+    let mut successors = vec![0u32; edges.len()];
+    for &(from, to) in &edges {
+        successors[cursor[from as usize] as usize] = to;
+        cursor[from as usize] += 1;
+    }
+    let depth = depths.iter().copied().max().unwrap_or(0);
+
+    Schedule {
+        keys,
+        last_writer,
+        accesses,
+        access_offsets,
+        delta_events,
+        successors,
+        successor_offsets,
+        dependency_counts,
+        depth,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::testing::{Op, toy_block};
+    use crate::primitives::{Address, AssetId};
+
+    fn balance(owner: u8) -> StateKey {
+        StateKey::Balance { owner: Address([owner; 32]), asset: AssetId::from_static("USDC") }
+    }
+
+    fn position(owner: u8) -> StateKey {
+        StateKey::Position { owner: Address([owner; 32]) }
+    }
+
+    #[test]
+    fn deltas_on_one_key_do_not_depend_on_each_other() {
+        let block = toy_block(&[
+            (0, vec![Op::Nop], vec![(balance(9), AccessMode::Delta)]),
+            (1, vec![Op::Nop], vec![(balance(9), AccessMode::Delta)]),
+            (2, vec![Op::Nop], vec![(balance(9), AccessMode::Delta)]),
+        ]);
+        let schedule = schedule(&block);
+        assert_eq!(schedule.depth, 1);
+        assert!(schedule.dependency_counts.iter().all(|&count| count == 0));
+    }
+
+    #[test]
+    fn reads_depend_on_the_last_writer_and_later_deltas() {
+        let block = toy_block(&[
+            (0, vec![Op::Nop], vec![(balance(9), AccessMode::Write)]),
+            (1, vec![Op::Nop], vec![(balance(9), AccessMode::Delta)]),
+            (2, vec![Op::Nop], vec![(balance(9), AccessMode::Delta)]),
+            (3, vec![Op::Nop], vec![(balance(9), AccessMode::Read)]),
+            (4, vec![Op::Nop], vec![(balance(9), AccessMode::Write)]),
+        ]);
+        let schedule = schedule(&block);
+        // The reader depends on the writer and both deltas.
+        assert_eq!(schedule.dependency_counts[3], 3);
+        // The second writer also reads: the same three, not the reader.
+        assert_eq!(schedule.dependency_counts[4], 3);
+        assert_eq!(schedule.access(4, &balance(9)).unwrap().source, 0);
+        assert_eq!(schedule.last_writer[schedule.access(0, &balance(9)).unwrap().key_id as usize], 4);
+        // Deltas do not wait for the writer, so the longest chain is writer → reader.
+        assert_eq!(schedule.depth, 2);
+    }
+
+    #[test]
+    fn one_signer_is_a_chain() {
+        let block = toy_block(&[
+            (0, vec![Op::Nop], vec![(position(1), AccessMode::Read)]),
+            (0, vec![Op::Nop], vec![(position(2), AccessMode::Read)]),
+            (0, vec![Op::Nop], vec![(position(3), AccessMode::Read)]),
+        ]);
+        let schedule = schedule(&block);
+        assert_eq!(schedule.depth, 3);
+        assert_eq!(schedule.successors_of(0), &[1]);
+        assert_eq!(schedule.successors_of(1), &[2]);
+    }
+}
