@@ -28,10 +28,8 @@ pub fn accrue_markets(context: &BlockContext, state: &mut Overlay<'_>) -> Result
     for asset in &config.markets {
         let key = index_key(*asset);
         let index: MarketIndex = load(state as &dyn StateReader, &key)?.ok_or(StateError::Corrupt(key))?;
-        let accrued = accrue(&index, context.timestamp).unwrap_or(MarketIndex {
-            last_update: index.last_update.max(context.timestamp),
-            ..index
-        });
+        let accrued = accrue(&index, context.timestamp)
+            .unwrap_or(MarketIndex { last_update: index.last_update.max(context.timestamp), ..index });
         if accrued != index {
             state.set(key, Some(encode(&accrued)));
         }
@@ -71,8 +69,7 @@ fn update_market_rates(state: &mut Overlay<'_>, asset: AssetId) -> Result<(), St
     let Ok(new_rates) = totals.total_debt(&index).and_then(|debt| rates(&market.params, debt, totals.cash)) else {
         return Ok(());
     };
-    let updated =
-        MarketIndex { borrow_rate: new_rates.borrow_rate, liquidity_rate: new_rates.liquidity_rate, ..index };
+    let updated = MarketIndex { borrow_rate: new_rates.borrow_rate, liquidity_rate: new_rates.liquidity_rate, ..index };
     if updated != index {
         state.set(key, Some(encode(&updated)));
     }

@@ -168,26 +168,36 @@ mod tests {
 
     use super::*;
     use crate::market::tests::params;
-    use crate::market::{MarketParams, MarketIndex};
+    use crate::market::{MarketIndex, MarketParams};
 
     fn market(symbol: &str, decimals: u8, threshold: u16, price: u128) -> MarketView {
-        let params = MarketParams { ltv: Bps(threshold.saturating_sub(500)), liquidation_threshold: Bps(threshold), ..params() };
+        let params =
+            MarketParams { ltv: Bps(threshold.saturating_sub(500)), liquidation_threshold: Bps(threshold), ..params() };
         MarketView {
             config: MarketConfig { asset: AssetId::new(symbol).unwrap(), decimals, params },
-            index: MarketIndex::initial(crate::interest::Rates { borrow_rate: Ray::ZERO, liquidity_rate: Ray::ZERO }, 0),
+            index: MarketIndex::initial(
+                crate::interest::Rates { borrow_rate: Ray::ZERO, liquidity_rate: Ray::ZERO },
+                0,
+            ),
             price: Some(Wad(price * Wad::SCALE)),
         }
     }
 
     fn entry(symbol: &str, deposit: u128, debt: u128) -> PositionEntry {
-        PositionEntry { asset: AssetId::new(symbol).unwrap(), scaled_deposit: deposit, scaled_debt: debt, collateral: deposit > 0 }
+        PositionEntry {
+            asset: AssetId::new(symbol).unwrap(),
+            scaled_deposit: deposit,
+            scaled_debt: debt,
+            collateral: deposit > 0,
+        }
     }
 
     #[test]
     fn health_factor_of_10000_at_80_percent_against_6000() {
         // $10,000 of USDC collateral at an 80% threshold, $6,000 of WETH debt (2 WETH at $3,000).
         let markets = [market("USDC", 6, 8_000, 1), market("WETH", 18, 8_300, 3_000)];
-        let position = Position { entries: vec![entry("USDC", 10_000_000_000, 0), entry("WETH", 0, 2 * 10u128.pow(18))] };
+        let position =
+            Position { entries: vec![entry("USDC", 10_000_000_000, 0), entry("WETH", 0, 2 * 10u128.pow(18))] };
         let health = evaluate(&position, &markets).unwrap();
         assert_eq!(health.collateral_value.to_string(), "10000");
         assert_eq!(health.liquidation_value.to_string(), "8000");

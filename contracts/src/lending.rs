@@ -64,7 +64,12 @@ pub fn credit_deposit(position: &mut Position, market: &MarketConfig, scaled: u1
 
 /// `Withdraw`: a deposit back to the wallet. Allowed on frozen markets. With
 /// debt, the position must stay at health factor 1 or above.
-pub fn withdraw(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amount: AmountOrAll) -> Result<(), Failure> {
+pub fn withdraw(
+    view: &mut TxView<'_>,
+    context: &Context<'_>,
+    asset: AssetId,
+    amount: AmountOrAll,
+) -> Result<(), Failure> {
     if amount == AmountOrAll::Amount(Amount::ZERO) {
         return Err(Failure::ZeroAmount);
     }
@@ -142,7 +147,11 @@ pub fn repay(
 /// Scaled debt burned and underlying paid to repay `amount` of a debt of
 /// `scaled` units: everything (charging `ceil(scaled × BI)`) when the amount
 /// reaches the debt, else `floor(amount / BI)` (`AmountTooSmall` at zero).
-pub fn repayment(scaled: u128, borrow_index: parlend_ledger::Ray, amount: AmountOrAll) -> Result<(u128, u128), Failure> {
+pub fn repayment(
+    scaled: u128,
+    borrow_index: parlend_ledger::Ray,
+    amount: AmountOrAll,
+) -> Result<(u128, u128), Failure> {
     let debt = debt_balance(scaled, borrow_index)?;
     match amount {
         AmountOrAll::Amount(amount) if amount.0 < debt => {
@@ -158,7 +167,12 @@ pub fn repayment(scaled: u128, borrow_index: parlend_ledger::Ray, amount: Amount
 
 /// `SetCollateral`: turns a deposit's use as collateral on (LTV must be
 /// positive) or off (health factor 1 or above afterwards, with fresh prices).
-pub fn set_collateral(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, enabled: bool) -> Result<(), Failure> {
+pub fn set_collateral(
+    view: &mut TxView<'_>,
+    context: &Context<'_>,
+    asset: AssetId,
+    enabled: bool,
+) -> Result<(), Failure> {
     let market = read_market(view, asset)?;
     market.ensure_not_paused()?;
     let mut position = read_position(view, context.signer)?;

@@ -42,13 +42,11 @@ use crate::failure::Failure;
 use crate::health::{Health, MarketView, counts_as_collateral, evaluate, load_markets, market_of};
 use crate::instruction::AmountOrAll;
 use crate::lending::credit_deposit;
-use crate::market::{
-    MarketConfig, add_cash, add_supply_uncapped, read_market, sub_cash, sub_debt, sub_supply,
-};
+use crate::market::{MarketConfig, add_cash, add_supply_uncapped, read_market, sub_cash, sub_debt, sub_supply};
 use crate::oracle::{amount_for_value, value};
 use crate::position::{
-    Position, PositionEntry, debt_balance, deposit_balance, read_position, scaled_debt_burned,
-    scaled_deposit_burned, scaled_deposit_minted, write_position,
+    Position, PositionEntry, debt_balance, deposit_balance, read_position, scaled_debt_burned, scaled_deposit_burned,
+    scaled_deposit_minted, write_position,
 };
 use crate::state::LiquidationConfig;
 use crate::tokens::{credit, debit};
@@ -162,16 +160,13 @@ fn plan_for(
     config: &LiquidationConfig,
     request: &LiquidationRequest,
 ) -> Result<LiquidationPlan, Failure> {
-    let collateral_entry = position
-        .entry(request.collateral_asset)
-        .filter(|entry| entry.is_collateral())
-        .ok_or(Failure::NoCollateral)?;
+    let collateral_entry =
+        position.entry(request.collateral_asset).filter(|entry| entry.is_collateral()).ok_or(Failure::NoCollateral)?;
     let collateral_market = market_of(markets, request.collateral_asset)?;
     if !counts_as_collateral(collateral_entry, &collateral_market.config) {
         return Err(Failure::NoCollateral);
     }
-    let debt_entry =
-        position.entry(request.debt_asset).filter(|entry| entry.scaled_debt > 0).ok_or(Failure::NoDebt)?;
+    let debt_entry = position.entry(request.debt_asset).filter(|entry| entry.scaled_debt > 0).ok_or(Failure::NoDebt)?;
     let debt = Reserve { entry: debt_entry, market: market_of(markets, request.debt_asset)? };
     let collateral = Reserve { entry: collateral_entry, market: collateral_market };
     plan(config, health, debt, collateral, request.debt_to_cover)
@@ -197,8 +192,9 @@ pub fn plan(
     if debt_repaid == 0 || collateral_seized == 0 {
         return Err(Failure::AmountTooSmall);
     }
-    let leftover_debt = reserve_debt - debt_repaid; // debt_repaid <= wanted <= reserve_debt
-    let leftover_collateral = collateral_balance - collateral_seized; // capped above
+    // debt_repaid <= wanted <= reserve_debt, and the seizure is capped at the balance.
+    let leftover_debt = reserve_debt.checked_sub(debt_repaid).ok_or(Failure::MathOverflow)?;
+    let leftover_collateral = collateral_balance.checked_sub(collateral_seized).ok_or(Failure::MathOverflow)?;
     if leftover_debt > 0 && leftover_collateral > 0 {
         let debt_left = value(leftover_debt, debt.price()?, debt.decimals(), Rounding::Down)?;
         let collateral_left = value(leftover_collateral, collateral.price()?, collateral.decimals(), Rounding::Down)?;
@@ -221,13 +217,15 @@ pub fn plan(
             .min(collateral.entry.scaled_deposit)
     };
     let protocol_fee = protocol_fee(collateral_seized, &collateral.market.config)?;
+    // The fee is at most the bonus part, which is at most the seizure.
+    let liquidator_collateral = collateral_seized.checked_sub(protocol_fee).ok_or(Failure::MathOverflow)?;
     Ok(LiquidationPlan {
         debt_repaid,
         debt_scaled_burned,
         collateral_seized,
         collateral_scaled_burned,
         protocol_fee,
-        liquidator_collateral: collateral_seized - protocol_fee, // fee <= bonus part <= seized
+        liquidator_collateral,
     })
 }
 
@@ -241,9 +239,10 @@ fn max_liquidatable_debt(
     collateral: Reserve<'_>,
 ) -> Result<u128, Failure> {
     let reserve_debt_value = value(reserve_debt, debt.price()?, debt.decimals(), Rounding::Up)?;
-    let reserve_collateral_value = value(collateral_balance, collateral.price()?, collateral.decimals(), Rounding::Down)?;
-    let large = reserve_debt_value >= config.min_close_factor_base
-        && reserve_collateral_value >= config.min_close_factor_base;
+    let reserve_collateral_value =
+        value(collateral_balance, collateral.price()?, collateral.decimals(), Rounding::Down)?;
+    let large =
+        reserve_debt_value >= config.min_close_factor_base && reserve_collateral_value >= config.min_close_factor_base;
     if !large || health.health_factor <= config.close_factor_hf_threshold {
         return Ok(reserve_debt);
     }
@@ -284,7 +283,11 @@ pub fn protocol_fee(seized: u128, market: &MarketConfig) -> Result<u128, Failure
 }
 
 /// Takes the plan's debt and collateral out of the borrower's position.
-fn apply_to_borrower(position: &mut Position, request: &LiquidationRequest, plan: &LiquidationPlan) -> Result<(), Failure> {
+fn apply_to_borrower(
+    position: &mut Position,
+    request: &LiquidationRequest,
+    plan: &LiquidationPlan,
+) -> Result<(), Failure> {
     let debt = position.entry_mut(request.debt_asset).ok_or(Failure::NoDebt)?;
     debt.scaled_debt = debt.scaled_debt.checked_sub(plan.debt_scaled_burned).ok_or(Failure::CorruptState)?;
     let collateral = position.entry_mut(request.collateral_asset).ok_or(Failure::NoCollateral)?;
@@ -297,7 +300,8 @@ fn apply_to_borrower(position: &mut Position, request: &LiquidationRequest, plan
 /// Rule 5: when no collateral is left, zeroes every remaining debt and
 /// returns the scaled amounts to burn from the markets' totals.
 fn burn_bad_debt(position: &mut Position, markets: &[MarketView]) -> Result<Vec<(AssetId, u128)>, Failure> {
-    for entry in &position.entries {
+    // Only flagged entries can count, and only they (and debts) were loaded.
+    for entry in position.entries.iter().filter(|entry| entry.is_collateral()) {
         if counts_as_collateral(entry, &market_of(markets, entry.asset)?.config) {
             return Ok(Vec::new());
         }

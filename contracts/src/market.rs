@@ -283,7 +283,12 @@ fn scaled_cap(cap: Amount, index: Ray) -> Result<Option<u128>, Failure> {
 }
 
 /// Adds scaled deposits, within the supply cap (`SupplyCapExceeded`).
-pub fn add_supply(view: &mut TxView<'_>, config: &MarketConfig, index: &MarketIndex, scaled: u128) -> Result<(), Failure> {
+pub fn add_supply(
+    view: &mut TxView<'_>,
+    config: &MarketConfig,
+    index: &MarketIndex,
+    scaled: u128,
+) -> Result<(), Failure> {
     let key = totals_key(config.asset);
     match scaled_cap(config.params.supply_cap, index.liquidity_index)? {
         Some(cap) => bounded(view.add_capped(key, SCALED_SUPPLY_FIELD, scaled, cap), Failure::SupplyCapExceeded),
@@ -304,7 +309,12 @@ pub fn sub_supply(view: &mut TxView<'_>, asset: AssetId, scaled: u128) -> Result
 }
 
 /// Adds scaled debt, within the borrow cap (`BorrowCapExceeded`).
-pub fn add_debt(view: &mut TxView<'_>, config: &MarketConfig, index: &MarketIndex, scaled: u128) -> Result<(), Failure> {
+pub fn add_debt(
+    view: &mut TxView<'_>,
+    config: &MarketConfig,
+    index: &MarketIndex,
+    scaled: u128,
+) -> Result<(), Failure> {
     let key = totals_key(config.asset);
     match scaled_cap(config.params.borrow_cap, index.borrow_index)? {
         Some(cap) => bounded(view.add_capped(key, SCALED_DEBT_FIELD, scaled, cap), Failure::BorrowCapExceeded),
@@ -375,12 +385,8 @@ pub(crate) mod tests {
             assert_eq!(params.validate(), Err(Failure::InvalidParameters), "case {case}");
         }
         // The boundaries themselves are valid.
-        let edge = MarketParams {
-            ltv: Bps(8_000),
-            liquidation_bonus: Bps(12_500),
-            optimal_utilization: Ray::ONE,
-            ..params()
-        };
+        let edge =
+            MarketParams { ltv: Bps(8_000), liquidation_bonus: Bps(12_500), optimal_utilization: Ray::ONE, ..params() };
         assert_eq!(edge.validate(), Ok(()));
     }
 
@@ -396,7 +402,10 @@ pub(crate) mod tests {
         // Supply 100 × 1.1 = 110; debt 50 × 1.2 = 60; cash 55: equity +5.
         let totals = MarketTotals { scaled_supply: 100, scaled_debt: 50, cash: 55 };
         let sheet = totals.balance_sheet(&index).unwrap();
-        assert_eq!((sheet.total_supply, sheet.total_debt, sheet.treasury, sheet.deficit), (Amount(110), Amount(60), Amount(5), Amount(0)));
+        assert_eq!(
+            (sheet.total_supply, sheet.total_debt, sheet.treasury, sheet.deficit),
+            (Amount(110), Amount(60), Amount(5), Amount(0))
+        );
         // Burn 10 scaled debt (12 underlying): equity −7.
         let totals = MarketTotals { scaled_debt: 40, ..totals };
         let sheet = totals.balance_sheet(&index).unwrap();

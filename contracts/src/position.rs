@@ -98,7 +98,8 @@ impl Position {
     /// Whether every invariant holds.
     pub fn is_valid(&self) -> bool {
         let sorted = self.entries.windows(2).all(|pair| pair[0].asset < pair[1].asset);
-        let entries_ok = self.entries.iter().all(|entry| !entry.is_empty() && (!entry.collateral || entry.scaled_deposit > 0));
+        let entries_ok =
+            self.entries.iter().all(|entry| !entry.is_empty() && (!entry.collateral || entry.scaled_deposit > 0));
         sorted && entries_ok && self.entries.len() <= POSITION_ASSETS_MAX
     }
 }

@@ -9,8 +9,8 @@
 //! one and say whether it is fresh. Results serialize to JSON with amounts
 //! and fixed-point numbers as decimal strings.
 
-use parlend_ledger::state::{StateReader, decode_fields};
 use parlend_ledger::primitives::mul_div;
+use parlend_ledger::state::{StateReader, decode_fields};
 use parlend_ledger::{Address, Amount, AssetId, MathError, Ray, Rounding, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
@@ -198,7 +198,8 @@ pub fn price(reader: &dyn StateReader, asset: AssetId, now: u64) -> Result<Optio
     let Some(entry) = load::<PriceEntry>(reader, &price_key(asset))? else {
         return Ok(None);
     };
-    let limit = load::<MarketConfig>(reader, &config_key(asset))?.map_or(u64::MAX, |m| m.params.price_staleness_seconds);
+    let limit =
+        load::<MarketConfig>(reader, &config_key(asset))?.map_or(u64::MAX, |m| m.params.price_staleness_seconds);
     Ok(Some(PriceView {
         price: entry.price,
         timestamp: entry.timestamp,
@@ -264,9 +265,11 @@ fn market_views(
 
 /// Whether every price that counts for `position` is present and fresh.
 fn prices_fresh(position: &Position, views: &[(MarketView, Option<PriceView>)]) -> bool {
-    position.entries.iter().zip(views).all(|(entry, (market, price))| {
-        !needs_price(entry, &market.config) || price.is_some_and(|price| !price.stale)
-    })
+    position
+        .entries
+        .iter()
+        .zip(views)
+        .all(|(entry, (market, price))| !needs_price(entry, &market.config) || price.is_some_and(|price| !price.stale))
 }
 
 /// A position's health at `now`, for scanning positions.
@@ -337,7 +340,11 @@ fn asset_view(
 /// is the collateral counted and `d` the debt in this asset. Rounded up
 /// (warn early). None when falling prices of this asset cannot make the
 /// position liquidatable, or it has no debt.
-pub fn liquidation_price(entry: &PositionEntry, market: &MarketView, health: &Health) -> Result<Option<Wad>, QueryError> {
+pub fn liquidation_price(
+    entry: &PositionEntry,
+    market: &MarketView,
+    health: &Health,
+) -> Result<Option<Wad>, QueryError> {
     if health.debt_value == Wad::ZERO || !counts_as_collateral(entry, &market.config) {
         return Ok(None);
     }

@@ -140,7 +140,11 @@ pub(crate) fn genesis(accounts: usize, funding: &dyn Fn(AssetId) -> u128) -> Gen
         accounts: (0..accounts)
             .map(|index| GenesisAccount {
                 address: key(index).address(),
-                balances: ASSETS.iter().map(|asset| (*asset, Amount(funding(*asset)))).filter(|(_, a)| a.0 > 0).collect(),
+                balances: ASSETS
+                    .iter()
+                    .map(|asset| (*asset, Amount(funding(*asset))))
+                    .filter(|(_, a)| a.0 > 0)
+                    .collect(),
             })
             .collect(),
         markets: ASSETS
@@ -198,7 +202,10 @@ impl Chain {
     /// Runs one block at the current timestamp. Each transaction's access set
     /// is simulated against the state its predecessors in the block leave.
     /// Returns each transaction's status and the state after it.
-    pub fn block_states(&mut self, transactions: &[(usize, Vec<Instruction>)]) -> Vec<(TxStatus, BTreeMap<StateKey, Value>)> {
+    pub fn block_states(
+        &mut self,
+        transactions: &[(usize, Vec<Instruction>)],
+    ) -> Vec<(TxStatus, BTreeMap<StateKey, Value>)> {
         let context = self.context();
         let mut verified: Vec<VerifiedTransaction> = Vec::new();
         let mut results = Vec::new();

@@ -199,6 +199,21 @@ fn partial_liquidation_deep_underwater_lowers_health_as_in_aave() {
 }
 
 #[test]
+fn bad_debt_burns_with_a_non_collateral_deposit_left() {
+    // Found by the property test: the borrower also holds a deposit with its
+    // collateral flag off, whose market the health check never reads.
+    let mut chain = weth_borrower(20_000);
+    chain.exec(BORROWER, deposit(TBILL, tokens(TBILL, 100))).unwrap();
+    chain.exec(BORROWER, Instruction::SetCollateral { asset: TBILL, enabled: false }).unwrap();
+    chain.set_price(WETH, usd(1_500));
+    chain.exec(LIQUIDATOR, liquidate(BORROWER, USDC, WETH, AmountOrAll::All)).unwrap();
+    let position = chain.position(BORROWER);
+    assert_eq!(position.entries.len(), 1, "only the TBILL deposit is left: {position:?}");
+    assert_eq!(position.entries[0].asset, TBILL);
+    assert!(chain.market(USDC).deficit > Amount::ZERO);
+}
+
+#[test]
 fn liquidator_can_receive_collateral_as_a_deposit() {
     let mut chain = weth_borrower(20_000);
     chain.set_price(WETH, usd(2_200));
@@ -273,7 +288,10 @@ fn admin_instructions_check_the_signer_and_rotate_keys() {
     chain.exec(5, Instruction::SetOracle { oracle: new_admin }).unwrap();
     assert_eq!(chain.config().oracle, new_admin);
     let invalid = MarketParams { ltv: Bps(9_000), ..params };
-    assert_eq!(chain.exec(5, Instruction::UpdateMarket { asset: USDC, params: invalid }), Err(Failure::InvalidParameters));
+    assert_eq!(
+        chain.exec(5, Instruction::UpdateMarket { asset: USDC, params: invalid }),
+        Err(Failure::InvalidParameters)
+    );
     let bad = crate::state::LiquidationConfig { close_factor: Bps(0), ..Default::default() };
     assert_eq!(chain.exec(5, Instruction::SetLiquidationConfig { config: bad }), Err(Failure::InvalidParameters));
 }
@@ -293,7 +311,9 @@ fn create_market_opens_a_registered_asset_at_index_one() {
     let index = chain.index(gold);
     assert_eq!((index.liquidity_index, index.borrow_index), (Ray::ONE, Ray::ONE));
     // No price yet: deposits work, borrowing against it does not.
-    chain.exec(0, Instruction::Mint { to: Chain::address(1), asset: gold, amount: Amount(tokens(USDC, 1_000)) }).unwrap();
+    chain
+        .exec(0, Instruction::Mint { to: Chain::address(1), asset: gold, amount: Amount(tokens(USDC, 1_000)) })
+        .unwrap();
     chain.exec(1, deposit(gold, tokens(USDC, 1_000))).unwrap();
     assert_eq!(chain.exec(1, borrow(USDC, tokens(USDC, 1))), Err(Failure::PriceMissing));
 }
