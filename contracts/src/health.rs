@@ -23,6 +23,10 @@ use crate::market::{MarketConfig, MarketIndex, read_index, read_market};
 use crate::oracle::{read_fresh_price, value};
 use crate::position::{Position, PositionEntry, debt_balance, deposit_balance};
 
+/// Below this health factor a position can be liquidated; a withdrawal or
+/// collateral switch-off must not take a position with debt below it.
+pub const HEALTH_FACTOR_THRESHOLD: Wad = Wad::ONE;
+
 /// A market as a health computation sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarketView {
@@ -153,7 +157,7 @@ pub fn require_healthy(view: &mut TxView<'_>, position: &Position, now: u64) -> 
         return Ok(());
     }
     let health = position_health(view, position, now)?;
-    if health.health_factor < Wad::ONE { Err(Failure::HealthFactorTooLow) } else { Ok(()) }
+    if health.health_factor < HEALTH_FACTOR_THRESHOLD { Err(Failure::HealthFactorTooLow) } else { Ok(()) }
 }
 
 /// Fails with `InsufficientCollateral` unless the borrowing power covers the debt.

@@ -13,7 +13,7 @@
 //! mint or burn nothing fails (`AmountTooSmall`) rather than be a gift.
 
 use parlend_ledger::exec::TxView;
-use parlend_ledger::{Address, Amount, AssetId};
+use parlend_ledger::{Address, Amount, AssetId, Ray};
 
 use crate::failure::Failure;
 use crate::health::{require_borrowing_power, require_healthy};
@@ -147,11 +147,7 @@ pub fn repay(
 /// Scaled debt burned and underlying paid to repay `amount` of a debt of
 /// `scaled` units: everything (charging `ceil(scaled × BI)`) when the amount
 /// reaches the debt, else `floor(amount / BI)` (`AmountTooSmall` at zero).
-pub fn repayment(
-    scaled: u128,
-    borrow_index: parlend_ledger::Ray,
-    amount: AmountOrAll,
-) -> Result<(u128, u128), Failure> {
+pub fn repayment(scaled: u128, borrow_index: Ray, amount: AmountOrAll) -> Result<(u128, u128), Failure> {
     let debt = debt_balance(scaled, borrow_index)?;
     match amount {
         AmountOrAll::Amount(amount) if amount.0 < debt => {

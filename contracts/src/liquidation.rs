@@ -39,7 +39,9 @@ use parlend_ledger::{Address, Amount, AssetId, Bps, Rounding, Wad};
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
-use crate::health::{Health, MarketView, counts_as_collateral, evaluate, load_markets, market_of};
+use crate::health::{
+    HEALTH_FACTOR_THRESHOLD, Health, MarketView, counts_as_collateral, evaluate, load_markets, market_of,
+};
 use crate::instruction::AmountOrAll;
 use crate::lending::credit_deposit;
 use crate::market::{MarketConfig, add_cash, add_supply_uncapped, read_market, sub_cash, sub_debt, sub_supply};
@@ -118,7 +120,7 @@ pub fn liquidate(view: &mut TxView<'_>, context: &Context<'_>, request: &Liquida
     let mut position = read_position(view, request.borrower)?;
     let markets = load_markets(view, &position, context.now)?;
     let health = evaluate(&position, &markets)?;
-    if health.health_factor >= Wad::ONE {
+    if health.health_factor >= HEALTH_FACTOR_THRESHOLD {
         return Err(Failure::HealthyPosition);
     }
     let plan = plan_for(&position, &markets, &health, &context.config.liquidation, request)?;

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
 use crate::market::MarketConfig;
-use crate::state::{GlobalConfig, read, write};
+use crate::state::{read, write};
+use crate::vm::Context;
 
 /// A posted price, stored under `Price{asset}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -77,17 +78,15 @@ pub fn read_fresh_price(view: &mut TxView<'_>, market: &MarketConfig, now: u64) 
 /// (`PriceOutdated`; the same timestamp may be corrected).
 pub fn set_price(
     view: &mut TxView<'_>,
-    config: &GlobalConfig,
-    signer: &parlend_ledger::Address,
-    now: u64,
+    context: &Context<'_>,
     asset: AssetId,
     entry: PriceEntry,
 ) -> Result<(), Failure> {
-    if *signer != config.oracle {
+    if context.signer != context.config.oracle {
         return Err(Failure::Unauthorized);
     }
-    config.asset(&asset).ok_or(Failure::UnknownAsset)?;
-    if entry.price == Wad::ZERO || entry.timestamp > now {
+    context.config.asset(&asset).ok_or(Failure::UnknownAsset)?;
+    if entry.price == Wad::ZERO || entry.timestamp > context.now {
         return Err(Failure::InvalidPrice);
     }
     let stored: Option<PriceEntry> = read(view, &price_key(asset))?;

@@ -15,7 +15,10 @@ use parlend_ledger::{Address, Amount, AssetId, MathError, Ray, Rounding, StateKe
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
-use crate::health::{Health, MarketView, collateral_value, counts_as_collateral, debt_value, evaluate, needs_price};
+use crate::health::{
+    HEALTH_FACTOR_THRESHOLD, Health, MarketView, collateral_value, counts_as_collateral, debt_value, evaluate,
+    needs_price,
+};
 use crate::interest::{accrue, annual_yield, utilization};
 use crate::market::{MarketConfig, MarketIndex, MarketParams, MarketTotals, config_key, index_key, totals_key};
 use crate::oracle::{PriceEntry, price_key, unit};
@@ -34,6 +37,9 @@ pub enum QueryError {
     /// A figure does not fit in 128 bits.
     #[error("arithmetic overflow")]
     Overflow,
+    /// A value could not be computed (a missing price, an overflow).
+    #[error("cannot evaluate: {0}")]
+    Evaluation(Failure),
 }
 
 impl From<MathError> for QueryError {
@@ -43,8 +49,8 @@ impl From<MathError> for QueryError {
 }
 
 impl From<Failure> for QueryError {
-    fn from(_: Failure) -> QueryError {
-        QueryError::Overflow
+    fn from(failure: Failure) -> QueryError {
+        QueryError::Evaluation(failure)
     }
 }
 
@@ -164,7 +170,7 @@ pub struct HealthReport {
 impl HealthReport {
     /// Whether the position can be liquidated now (HF below 1, prices fresh).
     pub fn is_liquidatable(&self) -> bool {
-        self.prices_fresh && self.health.is_some_and(|health| health.health_factor < Wad::ONE)
+        self.prices_fresh && self.health.is_some_and(|health| health.health_factor < HEALTH_FACTOR_THRESHOLD)
     }
 }
 
@@ -206,6 +212,22 @@ pub fn price(reader: &dyn StateReader, asset: AssetId, now: u64) -> Result<Optio
         age_seconds: entry.age(now),
         stale: entry.is_stale(now, limit),
     }))
+}
+
+/// An asset's price, as `getPrices` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetPrice {
+    /// The asset.
+    pub asset: AssetId,
+    /// Its price, if one was ever posted.
+    pub price: Option<PriceView>,
+}
+
+/// Every registered asset's price at `now`, in asset order.
+pub fn prices(reader: &dyn StateReader, now: u64) -> Result<Vec<AssetPrice>, QueryError> {
+    let assets = config(reader)?.assets;
+    assets.iter().map(|info| Ok(AssetPrice { asset: info.id, price: price(reader, info.id, now)? })).collect()
 }
 
 /// One market at `now`.

@@ -54,8 +54,7 @@ impl LendingVm {
             Instruction::CreateMarket { asset, params } => admin::create_market(view, context, *asset, *params),
             Instruction::UpdateMarket { asset, params } => admin::update_market(view, context, *asset, *params),
             Instruction::SetPrice { asset, price, timestamp } => {
-                let entry = PriceEntry { price: *price, timestamp: *timestamp };
-                oracle::set_price(view, &config, &signer, block.timestamp, *asset, entry)
+                oracle::set_price(view, context, *asset, PriceEntry { price: *price, timestamp: *timestamp })
             }
             Instruction::SetOracle { oracle } => admin::change_config(view, context, ConfigChange::Oracle(*oracle)),
             Instruction::SetAdmin { admin } => admin::change_config(view, context, ConfigChange::Admin(*admin)),

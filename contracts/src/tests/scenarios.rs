@@ -355,5 +355,8 @@ fn queries_show_position_values_and_liquidation_prices() {
     assert_eq!(market.utilization, ray_percent(2));
     assert!(market.borrow_apy > market.borrow_apr && market.supply_apr > Ray::ZERO);
     assert_eq!(query::markets(&chain.state, chain.timestamp).unwrap().len(), 4);
+    let prices = query::prices(&chain.state, chain.timestamp).unwrap();
+    assert_eq!(prices.len(), 4);
+    assert!(prices.iter().all(|entry| entry.price.is_some_and(|price| !price.stale && price.age_seconds == 0)));
     assert!(!query::health(&chain.state, Chain::address(BORROWER), chain.timestamp).unwrap().is_liquidatable());
 }
