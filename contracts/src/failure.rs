@@ -61,6 +61,9 @@ failures! {
     AccessViolation = 7,
     /// Stored state does not decode (never the user's fault).
     CorruptState = 8,
+    /// The amount is too small to mint or burn a single scaled unit (it
+    /// would be a gift to the protocol or a free claim).
+    AmountTooSmall = 9,
     /// The asset already has a market.
     MarketExists = 10,
     /// The asset has no market.
@@ -77,7 +80,9 @@ failures! {
     BorrowingDisabled = 16,
     /// The market's cash is less than the amount.
     InsufficientLiquidity = 17,
-    /// A price must be positive.
+    /// The deployment already has the largest number of markets.
+    TooManyMarkets = 18,
+    /// A price must be positive and its timestamp not after the block's.
     InvalidPrice = 20,
     /// The asset has no price.
     PriceMissing = 21,
@@ -95,6 +100,8 @@ failures! {
     HealthFactorTooLow = 33,
     /// The asset cannot be used as collateral (LTV or threshold zero).
     NotCollateral = 34,
+    /// The position already holds the largest number of assets.
+    PositionFull = 35,
     /// The position is healthy (HF >= 1): it cannot be liquidated.
     HealthyPosition = 40,
     /// A liquidator may not liquidate itself.

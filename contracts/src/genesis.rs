@@ -3,10 +3,26 @@
 use std::collections::BTreeMap;
 
 use parlend_ledger::state::{Value, encode_fields};
-use parlend_ledger::{Address, Amount, AssetId, StateKey};
+use parlend_ledger::{Address, Amount, AssetId, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{AssetInfo, BALANCE_FIELD, GlobalConfig, balance_key, encode};
+use crate::interest::rates;
+use crate::limits::{DECIMALS_MAX, MARKETS_MAX};
+use crate::market::{MarketConfig, MarketIndex, MarketParams, config_key, index_key};
+use crate::oracle::{PriceEntry, price_key};
+use crate::state::{AssetInfo, BALANCE_FIELD, GlobalConfig, LiquidationConfig, balance_key, encode};
+
+/// A market opened at genesis, with its first price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenesisMarket {
+    /// The asset (registered in [`Genesis::assets`]).
+    pub asset: AssetId,
+    /// The market's parameters.
+    pub params: MarketParams,
+    /// USD per whole token, 18 decimals, posted at the genesis timestamp.
+    pub price: Wad,
+}
 
 /// An account funded at genesis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +52,12 @@ pub struct Genesis {
     pub assets: Vec<AssetInfo>,
     /// Funded accounts.
     pub accounts: Vec<GenesisAccount>,
+    /// Markets open from the start.
+    #[serde(default)]
+    pub markets: Vec<GenesisMarket>,
+    /// Global liquidation parameters (Aave 3.3's when absent).
+    #[serde(default)]
+    pub liquidation: LiquidationConfig,
 }
 
 /// Why a genesis is invalid.
@@ -58,6 +80,24 @@ pub enum GenesisError {
     /// Decimals above 30 cannot be priced without overflow.
     #[error("asset {0} has more than 30 decimals")]
     Decimals(AssetId),
+    /// A market names an unregistered asset.
+    #[error("market {0} is not a registered asset")]
+    MarketAsset(AssetId),
+    /// An asset has two markets.
+    #[error("asset {0} has two markets")]
+    DuplicateMarket(AssetId),
+    /// More markets than the limit.
+    #[error("more than {MARKETS_MAX} markets")]
+    TooManyMarkets,
+    /// A market's parameters are out of range.
+    #[error("market {0} has invalid parameters")]
+    MarketParams(AssetId),
+    /// A market's price is zero.
+    #[error("market {0} has a zero price")]
+    ZeroPrice(AssetId),
+    /// The liquidation parameters are out of range.
+    #[error("invalid liquidation parameters")]
+    Liquidation,
 }
 
 impl Genesis {
@@ -68,11 +108,20 @@ impl Genesis {
         if let Some(pair) = assets.windows(2).find(|pair| pair[0].id == pair[1].id) {
             return Err(GenesisError::DuplicateAsset(pair[0].id));
         }
-        if let Some(info) = assets.iter().find(|info| info.decimals > 30) {
+        if let Some(info) = assets.iter().find(|info| info.decimals > DECIMALS_MAX) {
             return Err(GenesisError::Decimals(info.id));
         }
-        let config = GlobalConfig { admin: self.admin, oracle: self.oracle, minter: self.minter, assets };
+        self.liquidation.validate().map_err(|_| GenesisError::Liquidation)?;
+        let mut config = GlobalConfig {
+            admin: self.admin,
+            oracle: self.oracle,
+            minter: self.minter,
+            assets,
+            markets: Vec::new(),
+            liquidation: self.liquidation,
+        };
         let mut state = BTreeMap::new();
+        self.market_state(&mut config, &mut state)?;
         for account in &self.accounts {
             for (asset, amount) in &account.balances {
                 if config.asset(asset).is_none() {
@@ -91,5 +140,35 @@ impl Genesis {
         }
         state.insert(StateKey::Config, encode(&config));
         Ok(state)
+    }
+
+    /// Adds each market's configuration, index and price, and lists it in `config`.
+    fn market_state(
+        &self,
+        config: &mut GlobalConfig,
+        state: &mut BTreeMap<StateKey, Value>,
+    ) -> Result<(), GenesisError> {
+        if self.markets.len() > MARKETS_MAX {
+            return Err(GenesisError::TooManyMarkets);
+        }
+        for market in &self.markets {
+            let asset = market.asset;
+            let info = config.asset(&asset).ok_or(GenesisError::MarketAsset(asset))?;
+            let decimals = info.decimals;
+            let slot = match config.markets.binary_search(&asset) {
+                Ok(_) => return Err(GenesisError::DuplicateMarket(asset)),
+                Err(slot) => slot,
+            };
+            market.params.validate().map_err(|_| GenesisError::MarketParams(asset))?;
+            if market.price == Wad::ZERO {
+                return Err(GenesisError::ZeroPrice(asset));
+            }
+            let initial_rates = rates(&market.params, 0, 0).map_err(|_| GenesisError::MarketParams(asset))?;
+            config.markets.insert(slot, asset);
+            state.insert(config_key(asset), encode(&MarketConfig { asset, decimals, params: market.params }));
+            state.insert(index_key(asset), encode(&MarketIndex::initial(initial_rates, self.timestamp)));
+            state.insert(price_key(asset), encode(&PriceEntry { price: market.price, timestamp: self.timestamp }));
+        }
+        Ok(())
     }
 }

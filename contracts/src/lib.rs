@@ -1,27 +1,62 @@
-//! The parlend lending state machine.
+//! The parlend lending state machine: markets, positions, interest, oracle
+//! prices, health, liquidation and flash loans, with Aave v3 / 3.3 semantics.
 //!
 //! Pure and deterministic: no I/O, no clock, no randomness, no floats, no
 //! iteration over unordered maps. It sees the world only through the
 //! ledger's [`parlend_ledger::exec::TxView`] (one transaction, its declared
-//! keys) and the block context (height, timestamp).
+//! keys), the block context (height, timestamp), and, in the block prologue
+//! and epilogue, an [`parlend_ledger::state::Overlay`].
+//!
+//! # The one property the layout serves
+//!
+//! Two users acting on the same market never write the same key. A user's
+//! deposits, debts and collateral flags live in their own `Position` key;
+//! a market's totals (scaled supply, scaled debt, cash) are a ledger
+//! aggregate changed only by commutative, bounded deltas; indices and rates
+//! change only between transactions; treasury and deficit are derived from
+//! the totals rather than stored ([`market`] explains why). So a block of
+//! deposits and borrows in one market runs in parallel.
 //!
 //! # Good starting points
 //!
-//! - [`vm::LendingVm`]: the [`parlend_ledger::exec::Vm`] implementation.
+//! - [`vm::LendingVm`]: the [`parlend_ledger::exec::Vm`] implementation and
+//!   the instruction dispatch.
 //! - [`instruction::Instruction`]: every instruction a transaction can carry.
+//! - [`lending`]: deposit, withdraw, borrow, repay, collateral switches.
+//! - [`liquidation`]: Aave 3.3's close factor, bonus, fee, dust and bad-debt rules.
+//! - [`market`] and [`interest`]: parameters, totals, the rate curve, accrual.
+//! - [`health`] and [`oracle`]: values, prices and the health factor.
+//! - [`block`]: the block prologue (accrual) and epilogue (rates).
+//! - [`query`]: read-only views for the node (positions, markets, health).
 //! - [`failure::Failure`]: stable reason codes of failed instructions.
-//! - [`state`]: typed values and their keys.
+//! - [`state`], [`position`]: typed values and their keys.
 //! - [`genesis::Genesis`]: the initial state of a chain.
+//! - [`limits`]: every bound of the state machine.
 
+pub mod admin;
+pub mod block;
 pub mod failure;
+pub mod flash;
 pub mod genesis;
+pub mod health;
 pub mod instruction;
+pub mod interest;
+pub mod lending;
+pub mod limits;
+pub mod liquidation;
+pub mod market;
+pub mod oracle;
+pub mod position;
+pub mod query;
 pub mod state;
 pub mod tokens;
 pub mod vm;
 
+#[cfg(test)]
+mod tests;
+
 pub use failure::Failure;
-pub use instruction::Instruction;
+pub use instruction::{AmountOrAll, Instruction};
 pub use vm::LendingVm;
 
 /// A transaction carrying lending instructions.

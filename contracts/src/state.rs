@@ -3,11 +3,21 @@
 //! Every value is stored borsh-encoded under one [`StateKey`]. Aggregates
 //! (wallet balances, market totals) are stored as ledger aggregate fields so
 //! that transactions can change them with commutative deltas.
+//!
+//! | key | value | written by |
+//! |-----|-------|------------|
+//! | `Config` | [`GlobalConfig`] | genesis, admin instructions (rare) |
+//! | `Balance{owner, asset}` | aggregate, field [`BALANCE_FIELD`] | transfers, lending (deltas) |
+//! | `Position{owner}` | [`crate::position::Position`] | the owner's lending, liquidations |
+//! | `MarketConfig{asset}` | [`crate::market::MarketConfig`] | `CreateMarket`, `UpdateMarket` |
+//! | `MarketIndex{asset}` | [`crate::market::MarketIndex`] | block prologue and epilogue, `CreateMarket` |
+//! | `MarketTotals{asset}` | aggregate, see [`crate::market::MarketTotals`] | lending (deltas only) |
+//! | `Price{asset}` | [`crate::oracle::PriceEntry`] | `SetPrice` |
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use parlend_ledger::exec::TxView;
-use parlend_ledger::state::Value;
-use parlend_ledger::{Address, AssetId, StateKey};
+use parlend_ledger::state::{StateReader, StoreError, Value};
+use parlend_ledger::{Address, AssetId, Bps, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
@@ -36,12 +46,71 @@ pub struct GlobalConfig {
     pub minter: Option<Address>,
     /// Registered assets, sorted by id.
     pub assets: Vec<AssetInfo>,
+    /// Assets with a market, sorted (at most [`crate::limits::MARKETS_MAX`]).
+    pub markets: Vec<AssetId>,
+    /// Global liquidation parameters.
+    pub liquidation: LiquidationConfig,
+}
+
+/// Aave 3.3's global liquidation parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LiquidationConfig {
+    /// Above this health factor (and for large enough positions) only
+    /// [`LiquidationConfig::close_factor`] of the debt may be liquidated at
+    /// once; at or below it, all of it (Aave's `CLOSE_FACTOR_HF_THRESHOLD`).
+    pub close_factor_hf_threshold: Wad,
+    /// The partial close factor applies only when both the collateral and
+    /// the debt of the liquidated reserves are worth at least this much,
+    /// USD (Aave's `MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD`).
+    pub min_close_factor_base: Wad,
+    /// A partial liquidation must leave at least this much debt and
+    /// collateral, USD, in the liquidated reserves (Aave's `MIN_LEFTOVER_BASE`).
+    pub min_leftover_base: Wad,
+    /// Share of the total debt value a partial liquidation may cover
+    /// (Aave's `DEFAULT_LIQUIDATION_CLOSE_FACTOR`).
+    pub close_factor: Bps,
+}
+
+/// Aave 3.3: 0.95.
+pub const CLOSE_FACTOR_HF_THRESHOLD_DEFAULT: Wad = Wad(950_000_000_000_000_000);
+/// Aave 3.3: $2,000.
+pub const MIN_CLOSE_FACTOR_BASE_DEFAULT: Wad = Wad(2_000 * Wad::SCALE);
+/// Aave 3.3: $1,000.
+pub const MIN_LEFTOVER_BASE_DEFAULT: Wad = Wad(1_000 * Wad::SCALE);
+/// Aave 3.3: 50%.
+pub const CLOSE_FACTOR_DEFAULT: Bps = Bps(5_000);
+
+impl Default for LiquidationConfig {
+    fn default() -> LiquidationConfig {
+        LiquidationConfig {
+            close_factor_hf_threshold: CLOSE_FACTOR_HF_THRESHOLD_DEFAULT,
+            min_close_factor_base: MIN_CLOSE_FACTOR_BASE_DEFAULT,
+            min_leftover_base: MIN_LEFTOVER_BASE_DEFAULT,
+            close_factor: CLOSE_FACTOR_DEFAULT,
+        }
+    }
+}
+
+impl LiquidationConfig {
+    /// Checks the ranges: the threshold is a health factor below one, the
+    /// close factor a positive share.
+    pub fn validate(&self) -> Result<(), Failure> {
+        let threshold_ok = self.close_factor_hf_threshold <= Wad::ONE;
+        let close_factor_ok = self.close_factor > Bps::ZERO && self.close_factor <= Bps::ONE;
+        if threshold_ok && close_factor_ok { Ok(()) } else { Err(Failure::InvalidParameters) }
+    }
 }
 
 impl GlobalConfig {
     /// The registered asset `id`.
     pub fn asset(&self, id: &AssetId) -> Option<&AssetInfo> {
         self.assets.binary_search_by(|info| info.id.cmp(id)).ok().map(|index| &self.assets[index])
+    }
+
+    /// Whether `asset` has a market.
+    pub fn has_market(&self, asset: &AssetId) -> bool {
+        self.markets.binary_search(asset).is_ok()
     }
 
     /// Whether `signer` may mint.
@@ -68,9 +137,42 @@ pub fn read<T: BorshDeserialize>(view: &mut TxView<'_>, key: &StateKey) -> Resul
     }
 }
 
+/// Encodes and stores a value through a transaction view.
+pub fn write<T: BorshSerialize>(view: &mut TxView<'_>, key: StateKey, value: &T) -> Result<(), Failure> {
+    view.put(key, encode(value)).map_err(Failure::from)
+}
+
 /// Reads the global configuration.
 pub fn read_config(view: &mut TxView<'_>) -> Result<GlobalConfig, Failure> {
     read(view, &StateKey::Config)?.ok_or(Failure::CorruptState)
+}
+
+/// Why state could not be read outside a transaction (block hooks, queries).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value does not decode.
+    #[error("corrupt value at {0}")]
+    Corrupt(StateKey),
+}
+
+impl From<StateError> for StoreError {
+    fn from(error: StateError) -> StoreError {
+        match error {
+            StateError::Store(error) => error,
+            StateError::Corrupt(key) => StoreError(format!("corrupt value at {key}")),
+        }
+    }
+}
+
+/// Reads and decodes a value from any state (a store, an overlay).
+pub fn load<T: BorshDeserialize>(reader: &dyn StateReader, key: &StateKey) -> Result<Option<T>, StateError> {
+    match reader.get(key)? {
+        Some(bytes) => borsh::from_slice(&bytes).map(Some).map_err(|_| StateError::Corrupt(*key)),
+        None => Ok(None),
+    }
 }
 
 /// The key of a wallet balance.

@@ -2,12 +2,29 @@
 
 use parlend_ledger::exec::{BlockContext, TxFailure, TxView, Vm};
 use parlend_ledger::state::{Overlay, StoreError};
-use parlend_ledger::{StateKey, Transaction};
+use parlend_ledger::{Address, StateKey, Transaction};
 
+use crate::admin::{self, ConfigChange};
+use crate::block;
 use crate::failure::Failure;
+use crate::flash::{self, FlashLoans};
 use crate::instruction::Instruction;
-use crate::state::read_config;
+use crate::lending;
+use crate::liquidation::{self, LiquidationRequest};
+use crate::oracle::{self, PriceEntry};
+use crate::state::{GlobalConfig, read_config};
 use crate::tokens;
+
+/// What every instruction handler knows besides the view.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The transaction's signer.
+    pub signer: Address,
+    /// The block's timestamp, seconds.
+    pub now: u64,
+    /// The global configuration as this instruction sees it.
+    pub config: &'a GlobalConfig,
+}
 
 /// The parlend lending state machine. Stateless: everything it knows comes
 /// from the block context, the transaction and the view.
@@ -17,18 +34,55 @@ pub struct LendingVm;
 impl LendingVm {
     fn execute_one(
         &self,
-        _context: &BlockContext,
-        transaction: &Transaction<Instruction>,
+        block: &BlockContext,
+        signer: Address,
+        position: u16,
         instruction: &Instruction,
+        loans: &mut FlashLoans,
         view: &mut TxView<'_>,
     ) -> Result<(), Failure> {
-        let signer = transaction.signer;
+        // Read per instruction: an earlier admin instruction of the same
+        // transaction may have changed it.
         let config = read_config(view)?;
+        let context = Context { signer, now: block.timestamp, config: &config };
+        let context = &context;
         match instruction {
             Instruction::Transfer { to, asset, amount } => {
                 tokens::transfer(view, &config, signer, *to, *asset, *amount)
             }
             Instruction::Mint { to, asset, amount } => tokens::mint(view, &config, signer, *to, *asset, *amount),
+            Instruction::CreateMarket { asset, params } => admin::create_market(view, context, *asset, *params),
+            Instruction::UpdateMarket { asset, params } => admin::update_market(view, context, *asset, *params),
+            Instruction::SetPrice { asset, price, timestamp } => {
+                oracle::set_price(view, context, *asset, PriceEntry { price: *price, timestamp: *timestamp })
+            }
+            Instruction::SetOracle { oracle } => admin::change_config(view, context, ConfigChange::Oracle(*oracle)),
+            Instruction::SetAdmin { admin } => admin::change_config(view, context, ConfigChange::Admin(*admin)),
+            Instruction::SetMinter { minter } => admin::change_config(view, context, ConfigChange::Minter(*minter)),
+            Instruction::SetLiquidationConfig { config } => {
+                admin::change_config(view, context, ConfigChange::Liquidation(*config))
+            }
+            Instruction::Deposit { asset, amount } => lending::deposit(view, context, *asset, *amount),
+            Instruction::Withdraw { asset, amount } => lending::withdraw(view, context, *asset, *amount),
+            Instruction::Borrow { asset, amount } => lending::borrow(view, context, *asset, *amount),
+            Instruction::Repay { asset, amount, on_behalf_of } => {
+                lending::repay(view, context, *asset, *amount, *on_behalf_of)
+            }
+            Instruction::SetCollateral { asset, enabled } => lending::set_collateral(view, context, *asset, *enabled),
+            Instruction::Liquidate { borrower, debt_asset, collateral_asset, debt_to_cover, receive_deposit } => {
+                let request = LiquidationRequest {
+                    borrower: *borrower,
+                    debt_asset: *debt_asset,
+                    collateral_asset: *collateral_asset,
+                    debt_to_cover: *debt_to_cover,
+                    receive_deposit: *receive_deposit,
+                };
+                liquidation::liquidate(view, context, &request)
+            }
+            Instruction::FlashBorrow { asset, amount } => {
+                flash::flash_borrow(view, context, loans, position, *asset, *amount)
+            }
+            Instruction::FlashRepay { asset } => flash::flash_repay(view, context, loans, *asset),
         }
     }
 }
@@ -36,8 +90,8 @@ impl LendingVm {
 impl Vm for LendingVm {
     type Instruction = Instruction;
 
-    fn begin_block(&self, _context: &BlockContext, _state: &mut Overlay<'_>) -> Result<(), StoreError> {
-        Ok(())
+    fn begin_block(&self, context: &BlockContext, state: &mut Overlay<'_>) -> Result<(), StoreError> {
+        block::accrue_markets(context, state).map_err(StoreError::from)
     }
 
     fn execute(
@@ -46,21 +100,25 @@ impl Vm for LendingVm {
         transaction: &Transaction<Instruction>,
         view: &mut TxView<'_>,
     ) -> Result<(), TxFailure> {
+        // Flash loans live only as long as this call: pure and per transaction.
+        let mut loans = FlashLoans::default();
         for (index, instruction) in transaction.instructions.iter().enumerate() {
-            self.execute_one(context, transaction, instruction, view).map_err(|failure| TxFailure {
-                instruction: u16::try_from(index).unwrap_or(u16::MAX),
-                code: failure.code(),
-            })?;
+            let position = u16::try_from(index).unwrap_or(u16::MAX);
+            self.execute_one(context, transaction.signer, position, instruction, &mut loans, view)
+                .map_err(|failure| TxFailure { instruction: position, code: failure.code() })?;
         }
-        Ok(())
+        match loans.outstanding() {
+            Some(loan) => Err(TxFailure { instruction: loan.instruction, code: Failure::FlashLoanNotRepaid.code() }),
+            None => Ok(()),
+        }
     }
 
     fn end_block(
         &self,
         _context: &BlockContext,
-        _state: &mut Overlay<'_>,
-        _touched: &[StateKey],
+        state: &mut Overlay<'_>,
+        touched: &[StateKey],
     ) -> Result<(), StoreError> {
-        Ok(())
+        block::update_rates(state, touched).map_err(StoreError::from)
     }
 }

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use parlend_contracts::genesis::{Genesis, GenesisAccount};
-use parlend_contracts::state::AssetInfo;
+use parlend_contracts::genesis::{Genesis, GenesisAccount, GenesisMarket};
+use parlend_contracts::market::MarketParams;
+use parlend_contracts::state::{AssetInfo, LiquidationConfig};
 use parlend_ledger::primitives::sha256_tagged;
-use parlend_ledger::{Amount, AssetId, Keypair};
+use parlend_ledger::{Amount, AssetId, Bps, Keypair, Ray, Wad};
 
 /// The dev chain id.
 pub const DEV_CHAIN_ID: u64 = 31_337;
@@ -18,6 +19,90 @@ pub const DEV_ASSETS: [(&str, u8); 4] = [("USDC", 6), ("WETH", 18), ("WBTC", 8),
 
 /// Whole tokens each dev account starts with, per dev asset.
 const DEV_FUNDING: [(&str, u128); 4] = [("USDC", 1_000_000), ("WETH", 1_000), ("WBTC", 50), ("TBILL", 1_000_000)];
+
+/// Dev price staleness limit: one day, so a dev chain keeps working for a
+/// day without an oracle bot (production markets use minutes).
+pub const DEV_PRICE_STALENESS_SECONDS: u64 = 86_400;
+
+/// Dev genesis prices, USD per whole token.
+const DEV_PRICES_USD: [(&str, u128); 4] = [("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)];
+
+/// `numerator / 1000` as a ray (rates and utilizations in tenths of a percent).
+const fn per_mille(numerator: u128) -> Ray {
+    Ray(numerator * (Ray::SCALE / 1_000))
+}
+
+/// Aave-like parameters of the dev markets: stablecoins at 90% optimal
+/// utilization, volatile assets at 45% (WBTC) and 80% (WETH), and a
+/// tokenized T-bill as lower-LTV collateral with a supply cap and no borrowing.
+pub fn dev_market_params(symbol: &str) -> MarketParams {
+    let usdc = MarketParams {
+        ltv: Bps(7_700),
+        liquidation_threshold: Bps(8_000),
+        liquidation_bonus: Bps(10_450),
+        liquidation_protocol_fee: Bps(1_000),
+        reserve_factor: Bps(1_000),
+        base_rate: Ray::ZERO,
+        slope1: per_mille(40),
+        slope2: per_mille(600),
+        optimal_utilization: per_mille(900),
+        supply_cap: Amount(2_000_000_000 * 1_000_000),
+        borrow_cap: Amount(1_800_000_000 * 1_000_000),
+        flash_loan_fee: Bps(5),
+        price_staleness_seconds: DEV_PRICE_STALENESS_SECONDS,
+        borrowing_enabled: true,
+        paused: false,
+        frozen: false,
+    };
+    match symbol {
+        "WETH" => MarketParams {
+            ltv: Bps(8_000),
+            liquidation_threshold: Bps(8_300),
+            liquidation_bonus: Bps(10_500),
+            reserve_factor: Bps(1_500),
+            slope1: per_mille(27),
+            slope2: per_mille(800),
+            optimal_utilization: per_mille(800),
+            supply_cap: Amount(2_000_000 * 10u128.pow(18)),
+            borrow_cap: Amount(1_800_000 * 10u128.pow(18)),
+            ..usdc
+        },
+        "WBTC" => MarketParams {
+            ltv: Bps(7_300),
+            liquidation_threshold: Bps(7_800),
+            liquidation_bonus: Bps(10_500),
+            reserve_factor: Bps(2_000),
+            slope1: per_mille(40),
+            slope2: per_mille(3_000),
+            optimal_utilization: per_mille(450),
+            supply_cap: Amount(40_000 * 10u128.pow(8)),
+            borrow_cap: Amount(30_000 * 10u128.pow(8)),
+            ..usdc
+        },
+        "TBILL" => MarketParams {
+            ltv: Bps(5_000),
+            liquidation_threshold: Bps(6_000),
+            liquidation_bonus: Bps(10_500),
+            supply_cap: Amount(50_000_000 * 1_000_000),
+            borrow_cap: Amount::ZERO,
+            borrowing_enabled: false,
+            ..usdc
+        },
+        _ => usdc,
+    }
+}
+
+/// The dev markets: one per dev asset, priced at the genesis timestamp.
+pub fn dev_markets() -> Vec<GenesisMarket> {
+    DEV_PRICES_USD
+        .iter()
+        .map(|(symbol, price)| GenesisMarket {
+            asset: AssetId::from_static(symbol),
+            params: dev_market_params(symbol),
+            price: Wad(price * Wad::SCALE),
+        })
+        .collect()
+}
 
 /// The `index`-th dev key. Deterministic and public: never hold value with it.
 pub fn dev_keypair(index: u32) -> Keypair {
@@ -61,6 +146,8 @@ pub fn dev_genesis() -> Genesis {
         minter: Some(dev_minter().address()),
         assets,
         accounts,
+        markets: dev_markets(),
+        liquidation: LiquidationConfig::default(),
     }
 }
 
@@ -80,5 +167,21 @@ mod tests {
         assert_eq!(genesis.accounts.len(), 10);
         let state = genesis.state().unwrap();
         assert!(state.len() > 40);
+    }
+
+    #[test]
+    fn dev_markets_are_valid_and_priced() {
+        let markets = dev_markets();
+        assert_eq!(markets.len(), DEV_ASSETS.len());
+        for market in &markets {
+            assert_eq!(market.params.validate(), Ok(()), "{}", market.asset);
+            assert!(market.price > Wad::ZERO);
+        }
+        let state = dev_genesis().state().unwrap();
+        for (symbol, _) in DEV_ASSETS {
+            let asset = AssetId::from_static(symbol);
+            assert!(state.contains_key(&parlend_ledger::StateKey::MarketConfig { asset }));
+            assert!(state.contains_key(&parlend_ledger::StateKey::Price { asset }));
+        }
     }
 }

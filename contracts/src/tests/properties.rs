@@ -1,0 +1,657 @@
+//! Property tests: random sequences of every instruction by several
+//! accounts over all four markets, with price moves and time jumps, run
+//! through the real pipeline (simulated access sets, the serial executor).
+//! After every transaction the invariants below are checked against the
+//! state before it.
+//!
+//! Cases: [`DEFAULT_CASES`] by default (so `cargo test --workspace` stays
+//! quick); set `PROPTEST_CASES` for more. Each case is 20 to 60 steps; a
+//! step is a block of one to three transactions, a price move, or a time
+//! jump. Amounts are drawn as fractions of what the state makes relevant
+//! (a wallet, a deposit, the borrowing power, a debt) so that most
+//! transactions do something, plus raw tiny amounts and "all".
+
+use std::cell::RefCell;
+
+use num_bigint::BigUint;
+use parlend_ledger::{Amount, Bps, Ray, StateKey, TxStatus, Wad};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+use super::*;
+use crate::instruction::AmountOrAll;
+use crate::market::CASH_FIELD;
+use crate::position::{debt_balance, deposit_balance};
+use crate::state::decode;
+
+/// Property-test cases unless `PROPTEST_CASES` says otherwise.
+const DEFAULT_CASES: u32 = 64;
+/// Accounts 1..=USERS act; account 0 is admin, oracle and minter.
+const USERS: usize = 5;
+const ADMIN: usize = 0;
+
+#[derive(Debug, Clone, Copy)]
+enum Size {
+    /// Per mille of the relevant quantity (at least one base unit).
+    Fraction(u16),
+    /// Base units.
+    Raw(u128),
+    /// Everything.
+    All,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AdminChange {
+    Pause(bool),
+    Freeze(bool),
+    SupplyCap(u16),
+    BorrowCap(u16),
+    ReserveFactor(u16),
+    Slope1(u16),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Deposit { asset: usize, size: Size },
+    Withdraw { asset: usize, size: Size },
+    Borrow { asset: usize, size: Size },
+    Repay { asset: usize, size: Size, on_behalf_of: Option<usize> },
+    SetCollateral { asset: usize, enabled: bool },
+    Liquidate { borrower: usize, debt: usize, collateral: usize, size: Size, receive_deposit: bool },
+    Flash { asset: usize, size: Size, repay: bool, use_funds: bool },
+    Transfer { to: usize, asset: usize, size: Size },
+    DepositWithdraw { asset: usize, size: Size },
+    BorrowRepay { asset: usize, size: Size },
+    Mint { to: usize, asset: usize, size: Size },
+    Admin { asset: usize, change: AdminChange },
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Block(Vec<(usize, Op)>),
+    /// Seconds forward, then an empty block; optionally the oracle re-posts every price.
+    Advance(u64, bool),
+    /// Sets an asset's price to `per_mille / 1000` of its initial price.
+    Price(usize, u32),
+}
+
+/// Borrows lean towards the borrowing power, so price moves make positions liquidatable.
+fn borrow_size() -> impl Strategy<Value = Size> {
+    prop_oneof![3 => (800u16..=1000).prop_map(Size::Fraction), 2 => size()]
+}
+
+fn size() -> impl Strategy<Value = Size> {
+    prop_oneof![4 => (1u16..=1000).prop_map(Size::Fraction), 1 => (1u128..=10_000).prop_map(Size::Raw), 1 => Just(Size::All)]
+}
+
+fn asset() -> impl Strategy<Value = usize> {
+    0..ASSETS.len()
+}
+
+/// Mostly the borrowable markets; TBILL (index 0, borrowing disabled) rarely.
+fn borrowable_asset() -> impl Strategy<Value = usize> {
+    prop_oneof![1 => Just(0usize), 6 => 1..ASSETS.len()]
+}
+
+fn user() -> impl Strategy<Value = usize> {
+    1..=USERS
+}
+
+fn admin_change() -> impl Strategy<Value = AdminChange> {
+    prop_oneof![
+        any::<bool>().prop_map(AdminChange::Pause),
+        any::<bool>().prop_map(AdminChange::Freeze),
+        (0u16..=1000).prop_map(AdminChange::SupplyCap),
+        (0u16..=1000).prop_map(AdminChange::BorrowCap),
+        (0u16..=5000).prop_map(AdminChange::ReserveFactor),
+        (0u16..=5000).prop_map(AdminChange::Slope1),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (asset(), size()).prop_map(|(asset, size)| Op::Deposit { asset, size }),
+        2 => (asset(), size()).prop_map(|(asset, size)| Op::Withdraw { asset, size }),
+        6 => (borrowable_asset(), borrow_size()).prop_map(|(asset, size)| Op::Borrow { asset, size }),
+        2 => (asset(), size(), proptest::option::of(user()))
+            .prop_map(|(asset, size, on_behalf_of)| Op::Repay { asset, size, on_behalf_of }),
+        1 => (asset(), any::<bool>()).prop_map(|(asset, enabled)| Op::SetCollateral { asset, enabled }),
+        4 => (user(), 0..8usize, 0..8usize, size(), any::<bool>()).prop_map(
+            |(borrower, debt, collateral, size, receive_deposit)| Op::Liquidate { borrower, debt, collateral, size, receive_deposit }
+        ),
+        1 => (asset(), size(), prop::bool::weighted(0.8), any::<bool>())
+            .prop_map(|(asset, size, repay, use_funds)| Op::Flash { asset, size, repay, use_funds }),
+        1 => (user(), asset(), size()).prop_map(|(to, asset, size)| Op::Transfer { to, asset, size }),
+        1 => (asset(), size()).prop_map(|(asset, size)| Op::DepositWithdraw { asset, size }),
+        1 => (asset(), size()).prop_map(|(asset, size)| Op::BorrowRepay { asset, size }),
+        1 => (user(), asset(), size()).prop_map(|(to, asset, size)| Op::Mint { to, asset, size }),
+        1 => (asset(), admin_change()).prop_map(|(asset, change)| Op::Admin { asset, change }),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => prop::collection::vec((user(), op()), 1..=3).prop_map(Step::Block),
+        1 => (1u64..=172_800, prop::bool::weighted(0.7)).prop_map(|(seconds, refresh)| Step::Advance(seconds, refresh)),
+        3 => (asset(), 300u32..=1400).prop_map(|(asset, per_mille)| Step::Price(asset, per_mille)),
+    ]
+}
+
+/// What the checks need to know about a transaction besides the states.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    Plain,
+    Mint { asset: AssetId, amount: u128 },
+    DepositWithdraw { asset: AssetId },
+    BorrowRepay { asset: AssetId },
+    Flash { asset: AssetId, fee: u128 },
+    Liquidation { borrower: usize, collateral: AssetId },
+}
+
+/// How often the interesting paths ran, over all cases.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    transactions: u64,
+    succeeded: u64,
+    liquidations: u64,
+    bad_debt: u64,
+    spiral_liquidations: u64,
+    /// Liquidations where the health factor was checked not to fall.
+    improving_liquidations: u64,
+    flash_loans: u64,
+    borrows: u64,
+}
+
+/// A case's chain and what has been minted.
+struct Run {
+    chain: Chain,
+    minted: BTreeMap<AssetId, u128>,
+    prices: BTreeMap<AssetId, Wad>,
+    stats: Stats,
+}
+
+fn fraction(total: u128, per_mille: u16) -> u128 {
+    (total / 1000).saturating_mul(u128::from(per_mille)).max(total.min(1)).max(1)
+}
+
+impl Run {
+    /// A chain where users 1 to 3 hold one collateral asset each (WETH, WBTC,
+    /// TBILL) and user 4 supplies every market, so markets have cash and
+    /// borrowers concentrated collateral from the start.
+    fn new() -> Result<Run, TestCaseError> {
+        let chain = Chain::new();
+        let minted = ASSETS.iter().map(|asset| (*asset, default_funding(*asset) * ACCOUNTS as u128)).collect();
+        let prices = ASSETS.iter().map(|asset| (*asset, initial_price(*asset))).collect();
+        let mut run = Run { chain, minted, prices, stats: Stats::default() };
+        let deposit = |asset: AssetId| Instruction::Deposit { asset, amount: Amount(default_funding(asset) / 5) };
+        let setup: Vec<(usize, Vec<Instruction>)> = vec![
+            (1, vec![deposit(WETH)]),
+            (2, vec![deposit(WBTC)]),
+            (3, vec![deposit(TBILL)]),
+            (4, ASSETS.iter().map(|asset| deposit(*asset)).collect()),
+        ];
+        let checks = vec![(1, Check::Plain); setup.len()];
+        run.run_block(&setup, &checks, true)?;
+        Ok(run)
+    }
+
+    fn amount(&self, size: Size, relevant: u128) -> AmountOrAll {
+        match size {
+            Size::Fraction(per_mille) => AmountOrAll::Amount(Amount(fraction(relevant, per_mille))),
+            Size::Raw(units) => AmountOrAll::Amount(Amount(units)),
+            Size::All => AmountOrAll::All,
+        }
+    }
+
+    /// An amount that must be a number: "all" means all of `relevant`.
+    fn number(&self, size: Size, relevant: u128) -> Amount {
+        match self.amount(size, relevant) {
+            AmountOrAll::Amount(amount) => amount,
+            AmountOrAll::All => Amount(relevant.max(1)),
+        }
+    }
+
+    /// How much of `asset` the user could still borrow, base units.
+    fn borrowable(&self, user: usize, asset: AssetId) -> u128 {
+        let Some(health) = self.chain.health(user).health else { return 0 };
+        let room = health.borrowing_power.0.saturating_sub(health.debt_value.0);
+        crate::oracle::amount_for_value(Wad(room), self.prices[&asset], decimals(asset), parlend_ledger::Rounding::Down)
+            .unwrap_or(0)
+    }
+
+    /// The instructions for one transaction, sized against the current state.
+    fn resolve(&self, signer: usize, op: &Op) -> (usize, Vec<Instruction>, Check) {
+        let chain = &self.chain;
+        let wallet = |asset: AssetId| chain.balance(signer, asset);
+        match *op {
+            Op::Deposit { asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.number(size, wallet(asset));
+                (signer, vec![Instruction::Deposit { asset, amount }], Check::Plain)
+            }
+            Op::Withdraw { asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.amount(size, chain.deposit_of(signer, asset));
+                (signer, vec![Instruction::Withdraw { asset, amount }], Check::Plain)
+            }
+            Op::Borrow { asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.number(size, self.borrowable(signer, asset));
+                (signer, vec![Instruction::Borrow { asset, amount }], Check::Plain)
+            }
+            Op::Repay { asset, size, on_behalf_of } => {
+                let asset = ASSETS[asset];
+                let borrower = on_behalf_of.unwrap_or(signer);
+                let amount = self.amount(size, chain.debt_of(borrower, asset));
+                let on_behalf_of = on_behalf_of.map(Chain::address);
+                (signer, vec![Instruction::Repay { asset, amount, on_behalf_of }], Check::Plain)
+            }
+            Op::SetCollateral { asset, enabled } => {
+                (signer, vec![Instruction::SetCollateral { asset: ASSETS[asset], enabled }], Check::Plain)
+            }
+            Op::Liquidate { borrower, debt, collateral, size, receive_deposit } => {
+                self.resolve_liquidation(signer, borrower, debt, collateral, size, receive_deposit)
+            }
+            Op::Flash { asset, size, repay, use_funds } => {
+                self.resolve_flash(signer, ASSETS[asset], size, repay, use_funds)
+            }
+            Op::Transfer { to, asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.number(size, wallet(asset));
+                (signer, vec![Instruction::Transfer { to: Chain::address(to), asset, amount }], Check::Plain)
+            }
+            Op::DepositWithdraw { asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.number(size, wallet(asset));
+                let instructions = vec![
+                    Instruction::Deposit { asset, amount },
+                    Instruction::Withdraw { asset, amount: AmountOrAll::All },
+                ];
+                (signer, instructions, Check::DepositWithdraw { asset })
+            }
+            Op::BorrowRepay { asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.number(size, self.borrowable(signer, asset));
+                let repay = Instruction::Repay { asset, amount: AmountOrAll::All, on_behalf_of: None };
+                (signer, vec![Instruction::Borrow { asset, amount }, repay], Check::BorrowRepay { asset })
+            }
+            Op::Mint { to, asset, size } => {
+                let asset = ASSETS[asset];
+                let amount = self.number(size, tokens(asset, 1_000));
+                let mint = Instruction::Mint { to: Chain::address(to), asset, amount };
+                (ADMIN, vec![mint], Check::Mint { asset, amount: amount.0 })
+            }
+            Op::Admin { asset, change } => (ADMIN, vec![self.admin_update(ASSETS[asset], change)], Check::Plain),
+        }
+    }
+
+    fn resolve_liquidation(
+        &self,
+        signer: usize,
+        borrower: usize,
+        debt: usize,
+        collateral: usize,
+        size: Size,
+        receive_deposit: bool,
+    ) -> (usize, Vec<Instruction>, Check) {
+        // A liquidator goes for unhealthy positions when there are any.
+        let unhealthy: Vec<usize> = (1..=USERS)
+            .filter(|user| {
+                *user != signer && self.chain.health(*user).health.is_some_and(|h| h.health_factor < Wad::ONE)
+            })
+            .collect();
+        let borrower = if unhealthy.is_empty() { borrower } else { unhealthy[borrower % unhealthy.len()] };
+        let position = self.chain.position(borrower);
+        let pick = |wanted: &dyn Fn(&crate::position::PositionEntry) -> bool, selector: usize| {
+            let assets: Vec<AssetId> = position.entries.iter().filter(|e| wanted(e)).map(|e| e.asset).collect();
+            if assets.is_empty() || selector >= 6 {
+                ASSETS[selector % ASSETS.len()]
+            } else {
+                assets[selector % assets.len()]
+            }
+        };
+        let debt_asset = pick(&|entry| entry.scaled_debt > 0, debt);
+        let collateral_asset = pick(&|entry| entry.is_collateral(), collateral);
+        let debt_to_cover = self.amount(size, self.chain.debt_of(borrower, debt_asset));
+        let instruction = Instruction::Liquidate {
+            borrower: Chain::address(borrower),
+            debt_asset,
+            collateral_asset,
+            debt_to_cover,
+            receive_deposit,
+        };
+        (signer, vec![instruction], Check::Liquidation { borrower, collateral: collateral_asset })
+    }
+
+    fn resolve_flash(
+        &self,
+        signer: usize,
+        asset: AssetId,
+        size: Size,
+        repay: bool,
+        use_funds: bool,
+    ) -> (usize, Vec<Instruction>, Check) {
+        let amount = self.number(size, self.chain.totals(asset).cash);
+        let mut instructions = vec![Instruction::FlashBorrow { asset, amount }];
+        if use_funds {
+            instructions.push(Instruction::Deposit { asset, amount });
+            instructions.push(Instruction::Withdraw { asset, amount: AmountOrAll::Amount(amount) });
+        }
+        if repay {
+            instructions.push(Instruction::FlashRepay { asset });
+        }
+        let fee_bps = query::market_config(&self.chain.state, asset).unwrap().params.flash_loan_fee;
+        let fee = fee_bps.apply(amount.0, parlend_ledger::Rounding::Up).unwrap();
+        let check = if use_funds { Check::Plain } else { Check::Flash { asset, fee } };
+        (signer, instructions, check)
+    }
+
+    fn admin_update(&self, asset: AssetId, change: AdminChange) -> Instruction {
+        let mut params = query::market_config(&self.chain.state, asset).unwrap().params;
+        match change {
+            AdminChange::Pause(paused) => params.paused = paused,
+            AdminChange::Freeze(frozen) => params.frozen = frozen,
+            AdminChange::SupplyCap(per_mille) => {
+                params.supply_cap = Amount(tokens(asset, 10_000) * u128::from(per_mille))
+            }
+            AdminChange::BorrowCap(per_mille) => {
+                params.borrow_cap = Amount(tokens(asset, 10_000) * u128::from(per_mille))
+            }
+            AdminChange::ReserveFactor(bps) => params.reserve_factor = Bps(bps),
+            AdminChange::Slope1(bps) => params.slope1 = Bps(bps).to_ray(),
+        }
+        Instruction::UpdateMarket { asset, params }
+    }
+
+    /// Runs one step and checks every invariant after every transaction.
+    fn step(&mut self, step: &Step) -> Result<(), TestCaseError> {
+        match step {
+            Step::Block(specs) => {
+                let resolved: Vec<(usize, Vec<Instruction>, Check)> =
+                    specs.iter().map(|(signer, op)| self.resolve(*signer, op)).collect();
+                let transactions: Vec<(usize, Vec<Instruction>)> =
+                    resolved.iter().map(|(signer, instructions, _)| (*signer, instructions.clone())).collect();
+                self.run_block(&transactions, &resolved.iter().map(|(s, _, c)| (*s, *c)).collect::<Vec<_>>(), true)
+            }
+            Step::Advance(seconds, refresh) => {
+                self.chain.advance(*seconds);
+                let before = self.chain.state.clone();
+                self.chain.mine();
+                check_indices(&before, &self.chain.state)?;
+                check_books(&self.chain.state, &self.minted)?;
+                if *refresh {
+                    let posts: Vec<(usize, Vec<Instruction>)> =
+                        ASSETS.iter().map(|asset| (ADMIN, vec![self.post(*asset)])).collect();
+                    let checks = vec![(ADMIN, Check::Plain); posts.len()];
+                    self.run_block(&posts, &checks, false)?;
+                }
+                Ok(())
+            }
+            Step::Price(asset, per_mille) => {
+                let asset = ASSETS[*asset];
+                let price = Wad(initial_price(asset).0 / 1000 * u128::from(*per_mille));
+                self.prices.insert(asset, price);
+                self.run_block(&[(ADMIN, vec![self.post(asset)])], &[(ADMIN, Check::Plain)], false)
+            }
+        }
+    }
+
+    fn post(&self, asset: AssetId) -> Instruction {
+        Instruction::SetPrice { asset, price: self.prices[&asset], timestamp: self.chain.timestamp }
+    }
+
+    fn run_block(
+        &mut self,
+        transactions: &[(usize, Vec<Instruction>)],
+        checks: &[(usize, Check)],
+        health_holds: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut before = self.chain.state.clone();
+        let now = self.chain.timestamp;
+        let results = self.chain.block_states(transactions);
+        for ((status, after), (signer, check)) in results.iter().zip(checks) {
+            self.stats.transactions += 1;
+            if status.is_success() {
+                self.stats.succeeded += 1;
+                if let Check::Mint { asset, amount } = check {
+                    *self.minted.get_mut(asset).unwrap() += amount;
+                }
+            }
+            check_transaction(&before, after, status, *signer, check, now, health_holds, &mut self.stats)?;
+            check_books(after, &self.minted)?;
+            before = after.clone();
+        }
+        Ok(())
+    }
+}
+
+/// Checks one transaction's effects.
+#[allow(clippy::too_many_arguments)]
+fn check_transaction(
+    before: &BTreeMap<StateKey, Value>,
+    after: &BTreeMap<StateKey, Value>,
+    status: &TxStatus,
+    signer: usize,
+    check: &Check,
+    now: u64,
+    health_holds: bool,
+    stats: &mut Stats,
+) -> Result<(), TestCaseError> {
+    prop_assert!(!matches!(status, TxStatus::AccessViolation { .. }), "simulated access sets are exact: {status:?}");
+    check_indices(before, after)?;
+    if !status.is_success() {
+        prop_assert_eq!(
+            without_accounts(before),
+            without_accounts(after),
+            "a failed transaction changes nothing but the nonce"
+        );
+        return Ok(());
+    }
+    if health_holds {
+        check_health_kept(before, after, now)?;
+    }
+    let owner = Chain::address(signer);
+    match *check {
+        Check::DepositWithdraw { asset } => {
+            // Deposit then withdraw-all never returns more than the prior claim.
+            let claim = deposit_of(before, owner, asset);
+            prop_assert!(balance_of(after, owner, asset) <= balance_of(before, owner, asset) + claim);
+            prop_assert!(deposit_of(after, owner, asset) == 0);
+        }
+        Check::BorrowRepay { asset } => {
+            // Borrow then repay-all never costs less than the prior debt.
+            stats.borrows += 1;
+            let debt = debt_of(before, owner, asset);
+            prop_assert!(balance_of(after, owner, asset) + debt <= balance_of(before, owner, asset));
+            prop_assert!(debt_of(after, owner, asset) == 0);
+        }
+        Check::Flash { asset, fee } => {
+            stats.flash_loans += 1;
+            prop_assert_eq!(cash(after, asset), cash(before, asset) + fee);
+            prop_assert_eq!(balance_of(after, owner, asset) + fee, balance_of(before, owner, asset));
+        }
+        Check::Liquidation { borrower, collateral } => {
+            check_liquidation(before, after, borrower, collateral, now, stats)?
+        }
+        Check::Plain | Check::Mint { .. } => {}
+    }
+    Ok(())
+}
+
+/// No transaction (prices and time aside) turns a healthy account unhealthy.
+fn check_health_kept(
+    before: &BTreeMap<StateKey, Value>,
+    after: &BTreeMap<StateKey, Value>,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    for user in 0..=USERS {
+        let owner = Chain::address(user);
+        let was = query::health(before, owner, now).unwrap().health.unwrap();
+        let is = query::health(after, owner, now).unwrap().health.unwrap();
+        if was.health_factor >= Wad::ONE {
+            prop_assert!(
+                is.health_factor >= Wad::ONE,
+                "user {user} was {} and is {}",
+                was.health_factor,
+                is.health_factor
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A liquidation never lowers the borrower's health factor unless the
+/// position is closed (no debt left) or was below `bonus × threshold`,
+/// where Aave's rules make a partial liquidation lower it (see
+/// `liquidation`). Rounding may cost the borrower a few base units: one
+/// cent of slack on each side.
+fn check_liquidation(
+    before: &BTreeMap<StateKey, Value>,
+    after: &BTreeMap<StateKey, Value>,
+    borrower: usize,
+    collateral: AssetId,
+    now: u64,
+    stats: &mut Stats,
+) -> Result<(), TestCaseError> {
+    stats.liquidations += 1;
+    let owner = Chain::address(borrower);
+    let was = query::health(before, owner, now).unwrap().health.unwrap();
+    let is = query::health(after, owner, now).unwrap().health.unwrap();
+    prop_assert!(was.health_factor < Wad::ONE, "only unhealthy positions are liquidated");
+    if is.debt_value == Wad::ZERO {
+        if query::position(after, owner).unwrap().entries.iter().all(|entry| !entry.is_collateral()) {
+            stats.bad_debt += u64::from(query::position(before, owner).unwrap().has_debt());
+        }
+        return Ok(());
+    }
+    let params = query::market_config(before, collateral).unwrap().params;
+    let big = |value: Wad| BigUint::from(value.0);
+    let spiral_bound =
+        BigUint::from(params.liquidation_bonus.0) * BigUint::from(params.liquidation_threshold.0) * big(was.debt_value);
+    if big(was.liquidation_value) * BigUint::from(100_000_000u32) < spiral_bound {
+        stats.spiral_liquidations += 1;
+        return Ok(());
+    }
+    let cent = BigUint::from(Wad::SCALE / 100);
+    let left = (big(is.liquidation_value) + &cent) * big(was.debt_value);
+    let right = big(was.liquidation_value) * (big(is.debt_value).max(cent.clone()) - &cent);
+    prop_assert!(left >= right, "health fell from {} to {}", was.health_factor, is.health_factor);
+    stats.improving_liquidations += 1;
+    Ok(())
+}
+
+/// Indices never decrease.
+fn check_indices(before: &BTreeMap<StateKey, Value>, after: &BTreeMap<StateKey, Value>) -> Result<(), TestCaseError> {
+    for asset in ASSETS {
+        let was = index_of(before, asset);
+        let is = index_of(after, asset);
+        prop_assert!(is.liquidity_index >= was.liquidity_index && is.borrow_index >= was.borrow_index);
+        prop_assert!(is.liquidity_index >= Ray::ONE && is.borrow_index >= Ray::ONE);
+    }
+    Ok(())
+}
+
+/// Conservation, the totals against the positions, and the balance sheet.
+fn check_books(state: &BTreeMap<StateKey, Value>, minted: &BTreeMap<AssetId, u128>) -> Result<(), TestCaseError> {
+    let positions: Vec<Position> = state
+        .iter()
+        .filter(|(key, _)| matches!(key, StateKey::Position { .. }))
+        .map(|(_, value)| decode::<Position>(value).unwrap())
+        .collect();
+    for position in &positions {
+        prop_assert!(position.is_valid() && !position.entries.is_empty(), "{position:?}");
+    }
+    for asset in ASSETS {
+        // Every token is in a wallet or in the market's cash.
+        let wallets: u128 = state
+            .iter()
+            .filter(|(key, _)| matches!(key, StateKey::Balance { asset: a, .. } if *a == asset))
+            .map(|(_, value)| decode_fields(Some(value)).unwrap()[BALANCE_FIELD])
+            .sum();
+        prop_assert_eq!(wallets + cash(state, asset), minted[&asset], "conservation of {}", asset);
+        // The totals are the sum of the positions.
+        let entries = positions.iter().filter_map(|position| position.entry(asset));
+        let (supply, debt) = entries.fold((0u128, 0u128), |(s, d), e| (s + e.scaled_deposit, d + e.scaled_debt));
+        let totals = query::market_totals(state, asset).unwrap();
+        prop_assert_eq!((supply, debt), (totals.scaled_supply, totals.scaled_debt));
+        // The protocol's view is conservative: it owes at least what users can
+        // claim and is owed at most what users owe.
+        let index = index_of(state, asset);
+        let sheet = totals.balance_sheet(&index).unwrap();
+        let claims: u128 = positions
+            .iter()
+            .filter_map(|p| p.entry(asset))
+            .map(|e| deposit_balance(e.scaled_deposit, index.liquidity_index).unwrap())
+            .sum();
+        let owed: u128 = positions
+            .iter()
+            .filter_map(|p| p.entry(asset))
+            .map(|e| debt_balance(e.scaled_debt, index.borrow_index).unwrap())
+            .sum();
+        prop_assert!(claims <= sheet.total_supply.0 && owed >= sheet.total_debt.0);
+        prop_assert!(sheet.treasury.is_zero() || sheet.deficit.is_zero());
+        prop_assert!(sheet.total_debt.0 <= sheet.total_supply.0 + sheet.treasury.0 + sheet.deficit.0);
+        prop_assert_eq!(sheet.cash.0 + sheet.total_debt.0 + sheet.deficit.0, sheet.total_supply.0 + sheet.treasury.0);
+    }
+    Ok(())
+}
+
+fn without_accounts(state: &BTreeMap<StateKey, Value>) -> Vec<(&StateKey, &Value)> {
+    state.iter().filter(|(key, _)| !matches!(key, StateKey::Account { .. })).collect()
+}
+
+fn index_of(state: &BTreeMap<StateKey, Value>, asset: AssetId) -> MarketIndex {
+    load(state, &StateKey::MarketIndex { asset }).unwrap().unwrap()
+}
+
+fn cash(state: &BTreeMap<StateKey, Value>, asset: AssetId) -> u128 {
+    let value = state.get(&StateKey::MarketTotals { asset });
+    decode_fields(value.map(|v| &v[..])).unwrap()[CASH_FIELD]
+}
+
+fn deposit_of(state: &BTreeMap<StateKey, Value>, owner: Address, asset: AssetId) -> u128 {
+    let scaled = query::position(state, owner).unwrap().entry(asset).map_or(0, |e| e.scaled_deposit);
+    deposit_balance(scaled, index_of(state, asset).liquidity_index).unwrap()
+}
+
+fn debt_of(state: &BTreeMap<StateKey, Value>, owner: Address, asset: AssetId) -> u128 {
+    let scaled = query::position(state, owner).unwrap().entry(asset).map_or(0, |e| e.scaled_debt);
+    debt_balance(scaled, index_of(state, asset).borrow_index).unwrap()
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|text| text.parse().ok()).unwrap_or(DEFAULT_CASES)
+}
+
+#[test]
+fn random_sequences_keep_every_invariant() {
+    let config = Config { cases: cases(), max_shrink_iters: 256, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let totals = RefCell::new(Stats::default());
+    let strategy = prop::collection::vec(step(), 20..=60);
+    let result = runner.run(&strategy, |steps| {
+        let mut run = Run::new()?;
+        for step in &steps {
+            run.step(step)?;
+        }
+        let mut totals = totals.borrow_mut();
+        totals.transactions += run.stats.transactions;
+        totals.succeeded += run.stats.succeeded;
+        totals.liquidations += run.stats.liquidations;
+        totals.bad_debt += run.stats.bad_debt;
+        totals.spiral_liquidations += run.stats.spiral_liquidations;
+        totals.improving_liquidations += run.stats.improving_liquidations;
+        totals.flash_loans += run.stats.flash_loans;
+        totals.borrows += run.stats.borrows;
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    let totals = totals.into_inner();
+    println!("property run: {totals:?}");
+    // The generator must reach the interesting paths, or the test proves little.
+    assert!(totals.succeeded * 3 >= totals.transactions, "{totals:?}");
+    assert!(totals.liquidations > 0 && totals.improving_liquidations > 0, "{totals:?}");
+    assert!(totals.flash_loans > 0 && totals.borrows > 0, "{totals:?}");
+}
