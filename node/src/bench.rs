@@ -155,6 +155,8 @@ fn genesis(accounts: &[Keypair]) -> Genesis {
             .iter()
             .map(|key| GenesisAccount { address: key.address(), balances: balances.clone() })
             .collect(),
+        markets: Vec::new(),
+        liquidation: Default::default(),
     }
 }
 

@@ -298,13 +298,15 @@ impl Chain {
     /// The user's deposit of `asset`, underlying, at the current indices.
     pub fn deposit_of(&self, who: usize, asset: AssetId) -> u128 {
         let scaled = self.position(who).entry(asset).map_or(0, |entry| entry.scaled_deposit);
-        crate::position::deposit_balance(scaled, self.index(asset).liquidity_index).unwrap()
+        let index: Option<MarketIndex> = load(&self.state, &StateKey::MarketIndex { asset }).unwrap();
+        index.map_or(0, |index| crate::position::deposit_balance(scaled, index.liquidity_index).unwrap())
     }
 
     /// The user's debt in `asset`, underlying, at the current indices.
     pub fn debt_of(&self, who: usize, asset: AssetId) -> u128 {
         let scaled = self.position(who).entry(asset).map_or(0, |entry| entry.scaled_debt);
-        crate::position::debt_balance(scaled, self.index(asset).borrow_index).unwrap()
+        let index: Option<MarketIndex> = load(&self.state, &StateKey::MarketIndex { asset }).unwrap();
+        index.map_or(0, |index| crate::position::debt_balance(scaled, index.borrow_index).unwrap())
     }
 
     /// Posts a price at the current timestamp (as the oracle, account 0).

@@ -24,6 +24,11 @@ use crate::market::CASH_FIELD;
 use crate::position::{debt_balance, deposit_balance};
 use crate::state::decode;
 
+/// A registered asset without a market at genesis: `CreateMarket` opens it mid-run.
+const GOLD: AssetId = AssetId::from_static("GOLD");
+/// Every asset the generator uses: the four markets, then GOLD.
+const ALL: [AssetId; 5] = [TBILL, USDC, WBTC, WETH, GOLD];
+
 /// Property-test cases unless `PROPTEST_CASES` says otherwise.
 const DEFAULT_CASES: u32 = 64;
 /// Accounts 1..=USERS act; account 0 is admin, oracle and minter.
@@ -50,6 +55,21 @@ enum AdminChange {
     Slope1(u16),
 }
 
+/// A change to the global configuration, by the admin or (refused) by a user.
+#[derive(Debug, Clone, Copy)]
+enum ConfigOp {
+    Liquidation {
+        close_factor: u16,
+        threshold_per_mille: u16,
+        min_close_factor_usd: u16,
+        min_leftover_usd: u16,
+    },
+    Minter(Option<usize>),
+    /// Rotates the oracle (or admin) key to account 0 again: the driver needs it there.
+    Oracle,
+    Admin,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Deposit { asset: usize, size: Size },
@@ -64,6 +84,8 @@ enum Op {
     BorrowRepay { asset: usize, size: Size },
     Mint { to: usize, asset: usize, size: Size },
     Admin { asset: usize, change: AdminChange },
+    CreateMarket { asset: usize },
+    Config { change: ConfigOp, by_admin: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -85,12 +107,23 @@ fn size() -> impl Strategy<Value = Size> {
 }
 
 fn asset() -> impl Strategy<Value = usize> {
-    0..ASSETS.len()
+    0..ALL.len()
 }
 
-/// Mostly the borrowable markets; TBILL (index 0, borrowing disabled) rarely.
+/// Mostly the borrowable markets; TBILL (index 0, borrowing disabled) and GOLD rarely.
 fn borrowable_asset() -> impl Strategy<Value = usize> {
-    prop_oneof![1 => Just(0usize), 6 => 1..ASSETS.len()]
+    prop_oneof![1 => Just(0usize), 6 => 1..ASSETS.len(), 1 => Just(ASSETS.len())]
+}
+
+fn config_op() -> impl Strategy<Value = ConfigOp> {
+    prop_oneof![
+        3 => (1u16..=10_000, 0u16..=1000, 0u16..=5000, 0u16..=2000).prop_map(|(close_factor, threshold_per_mille, min_close_factor_usd, min_leftover_usd)| {
+            ConfigOp::Liquidation { close_factor, threshold_per_mille, min_close_factor_usd, min_leftover_usd }
+        }),
+        1 => proptest::option::of(user()).prop_map(ConfigOp::Minter),
+        1 => Just(ConfigOp::Oracle),
+        1 => Just(ConfigOp::Admin),
+    ]
 }
 
 fn user() -> impl Strategy<Value = usize> {
@@ -116,7 +149,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (asset(), size(), proptest::option::of(user()))
             .prop_map(|(asset, size, on_behalf_of)| Op::Repay { asset, size, on_behalf_of }),
         1 => (asset(), any::<bool>()).prop_map(|(asset, enabled)| Op::SetCollateral { asset, enabled }),
-        4 => (user(), 0..8usize, 0..8usize, size(), any::<bool>()).prop_map(
+        6 => (user(), 0..8usize, 0..8usize, size(), any::<bool>()).prop_map(
             |(borrower, debt, collateral, size, receive_deposit)| Op::Liquidate { borrower, debt, collateral, size, receive_deposit }
         ),
         1 => (asset(), size(), prop::bool::weighted(0.8), any::<bool>())
@@ -126,6 +159,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (asset(), size()).prop_map(|(asset, size)| Op::BorrowRepay { asset, size }),
         1 => (user(), asset(), size()).prop_map(|(to, asset, size)| Op::Mint { to, asset, size }),
         1 => (asset(), admin_change()).prop_map(|(asset, change)| Op::Admin { asset, change }),
+        1 => asset().prop_map(|asset| Op::CreateMarket { asset }),
+        1 => (config_op(), prop::bool::weighted(0.7)).prop_map(|(change, by_admin)| Op::Config { change, by_admin }),
     ]
 }
 
@@ -179,9 +214,13 @@ impl Run {
     /// TBILL) and user 4 supplies every market, so markets have cash and
     /// borrowers concentrated collateral from the start.
     fn new() -> Result<Run, TestCaseError> {
-        let chain = Chain::new();
-        let minted = ASSETS.iter().map(|asset| (*asset, default_funding(*asset) * ACCOUNTS as u128)).collect();
-        let prices = ASSETS.iter().map(|asset| (*asset, initial_price(*asset))).collect();
+        let mut genesis = genesis(ACCOUNTS, &default_funding);
+        genesis.assets.push(AssetInfo { id: GOLD, decimals: decimals(GOLD) });
+        let chain = Chain::from_genesis(&genesis);
+        let mut minted: BTreeMap<AssetId, u128> =
+            ASSETS.iter().map(|asset| (*asset, default_funding(*asset) * ACCOUNTS as u128)).collect();
+        minted.insert(GOLD, 0);
+        let prices = ALL.iter().map(|asset| (*asset, initial_price(*asset))).collect();
         let mut run = Run { chain, minted, prices, stats: Stats::default() };
         let deposit = |asset: AssetId| Instruction::Deposit { asset, amount: Amount(default_funding(asset) / 5) };
         let setup: Vec<(usize, Vec<Instruction>)> = vec![
@@ -225,43 +264,43 @@ impl Run {
         let wallet = |asset: AssetId| chain.balance(signer, asset);
         match *op {
             Op::Deposit { asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.number(size, wallet(asset));
                 (signer, vec![Instruction::Deposit { asset, amount }], Check::Plain)
             }
             Op::Withdraw { asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.amount(size, chain.deposit_of(signer, asset));
                 (signer, vec![Instruction::Withdraw { asset, amount }], Check::Plain)
             }
             Op::Borrow { asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.number(size, self.borrowable(signer, asset));
                 (signer, vec![Instruction::Borrow { asset, amount }], Check::Plain)
             }
             Op::Repay { asset, size, on_behalf_of } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let borrower = on_behalf_of.unwrap_or(signer);
                 let amount = self.amount(size, chain.debt_of(borrower, asset));
                 let on_behalf_of = on_behalf_of.map(Chain::address);
                 (signer, vec![Instruction::Repay { asset, amount, on_behalf_of }], Check::Plain)
             }
             Op::SetCollateral { asset, enabled } => {
-                (signer, vec![Instruction::SetCollateral { asset: ASSETS[asset], enabled }], Check::Plain)
+                (signer, vec![Instruction::SetCollateral { asset: ALL[asset], enabled }], Check::Plain)
             }
             Op::Liquidate { borrower, debt, collateral, size, receive_deposit } => {
                 self.resolve_liquidation(signer, borrower, debt, collateral, size, receive_deposit)
             }
             Op::Flash { asset, size, repay, use_funds } => {
-                self.resolve_flash(signer, ASSETS[asset], size, repay, use_funds)
+                self.resolve_flash(signer, ALL[asset], size, repay, use_funds)
             }
             Op::Transfer { to, asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.number(size, wallet(asset));
                 (signer, vec![Instruction::Transfer { to: Chain::address(to), asset, amount }], Check::Plain)
             }
             Op::DepositWithdraw { asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.number(size, wallet(asset));
                 let instructions = vec![
                     Instruction::Deposit { asset, amount },
@@ -270,18 +309,28 @@ impl Run {
                 (signer, instructions, Check::DepositWithdraw { asset })
             }
             Op::BorrowRepay { asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.number(size, self.borrowable(signer, asset));
                 let repay = Instruction::Repay { asset, amount: AmountOrAll::All, on_behalf_of: None };
                 (signer, vec![Instruction::Borrow { asset, amount }, repay], Check::BorrowRepay { asset })
             }
             Op::Mint { to, asset, size } => {
-                let asset = ASSETS[asset];
+                let asset = ALL[asset];
                 let amount = self.number(size, tokens(asset, 1_000));
                 let mint = Instruction::Mint { to: Chain::address(to), asset, amount };
                 (ADMIN, vec![mint], Check::Mint { asset, amount: amount.0 })
             }
-            Op::Admin { asset, change } => (ADMIN, vec![self.admin_update(ASSETS[asset], change)], Check::Plain),
+            Op::Admin { asset, change } => (ADMIN, vec![self.admin_update(ALL[asset], change)], Check::Plain),
+            Op::CreateMarket { asset } => {
+                // Listing a market and posting its first price go together.
+                let asset = ALL[asset];
+                let create = Instruction::CreateMarket { asset, params: market_params(USDC) };
+                (ADMIN, vec![create, self.post(asset)], Check::Plain)
+            }
+            Op::Config { change, by_admin } => {
+                let signer = if by_admin { ADMIN } else { signer };
+                (signer, vec![config_instruction(change)], Check::Plain)
+            }
         }
     }
 
@@ -304,11 +353,7 @@ impl Run {
         let position = self.chain.position(borrower);
         let pick = |wanted: &dyn Fn(&crate::position::PositionEntry) -> bool, selector: usize| {
             let assets: Vec<AssetId> = position.entries.iter().filter(|e| wanted(e)).map(|e| e.asset).collect();
-            if assets.is_empty() || selector >= 6 {
-                ASSETS[selector % ASSETS.len()]
-            } else {
-                assets[selector % assets.len()]
-            }
+            if assets.is_empty() || selector >= 6 { ALL[selector % ALL.len()] } else { assets[selector % assets.len()] }
         };
         let debt_asset = pick(&|entry| entry.scaled_debt > 0, debt);
         let collateral_asset = pick(&|entry| entry.is_collateral(), collateral);
@@ -340,14 +385,19 @@ impl Run {
         if repay {
             instructions.push(Instruction::FlashRepay { asset });
         }
-        let fee_bps = query::market_config(&self.chain.state, asset).unwrap().params.flash_loan_fee;
+        let fee_bps =
+            query::market_config(&self.chain.state, asset).map_or(Bps(0), |market| market.params.flash_loan_fee);
         let fee = fee_bps.apply(amount.0, parlend_ledger::Rounding::Up).unwrap();
         let check = if use_funds { Check::Plain } else { Check::Flash { asset, fee } };
         (signer, instructions, check)
     }
 
     fn admin_update(&self, asset: AssetId, change: AdminChange) -> Instruction {
-        let mut params = query::market_config(&self.chain.state, asset).unwrap().params;
+        let Ok(market) = query::market_config(&self.chain.state, asset) else {
+            // No market yet: the update is refused (UnknownMarket).
+            return Instruction::UpdateMarket { asset, params: market_params(USDC) };
+        };
+        let mut params = market.params;
         match change {
             AdminChange::Pause(paused) => params.paused = paused,
             AdminChange::Freeze(frozen) => params.frozen = frozen,
@@ -381,14 +431,14 @@ impl Run {
                 check_books(&self.chain.state, &self.minted)?;
                 if *refresh {
                     let posts: Vec<(usize, Vec<Instruction>)> =
-                        ASSETS.iter().map(|asset| (ADMIN, vec![self.post(*asset)])).collect();
+                        ALL.iter().map(|asset| (ADMIN, vec![self.post(*asset)])).collect();
                     let checks = vec![(ADMIN, Check::Plain); posts.len()];
                     self.run_block(&posts, &checks, false)?;
                 }
                 Ok(())
             }
             Step::Price(asset, per_mille) => {
-                let asset = ASSETS[*asset];
+                let asset = ALL[*asset];
                 let price = Wad(initial_price(asset).0 / 1000 * u128::from(*per_mille));
                 self.prices.insert(asset, price);
                 self.run_block(&[(ADMIN, vec![self.post(asset)])], &[(ADMIN, Check::Plain)], false)
@@ -542,9 +592,9 @@ fn check_liquidation(
 
 /// Indices never decrease.
 fn check_indices(before: &BTreeMap<StateKey, Value>, after: &BTreeMap<StateKey, Value>) -> Result<(), TestCaseError> {
-    for asset in ASSETS {
-        let was = index_of(before, asset);
-        let is = index_of(after, asset);
+    for asset in ALL {
+        let Some(was) = index_of(before, asset) else { continue };
+        let is = index_of(after, asset).unwrap();
         prop_assert!(is.liquidity_index >= was.liquidity_index && is.borrow_index >= was.borrow_index);
         prop_assert!(is.liquidity_index >= Ray::ONE && is.borrow_index >= Ray::ONE);
     }
@@ -561,7 +611,7 @@ fn check_books(state: &BTreeMap<StateKey, Value>, minted: &BTreeMap<AssetId, u12
     for position in &positions {
         prop_assert!(position.is_valid() && !position.entries.is_empty(), "{position:?}");
     }
-    for asset in ASSETS {
+    for asset in ALL {
         // Every token is in a wallet or in the market's cash.
         let wallets: u128 = state
             .iter()
@@ -576,7 +626,10 @@ fn check_books(state: &BTreeMap<StateKey, Value>, minted: &BTreeMap<AssetId, u12
         prop_assert_eq!((supply, debt), (totals.scaled_supply, totals.scaled_debt));
         // The protocol's view is conservative: it owes at least what users can
         // claim and is owed at most what users owe.
-        let index = index_of(state, asset);
+        let Some(index) = index_of(state, asset) else {
+            prop_assert_eq!((supply, debt, cash(state, asset)), (0, 0, 0), "no market, no books");
+            continue;
+        };
         let sheet = totals.balance_sheet(&index).unwrap();
         let claims: u128 = positions
             .iter()
@@ -596,12 +649,29 @@ fn check_books(state: &BTreeMap<StateKey, Value>, minted: &BTreeMap<AssetId, u12
     Ok(())
 }
 
+fn config_instruction(change: ConfigOp) -> Instruction {
+    match change {
+        ConfigOp::Liquidation { close_factor, threshold_per_mille, min_close_factor_usd, min_leftover_usd } => {
+            let config = crate::state::LiquidationConfig {
+                close_factor_hf_threshold: Wad(Wad::SCALE / 1000 * u128::from(threshold_per_mille)),
+                min_close_factor_base: usd(u128::from(min_close_factor_usd)),
+                min_leftover_base: usd(u128::from(min_leftover_usd)),
+                close_factor: Bps(close_factor),
+            };
+            Instruction::SetLiquidationConfig { config }
+        }
+        ConfigOp::Minter(minter) => Instruction::SetMinter { minter: minter.map(Chain::address) },
+        ConfigOp::Oracle => Instruction::SetOracle { oracle: Chain::address(ADMIN) },
+        ConfigOp::Admin => Instruction::SetAdmin { admin: Chain::address(ADMIN) },
+    }
+}
+
 fn without_accounts(state: &BTreeMap<StateKey, Value>) -> Vec<(&StateKey, &Value)> {
     state.iter().filter(|(key, _)| !matches!(key, StateKey::Account { .. })).collect()
 }
 
-fn index_of(state: &BTreeMap<StateKey, Value>, asset: AssetId) -> MarketIndex {
-    load(state, &StateKey::MarketIndex { asset }).unwrap().unwrap()
+fn index_of(state: &BTreeMap<StateKey, Value>, asset: AssetId) -> Option<MarketIndex> {
+    load(state, &StateKey::MarketIndex { asset }).unwrap()
 }
 
 fn cash(state: &BTreeMap<StateKey, Value>, asset: AssetId) -> u128 {
@@ -611,12 +681,12 @@ fn cash(state: &BTreeMap<StateKey, Value>, asset: AssetId) -> u128 {
 
 fn deposit_of(state: &BTreeMap<StateKey, Value>, owner: Address, asset: AssetId) -> u128 {
     let scaled = query::position(state, owner).unwrap().entry(asset).map_or(0, |e| e.scaled_deposit);
-    deposit_balance(scaled, index_of(state, asset).liquidity_index).unwrap()
+    index_of(state, asset).map_or(0, |index| deposit_balance(scaled, index.liquidity_index).unwrap())
 }
 
 fn debt_of(state: &BTreeMap<StateKey, Value>, owner: Address, asset: AssetId) -> u128 {
     let scaled = query::position(state, owner).unwrap().entry(asset).map_or(0, |e| e.scaled_debt);
-    debt_balance(scaled, index_of(state, asset).borrow_index).unwrap()
+    index_of(state, asset).map_or(0, |index| debt_balance(scaled, index.borrow_index).unwrap())
 }
 
 fn cases() -> u32 {
