@@ -16,3 +16,4 @@ pub mod cli;
 pub mod genesis;
 pub mod mempool;
 pub mod node;
+pub mod workload;

@@ -57,12 +57,14 @@ use crossbeam_deque::{Injector, Steal};
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
-use super::schedule::{NONE, ResolvedAccess, Schedule, schedule};
+use super::schedule::{NONE, ResolvedAccess, Schedule, one_signer_dominates, schedule};
 use super::{BlockContext, BlockError, BlockOutput, TxOutput, TxSource, Vm, execute_block_serial, run_transaction};
 use crate::access::{AccessMode, StateKey};
 use crate::block::Receipt;
 use crate::limits::AGGREGATE_FIELDS_MAX;
-use crate::state::{Fields, Overlay, SignedDelta, StateReader, StoreError, Value, decode_fields, encode_fields};
+use crate::state::{
+    Fields, Overlay, SignedDelta, StateReader, StoreError, Value, WriteSet, decode_fields, encode_fields,
+};
 use crate::tx::VerifiedTransaction;
 
 /// Blocks smaller than this run serially: coordinating threads costs more
@@ -147,7 +149,10 @@ impl ParallelExecutor {
         context: &BlockContext,
         transactions: &[VerifiedTransaction<V::Instruction>],
     ) -> Result<(BlockOutput, ExecutionStats), BlockError> {
-        if self.threads == 1 || transactions.len() < PARALLEL_TRANSACTIONS_MIN {
+        if self.threads == 1
+            || transactions.len() < PARALLEL_TRANSACTIONS_MIN
+            || one_signer_dominates(transactions, PARALLELISM_MIN)
+        {
             let stats = ExecutionStats { serial_fallback: true, ..ExecutionStats::default() };
             return execute_block_serial(vm, base, context, transactions).map(|output| (output, stats));
         }
@@ -163,6 +168,7 @@ impl ParallelExecutor {
         let started = Instant::now();
         let mut overlay = Overlay::new(base);
         vm.begin_block(context, &mut overlay)?;
+        // Later phases read the values after the prologue from here.
         let base_values: Vec<Option<Value>> =
             self.pool.install(|| schedule.keys.par_iter().map(|key| overlay.get(key)).collect::<Result<_, _>>())?;
         stats.prefetch = started.elapsed();
@@ -178,20 +184,68 @@ impl ParallelExecutor {
         stats.execute = started.elapsed();
         let started = Instant::now();
 
-        let mut touched = Vec::new();
-        for (key_id, key) in schedule.keys.iter().enumerate() {
-            if let Some(value) = run.final_value(&commit, key_id)? {
-                overlay.set(*key, value);
-            }
-            if commit.touched[key_id] {
-                touched.push(*key);
-            }
-        }
-        touched.sort_unstable();
-        vm.end_block(context, &mut overlay, &touched)?;
-        let changes = overlay.into_changes()?;
+        let changes = self.finish_block(vm, base, context, overlay, &schedule, &base_values, &run, &commit)?;
         stats.finish = started.elapsed();
         Ok((BlockOutput { receipts: commit.receipts, changes }, stats))
+    }
+}
+
+impl ParallelExecutor {
+    /// The block's changes: the prologue's writes, the final value of every
+    /// key the transactions changed (gathered in parallel), then the
+    /// epilogue's writes, each compared with the state before the block.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_block<V: Vm>(
+        &self,
+        vm: &V,
+        base: &dyn StateReader,
+        context: &BlockContext,
+        prologue: Overlay<'_>,
+        schedule: &Schedule,
+        base_values: &[Option<Value>],
+        run: &Run<'_, V>,
+        commit: &Commit,
+    ) -> Result<WriteSet, BlockError> {
+        // Values the transactions left different from the value after the
+        // prologue. For a key the prologue did not write, that value is the
+        // base's, so these are changes as they stand.
+        let mut finals: Vec<(StateKey, Option<Value>)> = self.pool.install(|| {
+            (0..schedule.keys.len())
+                .into_par_iter()
+                .filter_map(|key_id| match run.final_value(commit, key_id) {
+                    Ok(Some(value)) if value != base_values[key_id] => Some(Ok((schedule.keys[key_id], value))),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                })
+                .collect::<Result<_, BlockError>>()
+        })?;
+        self.pool.install(|| finals.par_sort_unstable_by(|a, b| a.0.cmp(&b.0)));
+        let mut changes: WriteSet = finals.into_iter().collect();
+        let prologue_writes = prologue.into_writes();
+        // Keys whose final value must still be compared with the base: the
+        // prologue's (a transaction may have set one back) and the epilogue's.
+        let mut compare: Vec<StateKey> = prologue_writes.keys().copied().collect();
+        for (key, value) in prologue_writes {
+            changes.entry(key).or_insert(value);
+        }
+        let mut touched: Vec<StateKey> =
+            schedule.keys.iter().zip(&commit.touched).filter_map(|(key, touched)| touched.then_some(*key)).collect();
+        touched.sort_unstable();
+        let block = Overlay::with_writes(base, changes);
+        let mut epilogue = Overlay::new(&block);
+        vm.end_block(context, &mut epilogue, &touched)?;
+        let epilogue_writes = epilogue.into_writes();
+        let mut changes = block.into_writes();
+        compare.extend(epilogue_writes.keys().copied());
+        changes.extend(epilogue_writes);
+        for key in compare {
+            if let Some(value) = changes.get(&key)
+                && base.get(&key)? == *value
+            {
+                changes.remove(&key);
+            }
+        }
+        Ok(changes)
     }
 }
 
@@ -360,7 +414,7 @@ impl<'a, V: Vm> Run<'a, V> {
             }
             source = self.schedule.access(source as usize, key).map_or(NONE, |access| access.source);
         }
-        self.base_values[key_id as usize].clone()
+        unshared(&self.base_values[key_id as usize])
     }
 
     /// The value a speculative exact read of `access` sees: its source's,
@@ -376,14 +430,14 @@ impl<'a, V: Vm> Run<'a, V> {
         let value = loop {
             self.collect_deltas(&current, &mut net);
             if current.source == NONE {
-                break self.base_values[current.key_id as usize].clone();
+                break unshared(&self.base_values[current.key_id as usize]);
             }
             if let Some(written) = self.written_by(current.source, &current.key) {
                 break written;
             }
             match self.schedule.access(current.source as usize, &current.key) {
                 Some(previous) => current = *previous,
-                None => break self.base_values[current.key_id as usize].clone(),
+                None => break unshared(&self.base_values[current.key_id as usize]),
             }
         };
         let mut fields = decode_fields(value.as_deref()).map_err(|_| corrupt(access.key))?;
@@ -568,6 +622,15 @@ impl<'a, V: Vm> Run<'a, V> {
         }
         Ok(Some(self.value_at(writer, &key, u32::try_from(key_id).unwrap_or(NONE))))
     }
+}
+
+/// A copy of a value before the block that shares no reference count.
+/// Every transaction of a block reads the same configuration, index and
+/// price values: cloning one `Bytes` from all cores would make its
+/// reference count the most contended cache line of the block, while a
+/// copy of a small value is a thread-local allocation.
+fn unshared(value: &Option<Value>) -> Option<Value> {
+    value.as_deref().map(Value::copy_from_slice)
 }
 
 /// Whether two outputs have the same effects (status, writes, deltas);

@@ -22,6 +22,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::access::{AccessMode, StateKey};
+use crate::primitives::Address;
 use crate::tx::{Instruction, VerifiedTransaction};
 
 /// No transaction: the state before the block.
@@ -100,6 +101,21 @@ impl Schedule {
     pub fn parallelism_at_least(&self, ratio: u32) -> bool {
         self.dependency_counts.len() as u64 >= u64::from(ratio) * u64::from(self.depth.max(1))
     }
+}
+
+/// Whether one signer sends more than `1 / ratio` of the block. Its
+/// transactions form a chain (each one writes the signer's account), so the
+/// block's parallelism is below `ratio` whatever the rest does. One hash-map
+/// update per transaction: a small fraction of building the graph, which a
+/// block like this does not need.
+pub(crate) fn one_signer_dominates<I: Instruction>(transactions: &[VerifiedTransaction<I>], ratio: u32) -> bool {
+    let limit = transactions.len() / (ratio.max(1) as usize);
+    let mut counts: FxHashMap<Address, usize> = FxHashMap::default();
+    transactions.iter().any(|transaction| {
+        let count = counts.entry(transaction.transaction().signer).or_insert(0);
+        *count += 1;
+        *count > limit
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -213,7 +229,7 @@ pub(crate) fn schedule<I: Instruction>(transactions: &[VerifiedTransaction<I>]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::testing::{Op, toy_block};
+    use crate::exec::testing::{Op, ToyTransaction, toy_block};
     use crate::primitives::{Address, AssetId};
 
     fn balance(owner: u8) -> StateKey {
@@ -254,6 +270,16 @@ mod tests {
         assert_eq!(schedule.last_writer[schedule.access(0, &balance(9)).unwrap().key_id as usize], 4);
         // Deltas do not wait for the writer, so the longest chain is writer → reader.
         assert_eq!(schedule.depth, 2);
+    }
+
+    #[test]
+    fn a_dominant_signer_is_found_before_scheduling() {
+        let chain: Vec<ToyTransaction> =
+            (0..10).map(|index| (if index < 6 { 0 } else { index }, vec![Op::Nop], vec![])).collect();
+        assert!(one_signer_dominates(&toy_block(&chain), 2));
+        let spread: Vec<ToyTransaction> =
+            (0..10).map(|index| (if index < 5 { 0 } else { index }, vec![Op::Nop], vec![])).collect();
+        assert!(!one_signer_dominates(&toy_block(&spread), 2));
     }
 
     #[test]

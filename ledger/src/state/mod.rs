@@ -73,6 +73,17 @@ impl<'a> Overlay<'a> {
         }
     }
 
+    /// An overlay over `base` holding `writes` already.
+    pub fn with_writes(base: &'a dyn StateReader, writes: WriteSet) -> Overlay<'a> {
+        Overlay { base, writes }
+    }
+
+    /// Gives back the writes as they are, including any that leave a key as
+    /// it is in the base.
+    pub fn into_writes(self) -> WriteSet {
+        self.writes
+    }
+
     /// Sets `key` (or deletes it with `None`).
     pub fn set(&mut self, key: StateKey, value: Option<Value>) {
         self.writes.insert(key, value);

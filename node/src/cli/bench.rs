@@ -65,6 +65,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             println!("parallel            {:>12.0} tx/s", report.parallel_tps);
             println!("speedup             {:>12.2}x", report.speedup);
             println!("scheduling          {:>12.0} ns/tx", report.schedule_ns_per_tx);
+            println!("succeeded           {:>12}", report.succeeded);
             println!("re-executions       {:>12}", report.reexecutions);
             if report.serial_fallback {
                 println!("                    (the executor ran some blocks serially: too little parallelism)");
