@@ -6,7 +6,8 @@
 //! exactly what a client would declare). Each measured block is executed by
 //! the serial reference executor and by the parallel executor alternately,
 //! `repeat` times each, and the medians are reported side by side, so a
-//! noisy machine affects both figures alike. The outputs are compared
+//! noisy machine affects both figures alike (after one untimed warm-up run
+//! of each on the first block). The outputs are compared
 //! byte for byte and the state roots after the run must be equal.
 
 use std::collections::BTreeMap;
@@ -109,6 +110,12 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         let (mut serial_times, mut parallel_times, mut schedule_times) = (Vec::new(), Vec::new(), Vec::new());
         let mut outputs = None;
         let mut block_reexecutions = 0;
+        if index == 0 {
+            // One untimed run of each first: the allocator and the caches
+            // warm up on it, not on the first measured sample.
+            execute_block_serial(&vm, &state, &context, block)?;
+            executor.execute_block(&vm, &state, &context, block)?;
+        }
         for _ in 0..config.repeat.max(1) {
             let started = Instant::now();
             let serial = execute_block_serial(&vm, &state, &context, block)?;
@@ -118,7 +125,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
             parallel_times.push(started.elapsed());
             schedule_times.push(stats.schedule);
             if std::env::var_os("PARLEND_BENCH_PHASES").is_some() {
-                eprintln!("phases: {stats:?}");
+                eprintln!("phases: serial {:?} parallel {:?} {stats:?}", serial_times.last(), parallel_times.last());
             }
             block_reexecutions = stats.reexecutions;
             serial_fallback |= stats.serial_fallback;

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 
 use parlend_contracts::genesis::{Genesis, GenesisAccount};
+use parlend_contracts::market::MarketParams;
 use parlend_contracts::state::AssetInfo;
 use parlend_contracts::{AmountOrAll, Instruction, LendingVm, SignedTransaction, Transaction};
 use parlend_ledger::exec::{AccountState, BlockContext, simulate_transaction};
@@ -108,11 +109,7 @@ pub fn genesis(accounts: &[Keypair]) -> Genesis {
     .collect();
     let mut markets = dev_markets();
     for market in &mut markets {
-        // Room for many users: the dev caps are realistic, a benchmark's users are many.
-        market.params.supply_cap = Amount(u128::from(u64::MAX) * 1_000);
-        if market.params.borrowing_enabled {
-            market.params.borrow_cap = Amount(u128::from(u64::MAX) * 1_000);
-        }
+        market.params = roomy(market.asset, market.params);
     }
     Genesis {
         chain_id: WORKLOAD_CHAIN_ID,
@@ -131,6 +128,16 @@ pub fn genesis(accounts: &[Keypair]) -> Genesis {
         markets,
         liquidation: Default::default(),
     }
+}
+
+/// `params` with caps of a trillion whole tokens: room for a benchmark's
+/// many users, while every deposit and borrow still checks a cap.
+pub fn roomy(asset: AssetId, mut params: MarketParams) -> MarketParams {
+    params.supply_cap = tokens(asset, 1_000_000_000_000, 1);
+    if params.borrowing_enabled {
+        params.borrow_cap = tokens(asset, 1_000_000_000_000, 1);
+    }
+    params
 }
 
 /// Signs transactions as a client would, against a state it keeps current.

@@ -25,7 +25,7 @@ use parlend_ledger::state::{StateCommitment, Value};
 use parlend_ledger::{Address, Amount, AssetId, Hash, Header, Keypair, StateKey, Wad};
 use parlend_node::genesis::dev_market_params;
 use parlend_node::workload::{
-    Generator, WORKLOAD_CHAIN_ID, apply, asset, assets, genesis, keys, setup_positions, tokens, weaken,
+    Generator, WORKLOAD_CHAIN_ID, apply, asset, assets, genesis, keys, roomy, setup_positions, tokens, weaken,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
@@ -404,11 +404,7 @@ fn flash_loan(rng: &mut impl Rng) -> Vec<Instruction> {
 /// The admin (or, refused, a user) pauses, freezes or reopens a market.
 fn market_switch(rng: &mut impl Rng) -> Instruction {
     let asset = random_asset(rng);
-    let mut params: MarketParams = dev_market_params(asset.as_str());
-    params.supply_cap = Amount(u128::from(u64::MAX) * 1_000);
-    if params.borrowing_enabled {
-        params.borrow_cap = Amount(u128::from(u64::MAX) * 1_000);
-    }
+    let mut params: MarketParams = roomy(asset, dev_market_params(asset.as_str()));
     match rng.random_range(0..4u8) {
         0 => params.paused = true,
         1 => params.frozen = true,

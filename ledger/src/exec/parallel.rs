@@ -8,14 +8,15 @@
 //!    sets builds a read-after-write dependency graph. `delta` accesses add
 //!    no edges, so transactions of different users on one market are
 //!    independent even though they all change that market's totals.
-//! 3. **Prefetch**: the value of every key any transaction declared is read
-//!    once from the state after the prologue (in parallel). Workers never
-//!    touch the store.
+//! 3. **Base values**: the value of each declared key after the prologue is
+//!    read from the state once, by the first transaction that needs it
+//!    (a `OnceLock` per key), so reads of the store spread over the workers
+//!    and keys nobody reads are never fetched.
 //! 4. **Execute**, barrier-free: every transaction whose dependencies have
 //!    executed is ready; workers take ready transactions and run them
 //!    speculatively. A transaction reads each `read`/`write` key from the
 //!    output of its source (the last earlier writer of the key, or the
-//!    prefetched value), plus, on aggregates, the deltas of the `delta`
+//!    value after the prologue), plus, on aggregates, the deltas of the `delta`
 //!    transactions in between. Its `delta` keys are evaluated against a
 //!    speculative base (the source's value without the deltas in between):
 //!    its bounded operations are only recorded as predicates.
@@ -49,15 +50,15 @@
 //!   transactions, or a dependency chain nearly as long as the block) run
 //!   on the serial executor, so this executor is never much slower than it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
-use super::schedule::{NONE, ResolvedAccess, Schedule, one_signer_dominates, schedule};
+use super::schedule::{NONE, ResolvedAccess, Schedule, Scratch, one_signer_dominates, schedule_with};
 use super::{BlockContext, BlockError, BlockOutput, TxOutput, TxSource, Vm, execute_block_serial, run_transaction};
 use crate::access::{AccessMode, StateKey};
 use crate::block::Receipt;
@@ -85,14 +86,21 @@ pub struct ExecutionStats {
     pub schedule: Duration,
     /// Transactions executed a second time during commit.
     pub reexecutions: usize,
-    /// Time spent reading every declared key before execution.
-    pub prefetch: Duration,
+    /// Time spent in the block prologue.
+    pub prologue: Duration,
     /// Time spent executing and committing transactions.
     pub execute: Duration,
+    /// Of `execute`, time the in-order commit spent validating, re-executing
+    /// and applying (serial work: it bounds the speedup).
+    pub commit: Duration,
     /// Time spent merging final values, in the epilogue and diffing.
     pub finish: Duration,
     /// Length of the longest dependency chain.
     pub depth: u32,
+    /// Declared accesses in the block.
+    pub accesses: usize,
+    /// Dependency edges between transactions.
+    pub edges: usize,
     /// Whether the block ran on the serial executor instead.
     pub serial_fallback: bool,
 }
@@ -106,6 +114,7 @@ pub struct PoolError(String);
 pub struct ParallelExecutor {
     pool: rayon::ThreadPool,
     threads: usize,
+    scratch: Mutex<Scratch>,
 }
 
 impl ParallelExecutor {
@@ -117,7 +126,7 @@ impl ParallelExecutor {
             .thread_name(|index| format!("parlend-exec-{index}"))
             .build()
             .map_err(|error| PoolError(error.to_string()))?;
-        Ok(ParallelExecutor { pool, threads })
+        Ok(ParallelExecutor { pool, threads, scratch: Mutex::new(Scratch::default()) })
     }
 
     /// Number of worker threads.
@@ -157,23 +166,47 @@ impl ParallelExecutor {
             return execute_block_serial(vm, base, context, transactions).map(|output| (output, stats));
         }
         let started = Instant::now();
-        let schedule = schedule(transactions);
-        let mut stats =
-            ExecutionStats { schedule: started.elapsed(), depth: schedule.depth, ..ExecutionStats::default() };
+        // One block at a time uses the scratch memory; a concurrent caller
+        // (the node verifies and executes on different paths) gets its own.
+        let mut own = Scratch::default();
+        let mut shared = self.scratch.try_lock();
+        let scratch = shared.as_deref_mut().unwrap_or(&mut own);
+        let schedule = schedule_with(transactions, scratch);
+        let mut stats = ExecutionStats {
+            schedule: started.elapsed(),
+            depth: schedule.depth,
+            accesses: schedule.accesses.len(),
+            edges: schedule.successors.len(),
+            ..ExecutionStats::default()
+        };
         if !schedule.parallelism_at_least(PARALLELISM_MIN) {
             stats.serial_fallback = true;
+            scratch.recycle(schedule);
             return execute_block_serial(vm, base, context, transactions).map(|output| (output, stats));
         }
+        let result = self.execute_scheduled(vm, base, context, transactions, &schedule, &mut stats);
+        scratch.recycle(schedule);
+        result.map(|output| (output, stats))
+    }
 
+    /// Steps 3 to 6 of the algorithm, on a block worth running in parallel.
+    fn execute_scheduled<V: Vm>(
+        &self,
+        vm: &V,
+        base: &dyn StateReader,
+        context: &BlockContext,
+        transactions: &[VerifiedTransaction<V::Instruction>],
+        schedule: &Schedule,
+        stats: &mut ExecutionStats,
+    ) -> Result<BlockOutput, BlockError> {
         let started = Instant::now();
         let mut overlay = Overlay::new(base);
         vm.begin_block(context, &mut overlay)?;
-        // Later phases read the values after the prologue from here.
-        let base_values: Vec<Option<Value>> =
-            self.pool.install(|| schedule.keys.par_iter().map(|key| overlay.get(key)).collect::<Result<_, _>>())?;
-        stats.prefetch = started.elapsed();
+        stats.prologue = started.elapsed();
         let started = Instant::now();
-        let run = Run::new(vm, context, transactions, &schedule, &base_values);
+        // Transactions read the values after the prologue from `overlay`,
+        // each key once, on first use.
+        let run = Run::new(vm, context, transactions, schedule, &overlay);
         self.pool.scope(|scope| {
             for _ in 0..self.threads {
                 scope.spawn(|_| run.work());
@@ -181,12 +214,13 @@ impl ParallelExecutor {
         });
         let commit = run.finish()?;
         stats.reexecutions = commit.reexecutions;
+        stats.commit = commit.busy;
         stats.execute = started.elapsed();
         let started = Instant::now();
 
-        let changes = self.finish_block(vm, base, context, overlay, &schedule, &base_values, &run, &commit)?;
+        let changes = self.finish_block(vm, base, context, &overlay, schedule, &run, &commit)?;
         stats.finish = started.elapsed();
-        Ok((BlockOutput { receipts: commit.receipts, changes }, stats))
+        Ok(BlockOutput { receipts: commit.receipts, changes })
     }
 }
 
@@ -200,9 +234,8 @@ impl ParallelExecutor {
         vm: &V,
         base: &dyn StateReader,
         context: &BlockContext,
-        prologue: Overlay<'_>,
+        prologue: &Overlay<'_>,
         schedule: &Schedule,
-        base_values: &[Option<Value>],
         run: &Run<'_, V>,
         commit: &Commit,
     ) -> Result<WriteSet, BlockError> {
@@ -213,15 +246,19 @@ impl ParallelExecutor {
             (0..schedule.keys.len())
                 .into_par_iter()
                 .filter_map(|key_id| match run.final_value(commit, key_id) {
-                    Ok(Some(value)) if value != base_values[key_id] => Some(Ok((schedule.keys[key_id], value))),
-                    Ok(_) => None,
+                    Ok(Some(value)) => match run.base(index_u32(key_id)) {
+                        Ok(before) if *before == value => None,
+                        Ok(_) => Some(Ok((schedule.keys[key_id], value))),
+                        Err(error) => Some(Err(error.into())),
+                    },
+                    Ok(None) => None,
                     Err(error) => Some(Err(error)),
                 })
                 .collect::<Result<_, BlockError>>()
         })?;
         self.pool.install(|| finals.par_sort_unstable_by(|a, b| a.0.cmp(&b.0)));
         let mut changes: WriteSet = finals.into_iter().collect();
-        let prologue_writes = prologue.into_writes();
+        let prologue_writes = prologue.writes().clone();
         // Keys whose final value must still be compared with the base: the
         // prologue's (a transaction may have set one back) and the epilogue's.
         let mut compare: Vec<StateKey> = prologue_writes.keys().copied().collect();
@@ -267,6 +304,7 @@ struct Commit {
     touched: Vec<bool>,
     receipts: Vec<Receipt>,
     reexecutions: usize,
+    busy: Duration,
     error: Option<BlockError>,
 }
 
@@ -275,7 +313,10 @@ struct Run<'a, V: Vm> {
     context: &'a BlockContext,
     transactions: &'a [VerifiedTransaction<V::Instruction>],
     schedule: &'a Schedule,
-    base_values: &'a [Option<Value>],
+    /// The state after the prologue.
+    state: &'a dyn StateReader,
+    /// Its value of each key, read on first use.
+    base_values: Vec<OnceLock<Result<Option<Value>, StoreError>>>,
     outputs: Vec<RwLock<Option<Arc<Attempt>>>>,
     pending: Vec<AtomicU32>,
     queue: Injector<u32>,
@@ -307,7 +348,7 @@ impl<'a, V: Vm> Run<'a, V> {
         context: &'a BlockContext,
         transactions: &'a [VerifiedTransaction<V::Instruction>],
         schedule: &'a Schedule,
-        base_values: &'a [Option<Value>],
+        state: &'a dyn StateReader,
     ) -> Run<'a, V> {
         let count = transactions.len();
         let keys = schedule.keys.len();
@@ -322,7 +363,8 @@ impl<'a, V: Vm> Run<'a, V> {
             context,
             transactions,
             schedule,
-            base_values,
+            state,
+            base_values: (0..keys).map(|_| OnceLock::new()).collect(),
             outputs: (0..count).map(|_| RwLock::new(None)).collect(),
             pending: schedule.dependency_counts.iter().map(|&count| AtomicU32::new(count)).collect(),
             queue,
@@ -334,6 +376,7 @@ impl<'a, V: Vm> Run<'a, V> {
                 touched: vec![false; keys],
                 receipts: Vec::with_capacity(count),
                 reexecutions: 0,
+                busy: Duration::ZERO,
                 error: None,
             }),
             committed: AtomicUsize::new(0),
@@ -407,14 +450,20 @@ impl<'a, V: Vm> Run<'a, V> {
     /// The value of `key` as left by transaction `source` (or the state
     /// before the block for [`NONE`]). A source that did not write the key
     /// (it failed, or has not run yet) passes through to its own source.
-    fn value_at(&self, mut source: u32, key: &StateKey, key_id: u32) -> Option<Value> {
+    fn value_at(&self, mut source: u32, key: &StateKey, key_id: u32) -> Result<Option<Value>, StoreError> {
         while source != NONE {
             if let Some(written) = self.written_by(source, key) {
-                return written;
+                return Ok(written);
             }
             source = self.schedule.access(source as usize, key).map_or(NONE, |access| access.source);
         }
-        unshared(&self.base_values[key_id as usize])
+        self.base(key_id).map(unshared)
+    }
+
+    /// The value of key `key_id` after the prologue, read once.
+    fn base(&self, key_id: u32) -> Result<&Option<Value>, StoreError> {
+        let id = key_id as usize;
+        self.base_values[id].get_or_init(|| self.state.get(&self.schedule.keys[id])).as_ref().map_err(Clone::clone)
     }
 
     /// The value a speculative exact read of `access` sees: its source's,
@@ -423,21 +472,21 @@ impl<'a, V: Vm> Run<'a, V> {
     /// collecting the deltas before it as well.
     fn speculative_read(&self, access: &ResolvedAccess) -> Result<Option<Value>, StoreError> {
         if !access.key.is_aggregate() {
-            return Ok(self.value_at(access.source, &access.key, access.key_id));
+            return self.value_at(access.source, &access.key, access.key_id);
         }
         let mut net = [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX];
         let mut current = *access;
         let value = loop {
             self.collect_deltas(&current, &mut net);
             if current.source == NONE {
-                break unshared(&self.base_values[current.key_id as usize]);
+                break self.base(current.key_id).map(unshared)?;
             }
             if let Some(written) = self.written_by(current.source, &current.key) {
                 break written;
             }
             match self.schedule.access(current.source as usize, &current.key) {
                 Some(previous) => current = *previous,
-                None => break unshared(&self.base_values[current.key_id as usize]),
+                None => break self.base(current.key_id).map(unshared)?,
             }
         };
         let mut fields = decode_fields(value.as_deref()).map_err(|_| corrupt(access.key))?;
@@ -483,6 +532,12 @@ impl<'a, V: Vm> Run<'a, V> {
 
     /// Commits executed transactions in block order, as far as possible.
     fn advance(&self, commit: &mut Commit) {
+        let started = Instant::now();
+        self.advance_inner(commit);
+        commit.busy += started.elapsed();
+    }
+
+    fn advance_inner(&self, commit: &mut Commit) {
         while commit.next < self.transactions.len() && commit.error.is_none() {
             let index = commit.next;
             let Some(attempt) = self.output(index) else { return };
@@ -502,7 +557,7 @@ impl<'a, V: Vm> Run<'a, V> {
             if access.key.is_aggregate() && access.mode != AccessMode::Read {
                 let running = &mut commit.running[access.key_id as usize];
                 if running.is_none() {
-                    let base = self.base_values[access.key_id as usize].as_deref();
+                    let base = self.base(access.key_id)?.as_deref();
                     *running = Some(decode_fields(base).map_err(|_| BlockError::Corrupt(access.key))?);
                 }
             }
@@ -595,6 +650,7 @@ impl<'a, V: Vm> Run<'a, V> {
                 touched: Vec::new(),
                 receipts: Vec::new(),
                 reexecutions: 0,
+                busy: Duration::ZERO,
                 error: None,
             },
         );
@@ -620,7 +676,7 @@ impl<'a, V: Vm> Run<'a, V> {
         if writer == NONE {
             return Ok(None);
         }
-        Ok(Some(self.value_at(writer, &key, u32::try_from(key_id).unwrap_or(NONE))))
+        Ok(Some(self.value_at(writer, &key, index_u32(key_id))?))
     }
 }
 
@@ -631,6 +687,10 @@ impl<'a, V: Vm> Run<'a, V> {
 /// copy of a small value is a thread-local allocation.
 fn unshared(value: &Option<Value>) -> Option<Value> {
     value.as_deref().map(Value::copy_from_slice)
+}
+
+fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).expect("key and transaction counts are bounded by the block limits")
 }
 
 /// Whether two outputs have the same effects (status, writes, deltas);
@@ -649,7 +709,7 @@ impl<V: Vm> TxSource for Speculative<'_, '_, V> {
 
     fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
         match self.run.schedule.access(self.index, key) {
-            Some(access) => Ok(self.run.value_at(access.source, key, access.key_id)),
+            Some(access) => self.run.value_at(access.source, key, access.key_id),
             None => Ok(None),
         }
     }
@@ -663,7 +723,7 @@ impl<V: Vm> TxSource for Exact<'_, '_, V> {
         {
             return Ok(encode_fields(fields));
         }
-        Ok(self.run.value_at(access.source, key, access.key_id))
+        self.run.value_at(access.source, key, access.key_id)
     }
 
     fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {

@@ -120,7 +120,6 @@ pub(crate) fn one_signer_dominates<I: Instruction>(transactions: &[VerifiedTrans
 
 #[derive(Clone, Copy)]
 struct KeyState {
-    id: u32,
     last_writer: u32,
     last_delta: u32,
 }
@@ -129,17 +128,75 @@ fn index_u32(index: usize) -> u32 {
     u32::try_from(index).expect("block sizes are bounded by TRANSACTIONS_PER_BLOCK_MAX")
 }
 
+/// Memory the scheduler keeps from one block to the next: a block's graph
+/// is megabytes of short-lived buffers, and allocating them afresh costs
+/// page faults and rehashing on every block.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    ids: FxHashMap<StateKey, u32>,
+    states: Vec<KeyState>,
+    edges: Vec<(u32, u32)>,
+    depths: Vec<u32>,
+    cursor: Vec<u32>,
+    /// The last block's schedule, its buffers to be reused.
+    recycled: Option<Schedule>,
+}
+
+impl Scratch {
+    /// Hands a finished schedule back for its buffers.
+    pub fn recycle(&mut self, schedule: Schedule) {
+        self.recycled = Some(schedule);
+    }
+}
+
 /// Builds the dependency graph of `transactions`.
+#[cfg(test)]
 pub(crate) fn schedule<I: Instruction>(transactions: &[VerifiedTransaction<I>]) -> Schedule {
+    schedule_with(transactions, &mut Scratch::default())
+}
+
+/// Builds the dependency graph of `transactions`, reusing `scratch`'s memory.
+pub(crate) fn schedule_with<I: Instruction>(
+    transactions: &[VerifiedTransaction<I>],
+    scratch: &mut Scratch,
+) -> Schedule {
     let total_accesses: usize = transactions.iter().map(|tx| tx.transaction().access.len()).sum();
-    let mut states: FxHashMap<StateKey, KeyState> = FxHashMap::default();
-    states.reserve(total_accesses);
-    let mut keys = Vec::new();
-    let mut accesses = Vec::with_capacity(total_accesses);
-    let mut access_offsets = Vec::with_capacity(transactions.len() + 1);
-    let mut delta_events = Vec::new();
-    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(total_accesses);
-    let mut depths: Vec<u32> = Vec::with_capacity(transactions.len());
+    let mut schedule = scratch.recycled.take().unwrap_or_else(|| Schedule {
+        keys: Vec::new(),
+        last_writer: Vec::new(),
+        accesses: Vec::new(),
+        access_offsets: Vec::new(),
+        delta_events: Vec::new(),
+        successors: Vec::new(),
+        successor_offsets: Vec::new(),
+        dependency_counts: Vec::new(),
+        depth: 0,
+    });
+    let Schedule {
+        keys,
+        last_writer,
+        accesses,
+        access_offsets,
+        delta_events,
+        successors,
+        successor_offsets,
+        dependency_counts,
+        depth: _,
+    } = &mut schedule;
+    for buffer in [&mut *last_writer, &mut *access_offsets, &mut *successors, &mut *successor_offsets] {
+        buffer.clear();
+    }
+    keys.clear();
+    accesses.clear();
+    delta_events.clear();
+    dependency_counts.clear();
+    let Scratch { ids, states, edges, depths, cursor, recycled: _ } = scratch;
+    ids.clear();
+    states.clear();
+    edges.clear();
+    depths.clear();
+    accesses.reserve(total_accesses);
+    access_offsets.reserve(transactions.len() + 1);
 
     for (index, transaction) in transactions.iter().enumerate() {
         let index = index_u32(index);
@@ -147,13 +204,15 @@ pub(crate) fn schedule<I: Instruction>(transactions: &[VerifiedTransaction<I>]) 
         let mut depth = 1u32;
         for entry in transaction.transaction().access.entries() {
             let next_id = index_u32(keys.len());
-            let state = states.entry(entry.key).or_insert_with(|| {
+            let id = *ids.entry(entry.key).or_insert_with(|| {
                 keys.push(entry.key);
-                KeyState { id: next_id, last_writer: NONE, last_delta: NONE }
+                states.push(KeyState { last_writer: NONE, last_delta: NONE });
+                next_id
             });
+            let state = &mut states[id as usize];
             let resolved = ResolvedAccess {
                 key: entry.key,
-                key_id: state.id,
+                key_id: id,
                 mode: entry.mode,
                 source: state.last_writer,
                 last_delta: state.last_delta,
@@ -188,42 +247,28 @@ pub(crate) fn schedule<I: Instruction>(transactions: &[VerifiedTransaction<I>]) 
         depths.push(depth);
     }
     access_offsets.push(index_u32(accesses.len()));
-
-    let mut last_writer = vec![NONE; keys.len()];
-    for state in states.values() {
-        last_writer[state.id as usize] = state.last_writer;
-    }
+    last_writer.extend(states.iter().map(|state| state.last_writer));
 
     // Successors in CSR form: count, prefix-sum, fill.
     let count = transactions.len();
-    let mut successor_offsets = vec![0u32; count + 1];
-    let mut dependency_counts = vec![0u32; count];
-    for &(from, to) in &edges {
+    successor_offsets.resize(count + 1, 0);
+    dependency_counts.resize(count, 0);
+    for &(from, to) in edges.iter() {
         successor_offsets[from as usize + 1] += 1;
         dependency_counts[to as usize] += 1;
     }
     for index in 0..count {
         successor_offsets[index + 1] += successor_offsets[index];
     }
-    let mut cursor: Vec<u32> = successor_offsets[..count].to_vec();
-    let mut successors = vec![0u32; edges.len()];
-    for &(from, to) in &edges {
+    cursor.clear();
+    cursor.extend_from_slice(&successor_offsets[..count]);
+    successors.resize(edges.len(), 0);
+    for &(from, to) in edges.iter() {
         successors[cursor[from as usize] as usize] = to;
         cursor[from as usize] += 1;
     }
-    let depth = depths.iter().copied().max().unwrap_or(0);
-
-    Schedule {
-        keys,
-        last_writer,
-        accesses,
-        access_offsets,
-        delta_events,
-        successors,
-        successor_offsets,
-        dependency_counts,
-        depth,
-    }
+    schedule.depth = depths.iter().copied().max().unwrap_or(0);
+    schedule
 }
 
 #[cfg(test)]
