@@ -15,4 +15,5 @@ pub mod bench;
 pub mod cli;
 pub mod genesis;
 pub mod mempool;
+pub mod metrics;
 pub mod node;

@@ -158,3 +158,32 @@ impl Drop for ChildNode {
         let _ = self.child.wait();
     }
 }
+
+/// Whole US dollars as an oracle price (18 decimals).
+pub fn usd(whole: u128) -> parlend_ledger::Wad {
+    parlend_ledger::Wad(whole * parlend_ledger::Wad::SCALE)
+}
+
+/// Posts `prices` (symbol, whole USD) as the dev oracle (dev account 0),
+/// observed at the node's clock, and waits for the block. The dev genesis
+/// prices are as old as the genesis, so every lending test posts fresh ones.
+pub async fn post_prices(client: &Client, prices: &[(&str, u128)]) {
+    let clock = client.head().await.expect("head").clock;
+    let instructions = prices
+        .iter()
+        .map(|(symbol, price)| Instruction::SetPrice { asset: asset(symbol), price: usd(*price), timestamp: clock })
+        .collect();
+    let status = client.submit(&dev_keypair(0), instructions, true).await.expect("prices are posted");
+    assert_eq!(status.status, parlend_rpc::types::TxState::Committed, "posting prices failed: {status:?}");
+}
+
+/// Submits `instructions` signed by `key`, waits, and asserts success.
+pub async fn submit_ok(
+    client: &Client,
+    key: &Keypair,
+    instructions: Vec<Instruction>,
+) -> parlend_rpc::types::TxStatusView {
+    let status = client.submit(key, instructions, true).await.expect("submitted");
+    assert_eq!(status.status, parlend_rpc::types::TxState::Committed, "transaction failed: {status:?}");
+    status
+}
