@@ -13,6 +13,7 @@
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod genesis;
 pub mod mempool;
 pub mod metrics;

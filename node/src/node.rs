@@ -59,6 +59,9 @@ pub struct NodeConfig {
     pub rpc_limits: ServerLimits,
     /// Threads executing blocks (0: one per core).
     pub threads: usize,
+    /// Produce blocks only when asked (`dev_mine`), like anvil's
+    /// `--no-mining`: transactions stay pending until then.
+    pub manual_mining: bool,
 }
 
 impl NodeConfig {
@@ -75,6 +78,7 @@ impl NodeConfig {
             dev: true,
             rpc_limits: ServerLimits::default(),
             threads: 0,
+            manual_mining: false,
         }
     }
 }
@@ -247,6 +251,7 @@ impl Node {
             };
             match command {
                 None | Some(Command::Stop) => return,
+                Some(Command::Wake) if self.config.manual_mining => {}
                 Some(Command::Wake) => {
                     if let Err(error) = self.produce_block(false) {
                         tracing::error!(%error, "block production failed");
@@ -312,7 +317,9 @@ impl Node {
             tracing::info!(height = head.height, hash = %head.hash, transactions = transaction_count, "block committed");
             self.heads.send_replace(head.height);
             let more = !self.mempool.lock().is_empty();
-            if !(more && self.config.block_time.is_zero()) {
+            // On demand, keep going while transactions wait; with manual
+            // mining, one block per request.
+            if !(more && self.config.block_time.is_zero()) || self.config.manual_mining {
                 return Ok(head.height);
             }
         }

@@ -220,9 +220,12 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
             });
         }
         if request.wait {
-            let timeout = wait_timeout(request.timeout_ms, &context.limits);
+            // One deadline for the whole list, so the call never outlasts the
+            // longest wait however many transactions it carries.
+            let deadline = tokio::time::Instant::now() + wait_timeout(request.timeout_ms, &context.limits);
             for outcome in &mut outcomes {
                 if let Some(accepted) = &mut outcome.accepted {
+                    let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
                     *accepted = wait_for_commit(&*context.node, accepted.hash, timeout).await?;
                 }
             }

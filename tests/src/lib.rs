@@ -187,3 +187,30 @@ pub async fn submit_ok(
     assert_eq!(status.status, parlend_rpc::types::TxState::Committed, "transaction failed: {status:?}");
     status
 }
+
+/// POSTs a raw body to `url` from a blocking thread; returns the HTTP status
+/// and the body as JSON (a JSON string holding the text if it is not JSON).
+pub async fn post_raw(url: &str, body: impl Into<Vec<u8>>) -> (u16, serde_json::Value) {
+    let (url, body) = (url.to_string(), body.into());
+    tokio::task::spawn_blocking(move || post_blocking(&url, body)).await.expect("the request thread")
+}
+
+/// The blocking form of [`post_raw`].
+pub fn post_blocking(url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent.post(url).header("content-type", "application/json").send(body).expect("HTTP request");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// Calls `method` with `params` over raw HTTP; returns the HTTP status and body.
+pub async fn call(url: &str, method: &str, params: serde_json::Value) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post_raw(url, body.to_string()).await
+}
+
+/// The JSON-RPC error code of a response body (panics if it has none).
+pub fn error_code(body: &serde_json::Value) -> i64 {
+    body["error"]["code"].as_i64().unwrap_or_else(|| panic!("expected a JSON-RPC error, got {body}"))
+}
