@@ -23,7 +23,9 @@ use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
 
 use crate::api::{HttpRejection, NodeApi};
-use crate::error::{ApiError, INTERNAL_ERROR, OVERSIZED_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT, SERVER_BUSY};
+use crate::error::{
+    ApiError, INTERNAL_ERROR, INVALID_REQUEST, OVERSIZED_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT, SERVER_BUSY,
+};
 use crate::methods;
 use crate::types::{
     AddressParams, AssetParams, BlockParams, FaucetParams, HashParams, HealthView, INCREASE_TIME_SECONDS_MAX,
@@ -131,13 +133,15 @@ impl RunningServer {
 fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     // Absent params are an empty object, so methods without required fields
     // accept `{}`, `null` and no params alike.
-    match params.as_str() {
-        None => serde_json::from_str("{}"),
-        Some(text) => serde_json::from_str(text),
-    }
-    .map_err(|error| {
-        ErrorObjectOwned::owned(crate::error::INVALID_PARAMS, format!("invalid params: {error}"), None::<()>)
-    })
+    // Params are named: an array would fill a struct's fields by position,
+    // silently, so only an object (or nothing) is accepted.
+    let invalid = |message: String| ErrorObjectOwned::owned(crate::error::INVALID_PARAMS, message, None::<()>);
+    let text = match params.as_str().map(str::trim_start) {
+        None | Some("null") => "{}",
+        Some(text) if text.starts_with('{') => text,
+        Some(_) => return Err(invalid("invalid params: params must be a JSON object of named fields".to_string())),
+    };
+    serde_json::from_str(text).map_err(|error| invalid(format!("invalid params: {error}")))
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, ApiError> {
@@ -446,6 +450,11 @@ async fn handle_rpc<N: NodeApi>(node: &N, lanes: Lanes, limits: ServerLimits, re
     let lane = if is_light_call(&bytes) { lanes.light } else { lanes.heavy };
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     match lane.oneshot(request).await {
+        Ok(response) if is_bare_null(&response) => rpc_error_response(
+            axum::http::StatusCode::OK,
+            INVALID_REQUEST,
+            "invalid request: the id must be a string, an integer that fits in 64 bits, or null",
+        ),
         Ok(response) => response.map(axum::body::Body::new).into_response(),
         Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
             node.http_rejected(HttpRejection::Shed);
@@ -457,6 +466,14 @@ async fn handle_rpc<N: NodeApi>(node: &N, lanes: Lanes, limits: ServerLimits, re
         }
         Err(error) => internal_error(&error.to_string()),
     }
+}
+
+/// Whether jsonrpsee answered a bare `null`: it does so for a call whose id
+/// it cannot represent (`1.5`, `1e999`), which deserves an error instead.
+/// Every real answer is an object or an array of them, far longer than the
+/// four bytes of `null`.
+fn is_bare_null(response: &jsonrpsee::server::HttpResponse) -> bool {
+    axum::body::HttpBody::size_hint(response.body()).exact() == Some(4)
 }
 
 /// Whether the body is one call (not a batch) of a light method. Bodies that
