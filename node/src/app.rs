@@ -17,11 +17,12 @@
 //! validator computes the same roots.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parlend_contracts::genesis::{Genesis, GenesisError};
 use parlend_contracts::{Block, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
-use parlend_ledger::exec::parallel::PoolError;
+use parlend_ledger::exec::parallel::{ExecutionStats, PoolError};
 use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_transactions};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{CommitmentUpdate, StoreError, WriteSet};
@@ -88,6 +89,10 @@ pub struct Finalized {
     pub changes: WriteSet,
     /// The commitment update to the new state root.
     pub commitment: CommitmentUpdate,
+    /// How the executor spent its time (for metrics).
+    pub stats: ExecutionStats,
+    /// Time spent computing the state root.
+    pub state_root_time: Duration,
 }
 
 /// The application.
@@ -219,9 +224,11 @@ impl App {
     pub fn finalize_block(&self, proposal: Proposal) -> Result<Finalized, AppError> {
         let context = BlockContext { chain_id: self.chain_id, height: proposal.height, timestamp: proposal.timestamp };
         let base: &dyn Store = &*self.store;
-        let BlockOutput { receipts, changes } =
-            self.executor.execute_block(&self.vm, base, &context, &proposal.transactions)?;
+        let (BlockOutput { receipts, changes }, stats) =
+            self.executor.execute_block_with_stats(&self.vm, base, &context, &proposal.transactions)?;
+        let started = Instant::now();
         let commitment = self.store.prepare_root(&changes);
+        let state_root_time = started.elapsed();
         let ids: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
         let header = Header {
             chain_id: self.chain_id,
@@ -234,7 +241,7 @@ impl App {
             receipts_root: receipts_root(&receipts),
         };
         let transactions = proposal.transactions.into_iter().map(VerifiedTransaction::into_signed).collect();
-        Ok(Finalized { block: Block { header, transactions }, receipts, changes, commitment })
+        Ok(Finalized { block: Block { header, transactions }, receipts, changes, commitment, stats, state_root_time })
     }
 
     /// Commit a finalized block: one atomic write.

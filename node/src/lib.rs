@@ -13,7 +13,9 @@
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod genesis;
 pub mod mempool;
+pub mod metrics;
 pub mod node;
 pub mod workload;

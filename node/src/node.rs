@@ -8,24 +8,33 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use parlend_contracts::Instruction;
 use parlend_contracts::genesis::Genesis;
+use parlend_contracts::query::{self, QueryError};
 use parlend_contracts::state::GlobalConfig;
 use parlend_contracts::{Block, Failure, Transaction, VerifiedTransaction};
 use parlend_ledger::block::{Receipt, TxStatus};
 use parlend_ledger::exec::{AccountState, BlockContext, BlockError, simulate_transaction};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
-use parlend_ledger::state::StoreError;
+use parlend_ledger::state::{StateReader, StoreError};
 use parlend_ledger::store::{MemoryStore, RocksStore, RocksStoreOptions, Store};
 use parlend_ledger::{AccessSet, Address, Hash, StateKey, TxStatus as LedgerStatus};
+use parlend_ledger::{AssetId, Wad};
+use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
-    AccountView, BalanceView, BalancesView, BlockParams, BlockView, CommittedTransactionView, HeadView, OutcomeView,
-    ReceiptView, SimulateParams, SimulationView, StateChangeView, TransactionView, TxState, TxStatusView,
+    AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockParams, BlockView, ClockView,
+    CommittedTransactionView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
+    LiquidatableParams, LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ReceiptView,
+    RevertView, RiskyPositionView, SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView,
+    TxState, TxStatusView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use tokio::sync::watch;
 
 use crate::app::{App, AppError};
+use crate::genesis::dev_minter;
 use crate::mempool::{Mempool, MempoolLimits};
+use crate::metrics::{BlockTimings, Metrics};
 
 /// Everything a node is configured with.
 #[derive(Debug, Clone)]
@@ -50,6 +59,9 @@ pub struct NodeConfig {
     pub rpc_limits: ServerLimits,
     /// Threads executing blocks (0: one per core).
     pub threads: usize,
+    /// Produce blocks only when asked (`dev_mine`), like anvil's
+    /// `--no-mining`: transactions stay pending until then.
+    pub manual_mining: bool,
 }
 
 impl NodeConfig {
@@ -66,6 +78,7 @@ impl NodeConfig {
             dev: true,
             rpc_limits: ServerLimits::default(),
             threads: 0,
+            manual_mining: false,
         }
     }
 }
@@ -94,6 +107,9 @@ enum Command {
     Wake,
     /// Produce a block now, even an empty one, and report it.
     Mine(mpsc::Sender<Result<u64, String>>),
+    /// Roll the chain back to a height and empty the mempool; reports how
+    /// many pending transactions were dropped.
+    Revert(u64, mpsc::Sender<Result<usize, String>>),
     /// Stop after the block in progress.
     Stop,
 }
@@ -105,7 +121,35 @@ pub struct Node {
     heads: watch::Sender<u64>,
     commands: Mutex<mpsc::Sender<Command>>,
     config: NodeConfig,
+    dev: Mutex<DevState>,
+    /// Serializes `dev_faucet`: each mint takes the minter's next nonce.
+    faucet: Mutex<()>,
+    metrics: Metrics,
 }
+
+/// Dev mode's clock offset and snapshots.
+#[derive(Debug, Default)]
+struct DevState {
+    /// Seconds added to the wall clock by `dev_increaseTime`.
+    offset_seconds: u64,
+    /// Live snapshots, oldest first.
+    snapshots: Vec<Snapshot>,
+    /// The id of the next snapshot.
+    next_snapshot_id: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    id: u64,
+    height: u64,
+    offset_seconds: u64,
+}
+
+/// Most live snapshots; the oldest is forgotten beyond it.
+pub const SNAPSHOTS_MAX: usize = 1_000;
+
+/// Most positions `getLiquidatable` examines in one call.
+pub const LIQUIDATABLE_SCAN_MAX: u64 = 1_000_000;
 
 /// A started node: its RPC server and producer thread.
 pub struct NodeHandle {
@@ -165,7 +209,11 @@ impl Node {
             heads,
             commands: Mutex::new(sender),
             config: config.clone(),
+            dev: Mutex::new(DevState { next_snapshot_id: 1, ..DevState::default() }),
+            faucet: Mutex::new(()),
+            metrics: Metrics::new(),
         });
+        node.metrics.head(head.height);
         let producer_node = node.clone();
         let producer = std::thread::Builder::new()
             .name("parlend-producer".to_string())
@@ -203,6 +251,7 @@ impl Node {
             };
             match command {
                 None | Some(Command::Stop) => return,
+                Some(Command::Wake) if self.config.manual_mining => {}
                 Some(Command::Wake) => {
                     if let Err(error) = self.produce_block(false) {
                         tracing::error!(%error, "block production failed");
@@ -210,6 +259,9 @@ impl Node {
                 }
                 Some(Command::Mine(reply)) => {
                     let _ = reply.send(self.produce_block(true).map_err(|error| error.to_string()));
+                }
+                Some(Command::Revert(height, reply)) => {
+                    let _ = reply.send(self.revert_to(height));
                 }
             }
         }
@@ -224,8 +276,9 @@ impl Node {
             if candidates.is_empty() && !force {
                 return Ok(self.app.info().height);
             }
-            let proposal = self.app.prepare_proposal(candidates, now_seconds());
+            let proposal = self.app.prepare_proposal(candidates, self.clock());
             let hashes: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
+            let started = Instant::now();
             let finalized = match self.app.finalize_block(proposal.clone()) {
                 Ok(finalized) => finalized,
                 Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
@@ -239,7 +292,12 @@ impl Node {
                 }
                 Err(error) => return Err(error),
             };
+            let finalize_time = started.elapsed();
             let transaction_count = hashes.len();
+            let receipts = finalized.receipts.clone();
+            let stats = finalized.stats;
+            let state_root_time = finalized.state_root_time;
+            let started = Instant::now();
             // Commit and clear the mempool under its lock: admission reads
             // committed nonces under the same lock, so it never sees a
             // committed nonce while the transactions that used it still look
@@ -250,13 +308,51 @@ impl Node {
                 mempool.remove(&hashes);
                 head
             };
+            let timings = BlockTimings {
+                schedule: stats.schedule,
+                execute: finalize_time.saturating_sub(stats.schedule).saturating_sub(state_root_time),
+                commit: state_root_time + started.elapsed(),
+            };
+            self.metrics.block_committed(head.height, &receipts, &stats, timings);
             tracing::info!(height = head.height, hash = %head.hash, transactions = transaction_count, "block committed");
             self.heads.send_replace(head.height);
             let more = !self.mempool.lock().is_empty();
-            if !(more && self.config.block_time.is_zero()) {
+            // On demand, keep going while transactions wait; with manual
+            // mining, one block per request.
+            if !(more && self.config.block_time.is_zero()) || self.config.manual_mining {
                 return Ok(head.height);
             }
         }
+    }
+
+    /// The node's clock: the wall clock plus the dev offset, never before
+    /// the head. The next block's timestamp, and the time queries accrue to.
+    pub fn clock(&self) -> u64 {
+        let offset = self.dev.lock().offset_seconds;
+        now_seconds().saturating_add(offset).max(self.app.info().header.timestamp)
+    }
+
+    /// The metrics.
+    pub fn metrics_registry(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Rolls back to `height` under the mempool lock (runs on the producer
+    /// thread, so no block is in progress).
+    fn revert_to(&self, height: u64) -> Result<usize, String> {
+        let mut mempool = self.mempool.lock();
+        self.app.store().revert_to(height).map_err(|error| error.to_string())?;
+        let dropped = mempool.len();
+        mempool.clear();
+        self.heads.send_replace(height);
+        self.metrics.head(height);
+        self.metrics.mempool_depth(0);
+        tracing::warn!(height, dropped, "chain reverted to a snapshot");
+        Ok(dropped)
+    }
+
+    fn reader(&self) -> &dyn StateReader {
+        &**self.app.store()
     }
 
     fn committed_nonce(&self, address: &Address) -> Result<u64, ApiError> {
@@ -307,6 +403,13 @@ fn unavailable(error: StoreError) -> ApiError {
     ApiError::Unavailable(error.to_string())
 }
 
+fn query_error(error: QueryError) -> ApiError {
+    match error {
+        QueryError::UnknownMarket(asset) => ApiError::NotFound(format!("no market for {asset}")),
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
 /// A receipt's outcome with the contracts' reason names.
 pub fn outcome_view(status: &LedgerStatus) -> OutcomeView {
     match status {
@@ -340,15 +443,24 @@ impl NodeApi for Node {
     }
 
     fn submit(&self, bytes: &[u8]) -> Result<Hash, ApiError> {
-        let verified = self.app.check_transaction(bytes)?;
+        let started = Instant::now();
+        let checked = self.app.check_transaction(bytes);
+        self.metrics.admission_checked(started.elapsed(), checked.as_ref().map(|_| ()));
+        let verified = checked?;
         let hash = verified.hash();
         {
             let mut mempool = self.mempool.lock();
             if mempool.contains(&hash) || self.app.store().tx_location(&hash).map_err(unavailable)?.is_some() {
-                return Err(parlend_ledger::RejectReason::AlreadyKnown(hash).into());
+                let reason = parlend_ledger::RejectReason::AlreadyKnown(hash);
+                self.metrics.rejected(&reason);
+                return Err(reason.into());
             }
             let committed = self.committed_nonce(&verified.transaction().signer)?;
-            mempool.insert(verified, committed)?;
+            if let Err(reason) = mempool.insert(verified, committed) {
+                self.metrics.rejected(&reason);
+                return Err(reason.into());
+            }
+            self.metrics.mempool_depth(mempool.len());
         }
         let _ = self.commands.lock().send(Command::Wake);
         Ok(hash)
@@ -367,6 +479,7 @@ impl NodeApi for Node {
             timestamp: head.header.timestamp,
             state_root: head.header.state_root,
             pending_transactions: self.mempool.lock().len() as u64,
+            clock: self.clock(),
         })
     }
 
@@ -470,11 +583,7 @@ impl NodeApi for Node {
             None => self.account(&params.signer)?.pending_nonce,
         };
         let head = self.app.info();
-        let context = BlockContext {
-            chain_id: self.app.chain_id(),
-            height: head.height + 1,
-            timestamp: now_seconds().max(head.header.timestamp),
-        };
+        let context = BlockContext { chain_id: self.app.chain_id(), height: head.height + 1, timestamp: self.clock() };
         let transaction = Transaction {
             chain_id: self.app.chain_id(),
             signer: params.signer,
@@ -503,6 +612,167 @@ impl NodeApi for Node {
             chain_id: self.app.chain_id(),
             changes,
         })
+    }
+
+    fn position(&self, owner: &Address) -> Result<PositionView, ApiError> {
+        query::position_summary(self.reader(), *owner, self.clock()).map_err(query_error)
+    }
+
+    fn market(&self, asset: AssetId) -> Result<MarketView, ApiError> {
+        query::market_summary(self.reader(), asset, self.clock()).map_err(query_error)
+    }
+
+    fn markets(&self) -> Result<Vec<MarketView>, ApiError> {
+        query::markets(self.reader(), self.clock()).map_err(query_error)
+    }
+
+    fn price(&self, asset: AssetId) -> Result<PriceEntryView, ApiError> {
+        if !self.config_value()?.assets.iter().any(|info| info.id == asset) {
+            return Err(ApiError::NotFound(format!("no asset {asset}")));
+        }
+        let price = query::price(self.reader(), asset, self.clock()).map_err(query_error)?;
+        Ok(PriceEntryView { asset, price })
+    }
+
+    fn prices(&self) -> Result<Vec<PriceEntryView>, ApiError> {
+        query::prices(self.reader(), self.clock()).map_err(query_error)
+    }
+
+    fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError> {
+        let now = self.clock();
+        let at_risk_below = params.at_risk_below.unwrap_or(AT_RISK_BELOW_DEFAULT);
+        let limit = usize::try_from(params.limit.unwrap_or(LIQUIDATABLE_LIMIT_DEFAULT)).unwrap_or(usize::MAX);
+        // Collect the owners first: evaluating reads the store, which must
+        // not happen inside its scan.
+        let mut owners = Vec::new();
+        let prefix = StateKey::Position { owner: Address([0; 32]) }.encode();
+        self.app
+            .store()
+            .scan(&prefix[..1], &mut |key, _| {
+                if let StateKey::Position { owner } = key {
+                    owners.push(owner);
+                }
+                (owners.len() as u64) < LIQUIDATABLE_SCAN_MAX
+            })
+            .map_err(unavailable)?;
+        let mut liquidatable = Vec::new();
+        let mut at_risk = Vec::new();
+        let mut scanned = 0u64;
+        for owner in owners {
+            let report = query::health(self.reader(), owner, now).map_err(query_error)?;
+            let Some(health) = report.health.filter(|health| health.debt_value > Wad::ZERO) else {
+                continue;
+            };
+            scanned += 1;
+            let view = RiskyPositionView {
+                owner,
+                health_factor: health.health_factor,
+                collateral_value: health.collateral_value,
+                debt_value: health.debt_value,
+                prices_fresh: report.prices_fresh,
+            };
+            if report.is_liquidatable() {
+                liquidatable.push(view);
+            } else if health.health_factor < at_risk_below {
+                at_risk.push(view);
+            }
+        }
+        for list in [&mut liquidatable, &mut at_risk] {
+            list.sort_by_key(|view| (view.health_factor, view.owner));
+            list.truncate(limit);
+        }
+        Ok(LiquidatableView { timestamp: now, at_risk_below, liquidatable, at_risk, scanned })
+    }
+
+    fn dev_mode(&self) -> bool {
+        self.config.dev
+    }
+
+    fn dev_faucet(&self, params: &FaucetParams) -> Result<Hash, ApiError> {
+        let minter = dev_minter();
+        if self.config_value()?.minter != Some(minter.address()) {
+            return Err(ApiError::Unavailable("this chain's minter is not the dev minter: the faucet is off".into()));
+        }
+        let instructions = vec![Instruction::Mint { to: params.address, asset: params.asset, amount: params.amount }];
+        // One mint at a time: each takes the minter's next pending nonce.
+        let _faucet = self.faucet.lock();
+        let simulation = self.simulate(&SimulateParams {
+            signer: minter.address(),
+            nonce: None,
+            instructions: instructions.clone(),
+        })?;
+        if let OutcomeView::Failed { reason, .. } = &simulation.outcome {
+            return Err(ApiError::InvalidParams(format!("the mint would fail: {reason}")));
+        }
+        let transaction = Transaction {
+            chain_id: simulation.chain_id,
+            signer: minter.address(),
+            nonce: simulation.nonce,
+            access: simulation.access,
+            instructions,
+        };
+        self.submit(&transaction.sign(&minter).encode())
+    }
+
+    fn dev_mine(&self, blocks: u32) -> Result<MineView, ApiError> {
+        let mut height = self.app.info().height;
+        for _ in 0..blocks {
+            height = self.mine().map_err(ApiError::Unavailable)?;
+        }
+        Ok(MineView { blocks, height })
+    }
+
+    fn dev_increase_time(&self, seconds: u64) -> Result<ClockView, ApiError> {
+        let offset_seconds = {
+            let mut dev = self.dev.lock();
+            dev.offset_seconds = dev
+                .offset_seconds
+                .checked_add(seconds)
+                .filter(|offset| *offset <= 10 * INCREASE_TIME_SECONDS_MAX)
+                .ok_or_else(|| ApiError::InvalidParams("the clock offset would exceed 1000 years".into()))?;
+            dev.offset_seconds
+        };
+        Ok(ClockView { offset_seconds, clock: self.clock() })
+    }
+
+    fn dev_snapshot(&self) -> Result<SnapshotView, ApiError> {
+        let height = self.app.info().height;
+        let mut dev = self.dev.lock();
+        let id = dev.next_snapshot_id;
+        dev.next_snapshot_id += 1;
+        let offset_seconds = dev.offset_seconds;
+        if dev.snapshots.len() >= SNAPSHOTS_MAX {
+            dev.snapshots.remove(0);
+        }
+        dev.snapshots.push(Snapshot { id, height, offset_seconds });
+        Ok(SnapshotView { id, height })
+    }
+
+    fn dev_revert(&self, id: u64) -> Result<RevertView, ApiError> {
+        let snapshot = {
+            let mut dev = self.dev.lock();
+            let Some(position) = dev.snapshots.iter().position(|snapshot| snapshot.id == id) else {
+                return Err(ApiError::NotFound(format!("no snapshot {id} (reverting consumes it and later ones)")));
+            };
+            let snapshot = dev.snapshots[position];
+            dev.snapshots.truncate(position);
+            dev.offset_seconds = snapshot.offset_seconds;
+            snapshot
+        };
+        let (reply, answer) = mpsc::channel();
+        let stopped = || ApiError::Unavailable("the producer has stopped".to_string());
+        self.commands.lock().send(Command::Revert(snapshot.height, reply)).map_err(|_| stopped())?;
+        let dropped = answer.recv().map_err(|_| stopped())?.map_err(ApiError::Unavailable)?;
+        Ok(RevertView { id, height: snapshot.height, dropped_transactions: dropped as u64 })
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.mempool_depth(self.mempool.lock().len());
+        self.metrics.encode()
+    }
+
+    fn http_rejected(&self, reason: HttpRejection) {
+        self.metrics.http_rejected(reason.label());
     }
 }
 

@@ -1,13 +1,14 @@
 //! What the server needs from a node. `parlend-node` implements it; the
 //! server knows nothing else about the node, so `rpc` never depends on `node`.
 
-use parlend_ledger::{Address, Hash};
+use parlend_ledger::{Address, AssetId, Hash};
 use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::types::{
-    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, HeadView, ReceiptView, SimulateParams,
-    SimulationView, TxStatusView,
+    AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, FaucetParams, HeadView,
+    LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView, ReceiptView, RevertView,
+    SimulateParams, SimulationView, SnapshotView, TxStatusView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -45,4 +46,72 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// Runs a transaction against the current state without committing it.
     fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ApiError>;
+
+    /// A user's position at the node's clock.
+    fn position(&self, owner: &Address) -> Result<PositionView, ApiError>;
+
+    /// One market at the node's clock (`NotFound` without a market).
+    fn market(&self, asset: AssetId) -> Result<MarketView, ApiError>;
+
+    /// Every market at the node's clock.
+    fn markets(&self) -> Result<Vec<MarketView>, ApiError>;
+
+    /// An asset's price (`NotFound` for an unregistered asset).
+    fn price(&self, asset: AssetId) -> Result<PriceEntryView, ApiError>;
+
+    /// Every registered asset's price.
+    fn prices(&self) -> Result<Vec<PriceEntryView>, ApiError>;
+
+    /// Positions that can be liquidated, and those at risk, worst first.
+    fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError>;
+
+    /// Whether dev-only methods are served.
+    fn dev_mode(&self) -> bool;
+
+    /// Dev: submits a mint signed by the dev minter; returns its id.
+    fn dev_faucet(&self, params: &FaucetParams) -> Result<Hash, ApiError>;
+
+    /// Dev: produces `blocks` blocks now (empty ones if nothing is pending).
+    fn dev_mine(&self, blocks: u32) -> Result<MineView, ApiError>;
+
+    /// Dev: moves the node's clock forward.
+    fn dev_increase_time(&self, seconds: u64) -> Result<ClockView, ApiError>;
+
+    /// Dev: remembers the head (and the clock offset).
+    fn dev_snapshot(&self) -> Result<SnapshotView, ApiError>;
+
+    /// Dev: rolls the chain back to a snapshot, dropping it and every later
+    /// one, and empties the mempool.
+    fn dev_revert(&self, id: u64) -> Result<RevertView, ApiError>;
+
+    /// The Prometheus text exposition of the node's metrics.
+    fn metrics(&self) -> String;
+
+    /// Counts a request the HTTP layer answered itself (shed, timed out,
+    /// too large), for the metrics.
+    fn http_rejected(&self, reason: HttpRejection) {
+        let _ = reason;
+    }
+}
+
+/// Why the HTTP layer answered a request without running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpRejection {
+    /// Too many requests in flight: shed with 503.
+    Shed,
+    /// The request ran past the request timeout.
+    Timeout,
+    /// The body was over the size limit.
+    TooLarge,
+}
+
+impl HttpRejection {
+    /// A label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            HttpRejection::Shed => "shed",
+            HttpRejection::Timeout => "timeout",
+            HttpRejection::TooLarge => "too_large",
+        }
+    }
 }

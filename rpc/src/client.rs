@@ -10,16 +10,17 @@ use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
 use parlend_contracts::{Instruction, SignedTransaction, Transaction};
-use parlend_ledger::{Address, Hash, Keypair};
+use parlend_ledger::{Address, Amount, AssetId, Hash, Keypair};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::methods;
 use crate::types::{
-    AccountView, AddressParams, BalancesView, BlockParams, BlockView, CommittedTransactionView, HashParams, HeadView,
-    ReceiptView, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView,
-    TxStatusView,
+    AccountView, AddressParams, AssetParams, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView,
+    FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams, LiquidatableView, MarketView,
+    MineParams, MineView, PositionView, PriceEntryView, ReceiptView, RevertParams, RevertView, SendOutcome,
+    SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView, SnapshotView, TxStatusView,
 };
 
 /// How long a call may take, including `wait` for a commit.
@@ -159,6 +160,62 @@ impl Client {
         let transactions = transactions.iter().map(|tx| hex::encode(tx.encode())).collect();
         let params = SendTransactionsParams { transactions, wait, timeout_ms: None };
         self.call(methods::SEND_TRANSACTIONS, &params).await
+    }
+
+    /// `getPosition`.
+    pub async fn position(&self, address: Address) -> Result<PositionView, ClientError> {
+        self.call(methods::GET_POSITION, &AddressParams { address }).await
+    }
+
+    /// `getMarket`.
+    pub async fn market(&self, asset: AssetId) -> Result<MarketView, ClientError> {
+        self.call(methods::GET_MARKET, &AssetParams { asset }).await
+    }
+
+    /// `getMarkets`.
+    pub async fn markets(&self) -> Result<Vec<MarketView>, ClientError> {
+        self.call(methods::GET_MARKETS, &serde_json::json!({})).await
+    }
+
+    /// `getPrice`.
+    pub async fn price(&self, asset: AssetId) -> Result<PriceEntryView, ClientError> {
+        self.call(methods::GET_PRICE, &AssetParams { asset }).await
+    }
+
+    /// `getPrices`.
+    pub async fn prices(&self) -> Result<Vec<PriceEntryView>, ClientError> {
+        self.call(methods::GET_PRICES, &serde_json::json!({})).await
+    }
+
+    /// `getLiquidatable`.
+    pub async fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ClientError> {
+        self.call(methods::GET_LIQUIDATABLE, params).await
+    }
+
+    /// `dev_faucet`: mints `amount` base units of `asset` to `address` and
+    /// returns once the mint is committed.
+    pub async fn faucet(&self, address: Address, asset: AssetId, amount: Amount) -> Result<TxStatusView, ClientError> {
+        self.call(methods::DEV_FAUCET, &FaucetParams { address, asset, amount }).await
+    }
+
+    /// `dev_mine`.
+    pub async fn mine(&self, blocks: u32) -> Result<MineView, ClientError> {
+        self.call(methods::DEV_MINE, &MineParams { blocks: Some(blocks) }).await
+    }
+
+    /// `dev_increaseTime`.
+    pub async fn increase_time(&self, seconds: u64) -> Result<ClockView, ClientError> {
+        self.call(methods::DEV_INCREASE_TIME, &IncreaseTimeParams { seconds }).await
+    }
+
+    /// `dev_snapshot`.
+    pub async fn snapshot(&self) -> Result<SnapshotView, ClientError> {
+        self.call(methods::DEV_SNAPSHOT, &serde_json::json!({})).await
+    }
+
+    /// `dev_revert`.
+    pub async fn revert(&self, id: u64) -> Result<RevertView, ClientError> {
+        self.call(methods::DEV_REVERT, &RevertParams { id }).await
     }
 
     /// Builds a signed transaction for `instructions`: simulates them to

@@ -11,6 +11,7 @@
 //! | -32602 | invalid params: wrong type, missing or unknown field, bad hex, bad amount |
 //! | -32603 | internal error |
 //! | -32007 | request body too large |
+//! | -32009 | server busy: load shed (HTTP 503), retry later |
 //! | -32010 | batch has too many calls |
 //! | 1001 | transaction too large |
 //! | 1002 | malformed transaction (not a canonical encoding) |
@@ -31,12 +32,28 @@
 //! | 1060 | timed out waiting for commit (the transaction is still pending) |
 //! | 1070 | dev-mode method on a node not in dev mode |
 //! | 1080 | node unavailable (store failure, shutting down) |
+//! | 1090 | request timed out (HTTP 503) |
+//!
+//! `docs/rpc.md` documents the same table with each method's errors; a
+//! test checks that the two agree with [`ALL_CODES`].
 
 use jsonrpsee::types::ErrorObjectOwned;
 use parlend_ledger::{RejectReason, SignatureError};
 
+/// Parse error (standard): the body is not JSON.
+pub const PARSE_ERROR: i32 = -32700;
+/// Invalid request (standard): not a JSON-RPC 2.0 request.
+pub const INVALID_REQUEST: i32 = -32600;
+/// Method not found (standard).
+pub const METHOD_NOT_FOUND: i32 = -32601;
 /// Invalid params (standard).
 pub const INVALID_PARAMS: i32 = -32602;
+/// Request body too large (jsonrpsee's code).
+pub const OVERSIZED_REQUEST: i32 = -32007;
+/// Server busy: the request was shed (jsonrpsee's code).
+pub const SERVER_BUSY: i32 = -32009;
+/// Batch has too many calls (jsonrpsee's code).
+pub const BATCH_TOO_LARGE: i32 = -32010;
 /// Internal error (standard).
 pub const INTERNAL_ERROR: i32 = -32603;
 /// Transaction too large.
@@ -77,6 +94,40 @@ pub const WAIT_TIMEOUT: i32 = 1060;
 pub const DEV_ONLY: i32 = 1070;
 /// Node unavailable.
 pub const UNAVAILABLE: i32 = 1080;
+/// The request took longer than the server's request timeout.
+pub const REQUEST_TIMEOUT: i32 = 1090;
+
+/// Every code the server answers with, and what it means.
+pub const ALL_CODES: &[(i32, &str)] = &[
+    (PARSE_ERROR, "parse error"),
+    (INVALID_REQUEST, "invalid request"),
+    (METHOD_NOT_FOUND, "method not found"),
+    (INVALID_PARAMS, "invalid params"),
+    (INTERNAL_ERROR, "internal error"),
+    (OVERSIZED_REQUEST, "request body too large"),
+    (SERVER_BUSY, "server busy"),
+    (BATCH_TOO_LARGE, "batch too large"),
+    (TRANSACTION_TOO_LARGE, "transaction too large"),
+    (MALFORMED_TRANSACTION, "malformed transaction"),
+    (INSTRUCTION_COUNT, "instruction count out of range"),
+    (WRONG_CHAIN, "wrong chain id"),
+    (NONCE_NOT_DECLARED, "signer's account not declared as written"),
+    (INVALID_PUBLIC_KEY, "invalid public key"),
+    (WEAK_PUBLIC_KEY, "weak public key"),
+    (NON_CANONICAL_SIGNATURE, "non-canonical signature"),
+    (INVALID_SIGNATURE, "invalid signature"),
+    (NONCE_TOO_LOW, "nonce too low"),
+    (NONCE_TOO_HIGH, "nonce too high"),
+    (ALREADY_KNOWN, "already known"),
+    (MEMPOOL_FULL, "mempool full"),
+    (SIGNER_QUEUE_FULL, "signer queue full"),
+    (NOT_FOUND, "not found"),
+    (SIMULATION_FAILED, "simulation failed"),
+    (WAIT_TIMEOUT, "wait timed out"),
+    (DEV_ONLY, "dev mode only"),
+    (UNAVAILABLE, "node unavailable"),
+    (REQUEST_TIMEOUT, "request timed out"),
+];
 
 /// The code of a rejection.
 pub fn reject_code(reason: &RejectReason) -> i32 {

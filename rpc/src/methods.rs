@@ -20,3 +20,60 @@ pub const GET_HEAD: &str = "getHead";
 pub const GET_ACCOUNT: &str = "getAccount";
 /// An account's wallet balances.
 pub const GET_BALANCES: &str = "getBalances";
+/// A user's lending position.
+pub const GET_POSITION: &str = "getPosition";
+/// One market.
+pub const GET_MARKET: &str = "getMarket";
+/// Every market.
+pub const GET_MARKETS: &str = "getMarkets";
+/// One oracle price.
+pub const GET_PRICE: &str = "getPrice";
+/// Every oracle price.
+pub const GET_PRICES: &str = "getPrices";
+/// Positions that can be liquidated, and those at risk.
+pub const GET_LIQUIDATABLE: &str = "getLiquidatable";
+/// Dev: mint tokens to an account.
+pub const DEV_FAUCET: &str = "dev_faucet";
+/// Dev: produce blocks now.
+pub const DEV_MINE: &str = "dev_mine";
+/// Dev: move the node's clock forward.
+pub const DEV_INCREASE_TIME: &str = "dev_increaseTime";
+/// Dev: remember the current state.
+pub const DEV_SNAPSHOT: &str = "dev_snapshot";
+/// Dev: go back to a remembered state.
+pub const DEV_REVERT: &str = "dev_revert";
+
+/// Every method the server registers, in documentation order.
+pub const ALL: &[&str] = &[
+    SEND_TRANSACTION,
+    SEND_TRANSACTIONS,
+    SIMULATE_TRANSACTION,
+    GET_TRANSACTION,
+    GET_RECEIPT,
+    GET_TRANSACTION_STATUS,
+    GET_BLOCK,
+    GET_HEAD,
+    GET_ACCOUNT,
+    GET_BALANCES,
+    GET_POSITION,
+    GET_MARKET,
+    GET_MARKETS,
+    GET_PRICE,
+    GET_PRICES,
+    GET_LIQUIDATABLE,
+    DEV_FAUCET,
+    DEV_MINE,
+    DEV_INCREASE_TIME,
+    DEV_SNAPSHOT,
+    DEV_REVERT,
+];
+
+/// Whether `method` is served only by dev nodes.
+pub fn is_dev_only(method: &str) -> bool {
+    method.starts_with("dev_")
+}
+
+/// Methods that only read a few keys and answer in microseconds. The server
+/// runs single calls of these in their own concurrency lane, so a flood of
+/// submissions never keeps `getHead` from answering.
+pub const LIGHT: &[&str] = &[GET_HEAD, GET_ACCOUNT, GET_BALANCES, GET_TRANSACTION_STATUS, GET_RECEIPT, GET_PRICE];

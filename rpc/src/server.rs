@@ -1,5 +1,5 @@
 //! The HTTP server: JSON-RPC 2.0 on `POST /` (jsonrpsee, mounted in axum),
-//! `GET /health`.
+//! `GET /health`, `GET /metrics`.
 //!
 //! jsonrpsee owns the protocol envelope: parsing, batches, standard error
 //! codes, the request-size and batch-size limits. Each method parses its
@@ -15,18 +15,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{BatchRequestConfig, ServerConfig, ServerHandle, StopHandle, stop_channel};
+use jsonrpsee::types::error::OVERSIZED_REQUEST_MSG;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parlend_ledger::Hash;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
-use tower::Service;
+use tower::{ServiceBuilder, ServiceExt};
 
-use crate::api::NodeApi;
-use crate::error::{ApiError, INTERNAL_ERROR};
+use crate::api::{HttpRejection, NodeApi};
+use crate::error::{
+    ApiError, INTERNAL_ERROR, INVALID_REQUEST, OVERSIZED_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT, SERVER_BUSY,
+};
 use crate::methods;
 use crate::types::{
-    AddressParams, BlockParams, HashParams, HealthView, SendOutcome, SendTransactionParams, SendTransactionsParams,
-    SimulateParams, TxState, TxStatusView,
+    AddressParams, AssetParams, BlockParams, FaucetParams, HashParams, HealthView, INCREASE_TIME_SECONDS_MAX,
+    IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams, MINE_BLOCKS_MAX, MineParams, RevertParams,
+    SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, TxState, TxStatusView,
 };
 
 /// Server limits. Every one is bounded; the defaults are safe for a dev node.
@@ -38,9 +42,18 @@ pub struct ServerLimits {
     pub response_bytes_max: u32,
     /// Most calls in one batch.
     pub batch_calls_max: u32,
-    /// Most concurrent connections.
+    /// Most open TCP connections; further connections wait in the kernel's
+    /// accept queue until one closes.
     pub connections_max: u32,
-    /// Longest `wait` for a commit.
+    /// Most requests in flight (submissions, simulations, batches, scans);
+    /// beyond it requests are shed at once with HTTP 503.
+    pub requests_in_flight_max: u32,
+    /// Most in-flight single calls of the light reads (`getHead`, ...), a
+    /// lane of their own so that they keep answering under a flood.
+    pub light_requests_in_flight_max: u32,
+    /// Longest time a request may run before it is answered with HTTP 503.
+    pub request_timeout: Duration,
+    /// Longest `wait` for a commit (below the request timeout).
     pub wait_max: Duration,
 }
 
@@ -50,9 +63,34 @@ impl Default for ServerLimits {
             body_bytes_max: 1024 * 1024,
             response_bytes_max: 16 * 1024 * 1024,
             batch_calls_max: 100,
-            connections_max: 512,
-            wait_max: Duration::from_secs(120),
+            connections_max: 1_024,
+            requests_in_flight_max: 256,
+            light_requests_in_flight_max: 64,
+            request_timeout: Duration::from_secs(60),
+            wait_max: Duration::from_secs(50),
         }
+    }
+}
+
+impl ServerLimits {
+    /// Checks that every limit is usable: positive, and `wait_max` below
+    /// the request timeout (so a `wait` ends with its own error first).
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("body_bytes_max", self.body_bytes_max),
+            ("response_bytes_max", self.response_bytes_max),
+            ("batch_calls_max", self.batch_calls_max),
+            ("connections_max", self.connections_max),
+            ("requests_in_flight_max", self.requests_in_flight_max),
+            ("light_requests_in_flight_max", self.light_requests_in_flight_max),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be positive"));
+        }
+        if self.wait_max >= self.request_timeout {
+            return Err("wait_max must be below request_timeout".to_string());
+        }
+        Ok(())
     }
 }
 
@@ -95,13 +133,15 @@ impl RunningServer {
 fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     // Absent params are an empty object, so methods without required fields
     // accept `{}`, `null` and no params alike.
-    match params.as_str() {
-        None => serde_json::from_str("{}"),
-        Some(text) => serde_json::from_str(text),
-    }
-    .map_err(|error| {
-        ErrorObjectOwned::owned(crate::error::INVALID_PARAMS, format!("invalid params: {error}"), None::<()>)
-    })
+    // Params are named: an array would fill a struct's fields by position,
+    // silently, so only an object (or nothing) is accepted.
+    let invalid = |message: String| ErrorObjectOwned::owned(crate::error::INVALID_PARAMS, message, None::<()>);
+    let text = match params.as_str().map(str::trim_start) {
+        None | Some("null") => "{}",
+        Some(text) if text.starts_with('{') => text,
+        Some(_) => return Err(invalid("invalid params: params must be a JSON object of named fields".to_string())),
+    };
+    serde_json::from_str(text).map_err(|error| invalid(format!("invalid params: {error}")))
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, ApiError> {
@@ -184,9 +224,12 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
             });
         }
         if request.wait {
-            let timeout = wait_timeout(request.timeout_ms, &context.limits);
+            // One deadline for the whole list, so the call never outlasts the
+            // longest wait however many transactions it carries.
+            let deadline = tokio::time::Instant::now() + wait_timeout(request.timeout_ms, &context.limits);
             for outcome in &mut outcomes {
                 if let Some(accepted) = &mut outcome.accepted {
+                    let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
                     *accepted = wait_for_commit(&*context.node, accepted.hash, timeout).await?;
                 }
             }
@@ -236,6 +279,88 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
         let request: AddressParams = parse(&params)?;
         Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.balances(&request.address)).await?)
     })?;
+
+    module.register_async_method(methods::GET_POSITION, |params, context, _| async move {
+        let request: AddressParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.position(&request.address)).await?)
+    })?;
+
+    module.register_async_method(methods::GET_MARKET, |params, context, _| async move {
+        let request: AssetParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.market(request.asset)).await?)
+    })?;
+
+    module.register_async_method(methods::GET_MARKETS, |params, context, _| async move {
+        let _: Empty = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, |node| node.markets()).await?)
+    })?;
+
+    module.register_async_method(methods::GET_PRICE, |params, context, _| async move {
+        let request: AssetParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.price(request.asset)).await?)
+    })?;
+
+    module.register_async_method(methods::GET_PRICES, |params, context, _| async move {
+        let _: Empty = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, |node| node.prices()).await?)
+    })?;
+
+    module.register_async_method(methods::GET_LIQUIDATABLE, |params, context, _| async move {
+        let request: LiquidatableParams = parse(&params)?;
+        if request.limit.is_some_and(|limit| limit == 0 || limit > LIQUIDATABLE_LIMIT_MAX) {
+            let message = format!("limit must be between 1 and {LIQUIDATABLE_LIMIT_MAX}");
+            return Err(ApiError::InvalidParams(message).into());
+        }
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.liquidatable(&request)).await?)
+    })?;
+
+    register_dev(module)
+}
+
+fn dev_only<N: NodeApi>(node: &N, method: &'static str) -> Result<(), ApiError> {
+    if node.dev_mode() { Ok(()) } else { Err(ApiError::DevOnly(method)) }
+}
+
+fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_async_method(methods::DEV_FAUCET, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_FAUCET)?;
+        let request: FaucetParams = parse(&params)?;
+        let hash = blocking(&context.node, move |node| node.dev_faucet(&request)).await?;
+        let timeout = wait_timeout(None, &context.limits);
+        Ok::<_, ErrorObjectOwned>(wait_for_commit(&*context.node, hash, timeout).await?)
+    })?;
+
+    module.register_async_method(methods::DEV_MINE, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_MINE)?;
+        let request: MineParams = parse(&params)?;
+        let blocks = request.blocks.unwrap_or(1);
+        if blocks == 0 || blocks > MINE_BLOCKS_MAX {
+            return Err(ApiError::InvalidParams(format!("blocks must be between 1 and {MINE_BLOCKS_MAX}")).into());
+        }
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_mine(blocks)).await?)
+    })?;
+
+    module.register_async_method(methods::DEV_INCREASE_TIME, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_INCREASE_TIME)?;
+        let request: IncreaseTimeParams = parse(&params)?;
+        if request.seconds > INCREASE_TIME_SECONDS_MAX {
+            let message = format!("seconds must be at most {INCREASE_TIME_SECONDS_MAX} (100 years)");
+            return Err(ApiError::InvalidParams(message).into());
+        }
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_increase_time(request.seconds)).await?)
+    })?;
+
+    module.register_async_method(methods::DEV_SNAPSHOT, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_SNAPSHOT)?;
+        let _: Empty = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, |node| node.dev_snapshot()).await?)
+    })?;
+
+    module.register_async_method(methods::DEV_REVERT, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_REVERT)?;
+        let request: RevertParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_revert(request.id)).await?)
+    })?;
     Ok(())
 }
 
@@ -244,38 +369,128 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-/// The axum router: `POST /` for JSON-RPC, `GET /health`.
+/// The axum router: `POST /` for JSON-RPC, `GET /health`, `GET /metrics`.
+///
+/// A request passes, in order: the declared-length check (413 at once), a
+/// bounded read of the body (413), the choice of a lane (a single call of a
+/// [`methods::LIGHT`] method, or everything else), the lane's load shedder
+/// and concurrency limit (503 with [`SERVER_BUSY`] when the lane is full:
+/// never queued), its timeout (503 with [`REQUEST_TIMEOUT`]), and then
+/// jsonrpsee, which owns the protocol envelope and the batch limit.
 pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) -> Router {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.body_bytes_max)
         .max_response_body_size(limits.response_bytes_max)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.batch_calls_max))
-        .max_connections(limits.connections_max)
+        // jsonrpsee counts in-flight requests here; the lanes in front of it
+        // bound them first, so this never refuses on its own.
+        .max_connections(limits.requests_in_flight_max.saturating_add(limits.light_requests_in_flight_max))
         .http_only()
         .build();
     let service = jsonrpsee::server::Server::builder()
         .set_config(config)
         .to_service_builder()
         .build(rpc_module(node.clone(), limits), stop);
+    let lane = |in_flight_max: u32| {
+        let in_flight_max = usize::try_from(in_flight_max).unwrap_or(usize::MAX);
+        let lane = ServiceBuilder::new()
+            .load_shed()
+            .concurrency_limit(in_flight_max)
+            .timeout(limits.request_timeout)
+            .service(service.clone());
+        tower::util::BoxCloneSyncService::new(lane)
+    };
+    let lanes = Lanes { heavy: lane(limits.requests_in_flight_max), light: lane(limits.light_requests_in_flight_max) };
 
+    let rpc_node = node.clone();
     let health_node = node.clone();
+    let metrics_node = node;
     Router::new()
         .route(
             "/",
             post(move |request: Request| {
-                let mut service = service.clone();
-                async move {
-                    if declared_length(&request).is_some_and(|length| length > u64::from(limits.body_bytes_max)) {
-                        return oversized(request).await;
-                    }
-                    match service.call(request).await {
-                        Ok(response) => response.map(axum::body::Body::new).into_response(),
-                        Err(error) => internal_error(&error.to_string()),
-                    }
-                }
+                let lanes = lanes.clone();
+                let node = rpc_node.clone();
+                async move { handle_rpc(&*node, lanes, limits, request).await }
             }),
         )
         .route("/health", get(move || health(health_node.clone())))
+        .route("/metrics", get(move || metrics(metrics_node.clone())))
+}
+
+type LaneService = tower::util::BoxCloneSyncService<Request, jsonrpsee::server::HttpResponse, tower::BoxError>;
+
+#[derive(Clone)]
+struct Lanes {
+    heavy: LaneService,
+    light: LaneService,
+}
+
+async fn handle_rpc<N: NodeApi>(node: &N, lanes: Lanes, limits: ServerLimits, request: Request) -> Response {
+    use http_body_util::BodyExt;
+    if declared_length(&request).is_some_and(|length| length > u64::from(limits.body_bytes_max)) {
+        node.http_rejected(HttpRejection::TooLarge);
+        return oversized(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body_max = usize::try_from(limits.body_bytes_max).unwrap_or(usize::MAX);
+    let bytes = match http_body_util::Limited::new(body, body_max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            node.http_rejected(HttpRejection::TooLarge);
+            return rpc_error_response(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                OVERSIZED_REQUEST,
+                OVERSIZED_REQUEST_MSG,
+            );
+        }
+        // The client went away or sent a broken body: nobody reads the answer.
+        Err(_) => return rpc_error_response(axum::http::StatusCode::BAD_REQUEST, PARSE_ERROR, "cannot read the body"),
+    };
+    let lane = if is_light_call(&bytes) { lanes.light } else { lanes.heavy };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    match lane.oneshot(request).await {
+        Ok(response) if is_bare_null(&response) => rpc_error_response(
+            axum::http::StatusCode::OK,
+            INVALID_REQUEST,
+            "invalid request: the id must be a string, an integer that fits in 64 bits, or null",
+        ),
+        Ok(response) => response.map(axum::body::Body::new).into_response(),
+        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
+            node.http_rejected(HttpRejection::Shed);
+            busy_response(SERVER_BUSY, "server busy: too many requests in flight, retry later")
+        }
+        Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
+            node.http_rejected(HttpRejection::Timeout);
+            busy_response(REQUEST_TIMEOUT, "request timed out")
+        }
+        Err(error) => internal_error(&error.to_string()),
+    }
+}
+
+/// Whether jsonrpsee answered a bare `null`: it does so for a call whose id
+/// it cannot represent (`1.5`, `1e999`), which deserves an error instead.
+/// Every real answer is an object or an array of them, far longer than the
+/// four bytes of `null`.
+fn is_bare_null(response: &jsonrpsee::server::HttpResponse) -> bool {
+    axum::body::HttpBody::size_hint(response.body()).exact() == Some(4)
+}
+
+/// Whether the body is one call (not a batch) of a light method. Bodies that
+/// do not parse go to the heavy lane, where jsonrpsee answers them.
+fn is_light_call(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return false;
+    }
+    serde_json::from_slice::<Peek<'_>>(body)
+        .ok()
+        .and_then(|peek| peek.method)
+        .is_some_and(|method| methods::LIGHT.contains(&method.as_ref()))
 }
 
 fn declared_length(request: &Request) -> Option<u64> {
@@ -298,26 +513,103 @@ async fn oversized(request: Request) -> Response {
         }
     };
     let _ = tokio::time::timeout(OVERSIZED_DRAIN_TIMEOUT, drain).await;
+    rpc_error_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE, OVERSIZED_REQUEST, OVERSIZED_REQUEST_MSG)
+}
+
+fn rpc_error_response(status: axum::http::StatusCode, code: i32, message: &str) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": jsonrpsee::types::error::OVERSIZED_REQUEST_CODE, "message": jsonrpsee::types::error::OVERSIZED_REQUEST_MSG},
+        "error": {"code": code, "message": message},
     });
-    (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
+}
+
+/// 503 with `Retry-After: 1`: the request did not run (or was cut off);
+/// retrying later is safe for every method (submissions are deduplicated).
+fn busy_response(code: i32, message: &str) -> Response {
+    let mut response = rpc_error_response(axum::http::StatusCode::SERVICE_UNAVAILABLE, code, message);
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    response
 }
 
 fn internal_error(message: &str) -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": INTERNAL_ERROR, "message": message},
-    });
-    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+    rpc_error_response(axum::http::StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR, message)
 }
 
 async fn health<N: NodeApi>(node: Arc<N>) -> Response {
     let height = *node.head_height().borrow();
     axum::Json(HealthView { status: "ok".to_string(), height }).into_response()
+}
+
+async fn metrics<N: NodeApi>(node: Arc<N>) -> Response {
+    let text = tokio::task::spawn_blocking(move || node.metrics()).await.unwrap_or_default();
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// A TCP listener that holds at most `connections_max` connections open:
+/// it stops accepting at the limit, so further clients wait in the kernel's
+/// accept queue instead of costing memory here.
+struct LimitedListener {
+    listener: TcpListener,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
+        let _ = stream.set_nodelay(true);
+        (LimitedStream { stream, _permit: permit }, address)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A connection holding one of the listener's permits until it closes.
+struct LimitedStream {
+    stream: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(context, buffer)
+    }
+}
+
+impl tokio::io::AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(context, buffer)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(context)
+    }
 }
 
 /// Binds `address` (port 0 picks a free port) and serves until stopped.
@@ -326,8 +618,11 @@ pub async fn serve<N: NodeApi>(
     address: SocketAddr,
     limits: ServerLimits,
 ) -> std::io::Result<RunningServer> {
+    limits.validate().map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
     let listener = TcpListener::bind(address).await?;
     let address = listener.local_addr()?;
+    let permits = usize::try_from(limits.connections_max).unwrap_or(usize::MAX);
+    let listener = LimitedListener { listener, permits: Arc::new(tokio::sync::Semaphore::new(permits)) };
     let (stop, handle) = stop_channel();
     let app = router(node, limits, stop.clone());
     let task = tokio::spawn(async move {

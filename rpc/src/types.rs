@@ -7,7 +7,7 @@
 
 use parlend_contracts::Instruction;
 use parlend_ledger::block::Header;
-use parlend_ledger::{AccessSet, Address, Amount, AssetId, Hash, Signature, StateKey};
+use parlend_ledger::{AccessSet, Address, Amount, AssetId, Hash, Signature, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
 /// `sendTransaction` parameters.
@@ -178,6 +178,10 @@ pub struct HeadView {
     pub state_root: Hash,
     /// Transactions waiting in the mempool.
     pub pending_transactions: u64,
+    /// The node's clock (seconds): the earliest timestamp of the next block,
+    /// and the time queries accrue interest to. Ahead of the wall clock
+    /// after `dev_increaseTime`.
+    pub clock: u64,
 }
 
 /// A transaction, decoded.
@@ -314,4 +318,162 @@ pub struct HealthView {
     pub status: String,
     /// The head's height.
     pub height: u64,
+}
+
+/// An `{"asset": ...}` parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetParams {
+    /// The asset (`"USDC"`).
+    pub asset: AssetId,
+}
+
+/// `getPosition` result: deposits and debts with interest to the node's
+/// clock, collateral flags, values, borrowing power, health factor and
+/// liquidation prices.
+pub type PositionView = parlend_contracts::query::PositionSummary;
+
+/// `getMarket` result (and each entry of `getMarkets`).
+pub type MarketView = parlend_contracts::query::MarketSummary;
+
+/// `getPrice` result (and each entry of `getPrices`).
+pub type PriceEntryView = parlend_contracts::query::AssetPrice;
+
+/// Default upper bound of the at-risk band of `getLiquidatable`: 1.05.
+pub const AT_RISK_BELOW_DEFAULT: Wad = Wad(1_050_000_000_000_000_000);
+
+/// Default number of positions `getLiquidatable` returns per list.
+pub const LIQUIDATABLE_LIMIT_DEFAULT: u32 = 100;
+
+/// Most positions `getLiquidatable` returns per list.
+pub const LIQUIDATABLE_LIMIT_MAX: u32 = 1_000;
+
+/// `getLiquidatable` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LiquidatableParams {
+    /// Upper bound (exclusive) of the at-risk band, WAD (default 1.05e18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_risk_below: Option<Wad>,
+    /// Most positions per list (default 100, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One position found by `getLiquidatable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskyPositionView {
+    /// The borrower.
+    pub owner: Address,
+    /// Its health factor, WAD.
+    pub health_factor: Wad,
+    /// Σ collateral value, USD WAD.
+    pub collateral_value: Wad,
+    /// Σ debt value, USD WAD.
+    pub debt_value: Wad,
+    /// Whether every price that counts is fresh (a liquidation needs it).
+    pub prices_fresh: bool,
+}
+
+/// `getLiquidatable` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiquidatableView {
+    /// The time the health factors are for (the node's clock).
+    pub timestamp: u64,
+    /// Upper bound of the at-risk band used.
+    pub at_risk_below: Wad,
+    /// Positions that can be liquidated now (HF < 1, prices fresh), worst first.
+    pub liquidatable: Vec<RiskyPositionView>,
+    /// Positions in the at-risk band (HF < `atRiskBelow`) that cannot be
+    /// liquidated now (HF ≥ 1, or a price is stale), worst first.
+    pub at_risk: Vec<RiskyPositionView>,
+    /// Positions with debt that were examined.
+    pub scanned: u64,
+}
+
+/// `dev_faucet` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaucetParams {
+    /// The recipient.
+    pub address: Address,
+    /// The asset.
+    pub asset: AssetId,
+    /// Base units.
+    pub amount: Amount,
+}
+
+/// Most blocks one `dev_mine` call produces.
+pub const MINE_BLOCKS_MAX: u32 = 1_000;
+
+/// `dev_mine` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MineParams {
+    /// How many blocks (default 1, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<u32>,
+}
+
+/// `dev_mine` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MineView {
+    /// Blocks produced.
+    pub blocks: u32,
+    /// The head's height afterwards.
+    pub height: u64,
+}
+
+/// Most seconds one `dev_increaseTime` call may add (100 years).
+pub const INCREASE_TIME_SECONDS_MAX: u64 = 100 * 366 * 86_400;
+
+/// `dev_increaseTime` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IncreaseTimeParams {
+    /// Seconds to add to the node's clock.
+    pub seconds: u64,
+}
+
+/// The node's clock (`dev_increaseTime` result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockView {
+    /// Seconds added to the wall clock so far.
+    pub offset_seconds: u64,
+    /// The node's time now: the earliest timestamp of the next block.
+    pub clock: u64,
+}
+
+/// `dev_snapshot` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotView {
+    /// The snapshot's id, for `dev_revert`.
+    pub id: u64,
+    /// The head's height it saved.
+    pub height: u64,
+}
+
+/// `dev_revert` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevertParams {
+    /// A snapshot id from `dev_snapshot`.
+    pub id: u64,
+}
+
+/// `dev_revert` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevertView {
+    /// The snapshot reverted to.
+    pub id: u64,
+    /// The head's height afterwards.
+    pub height: u64,
+    /// Pending transactions dropped from the mempool.
+    pub dropped_transactions: u64,
 }

@@ -158,3 +158,59 @@ impl Drop for ChildNode {
         let _ = self.child.wait();
     }
 }
+
+/// Whole US dollars as an oracle price (18 decimals).
+pub fn usd(whole: u128) -> parlend_ledger::Wad {
+    parlend_ledger::Wad(whole * parlend_ledger::Wad::SCALE)
+}
+
+/// Posts `prices` (symbol, whole USD) as the dev oracle (dev account 0),
+/// observed at the node's clock, and waits for the block. The dev genesis
+/// prices are as old as the genesis, so every lending test posts fresh ones.
+pub async fn post_prices(client: &Client, prices: &[(&str, u128)]) {
+    let clock = client.head().await.expect("head").clock;
+    let instructions = prices
+        .iter()
+        .map(|(symbol, price)| Instruction::SetPrice { asset: asset(symbol), price: usd(*price), timestamp: clock })
+        .collect();
+    let status = client.submit(&dev_keypair(0), instructions, true).await.expect("prices are posted");
+    assert_eq!(status.status, parlend_rpc::types::TxState::Committed, "posting prices failed: {status:?}");
+}
+
+/// Submits `instructions` signed by `key`, waits, and asserts success.
+pub async fn submit_ok(
+    client: &Client,
+    key: &Keypair,
+    instructions: Vec<Instruction>,
+) -> parlend_rpc::types::TxStatusView {
+    let status = client.submit(key, instructions, true).await.expect("submitted");
+    assert_eq!(status.status, parlend_rpc::types::TxState::Committed, "transaction failed: {status:?}");
+    status
+}
+
+/// POSTs a raw body to `url` from a blocking thread; returns the HTTP status
+/// and the body as JSON (a JSON string holding the text if it is not JSON).
+pub async fn post_raw(url: &str, body: impl Into<Vec<u8>>) -> (u16, serde_json::Value) {
+    let (url, body) = (url.to_string(), body.into());
+    tokio::task::spawn_blocking(move || post_blocking(&url, body)).await.expect("the request thread")
+}
+
+/// The blocking form of [`post_raw`].
+pub fn post_blocking(url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent.post(url).header("content-type", "application/json").send(body).expect("HTTP request");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// Calls `method` with `params` over raw HTTP; returns the HTTP status and body.
+pub async fn call(url: &str, method: &str, params: serde_json::Value) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post_raw(url, body.to_string()).await
+}
+
+/// The JSON-RPC error code of a response body (panics if it has none).
+pub fn error_code(body: &serde_json::Value) -> i64 {
+    body["error"]["code"].as_i64().unwrap_or_else(|| panic!("expected a JSON-RPC error, got {body}"))
+}

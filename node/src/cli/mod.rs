@@ -1,6 +1,8 @@
 //! The `parlend` command line.
 
 mod bench;
+mod dev;
+mod format;
 mod keys;
 mod query;
 mod run;
@@ -35,6 +37,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Measure the executor.
     Bench(bench::BenchArgs),
+    /// Dev node controls: faucet, mine, increase-time, snapshot, revert.
+    Dev(dev::DevArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -56,6 +60,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Tx(args) => tx::run(args).await,
         Command::Query(args) => query::run(args).await,
         Command::Bench(args) => tokio::task::spawn_blocking(move || bench::main(args)).await?,
+        Command::Dev(args) => dev::run(args).await,
     }
 }
 

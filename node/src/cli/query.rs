@@ -2,11 +2,11 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use parlend_ledger::{Address, Hash};
+use parlend_ledger::{Address, AssetId, Hash, Wad};
 use parlend_rpc::Client;
-use parlend_rpc::types::BlockParams;
+use parlend_rpc::types::{BlockParams, LiquidatableParams, MarketView, PositionView, PriceEntryView};
 
-use super::RpcArgs;
+use super::{RpcArgs, format};
 
 /// `parlend query` arguments.
 #[derive(Debug, Args)]
@@ -41,6 +41,35 @@ pub enum QueryKind {
     Tx {
         /// The transaction id.
         hash: Hash,
+    },
+    /// A lending position: deposits, debts with interest, health factor, liquidation prices.
+    Position {
+        /// An address, or dev:N.
+        #[arg(value_parser = super::keys::parse_address)]
+        address: Address,
+    },
+    /// One market: totals, utilization, rates, parameters, treasury, deficit, price.
+    Market {
+        /// The asset.
+        asset: AssetId,
+    },
+    /// Every market, one line each.
+    Markets,
+    /// One oracle price.
+    Price {
+        /// The asset.
+        asset: AssetId,
+    },
+    /// Every oracle price.
+    Prices,
+    /// Positions that can be liquidated now, and those at risk.
+    Liquidatable {
+        /// Upper bound of the at-risk band, a health factor (1.05).
+        #[arg(long)]
+        at_risk_below: Option<String>,
+        /// Most positions per list.
+        #[arg(long)]
+        limit: Option<u32>,
     },
 }
 
@@ -100,6 +129,178 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
                 parlend_rpc::types::TxStatusView { hash, status: transaction.status, receipt: transaction.receipt };
             super::tx::print_status(&status);
         }
+        QueryKind::Position { address } => {
+            let position = client.position(address).await?;
+            if json {
+                return super::print_json(&position);
+            }
+            print_position(&position);
+        }
+        QueryKind::Market { asset } => {
+            let market = client.market(asset).await?;
+            if json {
+                return super::print_json(&market);
+            }
+            print_market(&market);
+        }
+        QueryKind::Markets => {
+            let markets = client.markets().await?;
+            if json {
+                return super::print_json(&markets);
+            }
+            println!(
+                "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
+                "asset", "supplied", "borrowed", "util", "supply", "borrow", "price"
+            );
+            for market in &markets {
+                println!(
+                    "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
+                    market.asset,
+                    format::truncated(&format::tokens(market.total_supply, market.decimals), 4),
+                    format::truncated(&format::tokens(market.total_debt, market.decimals), 4),
+                    format::percent(market.utilization),
+                    format::percent(market.supply_apy),
+                    format::percent(market.borrow_apy),
+                    market.price.map_or_else(|| "none".to_string(), |price| format::usd(price.price)),
+                );
+            }
+        }
+        QueryKind::Price { asset } => {
+            let price = client.price(asset).await?;
+            if json {
+                return super::print_json(&price);
+            }
+            print_price(&price);
+        }
+        QueryKind::Prices => {
+            let prices = client.prices().await?;
+            if json {
+                return super::print_json(&prices);
+            }
+            for price in &prices {
+                print_price(price);
+            }
+        }
+        QueryKind::Liquidatable { at_risk_below, limit } => {
+            let at_risk_below = at_risk_below.map(|text| format::parse_decimal(&text, 18).map(Wad)).transpose()?;
+            let view = client.liquidatable(&LiquidatableParams { at_risk_below, limit }).await?;
+            if json {
+                return super::print_json(&view);
+            }
+            println!("{} positions with debt examined at time {}", view.scanned, view.timestamp);
+            for (title, list) in [("liquidatable now", &view.liquidatable), ("at risk", &view.at_risk)] {
+                println!("{title}: {}", list.len());
+                for entry in list {
+                    println!(
+                        "  {}  HF {}  collateral {}  debt {}{}",
+                        entry.owner,
+                        format::health_factor(entry.health_factor),
+                        format::usd(entry.collateral_value),
+                        format::usd(entry.debt_value),
+                        if entry.prices_fresh { "" } else { "  (stale price: cannot be liquidated yet)" }
+                    );
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn print_position(position: &PositionView) {
+    println!("position of {} at time {}", position.owner, position.timestamp);
+    if position.assets.is_empty() {
+        println!("  no deposits and no debt");
+        return;
+    }
+    for entry in &position.assets {
+        let mut line = format!("  {:>6}", entry.asset.to_string());
+        if entry.deposit.0 > 0 {
+            line += &format!("  deposit {}", format::tokens(entry.deposit, entry.decimals));
+            if entry.collateral {
+                line += " (collateral)";
+            }
+        }
+        if entry.debt.0 > 0 {
+            line += &format!("  debt {}", format::tokens(entry.debt, entry.decimals));
+        }
+        if let Some(price) = entry.liquidation_price {
+            line += &format!("  liquidation price {}", format::usd(price));
+        }
+        println!("{line}");
+    }
+    match &position.health {
+        Some(health) => {
+            println!("  collateral value:  {}", format::usd(health.collateral_value));
+            println!("  debt value:        {}", format::usd(health.debt_value));
+            println!("  borrowing power:   {}", format::usd(health.borrowing_power));
+            if let Some(available) = position.available_to_borrow {
+                println!("  available:         {}", format::usd(available));
+            }
+            println!("  health factor:     {}", format::health_factor(health.health_factor));
+        }
+        None => println!("  health factor:     unknown (a price is missing)"),
+    }
+    if !position.prices_fresh {
+        println!("  a price is stale: borrows, withdrawals and liquidations wait for the oracle");
+    }
+}
+
+fn print_market(market: &MarketView) {
+    let amount = |value| format::tokens(value, market.decimals);
+    let params = &market.params;
+    println!("market {} ({} decimals)", market.asset, market.decimals);
+    println!("  supplied:     {}", amount(market.total_supply));
+    println!("  borrowed:     {}", amount(market.total_debt));
+    println!("  cash:         {}", amount(market.cash));
+    println!("  treasury:     {}", amount(market.treasury));
+    println!("  deficit:      {}", amount(market.deficit));
+    println!("  utilization:  {}", format::percent(market.utilization));
+    println!("  supply APY:   {}  (APR {})", format::percent(market.supply_apy), format::percent(market.supply_apr));
+    println!("  borrow APY:   {}  (APR {})", format::percent(market.borrow_apy), format::percent(market.borrow_apr));
+    match &market.price {
+        Some(price) => println!(
+            "  price:        {}  ({} s old{})",
+            format::usd(price.price),
+            price.age_seconds,
+            if price.stale { ", STALE" } else { "" }
+        ),
+        None => println!("  price:        none"),
+    }
+    println!(
+        "  LTV {} bps, liquidation threshold {} bps, bonus {} bps, protocol fee {} bps, reserve factor {} bps",
+        params.ltv.0,
+        params.liquidation_threshold.0,
+        params.liquidation_bonus.0,
+        params.liquidation_protocol_fee.0,
+        params.reserve_factor.0
+    );
+    println!(
+        "  rate curve: base {}, slope1 {}, slope2 {}, optimal utilization {}",
+        format::percent(params.base_rate),
+        format::percent(params.slope1),
+        format::percent(params.slope2),
+        format::percent(params.optimal_utilization)
+    );
+    println!(
+        "  caps: supply {}, borrow {} (0: none); flash-loan fee {} bps; price staleness {} s",
+        amount(params.supply_cap),
+        amount(params.borrow_cap),
+        params.flash_loan_fee.0,
+        params.price_staleness_seconds
+    );
+    println!("  borrowing {}, paused {}, frozen {}", params.borrowing_enabled, params.paused, params.frozen);
+}
+
+fn print_price(entry: &PriceEntryView) {
+    match &entry.price {
+        Some(price) => println!(
+            "{:>6}  {:>14}  at {} ({} s old{})",
+            entry.asset.to_string(),
+            format::usd(price.price),
+            price.timestamp,
+            price.age_seconds,
+            if price.stale { ", STALE" } else { "" }
+        ),
+        None => println!("{:>6}  no price", entry.asset.to_string()),
+    }
 }

@@ -6,19 +6,24 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use parlend_contracts::genesis::Genesis;
 
+use crate::config::FileConfig;
 use crate::genesis::{DEV_ACCOUNTS, dev_genesis, dev_keypair, dev_minter};
 use crate::node::{Node, NodeConfig};
 
-/// `parlend run` arguments.
+/// `parlend run` arguments. Every setting but `--reset` can also come from
+/// `--config FILE` (TOML, see `parlend_node::config`); a flag or its
+/// environment variable overrides the file.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// A TOML config file with any of the settings below.
+    #[arg(long, env = "PARLEND_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Dev mode: a dev genesis with 10 prefunded accounts whose keys are printed, and dev-only RPC methods.
     #[arg(long)]
     pub dev: bool,
     /// A genesis file (JSON) instead of the dev genesis.
-    #[arg(long, conflicts_with = "dev")]
+    #[arg(long, conflicts_with = "dev", env = "PARLEND_GENESIS")]
     pub genesis: Option<PathBuf>,
     /// Where the chain is stored (RocksDB). Default: ~/.parlend/dev in dev mode.
     #[arg(long, env = "PARLEND_DATA_DIR")]
@@ -29,18 +34,122 @@ pub struct RunArgs {
     /// Delete the data directory first, starting a fresh chain.
     #[arg(long)]
     pub reset: bool,
-    /// RPC listen address; port 0 picks a free port (the bound address is printed).
-    #[arg(long, env = "PARLEND_RPC_ADDR", default_value = "127.0.0.1:8545")]
-    pub rpc_addr: SocketAddr,
-    /// Milliseconds between blocks; 0 produces a block as soon as transactions arrive.
-    #[arg(long, env = "PARLEND_BLOCK_TIME_MS", default_value_t = 200)]
-    pub block_time_ms: u64,
-    /// Threads executing blocks (0: one per core).
-    #[arg(long, env = "PARLEND_THREADS", default_value_t = 0)]
-    pub threads: usize,
+    /// RPC listen address; port 0 picks a free port (the bound address is printed). Default 127.0.0.1:8545.
+    #[arg(long, env = "PARLEND_RPC_ADDR")]
+    pub rpc_addr: Option<SocketAddr>,
+    /// Milliseconds between blocks; 0 produces a block as soon as transactions arrive. Default 200.
+    #[arg(long, env = "PARLEND_BLOCK_TIME_MS")]
+    pub block_time_ms: Option<u64>,
+    /// Threads executing blocks (0: one per core). Default 0.
+    #[arg(long, env = "PARLEND_THREADS")]
+    pub threads: Option<usize>,
     /// Do not fsync each block (faster; a power loss may lose the last blocks, never a partial one).
     #[arg(long)]
     pub no_fsync: bool,
+    /// Produce blocks only on `dev_mine` (or `parlend dev mine`); transactions stay pending until then.
+    #[arg(long)]
+    pub manual_mining: bool,
+    /// Most transactions per block. Default 5000.
+    #[arg(long, env = "PARLEND_BLOCK_TRANSACTIONS_MAX")]
+    pub block_transactions_max: Option<usize>,
+    /// Most pending transactions; beyond it submissions are refused with "mempool full". Default 50000.
+    #[arg(long, env = "PARLEND_MEMPOOL_CAPACITY")]
+    pub mempool_capacity: Option<usize>,
+    /// Most pending transactions per signer. Default 1000.
+    #[arg(long, env = "PARLEND_MEMPOOL_PER_SIGNER")]
+    pub mempool_per_signer: Option<usize>,
+    /// Largest RPC request body, bytes. Default 1048576.
+    #[arg(long, env = "PARLEND_RPC_BODY_BYTES_MAX")]
+    pub rpc_body_bytes_max: Option<u32>,
+    /// Largest RPC response body, bytes. Default 16777216.
+    #[arg(long, env = "PARLEND_RPC_RESPONSE_BYTES_MAX")]
+    pub rpc_response_bytes_max: Option<u32>,
+    /// Most calls in one JSON-RPC batch. Default 100.
+    #[arg(long, env = "PARLEND_RPC_BATCH_CALLS_MAX")]
+    pub rpc_batch_calls_max: Option<u32>,
+    /// Most open RPC connections (more wait to be accepted). Default 1024.
+    #[arg(long, env = "PARLEND_RPC_CONNECTIONS_MAX")]
+    pub rpc_connections_max: Option<u32>,
+    /// Most RPC requests in flight; beyond it requests are shed with HTTP 503. Default 256.
+    #[arg(long, env = "PARLEND_RPC_REQUESTS_IN_FLIGHT_MAX")]
+    pub rpc_requests_in_flight_max: Option<u32>,
+    /// Most light reads (getHead, getAccount, ...) in flight, in their own lane. Default 64.
+    #[arg(long, env = "PARLEND_RPC_LIGHT_REQUESTS_IN_FLIGHT_MAX")]
+    pub rpc_light_requests_in_flight_max: Option<u32>,
+    /// RPC request timeout, milliseconds (answered with HTTP 503). Default 60000.
+    #[arg(long, env = "PARLEND_RPC_REQUEST_TIMEOUT_MS")]
+    pub rpc_request_timeout_ms: Option<u64>,
+    /// Longest `wait` for a commit, milliseconds; below the request timeout. Default 50000.
+    #[arg(long, env = "PARLEND_RPC_WAIT_MAX_MS")]
+    pub rpc_wait_max_ms: Option<u64>,
+}
+
+/// The node's configuration from flags, environment, file and defaults,
+/// plus what `run` needs besides it.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The node configuration.
+    pub config: NodeConfig,
+    /// Delete the data directory first.
+    pub reset: bool,
+}
+
+/// Merges flags (and their environment variables) over `file` over the defaults.
+pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
+    let genesis_path = args.genesis.clone().or_else(|| file.genesis.clone());
+    let dev = args.dev || (args.genesis.is_none() && file.dev.unwrap_or(false));
+    let genesis = match (&genesis_path, dev) {
+        (Some(_), true) => bail!("dev mode uses the dev genesis: give either dev or a genesis file, not both"),
+        (Some(path), false) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{} is not a genesis file", path.display()))?
+        }
+        (None, true) => dev_genesis(),
+        (None, false) => bail!("give --dev for a dev chain, or --genesis FILE"),
+    };
+    let in_memory = args.in_memory || (args.data_dir.is_none() && file.in_memory.unwrap_or(false));
+    let data_dir = match (args.data_dir.clone().or_else(|| file.data_dir.clone()), in_memory) {
+        (_, true) => None,
+        (Some(path), false) => Some(path),
+        (None, false) => Some(crate::cli::default_data_dir().join(if dev { "dev" } else { "chain" })),
+    };
+    let mut config = NodeConfig::new(genesis);
+    config.data_dir = data_dir;
+    config.dev = dev;
+    config.rpc_address = args.rpc_addr.or(file.rpc_addr).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8545)));
+    config.block_time = Duration::from_millis(args.block_time_ms.or(file.block_time_ms).unwrap_or(200));
+    config.threads = args.threads.or(file.threads).unwrap_or(0);
+    config.fsync = !args.no_fsync && file.fsync.unwrap_or(true);
+    config.manual_mining = args.manual_mining || file.manual_mining.unwrap_or(false);
+    if let Some(max) = args.block_transactions_max.or(file.block_transactions_max) {
+        config.block_transactions_max = max;
+    }
+    let mempool = &mut config.mempool;
+    mempool.capacity = args.mempool_capacity.or(file.mempool.capacity).unwrap_or(mempool.capacity);
+    mempool.per_signer = args.mempool_per_signer.or(file.mempool.per_signer).unwrap_or(mempool.per_signer);
+    if mempool.capacity == 0 || mempool.per_signer == 0 || config.block_transactions_max == 0 {
+        bail!("mempool capacity, per-signer limit and block size must be positive");
+    }
+    let (rpc, limits) = (&file.rpc, &mut config.rpc_limits);
+    limits.body_bytes_max = args.rpc_body_bytes_max.or(rpc.body_bytes_max).unwrap_or(limits.body_bytes_max);
+    limits.response_bytes_max =
+        args.rpc_response_bytes_max.or(rpc.response_bytes_max).unwrap_or(limits.response_bytes_max);
+    limits.batch_calls_max = args.rpc_batch_calls_max.or(rpc.batch_calls_max).unwrap_or(limits.batch_calls_max);
+    limits.connections_max = args.rpc_connections_max.or(rpc.connections_max).unwrap_or(limits.connections_max);
+    limits.requests_in_flight_max =
+        args.rpc_requests_in_flight_max.or(rpc.requests_in_flight_max).unwrap_or(limits.requests_in_flight_max);
+    limits.light_requests_in_flight_max = args
+        .rpc_light_requests_in_flight_max
+        .or(rpc.light_requests_in_flight_max)
+        .unwrap_or(limits.light_requests_in_flight_max);
+    if let Some(ms) = args.rpc_request_timeout_ms.or(rpc.request_timeout_ms) {
+        limits.request_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.rpc_wait_max_ms.or(rpc.wait_max_ms) {
+        limits.wait_max = Duration::from_millis(ms);
+    }
+    limits.validate().map_err(|message| anyhow::anyhow!("invalid RPC limits: {message}"))?;
+    Ok(Resolved { config, reset: args.reset })
 }
 
 fn print_dev_accounts() {
@@ -59,34 +168,18 @@ fn print_dev_accounts() {
 
 /// `parlend run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let (genesis, dev) = match (&args.genesis, args.dev) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let genesis: Genesis =
-                serde_json::from_str(&text).with_context(|| format!("{} is not a genesis file", path.display()))?;
-            (genesis, false)
-        }
-        (None, true) => (dev_genesis(), true),
-        (None, false) => bail!("give --dev for a dev chain, or --genesis FILE"),
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
     };
-    let data_dir = match (&args.data_dir, args.in_memory) {
-        (_, true) => None,
-        (Some(path), false) => Some(path.clone()),
-        (None, false) => Some(crate::cli::default_data_dir().join(if dev { "dev" } else { "chain" })),
-    };
+    let Resolved { config, reset } = resolve(&args, &file)?;
+    let (dev, data_dir) = (config.dev, config.data_dir.clone());
     if let Some(path) = &data_dir {
-        if args.reset && path.exists() {
+        if reset && path.exists() {
             std::fs::remove_dir_all(path).with_context(|| format!("cannot delete {}", path.display()))?;
         }
         std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
     }
-    let mut config = NodeConfig::new(genesis);
-    config.data_dir = data_dir.clone();
-    config.rpc_address = args.rpc_addr;
-    config.block_time = Duration::from_millis(args.block_time_ms);
-    config.fsync = !args.no_fsync;
-    config.dev = dev;
-    config.threads = args.threads;
 
     if dev {
         print_dev_accounts();
@@ -124,5 +217,53 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_args(flags: &[&str]) -> RunArgs {
+        let argv = ["parlend", "run"].iter().chain(flags).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(args) => args,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_defaults() {
+        let file = FileConfig::parse(
+            "dev = true\nin_memory = true\nblock_time_ms = 7\nthreads = 3\n[rpc]\nbatch_calls_max = 3\n\
+             requests_in_flight_max = 9\n[mempool]\ncapacity = 11\n",
+        )
+        .unwrap();
+        let resolved = resolve(&run_args(&["--block-time-ms", "5", "--rpc-batch-calls-max", "4"]), &file).unwrap();
+        let config = resolved.config;
+        assert!(config.dev && config.data_dir.is_none());
+        assert_eq!(config.block_time, Duration::from_millis(5), "the flag wins");
+        assert_eq!(config.rpc_limits.batch_calls_max, 4, "the flag wins");
+        assert_eq!(config.threads, 3, "the file wins over the default");
+        assert_eq!(config.rpc_limits.requests_in_flight_max, 9);
+        assert_eq!(config.mempool.capacity, 11);
+        assert_eq!(config.mempool.per_signer, crate::mempool::MempoolLimits::default().per_signer, "default");
+        assert_eq!(config.rpc_address, SocketAddr::from(([127, 0, 0, 1], 8545)), "default");
+        assert!(config.fsync);
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let dev = FileConfig::parse("dev = true\nin_memory = true").unwrap();
+        let error = resolve(&run_args(&["--rpc-wait-max-ms", "70000"]), &dev).unwrap_err();
+        assert!(error.to_string().contains("wait_max"), "{error}");
+        assert!(resolve(&run_args(&["--rpc-batch-calls-max", "0"]), &dev).is_err());
+        assert!(resolve(&run_args(&["--mempool-capacity", "0"]), &dev).is_err());
+        assert!(resolve(&run_args(&[]), &FileConfig::default()).is_err(), "neither dev nor a genesis");
+        let both = FileConfig::parse("dev = true\ngenesis = \"g.json\"").unwrap();
+        assert!(resolve(&run_args(&[]), &both).is_err());
     }
 }

@@ -1,0 +1,112 @@
+//! `parlend dev ...`: a dev node's controls (faucet, mining, time, snapshots).
+
+use clap::{Args, Subcommand};
+use parlend_ledger::{Address, AssetId};
+use parlend_rpc::Client;
+
+use super::RpcArgs;
+use super::format::parse_duration_seconds;
+
+/// `parlend dev` arguments.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The control.
+    #[command(subcommand)]
+    pub command: DevCommand,
+    /// RPC options.
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+}
+
+/// Dev controls (the node must run with --dev).
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Mint tokens to an account with the dev minter key; returns once committed.
+    Faucet {
+        /// The recipient: an address, a key file's address, or dev:N.
+        #[arg(long, value_parser = super::keys::parse_address)]
+        to: Address,
+        /// The asset.
+        #[arg(long)]
+        asset: AssetId,
+        /// Whole tokens, as a decimal.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Produce blocks now (empty ones if nothing is pending).
+    Mine {
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        blocks: u32,
+    },
+    /// Move the node's clock forward: 90, 15m, 12h, 30d, 1y. Takes effect
+    /// at once for queries and from the next block for execution.
+    IncreaseTime {
+        /// The duration.
+        #[arg(value_parser = parse_duration_seconds)]
+        duration: u64,
+    },
+    /// Remember the chain's current state; prints the snapshot id.
+    Snapshot,
+    /// Go back to a snapshot (it and later snapshots are used up; pending transactions are dropped).
+    Revert {
+        /// The snapshot id.
+        id: u64,
+    },
+}
+
+/// `parlend dev`.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.rpc.rpc)?;
+    let json = args.rpc.json;
+    match args.command {
+        DevCommand::Faucet { to, asset, amount } => {
+            let amount = super::tx::base_units(&client, asset, &amount).await?;
+            let status = client.faucet(to, asset, amount).await?;
+            if json {
+                return super::print_json(&status);
+            }
+            println!("minted {} {asset} to {to}", super::format::tokens(amount, decimals(&client, asset).await?));
+            super::tx::print_status(&status);
+        }
+        DevCommand::Mine { blocks } => {
+            let mined = client.mine(blocks).await?;
+            if json {
+                return super::print_json(&mined);
+            }
+            println!("mined {} block(s); head is now {}", mined.blocks, mined.height);
+        }
+        DevCommand::IncreaseTime { duration } => {
+            let clock = client.increase_time(duration).await?;
+            if json {
+                return super::print_json(&clock);
+            }
+            println!(
+                "clock moved {duration} s forward: now {} ({} s ahead of the wall clock)",
+                clock.clock, clock.offset_seconds
+            );
+        }
+        DevCommand::Snapshot => {
+            let snapshot = client.snapshot().await?;
+            if json {
+                return super::print_json(&snapshot);
+            }
+            println!("snapshot {} at height {}", snapshot.id, snapshot.height);
+        }
+        DevCommand::Revert { id } => {
+            let reverted = client.revert(id).await?;
+            if json {
+                return super::print_json(&reverted);
+            }
+            println!(
+                "reverted to snapshot {} at height {} ({} pending transactions dropped)",
+                reverted.id, reverted.height, reverted.dropped_transactions
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn decimals(client: &Client, asset: AssetId) -> anyhow::Result<u8> {
+    super::tx::decimals(client, asset).await
+}

@@ -1,0 +1,218 @@
+//! Prometheus metrics, served at `GET /metrics` (OpenMetrics text).
+//!
+//! | metric | type | what |
+//! |--------|------|------|
+//! | `parlend_blocks` | counter | blocks committed by this process |
+//! | `parlend_head_height` | gauge | height of the committed head |
+//! | `parlend_transactions{status}` | counter | committed transactions: `success`, `failed`, `access_violation` |
+//! | `parlend_transactions_rejected{reason}` | counter | submissions refused at admission (`mempool_full`, `nonce`, `signature`, ...) |
+//! | `parlend_mempool_transactions` | gauge | pending transactions |
+//! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `commit` |
+//! | `parlend_block_transactions` | histogram | transactions per block |
+//! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
+//! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
+//! | `parlend_block_serial_fallbacks` | counter | blocks the parallel executor ran serially (too small or too little parallelism) |
+//! | `parlend_http_rejected{reason}` | counter | requests answered by the HTTP layer: `shed`, `timeout`, `too_large` |
+//!
+//! Phases: `sigverify` is the signature verification done at mempool
+//! admission since the previous block (the producer's blocks carry
+//! transactions verified on the way in); `schedule` builds the dependency
+//! graph; `execute` is the rest of execution (prologue, transactions,
+//! epilogue); `commit` computes the state root and writes the block.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use parlend_ledger::RejectReason;
+use parlend_ledger::block::{Receipt, TxStatus};
+use parlend_ledger::exec::ExecutionStats;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Time one block spent in each phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockTimings {
+    /// Building the dependency graph.
+    pub schedule: Duration,
+    /// Executing (prologue, transactions, epilogue).
+    pub execute: Duration,
+    /// Computing the state root and writing the block.
+    pub commit: Duration,
+}
+
+/// The node's metrics.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    blocks: Counter,
+    head_height: Gauge,
+    transactions: Family<Labels, Counter>,
+    rejected: Family<Labels, Counter>,
+    mempool: Gauge,
+    phases: Family<Labels, Histogram>,
+    block_transactions: Histogram,
+    parallelism: Gauge<f64, AtomicU64>,
+    reexecutions: Counter,
+    serial_fallbacks: Counter,
+    http_rejected: Family<Labels, Counter>,
+    /// Nanoseconds of admission signature checks since the last block.
+    sigverify_nanos: AtomicU64,
+}
+
+fn phase_histogram() -> Histogram {
+    // 10 µs to about 20 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 22))
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let metrics = Metrics {
+            registry: Mutex::new(Registry::with_prefix("parlend")),
+            blocks: Counter::default(),
+            head_height: Gauge::default(),
+            transactions: Family::default(),
+            rejected: Family::default(),
+            mempool: Gauge::default(),
+            phases: Family::new_with_constructor(phase_histogram),
+            block_transactions: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            parallelism: Gauge::default(),
+            reexecutions: Counter::default(),
+            serial_fallbacks: Counter::default(),
+            http_rejected: Family::default(),
+            sigverify_nanos: AtomicU64::new(0),
+        };
+        {
+            let mut registry = metrics.registry.lock();
+            registry.register("blocks", "Blocks committed by this process", metrics.blocks.clone());
+            registry.register("head_height", "Height of the committed head", metrics.head_height.clone());
+            registry.register("transactions", "Committed transactions by status", metrics.transactions.clone());
+            registry.register(
+                "transactions_rejected",
+                "Submissions refused at admission, by reason",
+                metrics.rejected.clone(),
+            );
+            registry.register("mempool_transactions", "Pending transactions", metrics.mempool.clone());
+            registry.register("block_phase_seconds", "Block time by phase", metrics.phases.clone());
+            registry.register("block_transactions", "Transactions per block", metrics.block_transactions.clone());
+            registry.register(
+                "block_parallelism",
+                "Last block's transactions per step of its longest dependency chain",
+                metrics.parallelism.clone(),
+            );
+            registry.register(
+                "block_reexecutions",
+                "Transactions re-executed by the parallel executor",
+                metrics.reexecutions.clone(),
+            );
+            registry.register(
+                "block_serial_fallbacks",
+                "Blocks the parallel executor ran serially",
+                metrics.serial_fallbacks.clone(),
+            );
+            registry.register("http_rejected", "Requests answered by the HTTP layer", metrics.http_rejected.clone());
+        }
+        metrics
+    }
+
+    /// Records the time one admission signature check took.
+    pub fn admission_checked(&self, elapsed: Duration, result: Result<(), &RejectReason>) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sigverify_nanos.fetch_add(nanos, Ordering::Relaxed);
+        if let Err(reason) = result {
+            self.rejected(reason);
+        }
+    }
+
+    /// Counts a refused submission.
+    pub fn rejected(&self, reason: &RejectReason) {
+        let label = match reason {
+            RejectReason::TooLarge { .. } => "too_large",
+            RejectReason::Malformed(_) | RejectReason::InstructionCount(_) | RejectReason::NonceNotDeclared => {
+                "malformed"
+            }
+            RejectReason::WrongChain { .. } => "wrong_chain",
+            RejectReason::Signature(_) => "signature",
+            RejectReason::NonceTooLow { .. } | RejectReason::NonceTooHigh { .. } => "nonce",
+            RejectReason::AlreadyKnown(_) => "already_known",
+            RejectReason::MempoolFull { .. } => "mempool_full",
+            RejectReason::SignerQueueFull { .. } => "signer_queue_full",
+        };
+        self.rejected.get_or_create(&vec![("reason", label)]).inc();
+    }
+
+    /// Records a committed block.
+    pub fn block_committed(&self, height: u64, receipts: &[Receipt], stats: &ExecutionStats, timings: BlockTimings) {
+        self.blocks.inc();
+        self.head_height.set(i64::try_from(height).unwrap_or(i64::MAX));
+        for receipt in receipts {
+            let status = match receipt.status {
+                TxStatus::Success => "success",
+                TxStatus::Failed { .. } => "failed",
+                TxStatus::AccessViolation { .. } => "access_violation",
+            };
+            self.transactions.get_or_create(&vec![("status", status)]).inc();
+        }
+        let sigverify = Duration::from_nanos(self.sigverify_nanos.swap(0, Ordering::Relaxed));
+        for (phase, elapsed) in [
+            ("sigverify", sigverify),
+            ("schedule", timings.schedule),
+            ("execute", timings.execute),
+            ("commit", timings.commit),
+        ] {
+            self.phases.get_or_create(&vec![("phase", phase)]).observe(elapsed.as_secs_f64());
+        }
+        let count = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
+        self.block_transactions.observe(f64::from(count));
+        self.parallelism.set(parallelism(count, stats));
+        self.reexecutions.inc_by(u64::try_from(stats.reexecutions).unwrap_or(u64::MAX));
+        if stats.serial_fallback {
+            self.serial_fallbacks.inc();
+        }
+    }
+
+    /// Sets the mempool depth.
+    pub fn mempool_depth(&self, depth: usize) {
+        self.mempool.set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the head height (after a revert).
+    pub fn head(&self, height: u64) {
+        self.head_height.set(i64::try_from(height).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a request the HTTP layer answered itself.
+    pub fn http_rejected(&self, reason: &'static str) {
+        self.http_rejected.get_or_create(&vec![("reason", reason)]).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &self.registry.lock());
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Transactions per step of the longest dependency chain: how many
+/// transactions ran side by side on average. 1 for a serial block.
+#[expect(clippy::float_arithmetic, reason = "a metric for people, never part of state or consensus")]
+fn parallelism(transactions: u32, stats: &ExecutionStats) -> f64 {
+    if stats.serial_fallback || stats.depth == 0 || transactions == 0 {
+        return if transactions == 0 { 0.0 } else { 1.0 };
+    }
+    f64::from(transactions) / f64::from(stats.depth)
+}

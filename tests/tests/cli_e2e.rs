@@ -1,0 +1,126 @@
+//! The real `parlend` binary, as a user drives it, against a real node (a
+//! child process on RocksDB): keygen, faucet, deposit, borrow, a year's time
+//! warp with accrued interest, a price drop, a liquidation by a second
+//! account, and a snapshot whose revert restores the earlier state.
+//!
+//! The binary is found with `parlend_tests::parlend_binary()` rather than
+//! `env!("CARGO_BIN_EXE_parlend")`, which cargo sets only for tests of the
+//! package that owns the binary (`node`); both name the same file.
+
+use std::path::Path;
+use std::process::Command;
+
+use parlend_tests::{ChildNode, parlend_binary};
+use serde_json::Value;
+
+struct Cli<'a> {
+    url: &'a str,
+    directory: &'a Path,
+}
+
+impl Cli<'_> {
+    /// Runs `parlend ARGS` with `PARLEND_RPC=URL`; returns stdout, asserting success.
+    fn ok(&self, args: &[&str]) -> String {
+        let (success, stdout, stderr) = self.run(args);
+        assert!(success, "parlend {args:?} failed:\n{stdout}\n{stderr}");
+        stdout
+    }
+
+    /// Runs and parses `--json` output.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let stdout = self.ok(&args);
+        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{args:?}: {error}: {stdout}"))
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(parlend_binary())
+            .args(args)
+            .env("PARLEND_RPC", self.url)
+            .current_dir(self.directory)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("running parlend");
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8 output");
+        (output.status.success(), text(output.stdout), text(output.stderr))
+    }
+}
+
+fn amount(value: &Value) -> u128 {
+    value.as_str().unwrap_or_else(|| panic!("expected a decimal string, got {value}")).parse().unwrap()
+}
+
+fn entry<'a>(position: &'a Value, symbol: &str) -> &'a Value {
+    position["assets"].as_array().unwrap().iter().find(|entry| entry["asset"] == symbol).expect("asset in position")
+}
+
+#[test]
+fn a_user_borrows_warps_a_year_is_liquidated_and_reverts() {
+    let directory = tempfile::tempdir().unwrap();
+    let node = ChildNode::spawn(&directory.path().join("chain"), &["--block-time-ms", "0"]);
+    let cli = Cli { url: &node.url, directory: directory.path() };
+
+    let me = cli.json(&["keygen", "--out", "me.json"])["address"].as_str().unwrap().to_string();
+    let liquidator = cli.json(&["keygen", "--out", "liquidator.json"])["address"].as_str().unwrap().to_string();
+    cli.ok(&["dev", "faucet", "--to", &me, "--asset", "WETH", "--amount", "10"]);
+    let faucet = cli.json(&["dev", "faucet", "--to", &liquidator, "--asset", "USDC", "--amount", "50000"]);
+    assert_eq!(faucet["status"], "committed", "{faucet}");
+
+    // Fresh prices from the oracle (dev:0); a lender (dev:2) supplies USDC.
+    for (asset, price) in [("USDC", "1"), ("WETH", "3000")] {
+        cli.ok(&["tx", "price", "--asset", asset, "--price", price, "--key", "dev:0", "--wait"]);
+    }
+    cli.ok(&["tx", "deposit", "--asset", "USDC", "--amount", "500000", "--key", "dev:2", "--wait"]);
+
+    // Deposit 10 WETH, borrow 20,000 USDC: HF = 30,000 × 0.83 / 20,000 = 1.245.
+    cli.ok(&["tx", "deposit", "--asset", "WETH", "--amount", "10", "--key", "me.json", "--wait"]);
+    let borrowed = cli.json(&["tx", "borrow", "--asset", "USDC", "--amount", "20000", "--key", "me.json", "--wait"]);
+    assert_eq!(borrowed["status"], "committed", "{borrowed}");
+    let human = cli.ok(&["query", "position", &me]);
+    assert!(human.contains("health factor:     1.24"), "{human}");
+    let debt_before = amount(&entry(&cli.json(&["query", "position", &me]), "USDC")["debt"]);
+    assert!((20_000_000_000..20_000_010_000).contains(&debt_before), "{debt_before}");
+
+    let snapshot = cli.json(&["dev", "snapshot"]);
+    let snapshot_id = snapshot["id"].as_u64().unwrap().to_string();
+    let position_at_snapshot = cli.json(&["query", "position", &me]);
+
+    // A year later the debt has grown.
+    let clock = cli.json(&["dev", "increase-time", "1y"]);
+    assert_eq!(clock["offsetSeconds"], 31_536_000);
+    let debt_after_year = amount(&entry(&cli.json(&["query", "position", &me]), "USDC")["debt"]);
+    assert!(debt_after_year > debt_before + 20_000_000, "interest: {debt_before} -> {debt_after_year}");
+
+    // WETH falls to $2,400: HF ≈ 24,000 × 0.83 / 20,035 < 1.
+    for (asset, price) in [("USDC", "1"), ("WETH", "2400")] {
+        cli.ok(&["tx", "price", "--asset", asset, "--price", price, "--key", "dev:0", "--wait"]);
+    }
+    let listed = cli.json(&["query", "liquidatable"]);
+    assert!(listed["liquidatable"].as_array().unwrap().iter().any(|view| view["owner"] == me.as_str()), "{listed}");
+
+    // The borrower cannot liquidate itself (exit status 1, receipt says why).
+    let liquidate = ["tx", "liquidate", "--borrower", &me, "--debt-asset", "USDC", "--collateral-asset", "WETH"];
+    let (success, stdout, _) = cli.run(&[&liquidate[..], &["--key", "me.json", "--wait"]].concat());
+    assert!(!success && stdout.contains("failed"), "{stdout}");
+    let liquidated = cli.json(&[&liquidate[..], &["--key", "liquidator.json", "--wait"]].concat());
+    assert_eq!(liquidated["status"], "committed", "{liquidated}");
+    let after = cli.json(&["query", "position", &me]);
+    assert!(amount(&entry(&after, "USDC")["debt"]) < debt_after_year / 2 + 1_000_000, "{after}");
+    let seized = cli.json(&["query", "account", &liquidator]);
+    let weth = seized["balances"].as_array().unwrap().iter().find(|b| b["asset"] == "WETH").unwrap();
+    assert!(amount(&weth["amount"]) > 0, "{seized}");
+
+    // Revert: the position, the liquidator's wallet and the clock are as at the snapshot.
+    cli.ok(&["dev", "revert", &snapshot_id]);
+    let restored = cli.json(&["query", "position", &me]);
+    assert_eq!(restored["assets"], position_at_snapshot["assets"], "{restored}");
+    let wallet = cli.json(&["query", "account", &liquidator]);
+    let weth = wallet["balances"].as_array().unwrap().iter().find(|b| b["asset"] == "WETH").unwrap();
+    assert_eq!(amount(&weth["amount"]), 0);
+    let head = cli.json(&["query", "block"]);
+    assert_eq!(head["header"]["height"].as_u64(), snapshot["height"].as_u64());
+    let markets = cli.ok(&["query", "markets"]);
+    assert!(markets.contains("USDC") && markets.contains("TBILL"), "{markets}");
+    node.kill();
+}
