@@ -15,6 +15,7 @@
 //! fsync = true
 //! block_transactions_max = 5000
 //! manual_mining = false
+//! keep_stale_prices = false
 //!
 //! [mempool]
 //! capacity = 50000
@@ -61,6 +62,8 @@ pub struct FileConfig {
     pub block_transactions_max: Option<usize>,
     /// Produce blocks only on `dev_mine`.
     pub manual_mining: Option<bool>,
+    /// Dev mode: leave stale oracle prices stale at start.
+    pub keep_stale_prices: Option<bool>,
     /// Mempool bounds.
     #[serde(default)]
     pub mempool: MempoolSection,

@@ -32,7 +32,7 @@ use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use tokio::sync::watch;
 
 use crate::app::{App, AppError};
-use crate::genesis::dev_minter;
+use crate::genesis::{dev_keypair, dev_minter};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 
@@ -62,6 +62,10 @@ pub struct NodeConfig {
     /// Produce blocks only when asked (`dev_mine`), like anvil's
     /// `--no-mining`: transactions stay pending until then.
     pub manual_mining: bool,
+    /// Dev mode: at start, re-post stale oracle prices at their last value
+    /// (see [`Node::refresh_dev_prices`]). `parlend run --dev` turns it on;
+    /// tests that count blocks from genesis leave it off.
+    pub refresh_dev_prices: bool,
 }
 
 impl NodeConfig {
@@ -79,6 +83,7 @@ impl NodeConfig {
             rpc_limits: ServerLimits::default(),
             threads: 0,
             manual_mining: false,
+            refresh_dev_prices: false,
         }
     }
 }
@@ -219,6 +224,11 @@ impl Node {
             .name("parlend-producer".to_string())
             .spawn(move || producer_node.produce_blocks(&receiver))
             .expect("spawning the producer thread");
+        match node.refresh_dev_prices() {
+            Ok(Some(count)) => tracing::info!(count, "dev: re-posted stale oracle prices at their last value"),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "dev: could not re-post stale oracle prices"),
+        }
         let server = parlend_rpc::serve(node.clone(), config.rpc_address, config.rpc_limits)
             .await
             .map_err(|source| StartError::Bind { address: config.rpc_address, source })?;
@@ -323,6 +333,49 @@ impl Node {
                 return Ok(head.height);
             }
         }
+    }
+
+    /// In dev mode, when the chain's oracle is dev account 0: re-posts
+    /// every stale price at its last value, as one transaction from the
+    /// oracle. The dev genesis is dated (so its hash is the same
+    /// everywhere), and its prices are long stale by the time a developer
+    /// starts a node; without this, borrowing and liquidating would fail
+    /// until someone posts prices. Returns how many prices were posted.
+    pub fn refresh_dev_prices(&self) -> Result<Option<usize>, ApiError> {
+        let oracle = dev_keypair(0);
+        if !self.config.dev || !self.config.refresh_dev_prices || self.config_value()?.oracle != oracle.address() {
+            return Ok(None);
+        }
+        let now = self.clock();
+        let instructions: Vec<Instruction> = query::prices(self.reader(), now)
+            .map_err(query_error)?
+            .into_iter()
+            .filter_map(|entry| {
+                let price = entry.price.filter(|price| price.stale)?;
+                Some(Instruction::SetPrice { asset: entry.asset, price: price.price, timestamp: now })
+            })
+            .collect();
+        if instructions.is_empty() {
+            return Ok(None);
+        }
+        let count = instructions.len();
+        let simulation = self.simulate(&SimulateParams {
+            signer: oracle.address(),
+            nonce: None,
+            instructions: instructions.clone(),
+        })?;
+        if let OutcomeView::Failed { reason, .. } = &simulation.outcome {
+            return Err(ApiError::Unavailable(format!("the price update would fail: {reason}")));
+        }
+        let transaction = Transaction {
+            chain_id: simulation.chain_id,
+            signer: oracle.address(),
+            nonce: simulation.nonce,
+            access: simulation.access,
+            instructions,
+        };
+        self.submit(&transaction.sign(&oracle).encode())?;
+        Ok(Some(count))
     }
 
     /// The node's clock: the wall clock plus the dev offset, never before

@@ -81,3 +81,39 @@ async fn wallet(client: &parlend_rpc::Client, address: parlend_ledger::Address, 
     let balances = client.balances(address).await.unwrap();
     balances.balances.iter().find(|balance| balance.asset == asset(symbol)).unwrap().amount
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_node_reposts_stale_genesis_prices_so_borrowing_works_at_once() {
+    // The dev genesis is dated 2026-01-01: by now its prices are stale.
+    let mut config = parlend_node::node::NodeConfig::new(parlend_node::genesis::dev_genesis());
+    config.refresh_dev_prices = true;
+    let node = TestNode::start(config).await;
+    let client = &node.client;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client.head().await.unwrap().height < 1 {
+        assert!(std::time::Instant::now() < deadline, "the price refresh was never committed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let prices = client.prices().await.unwrap();
+    assert_eq!(prices.len(), 4);
+    for entry in &prices {
+        let price = entry.price.expect("every dev asset is priced");
+        assert!(!price.stale, "{entry:?}");
+    }
+    // Same value as at genesis: the refresh moves the date, not the price.
+    let weth = prices.iter().find(|entry| entry.asset == asset("WETH")).unwrap();
+    assert_eq!(weth.price.unwrap().price, Wad(3_000 * Wad::SCALE));
+    let (lender, borrower) = (dev_keypair(2), dev_keypair(1));
+    submit_ok(client, &lender, vec![Instruction::Deposit { asset: asset("USDC"), amount: tokens("USDC", 10_000) }])
+        .await;
+    submit_ok(
+        client,
+        &borrower,
+        vec![
+            Instruction::Deposit { asset: asset("WETH"), amount: tokens("WETH", 1) },
+            Instruction::Borrow { asset: asset("USDC"), amount: tokens("USDC", 1_000) },
+        ],
+    )
+    .await;
+    node.stop().await;
+}

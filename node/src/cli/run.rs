@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Produce blocks only on `dev_mine` (or `parlend dev mine`); transactions stay pending until then.
     #[arg(long)]
     pub manual_mining: bool,
+    /// Dev mode: do not re-post stale oracle prices at start. By default a dev node whose oracle is dev
+    /// account 0 re-posts every stale price at its last value, so borrowing works at once.
+    #[arg(long)]
+    pub keep_stale_prices: bool,
     /// Most transactions per block. Default 5000.
     #[arg(long, env = "PARLEND_BLOCK_TRANSACTIONS_MAX")]
     pub block_transactions_max: Option<usize>,
@@ -121,6 +125,7 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
     config.threads = args.threads.or(file.threads).unwrap_or(0);
     config.fsync = !args.no_fsync && file.fsync.unwrap_or(true);
     config.manual_mining = args.manual_mining || file.manual_mining.unwrap_or(false);
+    config.refresh_dev_prices = !(args.keep_stale_prices || file.keep_stale_prices.unwrap_or(false));
     if let Some(max) = args.block_transactions_max.or(file.block_transactions_max) {
         config.block_transactions_max = max;
     }
