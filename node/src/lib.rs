@@ -8,11 +8,19 @@
 //! - [`node::Node`]: the running node (producer thread, mempool, RPC face).
 //! - [`mempool::Mempool`]: bounded, nonce-ordered pending transactions.
 //! - [`genesis`]: the dev chain's deterministic keys and balances.
+//! - [`log`]: the transaction log file (export, import, streaming reader).
+//! - [`replay`]: re-execute a chain from genesis and check every block's hashes.
+//! - [`scenario`]: human-written lending scenarios with per-step expectations.
+//! - [`workload`]: a generated lending workload written as a log (long replays).
 //! - [`cli`]: the `parlend` command line.
 
 pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod genesis;
+pub mod log;
 pub mod mempool;
 pub mod node;
+pub mod replay;
+pub mod scenario;
+pub mod workload;

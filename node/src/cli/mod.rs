@@ -2,8 +2,12 @@
 
 mod bench;
 mod keys;
+mod log;
+mod progress;
 mod query;
+mod replay;
 mod run;
+mod scenario;
 mod tx;
 
 use std::path::PathBuf;
@@ -35,6 +39,12 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Measure the executor.
     Bench(bench::BenchArgs),
+    /// Re-execute a chain from genesis (a log file or a data directory) and check every block's hashes.
+    Replay(replay::ReplayArgs),
+    /// Export, import or generate transaction logs.
+    Log(log::LogArgs),
+    /// Run scenario files: lending stories with expectations per step.
+    Scenario(scenario::ScenarioArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -56,6 +66,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Tx(args) => tx::run(args).await,
         Command::Query(args) => query::run(args).await,
         Command::Bench(args) => tokio::task::spawn_blocking(move || bench::main(args)).await?,
+        Command::Replay(args) => tokio::task::spawn_blocking(move || replay::main(&args)).await?,
+        Command::Log(args) => tokio::task::spawn_blocking(move || log::main(args)).await?,
+        Command::Scenario(args) => tokio::task::spawn_blocking(move || scenario::main(args)).await?,
     }
 }
 

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Do not fsync each block (faster; a power loss may lose the last blocks, never a partial one).
     #[arg(long)]
     pub no_fsync: bool,
+    /// Before serving, verify and import this log (from `parlend log export`) into the data directory;
+    /// the chain then continues from the log's last block. The log's genesis must be this node's.
+    #[arg(long, conflicts_with = "in_memory")]
+    pub from_log: Option<PathBuf>,
 }
 
 fn print_dev_accounts() {
@@ -79,6 +83,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             std::fs::remove_dir_all(path).with_context(|| format!("cannot delete {}", path.display()))?;
         }
         std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    if let (Some(log), Some(path)) = (&args.from_log, &data_dir) {
+        let log_genesis = crate::log::LogReader::open_file(log)
+            .with_context(|| format!("cannot open {}", log.display()))?
+            .header()
+            .genesis
+            .clone();
+        anyhow::ensure!(log_genesis == genesis, "{} is the log of another genesis than this node's", log.display());
+        crate::cli::log::import(log, path, args.threads, false)?;
     }
     let mut config = NodeConfig::new(genesis);
     config.data_dir = data_dir.clone();
