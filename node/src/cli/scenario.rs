@@ -23,7 +23,8 @@ pub enum ScenarioCommand {
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Save each scenario's chain as a log, DIR/<name>.plog, for `parlend replay`.
+        /// Save each scenario's chain as a log, DIR/<name>.plog, for `parlend replay`, and its final hashes in
+        /// DIR/MANIFEST.toml (this is how tests/golden/ is regenerated).
         #[arg(long, value_name = "DIR")]
         save_log: Option<PathBuf>,
         /// Executor threads (0: one per core).
@@ -61,9 +62,13 @@ pub fn main(args: ScenarioArgs) -> anyhow::Result<()> {
             failed.push(report.name.clone());
         }
         if let Some(dir) = &save_log {
-            let log = dir.join(format!("{}.plog", scenario.name()));
-            let trailer = outcome.export_log(&log)?;
-            println!("  log saved to {} ({} blocks, head {})", log.display(), trailer.blocks, trailer.head_hash);
+            let entry = crate::scenario::golden::save(&outcome, dir)?;
+            println!(
+                "  log saved to {} ({} blocks, head {})",
+                dir.join(&entry.log).display(),
+                entry.blocks,
+                entry.head_hash
+            );
         }
     }
     anyhow::ensure!(failed.is_empty(), "{} of {} scenarios failed: {}", failed.len(), files.len(), failed.join(", "));

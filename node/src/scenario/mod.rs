@@ -18,6 +18,7 @@ mod build;
 mod chain;
 mod expect;
 pub mod format;
+pub mod golden;
 mod units;
 
 use std::fmt;
