@@ -171,7 +171,8 @@ fn a_re_signed_transaction_changes_the_state_hash() {
 #[test]
 fn tampered_headers_name_the_hash_that_differs() {
     let (header, blocks) = read_all(&golden(SUBJECT));
-    let cases: [(&str, HashKind, fn(&mut (Hash, Block))); 3] = [
+    type Tamper = fn(&mut (Hash, Block));
+    let cases: [(&str, HashKind, Tamper); 3] = [
         ("receipts root", HashKind::ReceiptsRoot, |(_, block)| block.header.receipts_root.0[0] ^= 1),
         ("state root", HashKind::StateRoot, |(_, block)| block.header.state_root.0[5] ^= 1),
         ("logged block hash", HashKind::BlockHash, |(hash, _)| hash.0[31] ^= 1),

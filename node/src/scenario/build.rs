@@ -14,7 +14,7 @@ use parlend_ledger::{Address, Amount, AssetId, Bps, Keypair, Ray, Wad};
 
 use super::format::{InstructionSpec, LiquidationSpec, MarketSpec, ScenarioFile};
 use super::units::{RAY_PERCENT_DECIMALS, WAD_DECIMALS, bps, decimal, duration, percent};
-use crate::genesis::{DEV_ACCOUNTS, dev_genesis, dev_keypair, dev_market_params, dev_minter};
+use crate::genesis::{DEV_ACCOUNTS, DEV_ASSETS, dev_genesis, dev_keypair, dev_market_params, dev_minter};
 
 /// The scenario's accounts and assets: every name a step may use.
 pub struct Names {
@@ -117,6 +117,15 @@ pub fn default_signer(spec: &InstructionSpec) -> Option<&'static str> {
     }
 }
 
+/// The parameters of the dev market `like`.
+fn dev_params(like: &str) -> Result<MarketParams, String> {
+    if DEV_ASSETS.iter().any(|(symbol, _)| *symbol == like) {
+        Ok(dev_market_params(like))
+    } else {
+        Err(format!("like = {like:?}: not a dev market (USDC, WETH, WBTC, TBILL)"))
+    }
+}
+
 /// A USD price per whole token as a WAD.
 pub fn usd(text: &str) -> Result<Wad, String> {
     decimal(text, WAD_DECIMALS).map(Wad).map_err(|error| format!("{text:?} USD: {error}"))
@@ -191,12 +200,12 @@ pub fn instruction(
         InstructionSpec::CreateMarket(spec) => {
             let like = spec.like.as_deref().ok_or("create_market needs `like` (a dev market to start from)")?;
             let (asset, _) = names.asset(&spec.asset)?;
-            Instruction::CreateMarket { asset, params: market_params(spec, dev_market_params(like), names)? }
+            Instruction::CreateMarket { asset, params: market_params(spec, dev_params(like)?, names)? }
         }
         InstructionSpec::UpdateMarket(spec) => {
             let (asset, _) = names.asset(&spec.asset)?;
             let current = match &spec.like {
-                Some(like) => dev_market_params(like),
+                Some(like) => dev_params(like)?,
                 None => query::market_config(state, asset).map_err(|error| error.to_string())?.params,
             };
             Instruction::UpdateMarket { asset, params: market_params(spec, current, names)? }

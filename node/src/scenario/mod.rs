@@ -237,10 +237,9 @@ pub fn run(scenario: &Scenario, options: &ScenarioOptions) -> Result<ScenarioRun
         for _ in 0..step.mine.unwrap_or(0) {
             chain.mine().map_err(|error| chain_error(error.to_string()))?;
         }
-        let transaction = match step_transaction(step, &names, &chain).map_err(step_error(number))? {
-            Some((key, instructions)) => Some(chain.submit(&key, instructions)),
-            None => None,
-        };
+        let transaction = step_transaction(step, &names, &chain)
+            .map_err(step_error(number))?
+            .map(|(key, instructions)| chain.submit(&key, instructions));
         let name = step.name.clone().unwrap_or_else(|| describe(step));
         waiting.push(Waiting { number, name, transaction });
         if !file.steps.get(index + 1).is_some_and(|next| next.same_block) {
