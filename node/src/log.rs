@@ -477,7 +477,7 @@ impl<W: Write> LogWriter<W> {
         Ok(())
     }
 
-    /// Writes the end record and flushes; gives back the output.
+    /// Writes the end record and flushes; returns what the log holds.
     pub fn finish(mut self) -> Result<LogTrailer, LogError> {
         let trailer = LogTrailer { blocks: self.blocks, transactions: self.transactions, head_hash: self.last_hash };
         let mut payload = Vec::with_capacity(END_PAYLOAD_BYTES);
@@ -553,4 +553,46 @@ pub enum ExportError {
     /// The log could not be written.
     #[error(transparent)]
     Log(#[from] LogError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::dev_genesis;
+
+    #[test]
+    fn an_empty_chain_round_trips_in_both_compressions() {
+        let genesis = dev_genesis();
+        let hash = genesis_hash(&genesis).unwrap();
+        for compression in [Compression::None, Compression::Zstd] {
+            let mut bytes = Vec::new();
+            let trailer = LogWriter::new(&mut bytes, &genesis, hash, compression).unwrap().finish().unwrap();
+            assert_eq!(trailer, LogTrailer { blocks: 0, transactions: 0, head_hash: hash });
+            assert_eq!(bytes[..8], MAGIC);
+            let mut reader = LogReader::open(std::io::Cursor::new(bytes.clone())).unwrap();
+            assert_eq!(reader.header().genesis, genesis);
+            assert_eq!(reader.header().compression, compression);
+            assert!(reader.next_block().unwrap().is_none());
+            assert_eq!(reader.trailer(), Some(trailer));
+            assert_eq!(reader.bytes_read(), bytes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn not_a_log() {
+        for bytes in [&b""[..], b"PARLEND", b"PARLENDX\x01\x00\x00", b"hello world, not a log"] {
+            assert!(matches!(LogReader::open(std::io::Cursor::new(bytes.to_vec())), Err(LogError::NotALog)));
+        }
+        let unknown = [&MAGIC[..], &[1, 0, 7]].concat();
+        assert!(matches!(LogReader::open(std::io::Cursor::new(unknown)), Err(LogError::UnknownCompression(7))));
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_corrupt_without_allocating_it() {
+        let mut bytes = [&MAGIC[..], &VERSION.to_le_bytes(), &[0]].concat();
+        bytes.push(KIND_GENESIS);
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        let error = LogReader::open(std::io::Cursor::new(bytes)).unwrap_err();
+        assert!(error.to_string().contains("over the limit"), "{error}");
+    }
 }

@@ -145,3 +145,33 @@ impl Store for StateOnlyStore {
         Err(StoreError(format!("a state-only store keeps no undo records; cannot revert to {height}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::app::App;
+    use crate::genesis::dev_genesis;
+
+    #[test]
+    fn keeps_state_and_head_only_and_refuses_blocks_that_do_not_extend_it() {
+        let store = Arc::new(StateOnlyStore::new());
+        let app = App::open(store.clone(), &dev_genesis(), 1).unwrap();
+        let genesis = app.info();
+        let entries = store.state_entries();
+        assert!(entries > 40);
+        let proposal = app.prepare_proposal(Vec::new(), genesis.header.timestamp + 1);
+        let finalized = app.finalize_block(proposal).unwrap();
+        let stale = finalized.clone();
+        let head = app.commit(finalized).unwrap();
+        assert_eq!(store.header(0).unwrap().map(|header| header.hash()), Some(genesis.hash));
+        assert_eq!(store.header(1).unwrap().map(|header| header.hash()), Some(head.hash));
+        assert_eq!(store.block_height(&head.hash).unwrap(), Some(1));
+        assert_eq!(store.block_bytes(1).unwrap(), None);
+        assert_eq!(store.state_root(), head.header.state_root);
+        // The same block again does not extend the head.
+        assert!(app.commit(stale).is_err());
+        assert!(store.revert_to(0).is_err());
+    }
+}

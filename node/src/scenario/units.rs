@@ -101,3 +101,45 @@ impl Expected {
 pub fn format_decimal(value: u128, decimals: u8) -> String {
     Amount(value).to_decimal_string(decimals)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("90"), Ok(90));
+        assert_eq!(duration("90s"), Ok(90));
+        assert_eq!(duration("1d12h"), Ok(129_600));
+        assert_eq!(duration("1y"), Ok(365 * 86_400));
+        assert_eq!(duration("2w"), Ok(14 * 86_400));
+        for bad in ["", "d", "1x", "1d2", "3 weeks", "99999999999999999999y"] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn percentages_are_exact() {
+        assert_eq!(bps("80%"), Ok(8_000));
+        assert_eq!(bps("104.5%"), Ok(10_450));
+        assert_eq!(bps("0.05"), Ok(5));
+        assert!(bps("0.005%").is_err(), "finer than a basis point");
+        assert!(bps("700%").is_err(), "over u16");
+        assert_eq!(percent("4%", RAY_PERCENT_DECIMALS), Ok(4 * 10u128.pow(25)));
+    }
+
+    #[test]
+    fn expected_values_and_ranges() {
+        let tokens = |text: &str| decimal(text, 6);
+        let exact = Expected::parse("1.5", &tokens).unwrap();
+        assert!(exact.accepts(1_500_000) && !exact.accepts(1_500_001));
+        let range = Expected::parse("1..2", &tokens).unwrap();
+        assert!(range.accepts(1_000_000) && range.accepts(2_000_000) && !range.accepts(2_000_001));
+        let open = Expected::parse("..2", &tokens).unwrap();
+        assert!(open.accepts(0) && !open.accepts(2_000_001));
+        assert!(Expected::parse("5..", &tokens).unwrap().accepts(u128::MAX));
+        assert!(Expected::parse("2..1", &tokens).is_err());
+        assert!(Expected::parse("1.0000001", &tokens).is_err());
+        assert_eq!(format_decimal(1_500_000, 6), "1.5");
+    }
+}
