@@ -1,7 +1,9 @@
 //! parlend end-to-end tests: helpers to start real nodes (in-process or as
 //! child processes) and to build signed transactions.
 //!
-//! The tests themselves live in `tests/tests/`.
+//! The tests themselves live in `tests/tests/`; scenario files in
+//! `tests/scenarios/`, golden logs and their expected hashes in
+//! `tests/golden/`. [`replay`] is the replay harness for Rust tests.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,9 +14,39 @@ use parlend_contracts::{Instruction, SignedTransaction, Transaction};
 use parlend_ledger::{Access, AccessMode, AccessSet, Address, Amount, AssetId, Keypair, StateKey};
 use parlend_node::genesis::dev_genesis;
 use parlend_node::node::{Node, NodeConfig, NodeHandle};
+use parlend_node::replay::{ReplayError, ReplayOptions, ReplaySummary};
 use parlend_rpc::Client;
 
 pub use parlend_node::genesis::{DEV_CHAIN_ID, dev_keypair, dev_minter};
+
+/// Replays the log at `path` from genesis with every check (state root,
+/// receipts root, block hash of every block), on one thread per core;
+/// streaming, so memory is bounded by the chain's state, not the log.
+pub fn replay(path: &Path) -> Result<ReplaySummary, ReplayError> {
+    replay_with_threads(path, 0)
+}
+
+/// [`replay`] on `threads` executor threads.
+pub fn replay_with_threads(path: &Path, threads: usize) -> Result<ReplaySummary, ReplayError> {
+    parlend_node::replay::replay_file(path, &ReplayOptions { threads, halt_at_height: None })
+}
+
+/// `tests/golden/`: golden logs and `MANIFEST.toml`.
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+/// `tests/scenarios/`: the scenario files, sorted by name.
+pub fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/scenarios exists")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "toml" || extension == "json"))
+        .collect();
+    files.sort();
+    files
+}
 
 /// An in-process node with its client.
 pub struct TestNode {

@@ -4,8 +4,12 @@ mod bench;
 mod dev;
 mod format;
 mod keys;
+mod log;
+mod progress;
 mod query;
+mod replay;
 mod run;
+mod scenario;
 mod tx;
 
 use std::path::PathBuf;
@@ -39,6 +43,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Dev node controls: faucet, mine, increase-time, snapshot, revert.
     Dev(dev::DevArgs),
+    /// Re-execute a chain from genesis (a log file or a data directory) and check every block's hashes.
+    Replay(replay::ReplayArgs),
+    /// Export, import or generate transaction logs.
+    Log(log::LogArgs),
+    /// Run scenario files: lending stories with expectations per step.
+    Scenario(scenario::ScenarioArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -61,6 +71,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => query::run(args).await,
         Command::Bench(args) => tokio::task::spawn_blocking(move || bench::main(args)).await?,
         Command::Dev(args) => dev::run(args).await,
+        Command::Replay(args) => tokio::task::spawn_blocking(move || replay::main(&args)).await?,
+        Command::Log(args) => tokio::task::spawn_blocking(move || log::main(args)).await?,
+        Command::Scenario(args) => tokio::task::spawn_blocking(move || scenario::main(args)).await?,
     }
 }
 

@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// Longest `wait` for a commit, milliseconds; below the request timeout. Default 50000.
     #[arg(long, env = "PARLEND_RPC_WAIT_MAX_MS")]
     pub rpc_wait_max_ms: Option<u64>,
+    /// Before serving, verify and import this log (from `parlend log export`) into the data directory;
+    /// the chain then continues from the log's last block. The log's genesis must be this node's.
+    #[arg(long, conflicts_with = "in_memory")]
+    pub from_log: Option<PathBuf>,
 }
 
 /// The node's configuration from flags, environment, file and defaults,
@@ -184,6 +188,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             std::fs::remove_dir_all(path).with_context(|| format!("cannot delete {}", path.display()))?;
         }
         std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    if let (Some(log), Some(path)) = (&args.from_log, &data_dir) {
+        let log_genesis = crate::log::LogReader::open_file(log)
+            .with_context(|| format!("cannot open {}", log.display()))?
+            .header()
+            .genesis
+            .clone();
+        anyhow::ensure!(
+            log_genesis == config.genesis,
+            "{} is the log of another genesis than this node's",
+            log.display()
+        );
+        crate::cli::log::import(log, path, config.threads, false)?;
     }
 
     if dev {

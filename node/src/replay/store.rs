@@ -1,0 +1,177 @@
+//! A store that keeps the state and the head, and nothing of the past.
+//!
+//! Replay verifies each block and then needs only the state to execute the
+//! next one, so keeping blocks, receipts and indexes (as [`MemoryStore`]
+//! does) would make its memory grow with the log. This store's memory is
+//! the state and its commitment: bounded by the number of accounts and
+//! markets, independent of how many blocks went by.
+//!
+//! [`MemoryStore`]: parlend_ledger::store::MemoryStore
+
+use std::collections::BTreeMap;
+
+use parking_lot::RwLock;
+use parlend_ledger::block::{Header, Receipt};
+use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::store::{BlockCommit, ChainHead, Store, TxLocation};
+use parlend_ledger::{Hash, StateKey};
+
+#[derive(Default)]
+struct Inner {
+    state: BTreeMap<StateKey, Value>,
+    commitment: StateCommitment,
+    genesis: Option<Header>,
+    head: Option<ChainHead>,
+}
+
+/// A pruned in-memory store: current state, block 0's header and the head.
+/// Blocks, receipts, transaction locations and undo records are dropped on
+/// commit; asking for them answers `None`, as a pruned node does.
+#[derive(Default)]
+pub struct StateOnlyStore {
+    inner: RwLock<Inner>,
+}
+
+impl StateOnlyStore {
+    /// An empty store (before genesis).
+    pub fn new() -> StateOnlyStore {
+        StateOnlyStore::default()
+    }
+
+    /// Number of state entries: what this store's memory grows with.
+    pub fn state_entries(&self) -> usize {
+        self.inner.read().state.len()
+    }
+}
+
+impl StateReader for StateOnlyStore {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        Ok(self.inner.read().state.get(key).cloned())
+    }
+}
+
+impl Store for StateOnlyStore {
+    fn head(&self) -> Option<ChainHead> {
+        self.inner.read().head.clone()
+    }
+
+    fn state_root(&self) -> Hash {
+        self.inner.read().commitment.root()
+    }
+
+    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+        self.inner.read().commitment.prepare(changes)
+    }
+
+    fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
+        let mut inner = self.inner.write();
+        let header = &commit.header;
+        let (next_height, parent) = match &inner.head {
+            Some(head) => (head.height + 1, head.hash),
+            None => (0, Hash::ZERO),
+        };
+        if header.height != next_height || header.parent_hash != parent {
+            return Err(StoreError(format!(
+                "block {} (parent {}) does not extend the head (next height {next_height}, parent {parent})",
+                header.height, header.parent_hash
+            )));
+        }
+        if header.state_root != commit.commitment.root() {
+            return Err(StoreError("block state root is not the prepared commitment root".to_string()));
+        }
+        if commit.receipts.len() != header.transaction_count as usize {
+            return Err(StoreError("receipt count does not match the header".to_string()));
+        }
+        for (key, value) in commit.changes {
+            match value {
+                Some(value) => inner.state.insert(key, value),
+                None => inner.state.remove(&key),
+            };
+        }
+        inner.commitment.apply(commit.commitment);
+        if commit.header.height == 0 {
+            inner.genesis = Some(commit.header.clone());
+        }
+        inner.head =
+            Some(ChainHead { height: commit.header.height, hash: commit.header.hash(), header: commit.header });
+        Ok(())
+    }
+
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
+        let inner = self.inner.read();
+        if height == 0 {
+            return Ok(inner.genesis.clone());
+        }
+        Ok(inner.head.as_ref().filter(|head| head.height == height).map(|head| head.header.clone()))
+    }
+
+    fn block_bytes(&self, _height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    fn receipts(&self, _height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
+        Ok(None)
+    }
+
+    fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        let inner = self.inner.read();
+        let genesis = inner.genesis.as_ref().filter(|header| header.hash() == *hash).map(|_| 0);
+        Ok(genesis.or_else(|| inner.head.as_ref().filter(|head| head.hash == *hash).map(|head| head.height)))
+    }
+
+    fn tx_location(&self, _hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        Ok(None)
+    }
+
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
+        let matching: Vec<(StateKey, Value)> = {
+            let inner = self.inner.read();
+            inner
+                .state
+                .iter()
+                .filter(|(key, _)| key.encode().starts_with(prefix))
+                .map(|(key, value)| (*key, value.clone()))
+                .collect()
+        };
+        for (key, value) in matching {
+            if !visit(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn revert_to(&self, height: u64) -> Result<(), StoreError> {
+        Err(StoreError(format!("a state-only store keeps no undo records; cannot revert to {height}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::app::App;
+    use crate::genesis::dev_genesis;
+
+    #[test]
+    fn keeps_state_and_head_only_and_refuses_blocks_that_do_not_extend_it() {
+        let store = Arc::new(StateOnlyStore::new());
+        let app = App::open(store.clone(), &dev_genesis(), 1).unwrap();
+        let genesis = app.info();
+        let entries = store.state_entries();
+        assert!(entries > 40);
+        let proposal = app.prepare_proposal(Vec::new(), genesis.header.timestamp + 1);
+        let finalized = app.finalize_block(proposal).unwrap();
+        let stale = finalized.clone();
+        let head = app.commit(finalized).unwrap();
+        assert_eq!(store.header(0).unwrap().map(|header| header.hash()), Some(genesis.hash));
+        assert_eq!(store.header(1).unwrap().map(|header| header.hash()), Some(head.hash));
+        assert_eq!(store.block_height(&head.hash).unwrap(), Some(1));
+        assert_eq!(store.block_bytes(1).unwrap(), None);
+        assert_eq!(store.state_root(), head.header.state_root);
+        // The same block again does not extend the head.
+        assert!(app.commit(stale).is_err());
+        assert!(store.revert_to(0).is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! From a scenario's names and human units to accounts, assets and
+//! instructions.
+
+use std::collections::BTreeMap;
+
+use parlend_contracts::genesis::Genesis;
+use parlend_contracts::market::MarketParams;
+use parlend_contracts::query;
+use parlend_contracts::state::AssetInfo;
+use parlend_contracts::{AmountOrAll, Instruction};
+use parlend_ledger::primitives::sha256_tagged;
+use parlend_ledger::state::StateReader;
+use parlend_ledger::{Address, Amount, AssetId, Bps, Keypair, Ray, Wad};
+
+use super::format::{InstructionSpec, LiquidationSpec, MarketSpec, ScenarioFile};
+use super::units::{RAY_PERCENT_DECIMALS, WAD_DECIMALS, bps, decimal, duration, percent};
+use crate::genesis::{DEV_ACCOUNTS, DEV_ASSETS, dev_genesis, dev_keypair, dev_market_params, dev_minter};
+
+/// The scenario's accounts and assets: every name a step may use.
+pub struct Names {
+    keys: BTreeMap<String, Keypair>,
+    assets: BTreeMap<AssetId, u8>,
+}
+
+impl Names {
+    /// The named accounts of `file` and the built-in names (`admin` and
+    /// `oracle`: dev:0; `minter`: the dev minter; `dev:N`).
+    pub fn new(file: &ScenarioFile, genesis: &Genesis) -> Result<Names, String> {
+        let mut keys = BTreeMap::new();
+        keys.insert("admin".to_string(), dev_keypair(0));
+        keys.insert("oracle".to_string(), dev_keypair(0));
+        keys.insert("minter".to_string(), dev_minter());
+        for index in 0..DEV_ACCOUNTS {
+            keys.insert(format!("dev:{index}"), dev_keypair(index));
+        }
+        for (name, spec) in &file.accounts {
+            if keys.contains_key(name) {
+                return Err(format!("account name {name:?} is built in; choose another"));
+            }
+            let key = match spec.as_str() {
+                "new" => {
+                    let seed = sha256_tagged(b"parlend/scenario-account", &[file.name.as_bytes(), name.as_bytes()]);
+                    Keypair::from_seed(&seed.0)
+                }
+                dev => keys
+                    .get(dev)
+                    .filter(|_| dev.starts_with("dev:"))
+                    .cloned()
+                    .ok_or_else(|| format!("account {name} = {dev:?}: use \"dev:0\" to \"dev:9\" or \"new\""))?,
+            };
+            keys.insert(name.clone(), key);
+        }
+        let assets = genesis.assets.iter().map(|info| (info.id, info.decimals)).collect();
+        Ok(Names { keys, assets })
+    }
+
+    /// The key of a named account.
+    pub fn key(&self, name: &str) -> Result<&Keypair, String> {
+        self.keys.get(name).ok_or_else(|| format!("unknown account {name:?} (declare it under [accounts])"))
+    }
+
+    /// The address of a named account, or a hex address.
+    pub fn address(&self, name: &str) -> Result<Address, String> {
+        match self.keys.get(name) {
+            Some(key) => Ok(key.address()),
+            None => name.parse().map_err(|_| format!("unknown account {name:?} (declare it under [accounts])")),
+        }
+    }
+
+    /// An asset id; its decimals (0 for an unregistered asset, so that a
+    /// scenario can show `UnknownAsset`).
+    pub fn asset(&self, symbol: &str) -> Result<(AssetId, u8), String> {
+        let id = AssetId::new(symbol).map_err(|error| format!("asset {symbol:?}: {error}"))?;
+        Ok((id, self.assets.get(&id).copied().unwrap_or(0)))
+    }
+
+    /// Whole tokens of `symbol` in base units.
+    pub fn amount(&self, symbol: &str, text: &str) -> Result<Amount, String> {
+        let (_, decimals) = self.asset(symbol)?;
+        decimal(text, decimals).map(Amount).map_err(|error| format!("{text:?} {symbol}: {error}"))
+    }
+
+    /// Whole tokens or `"all"`.
+    pub fn amount_or_all(&self, symbol: &str, text: &str) -> Result<AmountOrAll, String> {
+        if text == "all" { Ok(AmountOrAll::All) } else { self.amount(symbol, text).map(AmountOrAll::Amount) }
+    }
+}
+
+/// The dev genesis with the scenario's extra assets.
+pub fn scenario_genesis(file: &ScenarioFile) -> Result<Genesis, String> {
+    let mut genesis = dev_genesis();
+    for extra in &file.assets {
+        let id = AssetId::new(&extra.symbol).map_err(|error| format!("asset {:?}: {error}", extra.symbol))?;
+        genesis.assets.push(AssetInfo { id, decimals: extra.decimals });
+        if let Some(fund) = &extra.fund {
+            let amount = Amount(decimal(fund, extra.decimals)?);
+            for account in &mut genesis.accounts {
+                account.balances.insert(id, amount);
+            }
+        }
+    }
+    Ok(genesis)
+}
+
+/// The signer an instruction has when the step names none.
+pub fn default_signer(spec: &InstructionSpec) -> Option<&'static str> {
+    match spec {
+        InstructionSpec::SetPrice { .. } => Some("oracle"),
+        InstructionSpec::Mint { .. }
+        | InstructionSpec::SetOracle { .. }
+        | InstructionSpec::SetAdmin { .. }
+        | InstructionSpec::SetMinter { .. }
+        | InstructionSpec::SetLiquidationConfig(_)
+        | InstructionSpec::CreateMarket(_)
+        | InstructionSpec::UpdateMarket(_) => Some("admin"),
+        _ => None,
+    }
+}
+
+/// The parameters of the dev market `like`.
+fn dev_params(like: &str) -> Result<MarketParams, String> {
+    if DEV_ASSETS.iter().any(|(symbol, _)| *symbol == like) {
+        Ok(dev_market_params(like))
+    } else {
+        Err(format!("like = {like:?}: not a dev market (USDC, WETH, WBTC, TBILL)"))
+    }
+}
+
+/// A USD price per whole token as a WAD.
+pub fn usd(text: &str) -> Result<Wad, String> {
+    decimal(text, WAD_DECIMALS).map(Wad).map_err(|error| format!("{text:?} USD: {error}"))
+}
+
+/// Builds one instruction; `state` and `now` supply current values for
+/// updates that name only some parameters.
+pub fn instruction(
+    spec: &InstructionSpec,
+    names: &Names,
+    state: &dyn StateReader,
+    now: u64,
+) -> Result<Instruction, String> {
+    Ok(match spec {
+        InstructionSpec::Transfer { to, asset, amount } => Instruction::Transfer {
+            to: names.address(to)?,
+            asset: names.asset(asset)?.0,
+            amount: names.amount(asset, amount)?,
+        },
+        InstructionSpec::Mint { to, asset, amount } => Instruction::Mint {
+            to: names.address(to)?,
+            asset: names.asset(asset)?.0,
+            amount: names.amount(asset, amount)?,
+        },
+        InstructionSpec::Deposit { asset, amount } => {
+            Instruction::Deposit { asset: names.asset(asset)?.0, amount: names.amount(asset, amount)? }
+        }
+        InstructionSpec::Withdraw { asset, amount } => {
+            Instruction::Withdraw { asset: names.asset(asset)?.0, amount: names.amount_or_all(asset, amount)? }
+        }
+        InstructionSpec::Borrow { asset, amount } => {
+            Instruction::Borrow { asset: names.asset(asset)?.0, amount: names.amount(asset, amount)? }
+        }
+        InstructionSpec::Repay { asset, amount, on_behalf_of } => Instruction::Repay {
+            asset: names.asset(asset)?.0,
+            amount: names.amount_or_all(asset, amount)?,
+            on_behalf_of: on_behalf_of.as_deref().map(|name| names.address(name)).transpose()?,
+        },
+        InstructionSpec::Collateral { asset, enabled } => {
+            Instruction::SetCollateral { asset: names.asset(asset)?.0, enabled: *enabled }
+        }
+        InstructionSpec::Liquidate { borrower, debt_asset, collateral_asset, amount, receive_deposit } => {
+            Instruction::Liquidate {
+                borrower: names.address(borrower)?,
+                debt_asset: names.asset(debt_asset)?.0,
+                collateral_asset: names.asset(collateral_asset)?.0,
+                debt_to_cover: names.amount_or_all(debt_asset, amount)?,
+                receive_deposit: *receive_deposit,
+            }
+        }
+        InstructionSpec::FlashBorrow { asset, amount } => {
+            Instruction::FlashBorrow { asset: names.asset(asset)?.0, amount: names.amount(asset, amount)? }
+        }
+        InstructionSpec::FlashRepay { asset } => Instruction::FlashRepay { asset: names.asset(asset)?.0 },
+        InstructionSpec::SetPrice { asset, usd: price, age } => {
+            let age = age.as_deref().map(duration).transpose()?.unwrap_or(0);
+            Instruction::SetPrice {
+                asset: names.asset(asset)?.0,
+                price: usd(price)?,
+                timestamp: now.saturating_sub(age),
+            }
+        }
+        InstructionSpec::SetOracle { oracle } => Instruction::SetOracle { oracle: names.address(oracle)? },
+        InstructionSpec::SetAdmin { admin } => Instruction::SetAdmin { admin: names.address(admin)? },
+        InstructionSpec::SetMinter { minter } => {
+            Instruction::SetMinter { minter: if minter == "none" { None } else { Some(names.address(minter)?) } }
+        }
+        InstructionSpec::SetLiquidationConfig(spec) => {
+            let current = query::config(state).map_err(|error| error.to_string())?.liquidation;
+            Instruction::SetLiquidationConfig { config: liquidation_config(spec, current)? }
+        }
+        InstructionSpec::CreateMarket(spec) => {
+            let like = spec.like.as_deref().ok_or("create_market needs `like` (a dev market to start from)")?;
+            let (asset, _) = names.asset(&spec.asset)?;
+            Instruction::CreateMarket { asset, params: market_params(spec, dev_params(like)?, names)? }
+        }
+        InstructionSpec::UpdateMarket(spec) => {
+            let (asset, _) = names.asset(&spec.asset)?;
+            let current = match &spec.like {
+                Some(like) => dev_params(like)?,
+                None => query::market_config(state, asset).map_err(|error| error.to_string())?.params,
+            };
+            Instruction::UpdateMarket { asset, params: market_params(spec, current, names)? }
+        }
+    })
+}
+
+fn liquidation_config(
+    spec: &LiquidationSpec,
+    mut config: parlend_contracts::state::LiquidationConfig,
+) -> Result<parlend_contracts::state::LiquidationConfig, String> {
+    if let Some(text) = &spec.close_factor_hf_threshold {
+        config.close_factor_hf_threshold = Wad(decimal(text, WAD_DECIMALS)?);
+    }
+    if let Some(text) = &spec.min_close_factor_base {
+        config.min_close_factor_base = usd(text)?;
+    }
+    if let Some(text) = &spec.min_leftover_base {
+        config.min_leftover_base = usd(text)?;
+    }
+    if let Some(text) = &spec.close_factor {
+        config.close_factor = Bps(bps(text)?);
+    }
+    Ok(config)
+}
+
+fn market_params(spec: &MarketSpec, mut params: MarketParams, names: &Names) -> Result<MarketParams, String> {
+    let bps_fields: [(&Option<String>, &mut Bps); 6] = [
+        (&spec.ltv, &mut params.ltv),
+        (&spec.liquidation_threshold, &mut params.liquidation_threshold),
+        (&spec.liquidation_bonus, &mut params.liquidation_bonus),
+        (&spec.liquidation_protocol_fee, &mut params.liquidation_protocol_fee),
+        (&spec.reserve_factor, &mut params.reserve_factor),
+        (&spec.flash_loan_fee, &mut params.flash_loan_fee),
+    ];
+    for (text, field) in bps_fields {
+        if let Some(text) = text {
+            *field = Bps(bps(text)?);
+        }
+    }
+    let ray_fields: [(&Option<String>, &mut Ray); 4] = [
+        (&spec.base_rate, &mut params.base_rate),
+        (&spec.slope1, &mut params.slope1),
+        (&spec.slope2, &mut params.slope2),
+        (&spec.optimal_utilization, &mut params.optimal_utilization),
+    ];
+    for (text, field) in ray_fields {
+        if let Some(text) = text {
+            *field = Ray(percent(text, RAY_PERCENT_DECIMALS)?);
+        }
+    }
+    if let Some(text) = &spec.supply_cap {
+        params.supply_cap = names.amount(&spec.asset, text)?;
+    }
+    if let Some(text) = &spec.borrow_cap {
+        params.borrow_cap = names.amount(&spec.asset, text)?;
+    }
+    if let Some(text) = &spec.price_staleness {
+        params.price_staleness_seconds = duration(text)?;
+    }
+    let flags: [(Option<bool>, &mut bool); 3] = [
+        (spec.borrowing_enabled, &mut params.borrowing_enabled),
+        (spec.paused, &mut params.paused),
+        (spec.frozen, &mut params.frozen),
+    ];
+    for (value, field) in flags {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    Ok(params)
+}
