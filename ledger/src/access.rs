@@ -210,7 +210,12 @@ impl AccessSet {
 
     /// The declared mode of `key`, if declared.
     pub fn mode_of(&self, key: &StateKey) -> Option<AccessMode> {
-        self.0.binary_search_by(|entry| entry.key.cmp(key)).ok().map(|index| self.0[index].mode)
+        self.position_of(key).map(|index| self.0[index].mode)
+    }
+
+    /// The position of `key` among the entries, if declared.
+    pub fn position_of(&self, key: &StateKey) -> Option<usize> {
+        self.0.binary_search_by(|entry| entry.key.cmp(key)).ok()
     }
 
     /// The entries, sorted by key.

@@ -456,6 +456,17 @@ impl<'a, V: Vm> Run<'a, V> {
         }
     }
 
+    /// Transaction `index`'s access to `key`: at `position` in its accesses
+    /// (the view's hint: they are in access-set order) when that is the
+    /// key, else found by search.
+    fn access_of(&self, index: usize, key: &StateKey, position: Option<usize>) -> Option<&ResolvedAccess> {
+        let accesses = self.schedule.accesses_of(index);
+        match position.and_then(|position| accesses.get(position)) {
+            Some(access) if access.key == *key => Some(access),
+            _ => self.schedule.access(index, key),
+        }
+    }
+
     fn speculative(&self, index: usize) -> Speculative<'_, 'a, V> {
         Speculative { run: self, index }
     }
@@ -718,14 +729,22 @@ fn same_effects(a: &TxOutput, b: &TxOutput) -> bool {
 
 impl<V: Vm> TxSource for Speculative<'_, '_, V> {
     fn read(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        match self.run.schedule.access(self.index, key) {
+        self.read_hinted(key, None)
+    }
+
+    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        self.delta_base_hinted(key, None)
+    }
+
+    fn read_hinted(&self, key: &StateKey, position: Option<usize>) -> Result<Option<Value>, StoreError> {
+        match self.run.access_of(self.index, key, position) {
             Some(access) => self.run.speculative_read(access),
             None => Ok(None),
         }
     }
 
-    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        match self.run.schedule.access(self.index, key) {
+    fn delta_base_hinted(&self, key: &StateKey, position: Option<usize>) -> Result<Option<Value>, StoreError> {
+        match self.run.access_of(self.index, key, position) {
             Some(access) => self.run.value_at(access.source, key, access.key_id),
             None => Ok(None),
         }
@@ -734,7 +753,15 @@ impl<V: Vm> TxSource for Speculative<'_, '_, V> {
 
 impl<V: Vm> TxSource for Exact<'_, '_, V> {
     fn read(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        let Some(access) = self.run.schedule.access(self.index, key) else { return Ok(None) };
+        self.read_hinted(key, None)
+    }
+
+    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        self.read_hinted(key, None)
+    }
+
+    fn read_hinted(&self, key: &StateKey, position: Option<usize>) -> Result<Option<Value>, StoreError> {
+        let Some(access) = self.run.access_of(self.index, key, position) else { return Ok(None) };
         if key.is_aggregate()
             && let Some(fields) = &self.commit.running[access.key_id as usize]
         {
@@ -743,7 +770,7 @@ impl<V: Vm> TxSource for Exact<'_, '_, V> {
         self.run.value_at(access.source, key, access.key_id)
     }
 
-    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        self.read(key)
+    fn delta_base_hinted(&self, key: &StateKey, position: Option<usize>) -> Result<Option<Value>, StoreError> {
+        self.read_hinted(key, position)
     }
 }

@@ -32,6 +32,19 @@ pub trait TxSource: Sync {
     /// The value of a `delta` key against which bounded operations are
     /// evaluated: exact in the serial executor, speculative in the parallel one.
     fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError>;
+
+    /// [`TxSource::read`], with the key's position in the transaction's
+    /// (sorted) access set when the view knows it: a source indexed like
+    /// the access set can skip a search. The hint may be wrong (or absent);
+    /// a source must check it.
+    fn read_hinted(&self, key: &StateKey, _position: Option<usize>) -> Result<Option<Value>, StoreError> {
+        self.read(key)
+    }
+
+    /// [`TxSource::delta_base`], with a position hint as in [`TxSource::read_hinted`].
+    fn delta_base_hinted(&self, key: &StateKey, _position: Option<usize>) -> Result<Option<Value>, StoreError> {
+        self.delta_base(key)
+    }
 }
 
 /// Why a view operation did not happen.
@@ -153,6 +166,8 @@ pub struct TxView<'a> {
     usage: Vec<(StateKey, Usage)>,
     violation: Option<StateKey>,
     fault: Option<ViewError>,
+    /// Position in the access set of the key last allowed (a hint for the source).
+    hint: Option<usize>,
 }
 
 impl<'a> TxView<'a> {
@@ -178,6 +193,7 @@ impl<'a> TxView<'a> {
             usage: Vec::new(),
             violation: None,
             fault: None,
+            hint: None,
         }
     }
 
@@ -190,7 +206,7 @@ impl<'a> TxView<'a> {
         if let Some((_, value)) = self.writes.iter().find(|(k, _)| k == key) {
             return Ok(value.clone());
         }
-        self.source.read(key).map_err(|error| self.record_fault(ViewError::Store(error)))
+        self.source.read_hinted(key, self.hint).map_err(|error| self.record_fault(ViewError::Store(error)))
     }
 
     /// Replaces the value of a non-aggregate key declared `write`.
@@ -328,8 +344,11 @@ impl<'a> TxView<'a> {
             }
             return Ok(None);
         };
-        match access.mode_of(key) {
-            Some(mode) if modes.contains(&mode) => Ok(Some(mode)),
+        match access.position_of(key) {
+            Some(position) if modes.contains(&access.entries()[position].mode) => {
+                self.hint = Some(position);
+                Ok(Some(access.entries()[position].mode))
+            }
             _ => Err(self.record_violation(*key)),
         }
     }
@@ -349,7 +368,8 @@ impl<'a> TxView<'a> {
         if let Some((_, fields)) = self.aggregates.iter().find(|(k, _)| k == key) {
             return Ok(*fields);
         }
-        let value = self.source.read(key).map_err(|error| self.record_fault(ViewError::Store(error)))?;
+        let value =
+            self.source.read_hinted(key, self.hint).map_err(|error| self.record_fault(ViewError::Store(error)))?;
         decode_fields(value.as_deref()).map_err(|_| self.record_fault(ViewError::Corrupt(*key)))
     }
 
@@ -364,7 +384,10 @@ impl<'a> TxView<'a> {
         if let Some(position) = self.deltas.iter().position(|entry| entry.key == *key) {
             return Ok(&mut self.deltas[position]);
         }
-        let value = self.source.delta_base(key).map_err(|error| self.record_fault(ViewError::Store(error)))?;
+        let value = self
+            .source
+            .delta_base_hinted(key, self.hint)
+            .map_err(|error| self.record_fault(ViewError::Store(error)))?;
         let base = decode_fields(value.as_deref()).map_err(|_| self.record_fault(ViewError::Corrupt(*key)))?;
         self.deltas.push(DeltaEntry { key: *key, base, net: [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX] });
         Ok(self.deltas.last_mut().expect("just pushed"))
