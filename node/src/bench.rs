@@ -6,8 +6,8 @@
 //! exactly what a client would declare). Each measured block is executed by
 //! the serial reference executor and by the parallel executor alternately,
 //! `repeat` times each, and the medians are reported side by side, so a
-//! noisy machine affects both figures alike (after one untimed warm-up run
-//! of each on the first block). The outputs are compared
+//! noisy machine affects both figures alike (after three untimed warm-up
+//! runs of each on the first block). The outputs are compared
 //! byte for byte and the state roots after the run must be equal.
 
 use std::collections::BTreeMap;
@@ -38,6 +38,9 @@ pub struct BenchConfig {
     /// Seed of the workload's random choices.
     pub seed: u64,
 }
+
+/// Untimed runs of each executor on the first block.
+const WARM_UP_RUNS: usize = 3;
 
 /// What a run measured. Every figure comes from this run.
 #[derive(Debug, Clone, Serialize)]
@@ -111,10 +114,13 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         let mut outputs = None;
         let mut block_reexecutions = 0;
         if index == 0 {
-            // One untimed run of each first: the allocator and the caches
-            // warm up on it, not on the first measured sample.
-            execute_block_serial(&vm, &state, &context, block)?;
-            executor.execute_block(&vm, &state, &context, block)?;
+            // Untimed runs of each first: the allocator's arenas, the thread
+            // pool and the caches warm up on them, not on measured samples
+            // (the first few runs of a fresh process are up to 3x slower).
+            for _ in 0..WARM_UP_RUNS {
+                execute_block_serial(&vm, &state, &context, block)?;
+                executor.execute_block(&vm, &state, &context, block)?;
+            }
         }
         for _ in 0..config.repeat.max(1) {
             let started = Instant::now();
