@@ -282,9 +282,16 @@ impl ParallelExecutor {
         for (key, value) in prologue_writes {
             changes.entry(key).or_insert(value);
         }
-        let mut touched: Vec<StateKey> =
-            schedule.keys.iter().zip(&commit.touched).filter_map(|(key, touched)| touched.then_some(*key)).collect();
-        touched.sort_unstable();
+        let touched: Vec<StateKey> = self.pool.install(|| {
+            let mut touched: Vec<StateKey> = schedule
+                .keys
+                .par_iter()
+                .zip(&commit.touched)
+                .filter_map(|(key, touched)| touched.then_some(*key))
+                .collect();
+            touched.par_sort_unstable();
+            touched
+        });
         let block = Overlay::with_writes(base, changes);
         let mut epilogue = Overlay::new(&block);
         vm.end_block(context, &mut epilogue, &touched)?;
