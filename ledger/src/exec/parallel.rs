@@ -31,8 +31,12 @@
 //!    and otherwise re-executes it, there and then, against exact values.
 //!    Only transactions whose outcome the serial order changes are executed
 //!    twice (the idea of Block-STM's aggregators). Then its deltas are
-//!    applied to the running values and its receipt is recorded.
-//! 6. **Epilogue**, serial, over the final values.
+//!    applied to the running values, the values it wrote become their keys'
+//!    latest values (while its output is still in the core's cache), and
+//!    its receipt is recorded.
+//! 6. **Finish**: the touched keys, sorted, with their latest or running
+//!    values where they differ from the state before the block (compared in
+//!    parallel); then the epilogue, serial, over those final values.
 //!
 //! # Invariants
 //!
@@ -89,6 +93,9 @@ pub const PARALLELISM_MIN: u32 = 2;
 
 /// Outputs one task frees at least, when a block's outputs are dropped.
 const FREE_CHUNK: usize = 512;
+
+/// Final values one task compares with the state before the block at least.
+const FINAL_CHUNK: usize = 256;
 
 /// Spins before an idle worker yields its core.
 const IDLE_SPINS_BEFORE_YIELD: u32 = 64;
@@ -256,24 +263,26 @@ impl ParallelExecutor {
         run: &Run<'_, V>,
         commit: &Commit,
     ) -> Result<WriteSet, BlockError> {
-        // Values the transactions left different from the value after the
-        // prologue. For a key the prologue did not write, that value is the
-        // base's, so these are changes as they stand.
-        let mut finals: Vec<(StateKey, Option<Value>)> = self.pool.install(|| {
-            (0..schedule.keys.len())
-                .into_par_iter()
-                .filter_map(|key_id| match run.final_value(commit, key_id) {
-                    Ok(Some(value)) => match run.base(index_u32(key_id)) {
+        // The keys committed transactions wrote or changed, in key order.
+        let keys = &schedule.keys;
+        let mut ids: Vec<u32> = (0..keys.len()).filter(|&id| commit.touched[id]).map(index_u32).collect();
+        self.pool.install(|| ids.par_sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize])));
+        // Their values after the transactions, where they differ from the
+        // value after the prologue. For a key the prologue did not write,
+        // that value is the base's, so these are changes as they stand.
+        let finals: Vec<(StateKey, Option<Value>)> = self.pool.install(|| {
+            ids.par_iter()
+                .with_min_len(FINAL_CHUNK)
+                .filter_map(|&id| {
+                    let value = commit.final_value(keys, id as usize)?;
+                    match run.base(id) {
                         Ok(before) if *before == value => None,
-                        Ok(_) => Some(Ok((schedule.keys[key_id], value))),
+                        Ok(_) => Some(Ok((keys[id as usize], value))),
                         Err(error) => Some(Err(error.into())),
-                    },
-                    Ok(None) => None,
-                    Err(error) => Some(Err(error)),
+                    }
                 })
                 .collect::<Result<_, BlockError>>()
         })?;
-        self.pool.install(|| finals.par_sort_unstable_by(|a, b| a.0.cmp(&b.0)));
         let mut changes: WriteSet = finals.into_iter().collect();
         let prologue_writes = prologue.writes().clone();
         // Keys whose final value must still be compared with the base: the
@@ -282,16 +291,7 @@ impl ParallelExecutor {
         for (key, value) in prologue_writes {
             changes.entry(key).or_insert(value);
         }
-        let touched: Vec<StateKey> = self.pool.install(|| {
-            let mut touched: Vec<StateKey> = schedule
-                .keys
-                .par_iter()
-                .zip(&commit.touched)
-                .filter_map(|(key, touched)| touched.then_some(*key))
-                .collect();
-            touched.par_sort_unstable();
-            touched
-        });
+        let touched: Vec<StateKey> = ids.iter().map(|&id| keys[id as usize]).collect();
         let block = Overlay::with_writes(base, changes);
         let mut epilogue = Overlay::new(&block);
         vm.end_block(context, &mut epilogue, &touched)?;
@@ -307,6 +307,14 @@ impl ParallelExecutor {
             }
         }
         Ok(changes)
+    }
+}
+
+impl Commit {
+    /// The value of key `id` after the block's transactions, if a committed
+    /// transaction wrote or changed it.
+    fn final_value(&self, keys: &[StateKey], id: usize) -> Option<Option<Value>> {
+        if keys[id].is_aggregate() { self.running[id].as_ref().map(encode_fields) } else { self.latest[id].clone() }
     }
 }
 
@@ -326,6 +334,9 @@ struct Commit {
     dirty_count: usize,
     /// Keys a committed transaction wrote or changed.
     touched: Vec<bool>,
+    /// The value the last committed writer of each non-aggregate key wrote
+    /// (`None` until one does).
+    latest: Vec<Option<Option<Value>>>,
     receipts: Vec<Receipt>,
     reexecutions: usize,
     busy: Duration,
@@ -398,6 +409,7 @@ impl<'a, V: Vm> Run<'a, V> {
                 dirty: vec![false; keys],
                 dirty_count: 0,
                 touched: vec![false; keys],
+                latest: vec![None; keys],
                 receipts: Vec::with_capacity(count),
                 reexecutions: 0,
                 busy: Duration::ZERO,
@@ -655,10 +667,15 @@ impl<'a, V: Vm> Run<'a, V> {
     fn apply(&self, commit: &mut Commit, index: usize, output: &TxOutput) -> Result<(), BlockError> {
         for (key, value) in &output.writes {
             let Some(access) = self.schedule.access(index, key) else { continue };
-            commit.touched[access.key_id as usize] = true;
+            let id = access.key_id as usize;
+            commit.touched[id] = true;
             if key.is_aggregate() {
                 let fields = decode_fields(value.as_deref()).map_err(|_| BlockError::Corrupt(*key))?;
-                commit.running[access.key_id as usize] = Some(fields);
+                commit.running[id] = Some(fields);
+            } else {
+                // The output is in this core's cache now; at the end of the
+                // block it would be a cache miss per key.
+                commit.latest[id] = Some(value.clone());
             }
         }
         for (key, net) in &output.deltas {
@@ -683,6 +700,7 @@ impl<'a, V: Vm> Run<'a, V> {
                 dirty: Vec::new(),
                 dirty_count: 0,
                 touched: Vec::new(),
+                latest: Vec::new(),
                 receipts: Vec::new(),
                 reexecutions: 0,
                 busy: Duration::ZERO,
@@ -699,19 +717,6 @@ impl<'a, V: Vm> Run<'a, V> {
                 Err(BlockError::Store(StoreError("the executor stopped before committing every transaction".into())))
             }
         }
-    }
-
-    /// The value of a key after the block's transactions, if any changed it.
-    fn final_value(&self, commit: &Commit, key_id: usize) -> Result<Option<Option<Value>>, BlockError> {
-        let key = self.schedule.keys[key_id];
-        if key.is_aggregate() {
-            return Ok(commit.running[key_id].as_ref().map(encode_fields));
-        }
-        let writer = self.schedule.last_writer[key_id];
-        if writer == NONE {
-            return Ok(None);
-        }
-        Ok(Some(self.value_at(writer, &key, index_u32(key_id))?))
     }
 }
 
