@@ -481,7 +481,7 @@ impl<'a, V: Vm> Run<'a, V> {
     fn access_of(&self, index: usize, key: &StateKey, position: Option<usize>) -> Option<&ResolvedAccess> {
         let accesses = self.schedule.accesses_of(index);
         match position.and_then(|position| accesses.get(position)) {
-            Some(access) if access.key == *key => Some(access),
+            Some(access) if self.schedule.key(access) == key => Some(access),
             _ => self.schedule.access(index, key),
         }
     }
@@ -518,25 +518,26 @@ impl<'a, V: Vm> Run<'a, V> {
     /// source that did not write the key passes through to its own source,
     /// collecting the deltas before it as well.
     fn speculative_read(&self, access: &ResolvedAccess) -> Result<Option<Value>, StoreError> {
-        if !access.key.is_aggregate() {
-            return self.value_at(access.source, &access.key, access.key_id);
+        let key = self.schedule.key(access);
+        if !key.is_aggregate() {
+            return self.value_at(access.source, key, access.key_id);
         }
         let mut net = [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX];
         let mut current = *access;
         let value = loop {
-            self.collect_deltas(&current, &mut net);
+            self.collect_deltas(&current, key, &mut net);
             if current.source == NONE {
                 break self.base(current.key_id).map(unshared)?;
             }
-            if let Some(written) = self.written_by(current.source, &current.key) {
+            if let Some(written) = self.written_by(current.source, key) {
                 break written;
             }
-            match self.schedule.access(current.source as usize, &current.key) {
+            match self.schedule.access(current.source as usize, key) {
                 Some(previous) => current = *previous,
                 None => break self.base(current.key_id).map(unshared)?,
             }
         };
-        let mut fields = decode_fields(value.as_deref()).map_err(|_| corrupt(access.key))?;
+        let mut fields = decode_fields(value.as_deref()).map_err(|_| corrupt(*key))?;
         for (field, delta) in fields.iter_mut().zip(&net) {
             // Speculative: a sum out of range means an earlier outcome will
             // differ, and validation catches it.
@@ -554,14 +555,14 @@ impl<'a, V: Vm> Run<'a, V> {
     }
 
     /// Adds to `net` the deltas of the `delta` transactions between
-    /// `access`'s source and its transaction.
-    fn collect_deltas(&self, access: &ResolvedAccess, net: &mut [SignedDelta; AGGREGATE_FIELDS_MAX]) {
+    /// `access`'s source and its transaction (an access to `key`).
+    fn collect_deltas(&self, access: &ResolvedAccess, key: &StateKey, net: &mut [SignedDelta; AGGREGATE_FIELDS_MAX]) {
         let mut event = access.last_delta;
         while event != NONE {
             let delta_event = self.schedule.delta_events[event as usize];
             if let Some(attempt) = self.output(delta_event.transaction as usize)
                 && let Ok(output) = &*attempt
-                && let Ok(position) = output.deltas.binary_search_by(|(changed, _)| changed.cmp(&access.key))
+                && let Ok(position) = output.deltas.binary_search_by(|(changed, _)| changed.cmp(key))
             {
                 for (total, delta) in net.iter_mut().zip(&output.deltas[position].1) {
                     *total = total.combine(*delta).unwrap_or(*total);
@@ -601,11 +602,12 @@ impl<'a, V: Vm> Run<'a, V> {
     fn commit_one(&self, commit: &mut Commit, index: usize, attempt: Arc<Attempt>) -> Result<(), BlockError> {
         let accesses = self.schedule.accesses_of(index);
         for access in accesses {
-            if access.key.is_aggregate() && access.mode != AccessMode::Read {
+            let key = self.schedule.key(access);
+            if key.is_aggregate() && access.mode != AccessMode::Read {
                 let running = &mut commit.running[access.key_id as usize];
                 if running.is_none() {
                     let base = self.base(access.key_id)?.as_deref();
-                    *running = Some(decode_fields(base).map_err(|_| BlockError::Corrupt(access.key))?);
+                    *running = Some(decode_fields(base).map_err(|_| BlockError::Corrupt(*key))?);
                 }
             }
         }
@@ -634,7 +636,8 @@ impl<'a, V: Vm> Run<'a, V> {
             // exact) output: stale only if that output changed. Readers of a
             // key it declared but did not write see through it to earlier
             // values, which stay as stale as they were.
-            let wrote = output.writes.binary_search_by(|(key, _)| key.cmp(&access.key)).is_ok();
+            let key = self.schedule.key(access);
+            let wrote = output.writes.binary_search_by(|(written, _)| written.cmp(key)).is_ok();
             let now = match access.mode {
                 AccessMode::Write if wrote => changed,
                 AccessMode::Write | AccessMode::Delta => was || changed,
