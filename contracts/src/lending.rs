@@ -19,7 +19,7 @@ use crate::failure::Failure;
 use crate::health::{require_borrowing_power, require_healthy};
 use crate::instruction::AmountOrAll;
 use crate::market::{
-    MarketConfig, add_cash, add_debt, add_supply, read_index, read_market, sub_cash, sub_debt, sub_supply,
+    MarketConfig, MarketIndex, add_cash, add_debt, add_supply, read_index, read_market, sub_cash, sub_debt, sub_supply,
 };
 use crate::position::{
     Position, debt_balance, deposit_balance, read_position, scaled_debt_burned, scaled_debt_minted,
@@ -62,6 +62,16 @@ pub fn credit_deposit(position: &mut Position, market: &MarketConfig, scaled: u1
     Ok(())
 }
 
+/// The index of the market of a withdrawal or repayment of `amount`, which
+/// must not be zero (`ZeroAmount`), on a market that is not paused.
+fn unpaused_index(view: &mut TxView<'_>, asset: AssetId, amount: AmountOrAll) -> Result<MarketIndex, Failure> {
+    if amount == AmountOrAll::Amount(Amount::ZERO) {
+        return Err(Failure::ZeroAmount);
+    }
+    read_market(view, asset)?.ensure_not_paused()?;
+    read_index(view, asset)
+}
+
 /// `Withdraw`: a deposit back to the wallet. Allowed on frozen markets. With
 /// debt, the position must stay at health factor 1 or above.
 pub fn withdraw(
@@ -70,12 +80,7 @@ pub fn withdraw(
     asset: AssetId,
     amount: AmountOrAll,
 ) -> Result<(), Failure> {
-    if amount == AmountOrAll::Amount(Amount::ZERO) {
-        return Err(Failure::ZeroAmount);
-    }
-    let market = read_market(view, asset)?;
-    market.ensure_not_paused()?;
-    let index = read_index(view, asset)?;
+    let index = unpaused_index(view, asset, amount)?;
     let mut position = read_position(view, context.signer)?;
     let entry = position.entry_mut(asset).filter(|entry| entry.scaled_deposit > 0).ok_or(Failure::NoDeposit)?;
     let (burned, paid) = match amount {
@@ -126,12 +131,7 @@ pub fn repay(
     amount: AmountOrAll,
     on_behalf_of: Option<Address>,
 ) -> Result<(), Failure> {
-    if amount == AmountOrAll::Amount(Amount::ZERO) {
-        return Err(Failure::ZeroAmount);
-    }
-    let market = read_market(view, asset)?;
-    market.ensure_not_paused()?;
-    let index = read_index(view, asset)?;
+    let index = unpaused_index(view, asset, amount)?;
     let borrower = on_behalf_of.unwrap_or(context.signer);
     let mut position = read_position(view, borrower)?;
     let entry = position.entry_mut(asset).filter(|entry| entry.scaled_debt > 0).ok_or(Failure::NoDebt)?;

@@ -289,10 +289,24 @@ pub fn add_supply(
     index: &MarketIndex,
     scaled: u128,
 ) -> Result<(), Failure> {
-    let key = totals_key(config.asset);
-    match scaled_cap(config.params.supply_cap, index.liquidity_index)? {
-        Some(cap) => bounded(view.add_capped(key, SCALED_SUPPLY_FIELD, scaled, cap), Failure::SupplyCapExceeded),
-        None => bounded(view.add(key, SCALED_SUPPLY_FIELD, scaled), Failure::MathOverflow),
+    let cap = scaled_cap(config.params.supply_cap, index.liquidity_index)?;
+    add_within(view, config.asset, SCALED_SUPPLY_FIELD, scaled, cap, Failure::SupplyCapExceeded)
+}
+
+/// Adds `scaled` to a totals field, within a scaled cap if there is one
+/// (`over_cap` past it).
+fn add_within(
+    view: &mut TxView<'_>,
+    asset: AssetId,
+    field: usize,
+    scaled: u128,
+    cap: Option<u128>,
+    over_cap: Failure,
+) -> Result<(), Failure> {
+    let key = totals_key(asset);
+    match cap {
+        Some(cap) => bounded(view.add_capped(key, field, scaled, cap), over_cap),
+        None => bounded(view.add(key, field, scaled), Failure::MathOverflow),
     }
 }
 
@@ -315,11 +329,8 @@ pub fn add_debt(
     index: &MarketIndex,
     scaled: u128,
 ) -> Result<(), Failure> {
-    let key = totals_key(config.asset);
-    match scaled_cap(config.params.borrow_cap, index.borrow_index)? {
-        Some(cap) => bounded(view.add_capped(key, SCALED_DEBT_FIELD, scaled, cap), Failure::BorrowCapExceeded),
-        None => bounded(view.add(key, SCALED_DEBT_FIELD, scaled), Failure::MathOverflow),
-    }
+    let cap = scaled_cap(config.params.borrow_cap, index.borrow_index)?;
+    add_within(view, config.asset, SCALED_DEBT_FIELD, scaled, cap, Failure::BorrowCapExceeded)
 }
 
 /// Removes scaled debt (`CorruptState` if the total holds less).

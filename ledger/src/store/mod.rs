@@ -10,6 +10,8 @@
 mod memory;
 mod rocks;
 
+use std::collections::BTreeMap;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +126,22 @@ pub(crate) fn check_extends(head: Option<&ChainHead>, commit: &BlockCommit) -> R
 }
 
 /// Encodes a value for storage (borsh; writing to a Vec cannot fail).
+/// `Store::scan` over an in-memory map: the entries under `prefix` (their
+/// encoded key starts with it) are copied out by `matching`, so the caller
+/// can release its lock before `visit_all` runs the visitor.
+pub fn matching(state: &BTreeMap<StateKey, Value>, prefix: &[u8]) -> Vec<(StateKey, Value)> {
+    state.iter().filter(|(key, _)| key.encode().starts_with(prefix)).map(|(key, value)| (*key, value.clone())).collect()
+}
+
+/// Hands `entries` to `visit` in order until it returns `false`.
+pub fn visit_all(entries: Vec<(StateKey, Value)>, visit: &mut dyn FnMut(StateKey, Value) -> bool) {
+    for (key, value) in entries {
+        if !visit(key, value) {
+            break;
+        }
+    }
+}
+
 pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
     borsh::to_vec(value).unwrap_or_default()
 }

@@ -124,20 +124,9 @@ impl Store for StateOnlyStore {
     }
 
     fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
-        let matching: Vec<(StateKey, Value)> = {
-            let inner = self.inner.read();
-            inner
-                .state
-                .iter()
-                .filter(|(key, _)| key.encode().starts_with(prefix))
-                .map(|(key, value)| (*key, value.clone()))
-                .collect()
-        };
-        for (key, value) in matching {
-            if !visit(key, value) {
-                break;
-            }
-        }
+        // Copied out first, so `visit` runs without the lock held.
+        let matching = parlend_ledger::store::matching(&self.inner.read().state, prefix);
+        parlend_ledger::store::visit_all(matching, visit);
         Ok(())
     }
 
