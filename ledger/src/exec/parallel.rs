@@ -34,9 +34,13 @@
 //!    applied to the running values, the values it wrote become their keys'
 //!    latest values (while its output is still in the core's cache), and
 //!    its receipt is recorded.
-//! 6. **Finish**: the touched keys, sorted, with their latest or running
-//!    values where they differ from the state before the block (compared in
-//!    parallel); then the epilogue, serial, over those final values.
+//! 6. **Finish**: the touched keys, gathered in parallel in key-id order
+//!    and sorted (on [`StateKey::order_prefix`] first), with their latest
+//!    or running values where they differ from the state before the block;
+//!    then the epilogue, serial, over those final values. Whether a written
+//!    value equals the value before the block is found by the worker that
+//!    wrote it, while both are in its cache (a mask per attempt); the finish
+//!    only compares aggregates and what a worker could not read.
 //!
 //! # Invariants
 //!
@@ -245,7 +249,7 @@ impl ParallelExecutor {
         stats.execute = started.elapsed();
         let started = Instant::now();
 
-        let changes = self.finish_block(vm, base, context, &overlay, schedule, &run, &commit)?;
+        let changes = self.finish_block(vm, base, context, &overlay, schedule, &run, &mut commit)?;
         let receipts = std::mem::take(&mut commit.receipts);
         let buffers = self.empty(run, commit);
         if let Some(mut kept) = self.buffers.try_lock() {
@@ -283,7 +287,7 @@ struct Buffers {
     running: Vec<Option<Fields>>,
     dirty: Vec<bool>,
     touched: Vec<bool>,
-    latest: Vec<Option<Option<Value>>>,
+    latest: Vec<Option<Latest>>,
 }
 
 impl ParallelExecutor {
@@ -299,29 +303,44 @@ impl ParallelExecutor {
         prologue: &Overlay<'_>,
         schedule: &Schedule,
         run: &Run<'_, V>,
-        commit: &Commit,
+        commit: &mut Commit,
     ) -> Result<WriteSet, BlockError> {
-        // The keys committed transactions wrote or changed, in key order.
+        // Every key a committed transaction wrote or changed, with its value
+        // after the transactions and whether that differs from the value
+        // after the prologue (for a key the prologue did not write, the
+        // base's). Gathered in key-id order, so the per-key arrays are read
+        // front to back; written values are moved, not cloned, and most were
+        // compared with the base by the worker that wrote them. Then sorted
+        // by key, on integer prefixes first.
         let keys = &schedule.keys;
-        let mut ids: Vec<u32> = (0..keys.len()).filter(|&id| commit.touched[id]).map(index_u32).collect();
-        self.pool.install(|| ids.par_sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize])));
-        // Their values after the transactions, where they differ from the
-        // value after the prologue. For a key the prologue did not write,
-        // that value is the base's, so these are changes as they stand.
-        let finals: Vec<(StateKey, Option<Value>)> = self.pool.install(|| {
-            ids.par_iter()
+        let Commit { running, touched, latest, .. } = commit;
+        let mut finals: Vec<Final> = self.pool.install(|| {
+            latest
+                .par_iter_mut()
+                .enumerate()
                 .with_min_len(FINAL_CHUNK)
-                .filter_map(|&id| {
-                    let value = commit.final_value(keys, id as usize)?;
-                    match run.base(id) {
-                        Ok(before) if *before == value => None,
-                        Ok(_) => Some(Ok((keys[id as usize], value))),
-                        Err(error) => Some(Err(error.into())),
-                    }
+                .filter(|(id, _)| touched[*id])
+                .filter_map(|(id, latest)| {
+                    let key = keys[id];
+                    let (value, unchanged) = if key.is_aggregate() {
+                        (running[id].as_ref().map(encode_fields)?, None)
+                    } else {
+                        let Latest { value, unchanged } = latest.take()?;
+                        (value, unchanged)
+                    };
+                    let unchanged = match unchanged {
+                        Some(unchanged) => Ok(unchanged),
+                        None => run.base(index_u32(id)).map(|before| *before == value),
+                    };
+                    Some(unchanged.map(|unchanged| Final { prefix: key.order_prefix(), key, value, unchanged }))
                 })
-                .collect::<Result<_, BlockError>>()
+                .collect::<Result<_, StoreError>>()
         })?;
-        let mut changes: WriteSet = finals.into_iter().collect();
+        self.pool
+            .install(|| finals.par_sort_unstable_by(|a, b| a.prefix.cmp(&b.prefix).then_with(|| a.key.cmp(&b.key))));
+        let touched: Vec<StateKey> = finals.iter().map(|last| last.key).collect();
+        let finals = finals.into_iter().filter(|last| !last.unchanged).map(|last| (last.key, last.value));
+        let mut changes: WriteSet = finals.collect();
         let prologue_writes = prologue.writes().clone();
         // Keys whose final value must still be compared with the base: the
         // prologue's (a transaction may have set one back) and the epilogue's.
@@ -329,7 +348,6 @@ impl ParallelExecutor {
         for (key, value) in prologue_writes {
             changes.entry(key).or_insert(value);
         }
-        let touched: Vec<StateKey> = ids.iter().map(|&id| keys[id as usize]).collect();
         let block = Overlay::with_writes(base, changes);
         let mut epilogue = Overlay::new(&block);
         vm.end_block(context, &mut epilogue, &touched)?;
@@ -348,17 +366,48 @@ impl ParallelExecutor {
     }
 }
 
-impl Commit {
-    /// The value of key `id` after the block's transactions, if a committed
-    /// transaction wrote or changed it.
-    fn final_value(&self, keys: &[StateKey], id: usize) -> Option<Option<Value>> {
-        if keys[id].is_aggregate() { self.running[id].as_ref().map(encode_fields) } else { self.latest[id].clone() }
+/// One execution attempt: an output, or an error that is final only if it
+/// happens with exact inputs; with which of the output's writes leave their
+/// key as it was after the prologue, found by the worker that ran it while
+/// both values were in its cache (at the end of the block, each comparison
+/// would be two cache misses on the one thread that finishes it).
+struct Attempt {
+    output: Result<TxOutput, BlockError>,
+    /// Bit `i`: `writes[i]` (not an aggregate) was compared with the value
+    /// after the prologue.
+    compared: u64,
+    /// Bit `i`: and equals it.
+    unchanged: u64,
+}
+
+// A transaction writes only keys it declares, so its writes fit the masks.
+const _: () = assert!(crate::limits::ACCESS_KEYS_PER_TRANSACTION_MAX <= 64);
+
+impl Attempt {
+    /// Whether `writes[position]` leaves its key as it was after the
+    /// prologue (`None`: not compared).
+    fn unchanged(&self, position: usize) -> Option<bool> {
+        let bit = 1u64.checked_shl(u32::try_from(position).ok()?)?;
+        (self.compared & bit != 0).then_some(self.unchanged & bit != 0)
     }
 }
 
-/// One execution attempt: an output, or an error that is final only if it
-/// happens with exact inputs.
-type Attempt = Result<TxOutput, BlockError>;
+/// The value the last committed writer of a non-aggregate key wrote.
+struct Latest {
+    value: Option<Value>,
+    /// Whether it is the value after the prologue (`None`: not compared).
+    unchanged: Option<bool>,
+}
+
+/// A key's value after the block's transactions.
+struct Final {
+    /// [`StateKey::order_prefix`], to sort on.
+    prefix: u64,
+    key: StateKey,
+    value: Option<Value>,
+    /// Whether it is the value after the prologue.
+    unchanged: bool,
+}
 
 /// The commit pointer and everything only it touches.
 struct Commit {
@@ -374,7 +423,7 @@ struct Commit {
     touched: Vec<bool>,
     /// The value the last committed writer of each non-aggregate key wrote
     /// (`None` until one does).
-    latest: Vec<Option<Option<Value>>>,
+    latest: Vec<Option<Latest>>,
     receipts: Vec<Receipt>,
     reexecutions: usize,
     busy: Duration,
@@ -442,7 +491,7 @@ impl<'a, V: Vm> Run<'a, V> {
         touched.clear();
         touched.resize(keys, false);
         latest.clear();
-        latest.resize(keys, None);
+        latest.resize_with(keys, || None);
         let queue = Injector::new();
         for (index, &dependencies) in schedule.dependency_counts.iter().enumerate() {
             if dependencies == 0 {
@@ -511,9 +560,9 @@ impl<'a, V: Vm> Run<'a, V> {
             if self.failed.load(Ordering::Acquire) {
                 return;
             }
-            let attempt =
+            let output =
                 run_transaction(self.vm, self.context, index, &self.transactions[index], &self.speculative(index));
-            *self.outputs[index].write() = Some(Arc::new(attempt));
+            *self.outputs[index].write() = Some(Arc::new(self.attempt(index, output)));
             let mut next = None;
             for &successor in self.schedule.successors_of(index) {
                 if self.pending[successor as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -540,6 +589,32 @@ impl<'a, V: Vm> Run<'a, V> {
             Some(access) if self.schedule.key(access) == key => Some(access),
             _ => self.schedule.access(index, key),
         }
+    }
+
+    /// An attempt of transaction `index`, its writes compared with the
+    /// values after the prologue. A value that cannot be read is left
+    /// uncompared: the end of the block reads it again and fails there.
+    fn attempt(&self, index: usize, output: Result<TxOutput, BlockError>) -> Attempt {
+        let (mut compared, mut unchanged) = (0u64, 0u64);
+        if let Ok(output) = &output {
+            for (position, (key, value)) in output.writes.iter().enumerate() {
+                let Some(bit) = u32::try_from(position).ok().and_then(|position| 1u64.checked_shl(position)) else {
+                    break;
+                };
+                if key.is_aggregate() {
+                    continue;
+                }
+                if let Some(access) = self.schedule.access(index, key)
+                    && let Ok(before) = self.base(access.key_id)
+                {
+                    compared |= bit;
+                    if before == value {
+                        unchanged |= bit;
+                    }
+                }
+            }
+        }
+        Attempt { output, compared, unchanged }
     }
 
     fn speculative(&self, index: usize) -> Speculative<'_, 'a, V> {
@@ -605,7 +680,7 @@ impl<'a, V: Vm> Run<'a, V> {
     /// The value transaction `writer` wrote to `key`, if it executed and wrote it.
     fn written_by(&self, writer: u32, key: &StateKey) -> Option<Option<Value>> {
         let attempt = self.output(writer as usize)?;
-        let Ok(output) = &*attempt else { return None };
+        let Ok(output) = &attempt.output else { return None };
         let position = output.writes.binary_search_by(|(written, _)| written.cmp(key)).ok()?;
         Some(output.writes[position].1.clone())
     }
@@ -617,7 +692,7 @@ impl<'a, V: Vm> Run<'a, V> {
         while event != NONE {
             let delta_event = self.schedule.delta_events[event as usize];
             if let Some(attempt) = self.output(delta_event.transaction as usize)
-                && let Ok(output) = &*attempt
+                && let Ok(output) = &attempt.output
                 && let Ok(position) = output.deltas.binary_search_by(|(changed, _)| changed.cmp(key))
             {
                 for (total, delta) in net.iter_mut().zip(&output.deltas[position].1) {
@@ -667,7 +742,7 @@ impl<'a, V: Vm> Run<'a, V> {
                 }
             }
         }
-        let valid = match &*attempt {
+        let valid = match &attempt.output {
             Ok(output) => self.inputs_unchanged(commit, accesses) && self.predicates_hold(commit, index, output),
             Err(_) => false,
         };
@@ -677,15 +752,15 @@ impl<'a, V: Vm> Run<'a, V> {
             commit.reexecutions += 1;
             let exact = Exact { run: self, commit, index };
             let output = run_transaction(self.vm, self.context, index, &self.transactions[index], &exact)?;
-            let changed = match &*attempt {
+            let changed = match &attempt.output {
                 Ok(previous) => !same_effects(previous, &output),
                 Err(_) => true,
             };
-            let attempt = Arc::new(Ok(output));
+            let attempt = Arc::new(self.attempt(index, Ok(output)));
             *self.outputs[index].write() = Some(attempt.clone());
             (attempt, changed)
         };
-        let Ok(output) = &*attempt else { unreachable!("an exact execution either succeeded or returned") };
+        let Ok(output) = &attempt.output else { unreachable!("an exact execution either succeeded or returned") };
         for access in accesses {
             let was = commit.dirty[access.key_id as usize];
             // Later readers of a key this transaction wrote see its (now
@@ -704,7 +779,7 @@ impl<'a, V: Vm> Run<'a, V> {
                 if now { commit.dirty_count += 1 } else { commit.dirty_count -= 1 }
             }
         }
-        self.apply(commit, index, output)?;
+        self.apply(commit, index, &attempt)?;
         commit.receipts.push(Receipt { tx_hash: self.transactions[index].hash(), status: output.status.clone() });
         Ok(())
     }
@@ -723,8 +798,9 @@ impl<'a, V: Vm> Run<'a, V> {
     }
 
     /// Applies a committed output to the running aggregates.
-    fn apply(&self, commit: &mut Commit, index: usize, output: &TxOutput) -> Result<(), BlockError> {
-        for (key, value) in &output.writes {
+    fn apply(&self, commit: &mut Commit, index: usize, attempt: &Attempt) -> Result<(), BlockError> {
+        let Ok(output) = &attempt.output else { return Ok(()) };
+        for (position, (key, value)) in output.writes.iter().enumerate() {
             let Some(access) = self.schedule.access(index, key) else { continue };
             let id = access.key_id as usize;
             commit.touched[id] = true;
@@ -734,7 +810,7 @@ impl<'a, V: Vm> Run<'a, V> {
             } else {
                 // The output is in this core's cache now; at the end of the
                 // block it would be a cache miss per key.
-                commit.latest[id] = Some(value.clone());
+                commit.latest[id] = Some(Latest { value: value.clone(), unchanged: attempt.unchanged(position) });
             }
         }
         for (key, net) in &output.deltas {

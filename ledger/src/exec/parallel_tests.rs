@@ -10,6 +10,7 @@ use super::testing::{Op, ToyTransaction, ToyVm, toy_block, toy_state};
 use super::{BlockContext, ParallelExecutor, execute_block_serial};
 use crate::access::{AccessMode, StateKey};
 use crate::primitives::{Address, AssetId};
+use crate::state::Value;
 
 const OWNERS: u8 = 6;
 
@@ -72,7 +73,12 @@ proptest! {
         starting in proptest::collection::vec(0u128..150, OWNERS as usize),
     ) {
         let aggregates: Vec<(StateKey, u128)> = (0u8..).zip(&starting).map(|(owner, amount)| (balance(owner), *amount)).collect();
-        let state = toy_state(&aggregates);
+        let mut state = toy_state(&aggregates);
+        // Some notes start as a copy of their owner's balance: copying it
+        // again writes the value the key already has, which is no change.
+        for (owner, amount) in (0u8..).zip(&starting).step_by(2) {
+            state.insert(note(owner), Value::from(amount.to_le_bytes().to_vec()));
+        }
         // Declared accesses are merged per key, so a key used in two modes is `write`.
         let block = toy_block(&transactions);
         let context = BlockContext { chain_id: 1, height: 1, timestamp: 10 };
@@ -132,4 +138,29 @@ fn an_undeclared_access_is_caught_in_parallel_too() {
         .filter(|receipt| receipt.status == crate::block::TxStatus::AccessViolation { key: balance(5) })
         .count();
     assert_eq!(violations, 8);
+}
+
+#[test]
+fn a_write_that_restores_the_value_before_the_block_is_no_change() {
+    // note(0) starts as a copy of balance(0). Transaction 0 copies it again
+    // (the same value); transaction 1 overwrites it with balance(1) and
+    // transaction 2 restores balance(0)'s: both notes end as they began.
+    let mut state = toy_state(&[(balance(0), 5), (balance(1), 7)]);
+    let five = Value::from(5u128.to_le_bytes().to_vec());
+    state.insert(note(0), five.clone());
+    state.insert(note(1), five);
+    let mut transactions = vec![
+        (0, vec![Op::Copy(balance(0), note(1))], vec![(balance(0), AccessMode::Read), (note(1), AccessMode::Write)]),
+        (1, vec![Op::Copy(balance(1), note(0))], vec![(balance(1), AccessMode::Read), (note(0), AccessMode::Write)]),
+        (2, vec![Op::Copy(balance(0), note(0))], vec![(balance(0), AccessMode::Read), (note(0), AccessMode::Write)]),
+    ];
+    transactions.extend((3..32u32).map(|signer| (signer, vec![Op::Nop], vec![])));
+    let block = toy_block(&transactions);
+    let context = BlockContext { chain_id: 1, height: 1, timestamp: 10 };
+    let serial = execute_block_serial(&ToyVm, &state, &context, &block).unwrap();
+    assert!(!serial.changes.contains_key(&note(0)) && !serial.changes.contains_key(&note(1)));
+    let executor = ParallelExecutor::new(2).unwrap();
+    let (parallel, stats) = executor.execute_block_with_stats(&ToyVm, &state, &context, &block).unwrap();
+    assert!(!stats.serial_fallback);
+    assert_eq!(parallel, serial);
 }

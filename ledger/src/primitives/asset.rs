@@ -59,6 +59,11 @@ impl AssetId {
         AssetId(out)
     }
 
+    /// The stored bytes: the symbol, zero-padded.
+    pub fn as_bytes(&self) -> &[u8; ASSET_SYMBOL_BYTES_MAX] {
+        &self.0
+    }
+
     /// The symbol as a string slice.
     pub fn as_str(&self) -> &str {
         let length = self.0.iter().position(|&b| b == 0).unwrap_or(ASSET_SYMBOL_BYTES_MAX);
