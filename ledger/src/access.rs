@@ -72,6 +72,13 @@ impl StateKey {
         matches!(self, StateKey::Balance { .. } | StateKey::MarketTotals { .. })
     }
 
+    /// Whether the key belongs to no account: configuration, a market's
+    /// parameters, indices and totals, a price. Such keys are read by
+    /// transactions of every user.
+    pub fn is_global(&self) -> bool {
+        !matches!(self, StateKey::Account { .. } | StateKey::Balance { .. } | StateKey::Position { .. })
+    }
+
     /// The first eight bytes of the canonical encoding (zero-padded), as a
     /// big-endian integer: `a < b` implies `a.order_prefix() <=
     /// b.order_prefix()`. Sorting many keys by it, and by the whole key only
@@ -323,6 +330,25 @@ mod tests {
             if let StateKey::Balance { owner, .. } = a {
                 prop_assert_eq!(a.order_prefix(), StateKey::Position { owner }.order_prefix() - (1 << 56));
             }
+        }
+    }
+
+    #[test]
+    fn global_keys_belong_to_no_account() {
+        let owner = Address([1; 32]);
+        let usdc = asset("USDC");
+        for key in [StateKey::Account { owner }, StateKey::Balance { owner, asset: usdc }, StateKey::Position { owner }]
+        {
+            assert!(!key.is_global(), "{key}");
+        }
+        for key in [
+            StateKey::Config,
+            StateKey::MarketConfig { asset: usdc },
+            StateKey::MarketIndex { asset: usdc },
+            StateKey::MarketTotals { asset: usdc },
+            StateKey::Price { asset: usdc },
+        ] {
+            assert!(key.is_global(), "{key}");
         }
     }
 

@@ -11,7 +11,10 @@
 //! 3. **Base values**: the value of each declared key after the prologue is
 //!    read from the state once, by the first transaction that needs it
 //!    (a `OnceLock` per key), so reads of the store spread over the workers
-//!    and keys nobody reads are never fetched.
+//!    and keys nobody reads are never fetched. Global keys (configuration,
+//!    market parameters and indices, prices), which every transaction
+//!    reads, are copied once per worker, and each read clones the worker's
+//!    own copy: no shared reference count, no allocation per read.
 //! 4. **Execute**, barrier-free: every transaction whose dependencies have
 //!    executed is ready; workers take ready transactions and run them
 //!    speculatively. A transaction reads each `read`/`write` key from the
@@ -237,7 +240,7 @@ impl ParallelExecutor {
         // Transactions read the values after the prologue from `overlay`,
         // each key once, on first use.
         let buffers = self.buffers.try_lock().map(|mut kept| std::mem::take(&mut *kept)).unwrap_or_default();
-        let run = Run::new(vm, context, transactions, schedule, &overlay, buffers);
+        let run = Run::new(vm, context, transactions, schedule, &overlay, buffers, self.threads);
         self.pool.scope(|scope| {
             for _ in 0..self.threads {
                 scope.spawn(|_| run.work());
@@ -262,7 +265,7 @@ impl ParallelExecutor {
     /// The block's buffers, emptied for the next block. Thousands of
     /// outputs and values to free: on all threads, not on this one alone.
     fn empty<V: Vm>(&self, run: Run<'_, V>, commit: Commit) -> Buffers {
-        let Run { mut base_values, mut outputs, pending, .. } = run;
+        let Run { mut base_values, mut outputs, pending, global, copies, .. } = run;
         let Commit { running, dirty, touched, mut latest, .. } = commit;
         self.pool.install(|| {
             rayon::join(
@@ -273,7 +276,7 @@ impl ParallelExecutor {
                 },
             )
         });
-        Buffers { base_values, outputs, pending, running, dirty, touched, latest }
+        Buffers { base_values, outputs, pending, global, copies, running, dirty, touched, latest }
     }
 }
 
@@ -284,6 +287,8 @@ struct Buffers {
     base_values: Vec<OnceLock<Result<Option<Value>, StoreError>>>,
     outputs: Vec<RwLock<Option<Arc<Attempt>>>>,
     pending: Vec<AtomicU32>,
+    global: Vec<u32>,
+    copies: Vec<Vec<OnceLock<Option<Value>>>>,
     running: Vec<Option<Fields>>,
     dirty: Vec<bool>,
     touched: Vec<bool>,
@@ -441,6 +446,12 @@ struct Run<'a, V: Vm> {
     base_values: Vec<OnceLock<Result<Option<Value>, StoreError>>>,
     outputs: Vec<RwLock<Option<Arc<Attempt>>>>,
     pending: Vec<AtomicU32>,
+    /// For each key, its slot among the global keys
+    /// ([`StateKey::is_global`]: read by transactions of every user), or
+    /// [`NONE`].
+    global: Vec<u32>,
+    /// Per worker, its copies of the global keys' values.
+    copies: Vec<Vec<OnceLock<Option<Value>>>>,
     queue: Injector<u32>,
     commit: Mutex<Commit>,
     committed: AtomicUsize,
@@ -472,16 +483,40 @@ impl<'a, V: Vm> Run<'a, V> {
         schedule: &'a Schedule,
         state: &'a dyn StateReader,
         buffers: Buffers,
+        threads: usize,
     ) -> Run<'a, V> {
         let count = transactions.len();
         let keys = schedule.keys.len();
-        let Buffers { mut base_values, mut outputs, mut pending, mut running, mut dirty, mut touched, mut latest } =
-            buffers;
+        let Buffers {
+            mut base_values,
+            mut outputs,
+            mut pending,
+            mut global,
+            mut copies,
+            mut running,
+            mut dirty,
+            mut touched,
+            mut latest,
+        } = buffers;
         // Emptied by `ParallelExecutor::empty`: clearing drops nothing.
         base_values.clear();
         base_values.resize_with(keys, OnceLock::new);
         outputs.clear();
         outputs.resize_with(count, || RwLock::new(None));
+        let mut globals = 0;
+        global.clear();
+        global.extend(schedule.keys.iter().map(|key| {
+            if !key.is_global() {
+                return NONE;
+            }
+            globals += 1;
+            globals - 1
+        }));
+        copies.resize_with(threads, Vec::new);
+        for copies in &mut copies {
+            copies.clear();
+            copies.resize_with(globals as usize, OnceLock::new);
+        }
         pending.clear();
         pending.extend(schedule.dependency_counts.iter().map(|&count| AtomicU32::new(count)));
         running.clear();
@@ -507,6 +542,8 @@ impl<'a, V: Vm> Run<'a, V> {
             base_values,
             outputs,
             pending,
+            global,
+            copies,
             queue,
             commit: Mutex::new(Commit {
                 next: 0,
@@ -635,7 +672,26 @@ impl<'a, V: Vm> Run<'a, V> {
             }
             source = self.schedule.access(source as usize, key).map_or(NONE, |access| access.source);
         }
-        self.base(key_id).map(unshared)
+        self.base_for_reader(key_id)
+    }
+
+    /// The value of key `key_id` after the prologue, for a transaction to
+    /// keep. Every transaction of a block reads the same configuration,
+    /// index and price values: cloning one `Bytes` from all cores would make
+    /// its reference count the most contended cache line of the block, and
+    /// a copy per read is an allocation per read. So each worker clones its
+    /// own copy of a global key's value; other values (an account's) are
+    /// cloned as they are.
+    fn base_for_reader(&self, key_id: u32) -> Result<Option<Value>, StoreError> {
+        let base = self.base(key_id)?;
+        let slot = self.global[key_id as usize];
+        if slot == NONE {
+            return Ok(base.clone());
+        }
+        match rayon::current_thread_index().and_then(|worker| self.copies.get(worker)) {
+            Some(copies) => Ok(copies[slot as usize].get_or_init(|| unshared(base)).clone()),
+            None => Ok(unshared(base)),
+        }
     }
 
     /// The value of key `key_id` after the prologue, read once.
@@ -655,20 +711,21 @@ impl<'a, V: Vm> Run<'a, V> {
         }
         let mut net = [SignedDelta::ZERO; AGGREGATE_FIELDS_MAX];
         let mut current = *access;
-        let value = loop {
+        // Decoded where it lies: a value before the block is not copied.
+        let fields = loop {
             self.collect_deltas(&current, key, &mut net);
             if current.source == NONE {
-                break self.base(current.key_id).map(unshared)?;
+                break decode_fields(self.base(current.key_id)?.as_deref());
             }
             if let Some(written) = self.written_by(current.source, key) {
-                break written;
+                break decode_fields(written.as_deref());
             }
             match self.schedule.access(current.source as usize, key) {
                 Some(previous) => current = *previous,
-                None => break self.base(current.key_id).map(unshared)?,
+                None => break decode_fields(self.base(current.key_id)?.as_deref()),
             }
         };
-        let mut fields = decode_fields(value.as_deref()).map_err(|_| corrupt(*key))?;
+        let mut fields = fields.map_err(|_| corrupt(*key))?;
         for (field, delta) in fields.iter_mut().zip(&net) {
             // Speculative: a sum out of range means an earlier outcome will
             // differ, and validation catches it.
@@ -855,11 +912,7 @@ impl<'a, V: Vm> Run<'a, V> {
     }
 }
 
-/// A copy of a value before the block that shares no reference count.
-/// Every transaction of a block reads the same configuration, index and
-/// price values: cloning one `Bytes` from all cores would make its
-/// reference count the most contended cache line of the block, while a
-/// copy of a small value is a thread-local allocation.
+/// A copy of a value that shares no reference count with it.
 fn unshared(value: &Option<Value>) -> Option<Value> {
     value.as_deref().map(Value::copy_from_slice)
 }
