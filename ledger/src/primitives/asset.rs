@@ -10,8 +10,21 @@ use crate::limits::ASSET_SYMBOL_BYTES_MAX;
 ///
 /// Stored as 8 bytes, left-aligned and zero-padded, so it is `Copy`, cheap to
 /// compare, and has exactly one encoding: decoding rejects anything else.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, BorshSerialize)]
 pub struct AssetId([u8; ASSET_SYMBOL_BYTES_MAX]);
+
+impl Ord for AssetId {
+    /// The order of the bytes, compared as one big-endian word.
+    fn cmp(&self, other: &AssetId) -> std::cmp::Ordering {
+        u64::from_be_bytes(self.0).cmp(&u64::from_be_bytes(other.0))
+    }
+}
+
+impl PartialOrd for AssetId {
+    fn partial_cmp(&self, other: &AssetId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Why a string is not an asset symbol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +146,18 @@ mod tests {
         assert_eq!(AssetId::new(""), Err(AssetIdError::Length));
         assert_eq!(AssetId::new("ABCDEFGHI"), Err(AssetIdError::Length));
         assert_eq!(AssetId::new("US-D"), Err(AssetIdError::Character));
+    }
+
+    #[test]
+    fn order_is_byte_order() {
+        let symbols = ["A", "A1", "AB", "B", "TBILL", "USDC", "WBTC", "WETH", "ZZZZZZZZ"];
+        for a in symbols {
+            for b in symbols {
+                let (x, y) = (AssetId::from_static(a), AssetId::from_static(b));
+                assert_eq!(x.cmp(&y), x.as_bytes().cmp(y.as_bytes()), "{a} {b}");
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a} {b}");
+            }
+        }
     }
 
     #[test]
