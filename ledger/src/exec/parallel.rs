@@ -383,12 +383,24 @@ struct Attempt {
     compared: u64,
     /// Bit `i`: and equals it.
     unchanged: u64,
+    /// The key ids of the output's writes, then of its deltas, then of its
+    /// predicates' keys, as far as they fit ([`NONE`] beyond): found by the
+    /// worker, so that the in-order commit need not search for them.
+    ids: [u32; ATTEMPT_KEY_IDS],
 }
+
+/// Key ids an [`Attempt`] carries.
+const ATTEMPT_KEY_IDS: usize = 12;
 
 // A transaction writes only keys it declares, so its writes fit the masks.
 const _: () = assert!(crate::limits::ACCESS_KEYS_PER_TRANSACTION_MAX <= 64);
 
 impl Attempt {
+    /// The key id at `position` in [`Attempt::ids`], if recorded.
+    fn id(&self, position: usize) -> Option<u32> {
+        self.ids.get(position).copied().filter(|&id| id != NONE)
+    }
+
     /// Whether `writes[position]` leaves its key as it was after the
     /// prologue (`None`: not compared).
     fn unchanged(&self, position: usize) -> Option<bool> {
@@ -632,8 +644,17 @@ impl<'a, V: Vm> Run<'a, V> {
     /// values after the prologue. A value that cannot be read is left
     /// uncompared: the end of the block reads it again and fails there.
     fn attempt(&self, index: usize, output: Result<TxOutput, BlockError>) -> Attempt {
-        let (mut compared, mut unchanged) = (0u64, 0u64);
+        let (mut compared, mut unchanged, mut ids) = (0u64, 0u64, [NONE; ATTEMPT_KEY_IDS]);
         if let Ok(output) = &output {
+            let keys = output
+                .writes
+                .iter()
+                .map(|(key, _)| key)
+                .chain(output.deltas.iter().map(|(key, _)| key))
+                .chain(output.predicates.iter().map(|predicate| &predicate.key));
+            for (slot, key) in ids.iter_mut().zip(keys) {
+                *slot = self.schedule.access(index, key).map_or(NONE, |access| access.key_id);
+            }
             for (position, (key, value)) in output.writes.iter().enumerate() {
                 let Some(bit) = u32::try_from(position).ok().and_then(|position| 1u64.checked_shl(position)) else {
                     break;
@@ -641,8 +662,9 @@ impl<'a, V: Vm> Run<'a, V> {
                 if key.is_aggregate() {
                     continue;
                 }
-                if let Some(access) = self.schedule.access(index, key)
-                    && let Ok(before) = self.base(access.key_id)
+                let id = ids.get(position).copied().filter(|&id| id != NONE);
+                if let Some(id) = id.or_else(|| self.schedule.access(index, key).map(|access| access.key_id))
+                    && let Ok(before) = self.base(id)
                 {
                     compared |= bit;
                     if before == value {
@@ -651,7 +673,13 @@ impl<'a, V: Vm> Run<'a, V> {
                 }
             }
         }
-        Attempt { output, compared, unchanged }
+        Attempt { output, compared, unchanged, ids }
+    }
+
+    /// The id of `key`, found at `position` in `attempt`'s key ids or by
+    /// search among transaction `index`'s accesses.
+    fn key_id(&self, index: usize, attempt: &Attempt, position: usize, key: &StateKey) -> Option<u32> {
+        attempt.id(position).or_else(|| self.schedule.access(index, key).map(|access| access.key_id))
     }
 
     fn speculative(&self, index: usize) -> Speculative<'_, 'a, V> {
@@ -790,17 +818,19 @@ impl<'a, V: Vm> Run<'a, V> {
     fn commit_one(&self, commit: &mut Commit, index: usize, attempt: Arc<Attempt>) -> Result<(), BlockError> {
         let accesses = self.schedule.accesses_of(index);
         for access in accesses {
-            let key = self.schedule.key(access);
-            if key.is_aggregate() && access.mode != AccessMode::Read {
+            if access.aggregate && access.mode != AccessMode::Read {
                 let running = &mut commit.running[access.key_id as usize];
                 if running.is_none() {
                     let base = self.base(access.key_id)?.as_deref();
-                    *running = Some(decode_fields(base).map_err(|_| BlockError::Corrupt(*key))?);
+                    let corrupt = |_| BlockError::Corrupt(*self.schedule.key(access));
+                    *running = Some(decode_fields(base).map_err(corrupt)?);
                 }
             }
         }
         let valid = match &attempt.output {
-            Ok(output) => self.inputs_unchanged(commit, accesses) && self.predicates_hold(commit, index, output),
+            Ok(output) => {
+                self.inputs_unchanged(commit, accesses) && self.predicates_hold(commit, index, &attempt, output)
+            }
             Err(_) => false,
         };
         let (attempt, changed) = if valid {
@@ -818,7 +848,10 @@ impl<'a, V: Vm> Run<'a, V> {
             (attempt, changed)
         };
         let Ok(output) = &attempt.output else { unreachable!("an exact execution either succeeded or returned") };
-        for access in accesses {
+        // With nothing stale and an output as speculated, no key changes
+        // state (see the cases below).
+        let settled = !changed && commit.dirty_count == 0;
+        for access in accesses.iter().filter(|_| !settled) {
             let was = commit.dirty[access.key_id as usize];
             // Later readers of a key this transaction wrote see its (now
             // exact) output: stale only if that output changed. Readers of a
@@ -846,10 +879,11 @@ impl<'a, V: Vm> Run<'a, V> {
             || accesses.iter().all(|access| access.mode == AccessMode::Delta || !commit.dirty[access.key_id as usize])
     }
 
-    fn predicates_hold(&self, commit: &Commit, index: usize, output: &TxOutput) -> bool {
-        output.predicates.iter().all(|predicate| {
-            let Some(access) = self.schedule.access(index, &predicate.key) else { return false };
-            let Some(fields) = &commit.running[access.key_id as usize] else { return false };
+    fn predicates_hold(&self, commit: &Commit, index: usize, attempt: &Attempt, output: &TxOutput) -> bool {
+        let first = output.writes.len() + output.deltas.len();
+        output.predicates.iter().enumerate().all(|(position, predicate)| {
+            let Some(id) = self.key_id(index, attempt, first + position, &predicate.key) else { return false };
+            let Some(fields) = &commit.running[id as usize] else { return false };
             predicate.matches(fields[usize::from(predicate.field)])
         })
     }
@@ -858,8 +892,8 @@ impl<'a, V: Vm> Run<'a, V> {
     fn apply(&self, commit: &mut Commit, index: usize, attempt: &Attempt) -> Result<(), BlockError> {
         let Ok(output) = &attempt.output else { return Ok(()) };
         for (position, (key, value)) in output.writes.iter().enumerate() {
-            let Some(access) = self.schedule.access(index, key) else { continue };
-            let id = access.key_id as usize;
+            let Some(id) = self.key_id(index, attempt, position, key) else { continue };
+            let id = id as usize;
             commit.touched[id] = true;
             if key.is_aggregate() {
                 let fields = decode_fields(value.as_deref()).map_err(|_| BlockError::Corrupt(*key))?;
@@ -870,10 +904,10 @@ impl<'a, V: Vm> Run<'a, V> {
                 commit.latest[id] = Some(Latest { value: value.clone(), unchanged: attempt.unchanged(position) });
             }
         }
-        for (key, net) in &output.deltas {
-            let Some(access) = self.schedule.access(index, key) else { continue };
-            commit.touched[access.key_id as usize] = true;
-            let running = commit.running[access.key_id as usize].as_mut().ok_or(BlockError::Corrupt(*key))?;
+        for (position, (key, net)) in output.deltas.iter().enumerate() {
+            let Some(id) = self.key_id(index, attempt, output.writes.len() + position, key) else { continue };
+            commit.touched[id as usize] = true;
+            let running = commit.running[id as usize].as_mut().ok_or(BlockError::Corrupt(*key))?;
             for (field, delta) in running.iter_mut().zip(net) {
                 *field = delta.apply(*field).map_err(|_| BlockError::Corrupt(*key))?;
             }

@@ -40,6 +40,9 @@ pub(crate) struct ResolvedAccess {
     pub key_id: u32,
     /// The declared mode.
     pub mode: AccessMode,
+    /// Whether the key is an aggregate (so the key itself need not be read
+    /// to know).
+    pub aggregate: bool,
     /// The last transaction before this one that declared the key `write`.
     pub source: u32,
     /// For aggregates: the last `delta` event on the key since `source`
@@ -241,6 +244,7 @@ pub(crate) fn schedule_with<I: Instruction>(
             let resolved = ResolvedAccess {
                 key_id: id,
                 mode: entry.mode,
+                aggregate: entry.key.is_aggregate(),
                 source: state.last_writer,
                 last_delta: state.last_delta,
             };
