@@ -18,6 +18,12 @@
 //! is what makes the graph sparse: transactions of different users on one
 //! market share only `read` keys (config, index, price) and `delta` keys
 //! (totals), so they have no edges between them at all.
+//!
+//! The pass is serial and bound by memory: each transaction's access set is
+//! its own heap allocation, read once. Most accesses are to a few global
+//! keys (configuration, markets, prices); a small direct-mapped cache of
+//! recently found key ids, filled on a key's second sighting, finds them
+//! before the hash table does.
 
 use std::hash::BuildHasher;
 
@@ -141,6 +147,11 @@ pub(crate) fn one_signer_dominates<I: Instruction>(transactions: &[VerifiedTrans
     })
 }
 
+/// Slots of the scheduler's cache of recent keys, and the mask that picks
+/// one from a hash.
+const RECENT_KEYS: usize = 256;
+const RECENT_KEYS_MASK: u64 = RECENT_KEYS as u64 - 1;
+
 #[derive(Clone, Copy)]
 struct KeyState {
     last_writer: u32,
@@ -164,6 +175,8 @@ pub(crate) struct Scratch {
     edges: Vec<(u32, u32)>,
     depths: Vec<u32>,
     cursor: Vec<u32>,
+    /// Recently found keys' ids, by hash ([`RECENT_KEYS`] slots).
+    recent: Vec<(u64, u32)>,
     /// The last block's schedule, its buffers to be reused.
     recycled: Option<Schedule>,
 }
@@ -216,7 +229,9 @@ pub(crate) fn schedule_with<I: Instruction>(
     accesses.clear();
     delta_events.clear();
     dependency_counts.clear();
-    let Scratch { ids, states, edges, depths, cursor, recycled: _ } = scratch;
+    let Scratch { ids, states, edges, depths, cursor, recent, recycled: _ } = scratch;
+    recent.clear();
+    recent.resize(RECENT_KEYS, (0, NONE));
     ids.clear();
     states.clear();
     edges.clear();
@@ -230,8 +245,18 @@ pub(crate) fn schedule_with<I: Instruction>(
         let mut depth = 1u32;
         for entry in transaction.transaction().access.entries() {
             let hash = FxBuildHasher.hash_one(entry.key);
-            let id = match ids.find(hash, |&id| keys[id as usize] == entry.key) {
-                Some(&id) => id,
+            // Most accesses are to a few keys (configuration, markets,
+            // prices): a small direct-mapped cache finds them first.
+            let recent = &mut recent[usize::try_from(hash & RECENT_KEYS_MASK).unwrap_or_default()];
+            let cached =
+                (recent.0 == hash && recent.1 != NONE && keys[recent.1 as usize] == entry.key).then_some(recent.1);
+            let id = match cached.or_else(|| ids.find(hash, |&id| keys[id as usize] == entry.key).copied()) {
+                Some(id) => {
+                    // Seen before: worth caching (a key seen once is
+                    // usually an account's, and would evict a market's).
+                    *recent = (hash, id);
+                    id
+                }
                 None => {
                     let id = index_u32(keys.len());
                     keys.push(entry.key);
