@@ -61,8 +61,8 @@
 //!   transactions, or a dependency chain nearly as long as the block) run
 //!   on the serial executor, so this executor is never much slower than it.
 //!   The commonest such block, one signer sending most of it, is caught
-//!   before scheduling by counting signers (one hash-map update per
-//!   transaction); others after scheduling, from the graph's depth.
+//!   before scheduling by a frequent-signer pass (Misra-Gries, no
+//!   hashing); others after scheduling, from the graph's depth.
 //!
 //! # Costs
 //!
@@ -71,9 +71,13 @@
 //! the next, so a block does not pay page faults and rehashing for them
 //! (allocated afresh, they were about a third of the page faults of a
 //! 5,000-transaction block); outputs and values are freed on all threads. A
-//! resolved access is 16 bytes and names its key by id. The phase
-//! timings and counts of [`ExecutionStats`] are what `parlend bench exec`
-//! and the node's metrics report.
+//! resolved access is 16 bytes and names its key by id. Work that would
+//! otherwise be serial is done by the workers, in parallel: each attempt
+//! carries whether its writes equal the values before the block and the key
+//! ids of its writes, deltas and predicates, so the in-order commit and the
+//! finish neither search access sets nor chase values through memory. The
+//! phase timings and counts of [`ExecutionStats`] are what `parlend bench
+//! exec` and the node's metrics report.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
