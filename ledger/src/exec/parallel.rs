@@ -4,7 +4,7 @@
 //! # Algorithm
 //!
 //! 1. **Prologue**, serial, exactly as in the serial executor.
-//! 2. **Schedule** ([`super::schedule`]): one pass over the declared access
+//! 2. **Schedule** (the `schedule` module): one pass over the declared access
 //!    sets builds a read-after-write dependency graph. `delta` accesses add
 //!    no edges, so transactions of different users on one market are
 //!    independent even though they all change that market's totals.

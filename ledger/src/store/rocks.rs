@@ -7,7 +7,7 @@
 //! | `state`    | encoded state key  | value bytes                   |
 //! | `headers`  | height             | borsh(Header)                 |
 //! | `blocks`   | height             | borsh(Block)                  |
-//! | `receipts` | height             | borsh(Vec<Receipt>)           |
+//! | `receipts` | height             | borsh(`Vec<Receipt>`)         |
 //! | `tx_index` | transaction id     | borsh(TxLocation)             |
 //! | `block_index` | block hash      | height                        |
 //! | `undo`     | height             | borsh(previous values)        |
