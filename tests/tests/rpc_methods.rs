@@ -5,9 +5,18 @@ use parlend_contracts::Instruction;
 use parlend_ledger::{AccessMode, Amount, Hash, Keypair, StateKey, Wad};
 use parlend_node::genesis::dev_genesis;
 use parlend_node::node::NodeConfig;
+use parlend_rpc::Client;
 use parlend_rpc::types::{BlockParams, LiquidatableParams, OutcomeView, SimulateParams, TxState};
 use parlend_tests::{TestNode, asset, call, dev_keypair, post_prices, post_raw, signed_transfer, submit_ok, tokens};
 use serde_json::{Value, json};
+
+/// Fresh prices (USDC $1, WETH $3,000) and 100,000 USDC deposited by
+/// `lender`: a market to borrow from.
+async fn lending_market(client: &Client, lender: &Keypair) {
+    post_prices(client, &[("USDC", 1), ("WETH", 3_000)]).await;
+    let deposit = Instruction::Deposit { asset: asset("USDC"), amount: tokens("USDC", 100_000) };
+    submit_ok(client, lender, vec![deposit]).await;
+}
 
 fn transfer(to: &Keypair, whole: u128) -> Instruction {
     Instruction::Transfer { to: to.address(), asset: asset("USDC"), amount: tokens("USDC", whole) }
@@ -184,13 +193,7 @@ async fn get_position_shows_deposits_debts_interest_and_health() {
     let client = &node.client;
     let borrower = dev_keypair(1);
     assert!(client.position(borrower.address()).await.unwrap().assets.is_empty());
-    post_prices(client, &[("USDC", 1), ("WETH", 3_000)]).await;
-    submit_ok(
-        client,
-        &dev_keypair(2),
-        vec![Instruction::Deposit { asset: asset("USDC"), amount: tokens("USDC", 100_000) }],
-    )
-    .await;
+    lending_market(client, &dev_keypair(2)).await;
     let borrow = vec![
         Instruction::Deposit { asset: asset("WETH"), amount: tokens("WETH", 10) },
         Instruction::Borrow { asset: asset("USDC"), amount: tokens("USDC", 6_000) },
@@ -252,13 +255,7 @@ async fn get_price_and_get_prices_show_age_and_staleness() {
 async fn get_liquidatable_honours_the_band_and_the_limit() {
     let node = TestNode::in_memory().await;
     let client = &node.client;
-    post_prices(client, &[("USDC", 1), ("WETH", 3_000)]).await;
-    submit_ok(
-        client,
-        &dev_keypair(9),
-        vec![Instruction::Deposit { asset: asset("USDC"), amount: tokens("USDC", 100_000) }],
-    )
-    .await;
+    lending_market(client, &dev_keypair(9)).await;
     // Two borrowers at HF 1.0375 and 1.245.
     for (index, borrowed) in [(1, 24_000), (2, 20_000)] {
         let instructions = vec![
@@ -324,13 +321,7 @@ async fn dev_mine_produces_blocks_and_commits_pending_transactions() {
 async fn dev_increase_time_moves_the_clock_and_interest_accrues() {
     let node = TestNode::in_memory().await;
     let client = &node.client;
-    post_prices(client, &[("USDC", 1), ("WETH", 3_000)]).await;
-    submit_ok(
-        client,
-        &dev_keypair(2),
-        vec![Instruction::Deposit { asset: asset("USDC"), amount: tokens("USDC", 100_000) }],
-    )
-    .await;
+    lending_market(client, &dev_keypair(2)).await;
     let borrow = vec![
         Instruction::Deposit { asset: asset("WETH"), amount: tokens("WETH", 10) },
         Instruction::Borrow { asset: asset("USDC"), amount: tokens("USDC", 10_000) },

@@ -648,7 +648,7 @@ impl<'a, V: Vm> Run<'a, V> {
     /// values after the prologue. A value that cannot be read is left
     /// uncompared: the end of the block reads it again and fails there.
     fn attempt(&self, index: usize, output: Result<TxOutput, BlockError>) -> Attempt {
-        let (mut compared, mut unchanged, mut ids) = (0u64, 0u64, [NONE; ATTEMPT_KEY_IDS]);
+        let mut ids = [NONE; ATTEMPT_KEY_IDS];
         if let Ok(output) = &output {
             let keys = output
                 .writes
@@ -659,15 +659,16 @@ impl<'a, V: Vm> Run<'a, V> {
             for (slot, key) in ids.iter_mut().zip(keys) {
                 *slot = self.schedule.access(index, key).map_or(NONE, |access| access.key_id);
             }
+        }
+        let mut attempt = Attempt { output, compared: 0, unchanged: 0, ids };
+        let (mut compared, mut unchanged) = (0u64, 0u64);
+        if let Ok(output) = &attempt.output {
             for (position, (key, value)) in output.writes.iter().enumerate() {
                 let Some(bit) = u32::try_from(position).ok().and_then(|position| 1u64.checked_shl(position)) else {
                     break;
                 };
-                if key.is_aggregate() {
-                    continue;
-                }
-                let id = ids.get(position).copied().filter(|&id| id != NONE);
-                if let Some(id) = id.or_else(|| self.schedule.access(index, key).map(|access| access.key_id))
+                if !key.is_aggregate()
+                    && let Some(id) = self.key_id(index, &attempt, position, key)
                     && let Ok(before) = self.base(id)
                 {
                     compared |= bit;
@@ -677,7 +678,8 @@ impl<'a, V: Vm> Run<'a, V> {
                 }
             }
         }
-        Attempt { output, compared, unchanged, ids }
+        (attempt.compared, attempt.unchanged) = (compared, unchanged);
+        attempt
     }
 
     /// The id of `key`, found at `position` in `attempt`'s key ids or by
