@@ -6,6 +6,7 @@
 
 use proptest::prelude::*;
 
+use super::parallel::cores_to_pin;
 use super::testing::{Op, ToyTransaction, ToyVm, toy_block, toy_state};
 use super::{BlockContext, ParallelExecutor, execute_block_serial};
 use crate::access::{AccessMode, StateKey};
@@ -163,4 +164,17 @@ fn a_write_that_restores_the_value_before_the_block_is_no_change() {
     let (parallel, stats) = executor.execute_block_with_stats(&ToyVm, &state, &context, &block).unwrap();
     assert!(!stats.serial_fallback);
     assert_eq!(parallel, serial);
+}
+
+#[test]
+fn pool_threads_are_pinned_to_distinct_cores_unless_there_are_more_threads_than_cores() {
+    let cores = core_affinity::get_core_ids().unwrap_or_default().len();
+    assert!(cores_to_pin(1).is_empty(), "one thread has nothing to spread");
+    assert!(cores_to_pin(cores + 1).is_empty(), "threads that share cores are left to the operating system");
+    for threads in 2..=cores {
+        let mut pinned: Vec<usize> = cores_to_pin(threads).iter().map(|core| core.id).collect();
+        pinned.sort_unstable();
+        pinned.dedup();
+        assert_eq!(pinned.len(), threads, "{threads} threads on {cores} cores");
+    }
 }
