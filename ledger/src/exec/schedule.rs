@@ -20,10 +20,11 @@
 //! (totals), so they have no edges between them at all.
 //!
 //! The pass is serial and bound by memory: each transaction's access set is
-//! its own heap allocation, read once. Most accesses are to a few global
-//! keys (configuration, markets, prices); a small direct-mapped cache of
-//! recently found key ids, filled on a key's second sighting, finds them
-//! before the hash table does.
+//! its own heap allocation, read once; before each run of 64 transactions,
+//! a loop that does nothing else loads their sets into the cache. Most
+//! accesses are to a few global keys (configuration, markets, prices); a
+//! small direct-mapped cache of recently found key ids, filled on a key's
+//! second sighting, finds them before the hash table does.
 
 use std::hash::BuildHasher;
 
@@ -152,6 +153,9 @@ pub(crate) fn one_signer_dominates<I: Instruction>(transactions: &[VerifiedTrans
 const RECENT_KEYS: usize = 256;
 const RECENT_KEYS_MASK: u64 = RECENT_KEYS as u64 - 1;
 
+/// Transactions whose access sets are loaded ahead of the pass at a time.
+const TOUCH_AHEAD: usize = 64;
+
 #[derive(Clone, Copy)]
 struct KeyState {
     last_writer: u32,
@@ -186,6 +190,24 @@ impl Scratch {
     pub fn recycle(&mut self, schedule: Schedule) {
         self.recycled = Some(schedule);
     }
+}
+
+/// Loads the access sets of `transactions` into the core's cache, in a loop
+/// that does nothing else. Each access set is its own heap allocation, cold
+/// when the block is scheduled; in the pass, where every access is hashed
+/// and looked up, the core has about one transaction's loads in flight at a
+/// time, while this loop has dozens (measured on a 5,000-transaction block:
+/// liquidation-storm 304 -> 267 ns/tx, lending-mix 258 -> 226 ns/tx, against
+/// 282 ns/tx when the whole block is loaded before the pass, whose sets no
+/// longer fit the core's cache by the time the pass reaches them).
+fn touch_access_sets<'t, I: Instruction + 't>(transactions: impl Iterator<Item = &'t VerifiedTransaction<I>>) {
+    let mut modes = 0u8;
+    for transaction in transactions {
+        for entry in transaction.transaction().access.entries() {
+            modes ^= entry.mode as u8;
+        }
+    }
+    std::hint::black_box(modes);
 }
 
 /// Builds the dependency graph of `transactions`.
@@ -240,6 +262,9 @@ pub(crate) fn schedule_with<I: Instruction>(
     access_offsets.reserve(transactions.len() + 1);
 
     for (index, transaction) in transactions.iter().enumerate() {
+        if index % TOUCH_AHEAD == 0 {
+            touch_access_sets(transactions.get(index..).unwrap_or_default().iter().take(TOUCH_AHEAD));
+        }
         let index = index_u32(index);
         access_offsets.push(index_u32(accesses.len()));
         let mut depth = 1u32;
