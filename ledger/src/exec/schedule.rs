@@ -194,12 +194,13 @@ impl Scratch {
 
 /// Loads the access sets of `transactions` into the core's cache, in a loop
 /// that does nothing else. Each access set is its own heap allocation, cold
-/// when the block is scheduled; in the pass, where every access is hashed
-/// and looked up, the core has about one transaction's loads in flight at a
-/// time, while this loop has dozens (measured on a 5,000-transaction block:
-/// liquidation-storm 304 -> 267 ns/tx, lending-mix 258 -> 226 ns/tx, against
-/// 282 ns/tx when the whole block is loaded before the pass, whose sets no
-/// longer fit the core's cache by the time the pass reaches them).
+/// when the block is scheduled. Measured on 5,000-transaction blocks:
+/// liquidation-storm 304 -> 267 ns/tx, lending-mix 258 -> 226 ns/tx; loading
+/// the whole block before the pass gave 270-282 ns/tx (liquidation-storm;
+/// its sets no longer fit the core's cache when the pass reaches them). The
+/// likely reason it pays: a loop of loads alone keeps many cache misses in
+/// flight, while the pass, which hashes and looks up every access, keeps
+/// few; a scheduled block warm in the cache costs 176 ns/tx.
 fn touch_access_sets<'t, I: Instruction + 't>(transactions: impl Iterator<Item = &'t VerifiedTransaction<I>>) {
     let mut modes = 0u8;
     for transaction in transactions {
