@@ -66,8 +66,8 @@
 //!
 //! # Costs
 //!
-//! The pool's threads are pinned one to a core when there are no more
-//! threads than cores (`cores_to_pin`): the threads a block wakes then never
+//! The pool's threads are pinned one to a core when there is one thread per
+//! core, the default (`cores_to_pin`): the threads a block wakes then never
 //! take turns on one core while another idles.
 //!
 //! The scheduler's buffers (hash map, access and edge arrays) and the
@@ -161,7 +161,7 @@ impl ParallelExecutor {
     /// An executor with `threads` worker threads (0: one per core).
     pub fn new(threads: usize) -> Result<ParallelExecutor, PoolError> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        let cores = cores_to_pin(threads);
+        let cores = cores_to_pin(threads, core_affinity::get_core_ids().unwrap_or_default());
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|index| format!("parlend-exec-{index}"))
@@ -294,17 +294,20 @@ impl ParallelExecutor {
     }
 }
 
-/// The cores the pool's threads are pinned to, one each: all the cores this
-/// process may use, if the pool has more than one thread and no more threads
-/// than those cores; else none (the operating system places the threads).
+/// The cores the pool's threads are pinned to, one each: all the `cores`
+/// this process may use, if the pool has a thread for each of them (the default)
+/// and more than one; else none, and the operating system places the threads.
 ///
-/// Unpinned, the threads a block wakes are often placed on one core, where
-/// they take turns for a scheduler tick or two (4 ms on a 250 Hz kernel)
-/// before the idle core pulls one: measured on 2 cores, a 5,000-transaction
-/// block took 15 or 20 ms to execute depending on where its threads woke.
-pub(super) fn cores_to_pin(threads: usize) -> Vec<core_affinity::CoreId> {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    if threads > 1 && threads <= cores.len() { cores.into_iter().take(threads).collect() } else { Vec::new() }
+/// Unpinned, when every core has a worker, the threads a block wakes are
+/// often placed on one core, where they take turns for a scheduler tick or
+/// two (4 ms on a 250 Hz kernel) before the idle core pulls one: measured on
+/// 2 cores, a 5,000-transaction block took 15 or 20 ms to execute depending
+/// on where its threads woke. A pool smaller than the machine is not pinned:
+/// there are idle cores to wake on, and two such pools (two nodes with
+/// `--threads 2`) pinned to the same first cores would share them while the
+/// others idle.
+pub(super) fn cores_to_pin(threads: usize, cores: Vec<core_affinity::CoreId>) -> Vec<core_affinity::CoreId> {
+    if threads > 1 && threads == cores.len() { cores } else { Vec::new() }
 }
 
 /// The per-block buffers of the executor, kept from one block to the next:

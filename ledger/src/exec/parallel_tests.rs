@@ -167,14 +167,11 @@ fn a_write_that_restores_the_value_before_the_block_is_no_change() {
 }
 
 #[test]
-fn pool_threads_are_pinned_to_distinct_cores_unless_there_are_more_threads_than_cores() {
-    let cores = core_affinity::get_core_ids().unwrap_or_default().len();
-    assert!(cores_to_pin(1).is_empty(), "one thread has nothing to spread");
-    assert!(cores_to_pin(cores + 1).is_empty(), "threads that share cores are left to the operating system");
-    for threads in 2..=cores {
-        let mut pinned: Vec<usize> = cores_to_pin(threads).iter().map(|core| core.id).collect();
-        pinned.sort_unstable();
-        pinned.dedup();
-        assert_eq!(pinned.len(), threads, "{threads} threads on {cores} cores");
-    }
+fn pool_threads_are_pinned_to_distinct_cores_only_with_one_thread_per_core() {
+    let cores = |count: usize| (0..count).map(|id| core_affinity::CoreId { id }).collect::<Vec<_>>();
+    assert!(cores_to_pin(1, cores(1)).is_empty(), "one thread has nothing to spread");
+    assert!(cores_to_pin(3, cores(2)).is_empty(), "threads that share cores are left to the operating system");
+    assert!(cores_to_pin(2, cores(16)).is_empty(), "a pool smaller than the machine is not pinned");
+    let pinned: Vec<usize> = cores_to_pin(4, cores(4)).iter().map(|core| core.id).collect();
+    assert_eq!(pinned, [0, 1, 2, 3], "one thread on each core");
 }

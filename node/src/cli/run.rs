@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// Milliseconds between blocks; 0 produces a block as soon as transactions arrive. Default 200.
     #[arg(long, env = "PARLEND_BLOCK_TIME_MS")]
     pub block_time_ms: Option<u64>,
-    /// Threads executing blocks (0: one per core). Default 0.
+    /// Threads executing blocks (0: one per core). With one per core, each is pinned to its core. Default 0.
     #[arg(long, env = "PARLEND_THREADS")]
     pub threads: Option<usize>,
     /// Do not fsync each block (faster; a power loss may lose the last blocks, never a partial one).
