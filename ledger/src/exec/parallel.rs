@@ -457,6 +457,7 @@ struct Final {
 }
 
 /// The commit pointer and everything only it touches.
+#[derive(Default)]
 struct Commit {
     next: usize,
     /// The exact value of each aggregate after every committed transaction,
@@ -588,16 +589,12 @@ impl<'a, V: Vm> Run<'a, V> {
             copies,
             queue,
             commit: Mutex::new(Commit {
-                next: 0,
                 running,
                 dirty,
-                dirty_count: 0,
                 touched,
                 latest,
                 receipts: Vec::with_capacity(count),
-                reexecutions: 0,
-                busy: Duration::ZERO,
-                error: None,
+                ..Commit::default()
             }),
             committed: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
@@ -950,21 +947,7 @@ impl<'a, V: Vm> Run<'a, V> {
     /// Finishes committing (every transaction has executed) and hands back
     /// the commit state.
     fn finish(&self) -> Result<Commit, BlockError> {
-        let mut commit = std::mem::replace(
-            &mut *self.commit.lock(),
-            Commit {
-                next: 0,
-                running: Vec::new(),
-                dirty: Vec::new(),
-                dirty_count: 0,
-                touched: Vec::new(),
-                latest: Vec::new(),
-                receipts: Vec::new(),
-                reexecutions: 0,
-                busy: Duration::ZERO,
-                error: None,
-            },
-        );
+        let mut commit = std::mem::take(&mut *self.commit.lock());
         if commit.error.is_none() {
             self.advance(&mut commit);
         }

@@ -7,11 +7,10 @@
 use proptest::prelude::*;
 
 use super::parallel::cores_to_pin;
-use super::testing::{Op, ToyTransaction, ToyVm, toy_block, toy_state};
+use super::testing::{Op, ToyTransaction, ToyVm, note_value, toy_block, toy_state};
 use super::{BlockContext, ParallelExecutor, execute_block_serial};
 use crate::access::{AccessMode, StateKey};
 use crate::primitives::{Address, AssetId};
-use crate::state::Value;
 
 const OWNERS: u8 = 6;
 
@@ -78,7 +77,7 @@ proptest! {
         // Some notes start as a copy of their owner's balance: copying it
         // again writes the value the key already has, which is no change.
         for (owner, amount) in (0u8..).zip(&starting).step_by(2) {
-            state.insert(note(owner), Value::from(amount.to_le_bytes().to_vec()));
+            state.insert(note(owner), note_value(*amount));
         }
         // Declared accesses are merged per key, so a key used in two modes is `write`.
         let block = toy_block(&transactions);
@@ -147,9 +146,8 @@ fn a_write_that_restores_the_value_before_the_block_is_no_change() {
     // (the same value); transaction 1 overwrites it with balance(1) and
     // transaction 2 restores balance(0)'s: both notes end as they began.
     let mut state = toy_state(&[(balance(0), 5), (balance(1), 7)]);
-    let five = Value::from(5u128.to_le_bytes().to_vec());
-    state.insert(note(0), five.clone());
-    state.insert(note(1), five);
+    state.insert(note(0), note_value(5));
+    state.insert(note(1), note_value(5));
     let mut transactions = vec![
         (0, vec![Op::Copy(balance(0), note(1))], vec![(balance(0), AccessMode::Read), (note(1), AccessMode::Write)]),
         (1, vec![Op::Copy(balance(1), note(0))], vec![(balance(1), AccessMode::Read), (note(0), AccessMode::Write)]),

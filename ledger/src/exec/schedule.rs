@@ -201,7 +201,7 @@ impl Scratch {
 /// likely reason it pays: a loop of loads alone keeps many cache misses in
 /// flight, while the pass, which hashes and looks up every access, keeps
 /// few; a scheduled block warm in the cache costs 176 ns/tx.
-fn touch_access_sets<'t, I: Instruction + 't>(transactions: impl Iterator<Item = &'t VerifiedTransaction<I>>) {
+fn touch_access_sets<I: Instruction>(transactions: &[VerifiedTransaction<I>]) {
     let mut modes = 0u8;
     for transaction in transactions {
         for entry in transaction.transaction().access.entries() {
@@ -264,7 +264,7 @@ pub(crate) fn schedule_with<I: Instruction>(
 
     for (index, transaction) in transactions.iter().enumerate() {
         if index % TOUCH_AHEAD == 0 {
-            touch_access_sets(transactions.get(index..).unwrap_or_default().iter().take(TOUCH_AHEAD));
+            touch_access_sets(&transactions[index..transactions.len().min(index + TOUCH_AHEAD)]);
         }
         let index = index_u32(index);
         access_offsets.push(index_u32(accesses.len()));

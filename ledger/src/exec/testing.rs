@@ -65,7 +65,7 @@ impl Vm for ToyVm {
                 }
                 Op::Copy(from, to) => {
                     let fields = view.fields(from).map_err(fail)?;
-                    view.put(*to, Value::from(fields[0].to_le_bytes().to_vec())).map_err(fail)?;
+                    view.put(*to, note_value(fields[0])).map_err(fail)?;
                 }
                 Op::Fail => {
                     return Err(TxFailure { instruction, code: 2 });
@@ -88,6 +88,11 @@ impl Vm for ToyVm {
 /// The `index`-th toy key.
 pub fn toy_key(index: u32) -> Keypair {
     Keypair::from_seed(&sha256_tagged(b"toy", &[&index.to_be_bytes()]).0)
+}
+
+/// The value `Op::Copy` writes for `amount`: its little-endian bytes.
+pub fn note_value(amount: u128) -> Value {
+    Value::from(amount.to_le_bytes().to_vec())
 }
 
 /// A state with field 0 of these aggregates set.

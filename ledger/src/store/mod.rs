@@ -125,7 +125,6 @@ pub(crate) fn check_extends(head: Option<&ChainHead>, commit: &BlockCommit) -> R
     Ok(())
 }
 
-/// Encodes a value for storage (borsh; writing to a Vec cannot fail).
 /// `Store::scan` over an in-memory map: the entries under `prefix` (their
 /// encoded key starts with it) are copied out by `matching`, so the caller
 /// can release its lock before `visit_all` runs the visitor.
@@ -142,6 +141,7 @@ pub fn visit_all(entries: Vec<(StateKey, Value)>, visit: &mut dyn FnMut(StateKey
     }
 }
 
+/// Encodes a value for storage (borsh; writing to a Vec cannot fail).
 pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
     borsh::to_vec(value).unwrap_or_default()
 }
