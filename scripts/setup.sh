@@ -9,13 +9,43 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# Library folders bindgen searches, in its own order. Overridable so the test
+# of this detection (tests/setup_detect.sh) can point it at a fake tree.
+LIBCLANG_SEARCH_DIRS="${LIBCLANG_SEARCH_DIRS:-/usr/lib /usr/lib64 /usr/local/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib/llvm-*/lib}"
+
+# True when a real libclang is present: `libclang.so`, `libclang.so.N` or
+# `libclang-N.so*`. `libclang-cpp*.so` is the C++ library, not libclang:
+# bindgen cannot load it, so it does not count.
+is_libclang() {
+    case "$(basename "$1")" in
+        libclang-cpp*) return 1 ;;
+        libclang.so | libclang.so.* | libclang-[0-9]*.so | libclang-[0-9]*.so.*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
 have_libclang() {
-    # bindgen looks for libclang.so (or a versioned one) in the usual places.
-    [ -n "${LIBCLANG_PATH:-}" ] && return 0
-    ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so' && return 0
-    compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null && return 0
+    if [ -n "${LIBCLANG_PATH:-}" ]; then
+        for f in "$LIBCLANG_PATH"/libclang*.so*; do
+            is_libclang "$f" && return 0
+        done
+        return 1
+    fi
+    local dir f
+    for dir in $LIBCLANG_SEARCH_DIRS; do
+        for f in "$dir"/libclang*.so*; do
+            [ -e "$f" ] && is_libclang "$f" && return 0
+        done
+    done
     return 1
 }
+
+# `setup.sh --check` only reports: exit 0 when libclang is present, 3 when the
+# install would run. Used by the detection test.
+if [ "${1:-}" = "--check" ]; then
+    if have_libclang; then echo "libclang: found"; exit 0; fi
+    echo "libclang: missing"; exit 3
+fi
 
 if ! have_libclang; then
     echo "Installing libclang (needed to build RocksDB's bindings)..."
