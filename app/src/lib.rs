@@ -1,4 +1,4 @@
-//! The application: the node's core, shaped as consensus-engine phases.
+//! The parlend application: the node's core, shaped as consensus-engine phases.
 //!
 //! | phase              | here                         | CometBFT ABCI analogue |
 //! |--------------------|------------------------------|------------------------|
@@ -26,8 +26,8 @@ use parlend_ledger::exec::parallel::{ExecutionStats, PoolError};
 use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_transactions};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{CommitmentUpdate, StoreError, WriteSet};
-use parlend_ledger::store::{BlockCommit, ChainHead, Store};
 use parlend_ledger::{Hash, RejectReason};
+use parlend_store::{BlockCommit, ChainHead, Store};
 
 /// Why the application cannot proceed.
 #[derive(Debug, thiserror::Error)]
@@ -56,13 +56,64 @@ pub enum AppError {
     Block(#[from] BlockError),
     /// A proposal is invalid.
     #[error("invalid proposal: {0}")]
-    InvalidProposal(String),
+    InvalidProposal(#[from] ProposalError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The executor's threads could not start.
     #[error(transparent)]
     Pool(#[from] PoolError),
+}
+
+/// Which check a proposed block failed, with the values compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalError {
+    /// The block belongs to another chain.
+    #[error("chain {found} is not {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: u64,
+        /// The block's.
+        found: u64,
+    },
+    /// The block is not the head's child.
+    #[error("block {height} (parent {parent}) does not extend head {head_height} ({head_hash})")]
+    DoesNotExtend {
+        /// The block's height.
+        height: u64,
+        /// The block's parent hash.
+        parent: Hash,
+        /// The head's height.
+        head_height: u64,
+        /// The head's hash.
+        head_hash: Hash,
+    },
+    /// The block is dated before its parent.
+    #[error("timestamp {timestamp} is before the parent's {parent_timestamp}")]
+    TimestampBackwards {
+        /// The block's timestamp.
+        timestamp: u64,
+        /// The parent's timestamp.
+        parent_timestamp: u64,
+    },
+    /// The header's transaction count is not the block's, or over the limit.
+    #[error("the header counts {declared} transactions, the block holds {actual} (at most {limit})")]
+    TransactionCount {
+        /// The header's count.
+        declared: u64,
+        /// Transactions in the block.
+        actual: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A transaction fails a stateless check or its signature.
+    #[error("transaction {index} is rejected: {reason}")]
+    Transaction {
+        /// Its index in the block.
+        index: usize,
+        /// Why.
+        reason: RejectReason,
+    },
 }
 
 /// A block the producer proposes: ordered, verified transactions.
@@ -188,28 +239,12 @@ impl App {
     /// Process a proposed block from elsewhere: structure, parent, time and
     /// every signature. Execution (nonces included) happens in finalize.
     pub fn process_proposal(&self, block: &Block) -> Result<Proposal, AppError> {
-        let head = self.info();
+        self.check_header(&block.header, block.transactions.len())?;
         let header = &block.header;
-        let invalid = |message: String| Err(AppError::InvalidProposal(message));
-        if header.chain_id != self.chain_id {
-            return invalid(format!("chain {} is not {}", header.chain_id, self.chain_id));
-        }
-        if header.height != head.height + 1 || header.parent_hash != head.hash {
-            return invalid(format!("block {} does not extend head {}", header.height, head.height));
-        }
-        if header.timestamp < head.header.timestamp {
-            return invalid("timestamp goes backwards".to_string());
-        }
-        if block.transactions.len() > TRANSACTIONS_PER_BLOCK_MAX
-            || header.transaction_count as usize != block.transactions.len()
-        {
-            return invalid("transaction count is wrong or over the limit".to_string());
-        }
         let verified = verify_transactions(self.executor.pool(), block.transactions.clone(), self.chain_id);
         let mut transactions = Vec::with_capacity(verified.len());
         for (index, result) in verified.into_iter().enumerate() {
-            transactions
-                .push(result.map_err(|reason| AppError::InvalidProposal(format!("transaction {index}: {reason}")))?);
+            transactions.push(result.map_err(|reason| ProposalError::Transaction { index, reason })?);
         }
         Ok(Proposal {
             height: header.height,
@@ -217,6 +252,36 @@ impl App {
             timestamp: header.timestamp,
             transactions,
         })
+    }
+
+    /// The checks of a proposed header against the head.
+    fn check_header(&self, header: &Header, transactions: usize) -> Result<(), ProposalError> {
+        let head = self.info();
+        if header.chain_id != self.chain_id {
+            return Err(ProposalError::WrongChain { expected: self.chain_id, found: header.chain_id });
+        }
+        if header.height != head.height + 1 || header.parent_hash != head.hash {
+            return Err(ProposalError::DoesNotExtend {
+                height: header.height,
+                parent: header.parent_hash,
+                head_height: head.height,
+                head_hash: head.hash,
+            });
+        }
+        if header.timestamp < head.header.timestamp {
+            return Err(ProposalError::TimestampBackwards {
+                timestamp: header.timestamp,
+                parent_timestamp: head.header.timestamp,
+            });
+        }
+        if transactions > TRANSACTIONS_PER_BLOCK_MAX || header.transaction_count as usize != transactions {
+            return Err(ProposalError::TransactionCount {
+                declared: u64::from(header.transaction_count),
+                actual: transactions,
+                limit: TRANSACTIONS_PER_BLOCK_MAX,
+            });
+        }
+        Ok(())
     }
 
     /// Execute a proposal against the head: receipts, state changes and the
@@ -235,7 +300,11 @@ impl App {
             height: proposal.height,
             parent_hash: proposal.parent_hash,
             timestamp: proposal.timestamp,
-            transaction_count: u32::try_from(ids.len()).map_err(|_| AppError::InvalidProposal("too many".into()))?,
+            transaction_count: u32::try_from(ids.len()).map_err(|_| ProposalError::TransactionCount {
+                declared: ids.len() as u64,
+                actual: ids.len(),
+                limit: TRANSACTIONS_PER_BLOCK_MAX,
+            })?,
             transactions_root: transactions_root(&ids),
             state_root: commitment.root(),
             receipts_root: receipts_root(&receipts),

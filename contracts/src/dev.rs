@@ -1,10 +1,13 @@
-//! The dev chain: deterministic keys, assets and balances, like anvil's.
+//! The dev chain: deterministic keys, assets, balances and market
+//! parameters, like anvil's. The one source of the dev markets' parameters
+//! (the node's dev genesis, the generated logs and the contracts' own tests
+//! use them).
 
 use std::collections::BTreeMap;
 
-use parlend_contracts::genesis::{Genesis, GenesisAccount, GenesisMarket};
-use parlend_contracts::market::MarketParams;
-use parlend_contracts::state::{AssetInfo, LiquidationConfig};
+use crate::genesis::{Genesis, GenesisAccount, GenesisMarket};
+use crate::market::MarketParams;
+use crate::state::{AssetInfo, LiquidationConfig};
 use parlend_ledger::primitives::sha256_tagged;
 use parlend_ledger::{Amount, AssetId, Bps, Keypair, Ray, Wad};
 

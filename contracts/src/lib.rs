@@ -35,6 +35,7 @@
 
 pub mod admin;
 pub mod block;
+pub mod dev;
 pub mod failure;
 pub mod flash;
 pub mod genesis;

@@ -352,26 +352,9 @@ pub fn sub_cash(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Result<(
 pub(crate) mod tests {
     use super::*;
 
-    /// Valid, USDC-like parameters.
+    /// Valid, USDC-like parameters: the dev USDC market's, uncapped.
     pub(crate) fn params() -> MarketParams {
-        MarketParams {
-            ltv: Bps(7_700),
-            liquidation_threshold: Bps(8_000),
-            liquidation_bonus: Bps(10_450),
-            liquidation_protocol_fee: Bps(1_000),
-            reserve_factor: Bps(1_000),
-            base_rate: Ray::ZERO,
-            slope1: Ray(Ray::SCALE / 25),
-            slope2: Ray(Ray::SCALE * 6 / 10),
-            optimal_utilization: Ray(Ray::SCALE * 9 / 10),
-            supply_cap: Amount::ZERO,
-            borrow_cap: Amount::ZERO,
-            flash_loan_fee: Bps(5),
-            price_staleness_seconds: 86_400,
-            borrowing_enabled: true,
-            paused: false,
-            frozen: false,
-        }
+        MarketParams { supply_cap: Amount::ZERO, borrow_cap: Amount::ZERO, ..crate::dev::dev_market_params("USDC") }
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl GlobalConfig {
 
 /// Encodes a value for storage.
 pub fn encode<T: BorshSerialize>(value: &T) -> Value {
-    Value::from(borsh::to_vec(value).unwrap_or_default())
+    Value::from(parlend_ledger::encode_canonical(value))
 }
 
 /// Decodes a stored value; a value that does not decode is corrupt state.
@@ -162,7 +162,7 @@ impl From<StateError> for StoreError {
     fn from(error: StateError) -> StoreError {
         match error {
             StateError::Store(error) => error,
-            StateError::Corrupt(key) => StoreError(format!("corrupt value at {key}")),
+            StateError::Corrupt(key) => StoreError::corrupt_key(&key, "does not decode"),
         }
     }
 }

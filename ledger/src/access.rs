@@ -104,8 +104,7 @@ impl StateKey {
     /// The canonical encoding of the key.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(41);
-        // Writing to a Vec cannot fail.
-        let _ = BorshSerialize::serialize(self, &mut out);
+        crate::encoding::encode_canonical_into(self, &mut out);
         out
     }
 

@@ -13,6 +13,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::access::StateKey;
+use crate::encoding::encode_canonical;
 use crate::primitives::{Hash, merkle_root, sha256, sha256_tagged};
 use crate::tx::{Instruction, SignedTransaction};
 
@@ -45,7 +46,7 @@ pub struct Header {
 impl Header {
     /// The block hash.
     pub fn hash(&self) -> Hash {
-        sha256_tagged(BLOCK_DOMAIN, &[&borsh::to_vec(self).unwrap_or_default()])
+        sha256_tagged(BLOCK_DOMAIN, &[&encode_canonical(self)])
     }
 }
 
@@ -66,7 +67,7 @@ impl<I: Instruction> Block<I> {
 
     /// The canonical bytes.
     pub fn encode(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
+        encode_canonical(self)
     }
 }
 
@@ -122,6 +123,6 @@ pub struct Receipt {
 impl Receipt {
     /// SHA-256 of the canonical encoding: the leaf of the receipts root.
     pub fn hash(&self) -> Hash {
-        sha256(&borsh::to_vec(self).unwrap_or_default())
+        sha256(&encode_canonical(self))
     }
 }

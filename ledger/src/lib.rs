@@ -1,4 +1,4 @@
-//! The parlend ledger: primitives, transactions, blocks, execution and storage.
+//! The parlend ledger: primitives, transactions, blocks and their execution.
 //!
 //! Everything here is independent of what transactions *do*: the lending
 //! state machine lives in `parlend-contracts` and plugs in through the
@@ -12,7 +12,10 @@
 //! - [`exec`]: the [`exec::Vm`] interface, the per-transaction view that
 //!   enforces access sets, and the serial reference executor.
 //! - [`state`]: values, aggregates (delta-capable fields) and the state root.
-//! - [`store`]: atomic block commits, in memory or in RocksDB.
+//! - [`encoding`]: the one canonical encoding everything signed, hashed or
+//!   stored goes through.
+//!
+//! Stores (in memory, RocksDB) live in `parlend-store`: nothing here does I/O.
 //! - [`limits`]: every bound, in one place.
 //!
 //! # Invariants
@@ -20,20 +23,21 @@
 //! - No floats, no clock, no randomness in anything executed or hashed.
 //! - Every type that is hashed or signed has exactly one encoding, and
 //!   decoding rejects any other.
-//! - A block commits atomically: state, block, receipts, indexes and head.
+//! - Nothing here does I/O: state is read through [`state::StateReader`].
 
 pub mod access;
 pub mod block;
 pub mod crypto;
+pub mod encoding;
 pub mod exec;
 pub mod limits;
 pub mod primitives;
 pub mod state;
-pub mod store;
 pub mod tx;
 
 pub use access::{Access, AccessMode, AccessSet, StateKey};
 pub use block::{Block, Header, Receipt, TxStatus};
 pub use crypto::{Keypair, Signature, SignatureError};
+pub use encoding::{encode_canonical, encode_canonical_into};
 pub use primitives::{Address, Amount, AssetId, Bps, Hash, MathError, Ray, Rounding, Wad};
 pub use tx::{RejectReason, SignedTransaction, Transaction, VerifiedTransaction};

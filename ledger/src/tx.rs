@@ -51,8 +51,7 @@ impl<I: Instruction> Transaction<I> {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(SIGNING_DOMAIN);
         out.push(0);
-        // Writing to a Vec cannot fail.
-        let _ = BorshSerialize::serialize(self, &mut out);
+        crate::encoding::encode_canonical_into(self, &mut out);
         out
     }
 
@@ -140,7 +139,7 @@ impl<I: Instruction> SignedTransaction<I> {
     /// The canonical bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
-        let _ = BorshSerialize::serialize(self, &mut out);
+        crate::encoding::encode_canonical_into(self, &mut out);
         out
     }
 

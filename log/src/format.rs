@@ -30,9 +30,9 @@ use parlend_contracts::Block;
 use parlend_contracts::genesis::Genesis;
 use parlend_ledger::Hash;
 use parlend_ledger::limits::{TRANSACTION_BYTES_MAX, TRANSACTIONS_PER_BLOCK_MAX};
-use parlend_ledger::store::{MemoryStore, Store};
+use parlend_store::{MemoryStore, Store};
 
-use crate::app::{App, AppError};
+use parlend_app::{App, AppError};
 
 /// The first 8 bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"PARLENDL";
@@ -546,7 +546,7 @@ pub enum ExportError {
     Missing(u64),
     /// The genesis is invalid.
     #[error(transparent)]
-    Genesis(#[from] crate::app::AppError),
+    Genesis(#[from] parlend_app::AppError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] parlend_ledger::state::StoreError),
@@ -558,7 +558,7 @@ pub enum ExportError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genesis::dev_genesis;
+    use parlend_contracts::dev::dev_genesis;
 
     #[test]
     fn an_empty_chain_round_trips_in_both_compressions() {

@@ -23,10 +23,10 @@ use parlend_ledger::{AccessSet, Amount, AssetId, Keypair, Wad};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::app::App;
-use crate::genesis::{DEV_ASSETS, dev_markets};
-use crate::log::{Compression, LogTrailer, LogWriter};
+use crate::format::{Compression, LogTrailer, LogWriter};
 use crate::replay::StateOnlyStore;
+use parlend_app::App;
+use parlend_contracts::dev::{DEV_ASSETS, dev_markets};
 
 /// Chain id of generated workloads.
 pub const WORKLOAD_CHAIN_ID: u64 = 7_357;

@@ -17,7 +17,6 @@ use parlend_ledger::block::{Receipt, TxStatus};
 use parlend_ledger::exec::{AccountState, BlockContext, BlockError, simulate_transaction};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{StateReader, StoreError};
-use parlend_ledger::store::{MemoryStore, RocksStore, RocksStoreOptions, Store};
 use parlend_ledger::{AccessSet, Address, Hash, StateKey, TxStatus as LedgerStatus};
 use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
@@ -29,12 +28,13 @@ use parlend_rpc::types::{
     TxState, TxStatusView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
+use parlend_store::{MemoryStore, RocksStore, RocksStoreOptions, Store};
 use tokio::sync::watch;
 
-use crate::app::{App, AppError};
-use crate::genesis::{dev_keypair, dev_minter};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
+use parlend_app::{App, AppError};
+use parlend_contracts::dev::{dev_keypair, dev_minter};
 
 /// Everything a node is configured with.
 #[derive(Debug, Clone)]
@@ -413,7 +413,7 @@ impl Node {
         let value = self.app.store().get(&key).map_err(unavailable)?;
         AccountState::decode(value.as_deref())
             .map(|account| account.nonce)
-            .ok_or_else(|| unavailable(StoreError("corrupt account".into())))
+            .ok_or_else(|| unavailable(StoreError::corrupt_key(&key, "not an account")))
     }
 
     fn config_value(&self) -> Result<GlobalConfig, ApiError> {

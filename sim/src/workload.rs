@@ -31,12 +31,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use serde::Serialize;
 
-use crate::genesis::{DEV_ASSETS, dev_markets};
+use parlend_contracts::dev::{DEV_ASSETS, dev_markets};
 
 /// The chain id of workload chains.
 pub const WORKLOAD_CHAIN_ID: u64 = 9_999;
 /// Timestamp of the workload genesis (the dev genesis's).
-pub const WORKLOAD_GENESIS_TIMESTAMP: u64 = crate::genesis::DEV_GENESIS_TIMESTAMP;
+pub const WORKLOAD_GENESIS_TIMESTAMP: u64 = parlend_contracts::dev::DEV_GENESIS_TIMESTAMP;
 
 /// A named workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

@@ -1,4 +1,4 @@
-//! Stores: where committed blocks, receipts and state live.
+//! parlend stores: where committed blocks, receipts and state live.
 //!
 //! A [`Store`] commits one block at a time, atomically: state changes, the
 //! block, its header, receipts, the transaction index, an undo record and
@@ -13,15 +13,16 @@ mod rocks;
 use std::collections::BTreeMap;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use parlend_ledger::encode_canonical as encode;
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
 pub use rocks::{RocksStore, RocksStoreOptions};
 
-use crate::access::StateKey;
-use crate::block::{Header, Receipt};
-use crate::primitives::Hash;
-use crate::state::{CommitmentUpdate, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::access::StateKey;
+use parlend_ledger::block::{Header, Receipt};
+use parlend_ledger::primitives::Hash;
+use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, Value, WriteSet};
 
 /// The last committed block.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -103,24 +104,28 @@ pub trait Store: StateReader {
     fn revert_to(&self, height: u64) -> Result<(), StoreError>;
 }
 
-/// Checks that `commit` extends `head`.
-pub(crate) fn check_extends(head: Option<&ChainHead>, commit: &BlockCommit) -> Result<(), StoreError> {
+/// Checks that `commit` extends `head`: every store runs this before it
+/// writes anything.
+pub fn check_extends(head: Option<&ChainHead>, commit: &BlockCommit) -> Result<(), StoreError> {
     let header = &commit.header;
     let (expected_height, expected_parent) = match head {
         Some(head) => (head.height + 1, head.hash),
         None => (0, Hash::ZERO),
     };
     if header.height != expected_height || header.parent_hash != expected_parent {
-        return Err(StoreError(format!(
-            "block {} (parent {}) does not extend the head (next height {expected_height}, parent {expected_parent})",
-            header.height, header.parent_hash
-        )));
+        return Err(StoreError::DoesNotExtend {
+            height: header.height,
+            parent: header.parent_hash,
+            expected_height,
+            expected_parent,
+        });
     }
+    let inconsistent = |reason| Err(StoreError::Inconsistent { height: header.height, reason });
     if header.state_root != commit.commitment.root() {
-        return Err(StoreError("block state root is not the prepared commitment root".to_string()));
+        return inconsistent("its state root is not the prepared commitment's root");
     }
     if commit.receipts.len() != header.transaction_count as usize {
-        return Err(StoreError("receipt count does not match the header".to_string()));
+        return inconsistent("its receipt count is not the header's transaction count");
     }
     Ok(())
 }
@@ -141,14 +146,9 @@ pub fn visit_all(entries: Vec<(StateKey, Value)>, visit: &mut dyn FnMut(StateKey
     }
 }
 
-/// Encodes a value for storage (borsh; writing to a Vec cannot fail).
-pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    borsh::to_vec(value).unwrap_or_default()
-}
-
 /// Decodes a stored value, naming what failed.
 pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    borsh::from_slice(bytes).map_err(|error| StoreError(format!("corrupt {what}: {error}")))
+    borsh::from_slice(bytes).map_err(|error| StoreError::Corrupt { what: what.to_string(), reason: error.to_string() })
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use parking_lot::RwLock;
 
 use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends};
-use crate::access::StateKey;
-use crate::block::{Header, Receipt};
-use crate::primitives::Hash;
-use crate::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::access::StateKey;
+use parlend_ledger::block::{Header, Receipt};
+use parlend_ledger::primitives::Hash;
+use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
 
 #[derive(Default)]
 struct Inner {
@@ -78,7 +78,8 @@ impl Store for MemoryStore {
             undo.push((*key, previous));
         }
         for (index, receipt) in commit.receipts.iter().enumerate() {
-            let index = u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
+            let index =
+                u32::try_from(index).map_err(|_| StoreError::Inconsistent { height, reason: "over 2^32 receipts" })?;
             inner.tx_index.insert(receipt.tx_hash, TxLocation { height, index });
         }
         inner.commitment.apply(commit.commitment);
@@ -119,9 +120,10 @@ impl Store for MemoryStore {
 
     fn revert_to(&self, height: u64) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let target = usize::try_from(height).map_err(|_| StoreError("height out of range".to_string()))?;
+        let not_committed = || StoreError::CannotRevert { height, reason: "it is not committed".to_string() };
+        let target = usize::try_from(height).map_err(|_| not_committed())?;
         if target >= inner.headers.len() {
-            return Err(StoreError(format!("cannot revert to height {height}: it is not committed")));
+            return Err(not_committed());
         }
         let mut restored = WriteSet::new();
         while inner.headers.len() > target + 1 {
@@ -144,7 +146,10 @@ impl Store for MemoryStore {
         let update = inner.commitment.prepare(&restored);
         let expected = inner.headers.last().map(|header| header.state_root);
         if expected != Some(update.root()) {
-            return Err(StoreError(format!("undo records do not restore the state root of height {height}")));
+            return Err(StoreError::CannotRevert {
+                height,
+                reason: "the undo records do not restore its state root".to_string(),
+            });
         }
         inner.commitment.apply(update);
         Ok(())

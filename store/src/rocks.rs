@@ -29,10 +29,10 @@ use rocksdb::{
 };
 
 use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends, decode, encode};
-use crate::access::StateKey;
-use crate::block::{Header, Receipt};
-use crate::primitives::Hash;
-use crate::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::access::StateKey;
+use parlend_ledger::block::{Header, Receipt};
+use parlend_ledger::primitives::Hash;
+use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
 
 const CF_STATE: &str = "state";
 const CF_HEADERS: &str = "headers";
@@ -75,7 +75,19 @@ struct Tip {
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
-    StoreError(error.to_string())
+    StoreError::Io(error.to_string())
+}
+
+fn decode_state_key(bytes: &[u8]) -> Result<StateKey, StoreError> {
+    StateKey::decode(bytes).map_err(|error| StoreError::Corrupt {
+        what: format!("state key {}", hex_prefix(bytes)),
+        reason: error.to_string(),
+    })
+}
+
+/// The first bytes of a key, in hex, for error messages.
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn encode_undo(undo: &Undo) -> Vec<u8> {
@@ -108,7 +120,7 @@ impl RocksStore {
     }
 
     fn family(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
-        self.db.cf_handle(name).ok_or_else(|| StoreError(format!("missing column family {name}")))
+        self.db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")))
     }
 
     fn recover(&self) -> Result<(), StoreError> {
@@ -119,19 +131,18 @@ impl RocksStore {
         let mut entries = Vec::new();
         for item in self.db.iterator_cf(self.family(CF_STATE)?, IteratorMode::Start) {
             let (key, value) = item.map_err(store_error)?;
-            let key = StateKey::decode(&key).map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
+            let key = decode_state_key(&key)?;
             entries.push((key, Value::from(value.into_vec())));
         }
         let commitment = StateCommitment::from_entries(entries);
         if let Some(head) = &head
             && head.header.state_root != commitment.root()
         {
-            return Err(StoreError(format!(
-                "state root {} does not match head {} (height {}): the store is corrupt",
-                commitment.root(),
-                head.header.state_root,
-                head.height
-            )));
+            return Err(StoreError::RootMismatch {
+                height: head.height,
+                expected: head.header.state_root,
+                found: commitment.root(),
+            });
         }
         *self.tip.write() = Tip { head, commitment };
         Ok(())
@@ -196,7 +207,8 @@ impl Store for RocksStore {
             }
         }
         for (index, receipt) in commit.receipts.iter().enumerate() {
-            let index = u32::try_from(index).map_err(|_| StoreError("too many receipts".to_string()))?;
+            let index = u32::try_from(index)
+                .map_err(|_| StoreError::Inconsistent { height: header.height, reason: "over 2^32 receipts" })?;
             let location = TxLocation { height: header.height, index };
             batch.put_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0, encode(&location));
         }
@@ -235,8 +247,10 @@ impl Store for RocksStore {
     fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
         match self.db.get_cf(self.family(CF_BLOCK_INDEX)?, hash.0).map_err(store_error)? {
             Some(bytes) => {
-                let raw: [u8; 8] =
-                    bytes.as_slice().try_into().map_err(|_| StoreError("corrupt block index".to_string()))?;
+                let raw: [u8; 8] = bytes.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                    what: "block index".to_string(),
+                    reason: format!("{} bytes, not 8", bytes.len()),
+                })?;
                 Ok(Some(u64::from_be_bytes(raw)))
             }
             None => Ok(None),
@@ -250,7 +264,7 @@ impl Store for RocksStore {
             if !key.starts_with(prefix) {
                 break;
             }
-            let key = StateKey::decode(&key).map_err(|error| StoreError(format!("corrupt state key: {error}")))?;
+            let key = decode_state_key(&key)?;
             if !visit(key, Value::from(value.into_vec())) {
                 break;
             }
@@ -261,14 +275,13 @@ impl Store for RocksStore {
     fn revert_to(&self, height: u64) -> Result<(), StoreError> {
         let mut tip = self.tip.write();
         let Some(head) = tip.head.clone() else {
-            return Err(StoreError("cannot revert an empty store".to_string()));
+            return Err(StoreError::CannotRevert { height, reason: "the store is empty".to_string() });
         };
         if height > head.height {
-            return Err(StoreError(format!("cannot revert to height {height}: the head is {}", head.height)));
+            return Err(StoreError::CannotRevert { height, reason: format!("the head is {}", head.height) });
         }
-        let target: Header = self
-            .get_height(CF_HEADERS, height, "header")?
-            .ok_or_else(|| StoreError(format!("missing header {height}")))?;
+        let target: Header =
+            self.get_height(CF_HEADERS, height, "header")?.ok_or(StoreError::MissingBlock { height })?;
         let state = self.family(CF_STATE)?;
         let mut batch = WriteBatch::default();
         let mut restored = WriteSet::new();
@@ -299,7 +312,10 @@ impl Store for RocksStore {
         }
         let update = tip.commitment.prepare(&restored);
         if update.root() != target.state_root {
-            return Err(StoreError(format!("undo records do not restore the state root of height {height}")));
+            return Err(StoreError::CannotRevert {
+                height,
+                reason: "the undo records do not restore its state root".to_string(),
+            });
         }
         let new_head = ChainHead { height, hash: target.hash(), header: target };
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));

@@ -1,8 +1,8 @@
 //! One conformance suite, run against every store.
 
 use super::*;
-use crate::block::{TxStatus, receipts_root, transactions_root};
-use crate::primitives::{Address, AssetId};
+use parlend_ledger::block::{TxStatus, receipts_root, transactions_root};
+use parlend_ledger::primitives::{Address, AssetId};
 
 fn key(index: u8) -> StateKey {
     StateKey::Balance { owner: Address([index; 32]), asset: AssetId::from_static("USDC") }
@@ -123,5 +123,5 @@ fn rocks_store_detects_state_that_does_not_match_its_head() {
         db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered").unwrap();
     }
     let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
-    assert!(error.0.contains("does not match head"), "{error}");
+    assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");
 }

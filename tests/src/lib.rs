@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use parlend_contracts::dev::dev_genesis;
 use parlend_contracts::{Instruction, SignedTransaction, Transaction};
 use parlend_ledger::{Access, AccessMode, AccessSet, Address, Amount, AssetId, Keypair, StateKey};
-use parlend_node::genesis::dev_genesis;
+use parlend_log::replay::{ReplayError, ReplayOptions, ReplaySummary};
 use parlend_node::node::{Node, NodeConfig, NodeHandle};
-use parlend_node::replay::{ReplayError, ReplayOptions, ReplaySummary};
 use parlend_rpc::Client;
 
-pub use parlend_node::genesis::{DEV_CHAIN_ID, dev_keypair, dev_minter};
+pub use parlend_contracts::dev::{DEV_CHAIN_ID, dev_keypair, dev_minter};
 
 /// Replays the log at `path` from genesis with every check (state root,
 /// receipts root, block hash of every block), on one thread per core;
@@ -28,7 +28,7 @@ pub fn replay(path: &Path) -> Result<ReplaySummary, ReplayError> {
 
 /// [`replay`] on `threads` executor threads.
 pub fn replay_with_threads(path: &Path, threads: usize) -> Result<ReplaySummary, ReplayError> {
-    parlend_node::replay::replay_file(path, &ReplayOptions { threads, halt_at_height: None })
+    parlend_log::replay::replay_file(path, &ReplayOptions { threads, halt_at_height: None })
 }
 
 /// `tests/golden/`: golden logs and `MANIFEST.toml`.
@@ -92,7 +92,7 @@ pub fn asset(symbol: &str) -> AssetId {
 
 /// Whole tokens of a dev asset in base units.
 pub fn tokens(symbol: &str, whole: u128) -> Amount {
-    let decimals = parlend_node::genesis::DEV_ASSETS.iter().find(|(s, _)| *s == symbol).expect("dev asset").1;
+    let decimals = parlend_contracts::dev::DEV_ASSETS.iter().find(|(s, _)| *s == symbol).expect("dev asset").1;
     Amount(whole * 10u128.pow(u32::from(decimals)))
 }
 

@@ -85,7 +85,7 @@ async fn wallet(client: &parlend_rpc::Client, address: parlend_ledger::Address, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dev_node_reposts_stale_genesis_prices_so_borrowing_works_at_once() {
     // The dev genesis is dated 2026-01-01: by now its prices are stale.
-    let mut config = parlend_node::node::NodeConfig::new(parlend_node::genesis::dev_genesis());
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
     config.refresh_dev_prices = true;
     let node = TestNode::start(config).await;
     let client = &node.client;

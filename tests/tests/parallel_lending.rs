@@ -17,14 +17,14 @@
 
 use std::collections::BTreeMap;
 
+use parlend_contracts::dev::dev_market_params;
 use parlend_contracts::market::MarketParams;
 use parlend_contracts::{AmountOrAll, Instruction, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{receipts_root, transactions_root};
 use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial};
 use parlend_ledger::state::{StateCommitment, Value};
 use parlend_ledger::{Address, Amount, AssetId, Hash, Header, Keypair, StateKey, Wad};
-use parlend_node::genesis::dev_market_params;
-use parlend_node::workload::{
+use parlend_sim::workload::{
     Generator, WORKLOAD_CHAIN_ID, apply, asset, assets, genesis, keys, roomy, setup_positions, tokens, weaken,
 };
 use rand::rngs::StdRng;

@@ -8,13 +8,13 @@ use std::process::Command;
 use std::sync::Arc;
 
 use parlend_contracts::Block;
-use parlend_ledger::store::{RocksStore, RocksStoreOptions, Store};
 use parlend_ledger::{Hash, Keypair};
-use parlend_node::log::{Compression, LogError, LogReader, LogTrailer, LogWriter, MAGIC, VERSION, export_store};
-use parlend_node::replay::{
+use parlend_log::format::{Compression, LogError, LogReader, LogTrailer, LogWriter, MAGIC, VERSION, export_store};
+use parlend_log::replay::{
     HashKind, ReplayError, ReplayOptions, StateOnlyStore, import_log, replay_file, replay_log, replay_store,
 };
-use parlend_node::scenario::golden::read_manifest;
+use parlend_sim::scenario::golden::read_manifest;
+use parlend_store::{RocksStore, RocksStoreOptions, Store};
 use parlend_tests::{ChildNode, golden_dir, parlend_binary, replay, replay_with_threads};
 
 /// The golden log most tamper tests start from: 9 blocks with interest, a
@@ -26,11 +26,11 @@ fn golden(name: &str) -> PathBuf {
 }
 
 /// Every block of a log with its logged hash, and the log's header.
-fn read_all(path: &Path) -> (parlend_node::log::LogHeader, Vec<(Hash, Block)>) {
+fn read_all(path: &Path) -> (parlend_log::format::LogHeader, Vec<(Hash, Block)>) {
     read_log(LogReader::open_file(path).expect("golden log opens")).expect("golden log reads")
 }
 
-fn read_log(mut reader: LogReader) -> Result<(parlend_node::log::LogHeader, Vec<(Hash, Block)>), LogError> {
+fn read_log(mut reader: LogReader) -> Result<(parlend_log::format::LogHeader, Vec<(Hash, Block)>), LogError> {
     let mut blocks = Vec::new();
     while let Some(block) = reader.next_block()? {
         blocks.push((block.hash, block.block));
@@ -41,7 +41,11 @@ fn read_log(mut reader: LogReader) -> Result<(parlend_node::log::LogHeader, Vec<
 /// A log written byte by byte from docs/log-format.md (uncompressed), so a
 /// test can write what `LogWriter` refuses to: blocks out of order, bytes
 /// changed, a wrong end record.
-fn raw_log(header: &parlend_node::log::LogHeader, blocks: &[(Hash, Vec<u8>)], trailer: Option<LogTrailer>) -> Vec<u8> {
+fn raw_log(
+    header: &parlend_log::format::LogHeader,
+    blocks: &[(Hash, Vec<u8>)],
+    trailer: Option<LogTrailer>,
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -69,7 +73,7 @@ fn raw_log(header: &parlend_node::log::LogHeader, blocks: &[(Hash, Vec<u8>)], tr
 }
 
 /// Writes `blocks` as a raw log with a consistent end record, and replays it.
-fn replay_raw(header: &parlend_node::log::LogHeader, blocks: &[(Hash, Vec<u8>)]) -> Result<u64, ReplayError> {
+fn replay_raw(header: &parlend_log::format::LogHeader, blocks: &[(Hash, Vec<u8>)]) -> Result<u64, ReplayError> {
     let transactions = blocks
         .iter()
         .map(|(_, bytes)| borsh::from_slice::<Block>(bytes).map_or(0, |block| block.transactions.len() as u64))
@@ -429,20 +433,20 @@ fn a_generated_workload_replays_identically_at_every_thread_count() {
     // executor schedules them in parallel rather than falling back to serial.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("workload.plog");
-    let config = parlend_node::loggen::WorkloadConfig {
+    let config = parlend_log::generate::WorkloadConfig {
         transactions: 3_000,
         block_size: 500,
         accounts: 600,
         seed: 3,
         threads: 2,
     };
-    let trailer = parlend_node::loggen::generate(&config, std::fs::File::create(&path).unwrap(), &mut |_| {}).unwrap();
+    let trailer = parlend_log::generate::generate(&config, std::fs::File::create(&path).unwrap(), &mut |_| {}).unwrap();
     for threads in [1, 2, 4] {
         let summary = replay_with_threads(&path, threads).unwrap();
         assert_eq!((summary.head.hash, summary.transactions), (trailer.head_hash, 3_000), "{threads} threads");
     }
     // The same seed gives the same log, byte for byte.
     let again = dir.path().join("again.plog");
-    parlend_node::loggen::generate(&config, std::fs::File::create(&again).unwrap(), &mut |_| {}).unwrap();
+    parlend_log::generate::generate(&config, std::fs::File::create(&again).unwrap(), &mut |_| {}).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&again).unwrap());
 }

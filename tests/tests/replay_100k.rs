@@ -17,9 +17,9 @@
 
 use std::sync::Arc;
 
-use parlend_node::log::LogReader;
-use parlend_node::loggen::{WorkloadConfig, generate};
-use parlend_node::replay::{ReplayOptions, StateOnlyStore, replay_log};
+use parlend_log::format::LogReader;
+use parlend_log::generate::{WorkloadConfig, generate};
+use parlend_log::replay::{ReplayOptions, StateOnlyStore, replay_log};
 
 fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use parlend_ledger::store::{MemoryStore, Store};
-use parlend_node::log::LogReader;
-use parlend_node::loggen::{WorkloadConfig, generate};
-use parlend_node::replay::{ReplayOptions, ReplaySummary, StateOnlyStore, replay_log};
+use parlend_log::format::LogReader;
+use parlend_log::generate::{WorkloadConfig, generate};
+use parlend_log::replay::{ReplayOptions, ReplaySummary, StateOnlyStore, replay_log};
+use parlend_store::{MemoryStore, Store};
 
 /// Resident memory of this process, bytes (Linux; `None` elsewhere).
 fn resident_bytes() -> Option<u64> {

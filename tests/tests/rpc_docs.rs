@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parlend_contracts::dev::dev_genesis;
 use parlend_contracts::{Instruction, Transaction};
 use parlend_ledger::{Access, AccessMode, AccessSet, Address, StateKey};
-use parlend_node::genesis::dev_genesis;
 use parlend_node::node::NodeConfig;
 use parlend_rpc::error::{self as codes, ALL_CODES};
 use parlend_rpc::{ServerLimits, methods};

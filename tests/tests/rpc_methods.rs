@@ -2,8 +2,8 @@
 //! Every documented error code of every method is provoked in `rpc_docs.rs`.
 
 use parlend_contracts::Instruction;
+use parlend_contracts::dev::dev_genesis;
 use parlend_ledger::{AccessMode, Amount, Hash, Keypair, StateKey, Wad};
-use parlend_node::genesis::dev_genesis;
 use parlend_node::node::NodeConfig;
 use parlend_rpc::Client;
 use parlend_rpc::types::{BlockParams, LiquidatableParams, OutcomeView, SimulateParams, TxState};

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use parlend_node::scenario::golden::read_manifest;
-use parlend_node::scenario::{Scenario, ScenarioError, ScenarioOptions, ScenarioReport, run};
+use parlend_sim::scenario::golden::read_manifest;
+use parlend_sim::scenario::{Scenario, ScenarioError, ScenarioOptions, ScenarioReport, run};
 use parlend_tests::{golden_dir, parlend_binary, scenario_files};
 
 fn run_text(text: &str) -> Result<ScenarioReport, ScenarioError> {
@@ -48,7 +48,7 @@ fn the_scenarios_cover_every_instruction_and_failure_family() {
     for path in scenario_files() {
         text.push_str(&std::fs::read_to_string(path).unwrap());
     }
-    for instruction in parlend_node::scenario::format::INSTRUCTION_NAMES {
+    for instruction in parlend_sim::scenario::format::INSTRUCTION_NAMES {
         assert!(text.contains(&format!("{instruction} = {{")), "no scenario uses {instruction}");
     }
     for needle in [

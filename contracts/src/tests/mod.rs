@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use parlend_ledger::exec::{BlockContext, execute_block_serial, simulate_transaction};
 use parlend_ledger::state::{Value, WriteSet, decode_fields};
-use parlend_ledger::{Address, Amount, AssetId, Bps, Keypair, Ray, StateKey, TxStatus, Wad};
+use parlend_ledger::{Address, Amount, AssetId, Keypair, Ray, StateKey, TxStatus, Wad};
 
 use crate::failure::Failure;
 use crate::genesis::{Genesis, GenesisAccount, GenesisMarket};
@@ -58,57 +58,16 @@ pub(crate) fn usd(usd: u128) -> Wad {
     Wad(usd * Wad::SCALE)
 }
 
-/// Realistic Aave-like test parameters.
+/// Realistic Aave-like test parameters: the dev markets' (their one source
+/// is [`crate::dev::dev_market_params`]) without supply and borrow caps,
+/// except a 10M-token supply cap on the T-bill.
 pub(crate) fn market_params(asset: AssetId) -> MarketParams {
-    let base = MarketParams {
-        ltv: Bps(7_700),
-        liquidation_threshold: Bps(8_000),
-        liquidation_bonus: Bps(10_450),
-        liquidation_protocol_fee: Bps(1_000),
-        reserve_factor: Bps(1_000),
-        base_rate: Ray::ZERO,
-        slope1: ray_percent(4),
-        slope2: ray_percent(60),
-        optimal_utilization: ray_percent(90),
+    let uncapped = MarketParams {
         supply_cap: Amount::ZERO,
         borrow_cap: Amount::ZERO,
-        flash_loan_fee: Bps(5),
-        price_staleness_seconds: 86_400,
-        borrowing_enabled: true,
-        paused: false,
-        frozen: false,
+        ..crate::dev::dev_market_params(asset.as_str())
     };
-    match asset.as_str() {
-        "WETH" => MarketParams {
-            ltv: Bps(8_000),
-            liquidation_threshold: Bps(8_300),
-            liquidation_bonus: Bps(10_500),
-            reserve_factor: Bps(1_500),
-            slope1: Ray(27 * Ray::SCALE / 1_000),
-            slope2: ray_percent(80),
-            optimal_utilization: ray_percent(80),
-            ..base
-        },
-        "WBTC" => MarketParams {
-            ltv: Bps(7_300),
-            liquidation_threshold: Bps(7_800),
-            liquidation_bonus: Bps(10_500),
-            reserve_factor: Bps(2_000),
-            slope1: ray_percent(4),
-            slope2: ray_percent(300),
-            optimal_utilization: ray_percent(45),
-            ..base
-        },
-        "TBILL" => MarketParams {
-            ltv: Bps(5_000),
-            liquidation_threshold: Bps(6_000),
-            liquidation_bonus: Bps(10_500),
-            supply_cap: Amount(tokens(TBILL, 10_000_000)),
-            borrowing_enabled: false,
-            ..base
-        },
-        _ => base,
-    }
+    if asset == TBILL { MarketParams { supply_cap: Amount(tokens(TBILL, 10_000_000)), ..uncapped } } else { uncapped }
 }
 
 /// Test prices: USDC $1, WETH $3,000, WBTC $60,000, TBILL $1.

@@ -155,7 +155,7 @@ impl AccountState {
 
     /// The stored form.
     pub fn encode(&self) -> Value {
-        Value::from(borsh::to_vec(self).unwrap_or_default())
+        Value::from(crate::encoding::encode_canonical(self))
     }
 }
 

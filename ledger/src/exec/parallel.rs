@@ -515,7 +515,7 @@ struct Exact<'r, 'a, V: Vm> {
 }
 
 fn corrupt(key: StateKey) -> StoreError {
-    StoreError(format!("corrupt aggregate at {key}"))
+    StoreError::corrupt_key(&key, "not an aggregate")
 }
 
 impl<'a, V: Vm> Run<'a, V> {
@@ -954,9 +954,7 @@ impl<'a, V: Vm> Run<'a, V> {
         match commit.error.take() {
             Some(error) => Err(error),
             None if commit.next == self.transactions.len() => Ok(commit),
-            None => {
-                Err(BlockError::Store(StoreError("the executor stopped before committing every transaction".into())))
-            }
+            None => Err(BlockError::Store(StoreError::Interrupted("not every transaction was committed"))),
         }
     }
 }

@@ -15,6 +15,7 @@ pub use aggregate::{AggregateError, Fields, SignedDelta, decode_fields, encode_f
 pub use commitment::{CommitmentUpdate, StateCommitment};
 
 use crate::access::StateKey;
+use crate::primitives::Hash;
 
 /// A state value: immutable bytes, cheap to clone.
 pub type Value = bytes::Bytes;
@@ -25,8 +26,75 @@ pub type WriteSet = BTreeMap<StateKey, Option<Value>>;
 
 /// A failure of the storage underneath. Never the result of user input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The storage itself failed (I/O, the database engine).
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    /// A stored item could not be decoded.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was being read (a state key, "head", "block index", ...).
+        what: String,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// A block the chain has committed is not in the store.
+    #[error("block {height} is missing from the store")]
+    MissingBlock {
+        /// Its height.
+        height: u64,
+    },
+    /// A commit does not extend the head.
+    #[error(
+        "block {height} (parent {parent}) does not extend the head (next height {expected_height}, parent {expected_parent})"
+    )]
+    DoesNotExtend {
+        /// The block's height.
+        height: u64,
+        /// The block's parent hash.
+        parent: Hash,
+        /// The height that would extend the head.
+        expected_height: u64,
+        /// The head's hash.
+        expected_parent: Hash,
+    },
+    /// A commit whose header disagrees with what it carries.
+    #[error("block {height} is inconsistent: {reason}")]
+    Inconsistent {
+        /// The block's height.
+        height: u64,
+        /// What disagrees.
+        reason: &'static str,
+    },
+    /// The stored state does not hash to the root it should have.
+    #[error("state root {found} does not match {expected} at height {height}: the store is corrupt")]
+    RootMismatch {
+        /// The height whose root was checked.
+        height: u64,
+        /// The root the header holds.
+        expected: Hash,
+        /// The root of the stored state.
+        found: Hash,
+    },
+    /// A revert that cannot be done.
+    #[error("cannot revert to height {height}: {reason}")]
+    CannotRevert {
+        /// The height asked for.
+        height: u64,
+        /// Why not.
+        reason: String,
+    },
+    /// An executor stopped before it produced its result.
+    #[error("the executor stopped: {0}")]
+    Interrupted(&'static str),
+}
+
+impl StoreError {
+    /// A value under `key` that does not decode.
+    pub fn corrupt_key(key: &StateKey, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { what: format!("value at {key}"), reason: reason.to_string() }
+    }
+}
 
 /// Read access to a state.
 pub trait StateReader: Send + Sync {

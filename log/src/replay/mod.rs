@@ -29,12 +29,12 @@ use parlend_ledger::Hash;
 use parlend_ledger::block::transactions_root;
 use parlend_ledger::exec::BlockError;
 use parlend_ledger::state::StoreError;
-use parlend_ledger::store::{ChainHead, Store};
+use parlend_store::{ChainHead, Store};
 
 pub use store::StateOnlyStore;
 
-use crate::app::{App, AppError};
-use crate::log::{LogBlock, LogError, LogReader};
+use crate::format::{LogBlock, LogError, LogReader};
+use parlend_app::{App, AppError, ProposalError};
 
 /// Which of a block's commitments differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +97,17 @@ pub enum ReplayError {
     InvalidBlock {
         /// The block.
         height: u64,
-        /// What is wrong.
-        reason: String,
+        /// Which check it fails.
+        reason: ProposalError,
+    },
+    /// A block's transactions cannot execute (a nonce out of order, a
+    /// corrupt value).
+    #[error("block {height} is invalid: {reason}")]
+    Unexecutable {
+        /// The block.
+        height: u64,
+        /// Why.
+        reason: BlockError,
     },
     /// The chain could not be opened (genesis, store).
     #[error(transparent)]
@@ -112,7 +121,9 @@ impl ReplayError {
     /// The height at which the replay failed, when a block is to blame.
     pub fn height(&self) -> Option<u64> {
         match self {
-            ReplayError::Mismatch { height, .. } | ReplayError::InvalidBlock { height, .. } => Some(*height),
+            ReplayError::Mismatch { height, .. }
+            | ReplayError::InvalidBlock { height, .. }
+            | ReplayError::Unexecutable { height, .. } => Some(*height),
             ReplayError::OutOfOrder { expected, .. } => Some(*expected),
             ReplayError::Log(LogError::Corrupt { blocks, .. }) => Some(blocks + 1),
             _ => None,
@@ -310,10 +321,7 @@ impl Replayer {
                 replayed: stored,
                 detail: "; the target store already holds a different block at this height".to_string(),
             }),
-            None => Err(ReplayError::InvalidBlock {
-                height,
-                reason: "the target store cannot show its block at this height".to_string(),
-            }),
+            None => Err(ReplayError::Store(StoreError::MissingBlock { height })),
         }
     }
 
@@ -362,7 +370,7 @@ fn invalid(height: u64, error: AppError) -> ReplayError {
     match error {
         AppError::InvalidProposal(reason) => ReplayError::InvalidBlock { height, reason },
         AppError::Block(BlockError::Store(error)) | AppError::Store(error) => ReplayError::Store(error),
-        AppError::Block(error) => ReplayError::InvalidBlock { height, reason: error.to_string() },
+        AppError::Block(reason) => ReplayError::Unexecutable { height, reason },
         other => ReplayError::App(other),
     }
 }
@@ -425,12 +433,11 @@ pub fn replay_store(
     let head = source.head().map_or(0, |head| head.height);
     let last = options.halt_at_height.map_or(head, |halt| halt.min(head));
     for height in 1..=last {
-        let missing = || ReplayError::InvalidBlock { height, reason: "the block is missing from the store".into() };
+        let missing = || ReplayError::Store(StoreError::MissingBlock { height });
         let hash = source.header(height)?.ok_or_else(missing)?.hash();
         let bytes = source.block_bytes(height)?.ok_or_else(missing)?;
-        let block: Block = borsh::from_slice(&bytes).map_err(|error| ReplayError::InvalidBlock {
-            height,
-            reason: format!("the stored block does not decode: {error}"),
+        let block: Block = borsh::from_slice(&bytes).map_err(|error| {
+            ReplayError::Store(StoreError::Corrupt { what: format!("block {height}"), reason: error.to_string() })
         })?;
         replayer.apply(hash, &block)?;
         progress(&replayer.progress(0));

@@ -6,15 +6,15 @@
 //! the state and its commitment: bounded by the number of accounts and
 //! markets, independent of how many blocks went by.
 //!
-//! [`MemoryStore`]: parlend_ledger::store::MemoryStore
+//! [`MemoryStore`]: parlend_store::MemoryStore
 
 use std::collections::BTreeMap;
 
 use parking_lot::RwLock;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
-use parlend_ledger::store::{BlockCommit, ChainHead, Store, TxLocation};
 use parlend_ledger::{Hash, StateKey};
+use parlend_store::{BlockCommit, ChainHead, Store, TxLocation};
 
 #[derive(Default)]
 struct Inner {
@@ -65,23 +65,7 @@ impl Store for StateOnlyStore {
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let header = &commit.header;
-        let (next_height, parent) = match &inner.head {
-            Some(head) => (head.height + 1, head.hash),
-            None => (0, Hash::ZERO),
-        };
-        if header.height != next_height || header.parent_hash != parent {
-            return Err(StoreError(format!(
-                "block {} (parent {}) does not extend the head (next height {next_height}, parent {parent})",
-                header.height, header.parent_hash
-            )));
-        }
-        if header.state_root != commit.commitment.root() {
-            return Err(StoreError("block state root is not the prepared commitment root".to_string()));
-        }
-        if commit.receipts.len() != header.transaction_count as usize {
-            return Err(StoreError("receipt count does not match the header".to_string()));
-        }
+        parlend_store::check_extends(inner.head.as_ref(), &commit)?;
         for (key, value) in commit.changes {
             match value {
                 Some(value) => inner.state.insert(key, value),
@@ -125,13 +109,13 @@ impl Store for StateOnlyStore {
 
     fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
         // Copied out first, so `visit` runs without the lock held.
-        let matching = parlend_ledger::store::matching(&self.inner.read().state, prefix);
-        parlend_ledger::store::visit_all(matching, visit);
+        let matching = parlend_store::matching(&self.inner.read().state, prefix);
+        parlend_store::visit_all(matching, visit);
         Ok(())
     }
 
     fn revert_to(&self, height: u64) -> Result<(), StoreError> {
-        Err(StoreError(format!("a state-only store keeps no undo records; cannot revert to {height}")))
+        Err(StoreError::CannotRevert { height, reason: "a state-only store keeps no undo records".to_string() })
     }
 }
 
@@ -140,8 +124,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::app::App;
-    use crate::genesis::dev_genesis;
+    use parlend_app::App;
+    use parlend_contracts::dev::dev_genesis;
 
     #[test]
     fn keeps_state_and_head_only_and_refuses_blocks_that_do_not_extend_it() {

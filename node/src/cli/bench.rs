@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::bench::{BenchConfig, WorkloadKind, run};
+use parlend_sim::bench::{BenchConfig, WorkloadKind, run};
 
 /// `parlend bench` arguments.
 #[derive(Debug, Args)]

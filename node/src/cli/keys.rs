@@ -8,7 +8,7 @@ use parlend_ledger::primitives::parse_hex_array;
 use parlend_ledger::{Address, Keypair};
 use serde::{Deserialize, Serialize};
 
-use crate::genesis::{DEV_ACCOUNTS, dev_keypair};
+use parlend_contracts::dev::{DEV_ACCOUNTS, dev_keypair};
 
 /// `parlend keygen` arguments.
 #[derive(Debug, Args)]

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use parlend_contracts::genesis::Genesis;
-use parlend_ledger::store::{RocksStore, RocksStoreOptions, Store};
+use parlend_store::{RocksStore, RocksStoreOptions, Store};
 
 use super::progress::Reporter;
-use crate::genesis::dev_genesis;
-use crate::log::{Compression, LogReader, export_store};
-use crate::loggen::{WorkloadConfig, generate};
-use crate::replay::{ReplayOptions, import_log};
+use parlend_contracts::dev::dev_genesis;
+use parlend_log::format::{Compression, LogReader, export_store};
+use parlend_log::generate::{WorkloadConfig, generate};
+use parlend_log::replay::{ReplayOptions, import_log};
 
 /// `parlend log` arguments.
 #[derive(Debug, Args)]

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use parlend_ledger::store::{RocksStore, RocksStoreOptions};
+use parlend_store::{RocksStore, RocksStoreOptions};
 
 use super::progress::Reporter;
-use crate::log::LogReader;
-use crate::replay::{ReplayOptions, ReplaySummary, StateOnlyStore, replay_log, replay_store};
+use parlend_log::format::LogReader;
+use parlend_log::replay::{ReplayOptions, ReplaySummary, StateOnlyStore, replay_log, replay_store};
 
 /// `parlend replay` arguments.
 #[derive(Debug, Args)]
@@ -58,7 +58,7 @@ pub fn main(args: &ReplayArgs) -> anyhow::Result<()> {
             let genesis = super::log::load_genesis(args.genesis.as_deref())?;
             let store = RocksStore::open(data_dir, RocksStoreOptions { sync: false })
                 .with_context(|| format!("cannot open {} (is a node running on it?)", data_dir.display()))?;
-            let head = parlend_ledger::store::Store::head(&store).map_or(0, |head| head.height);
+            let head = parlend_store::Store::head(&store).map_or(0, |head| head.height);
             let mut reporter = Reporter::new(head, "the blocks", args.quiet);
             let result = replay_store(&store, &genesis, &options, &mut |progress| {
                 reporter.update(progress.height, || format!("{} transactions", progress.transactions));

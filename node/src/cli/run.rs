@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::config::FileConfig;
-use crate::genesis::{DEV_ACCOUNTS, dev_genesis, dev_keypair, dev_minter};
 use crate::node::{Node, NodeConfig};
+use parlend_contracts::dev::{DEV_ACCOUNTS, dev_genesis, dev_keypair, dev_minter};
 
 /// `parlend run` arguments. Every setting but `--reset` can also come from
 /// `--config FILE` (TOML, see `parlend_node::config`); a flag or its
@@ -190,7 +190,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
     }
     if let (Some(log), Some(path)) = (&args.from_log, &data_dir) {
-        let log_genesis = crate::log::LogReader::open_file(log)
+        let log_genesis = parlend_log::format::LogReader::open_file(log)
             .with_context(|| format!("cannot open {}", log.display()))?
             .header()
             .genesis

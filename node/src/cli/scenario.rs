@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::scenario::{Scenario, ScenarioOptions, run};
+use parlend_sim::scenario::{Scenario, ScenarioOptions, run};
 
 /// `parlend scenario` arguments.
 #[derive(Debug, Args)]
@@ -62,7 +62,7 @@ pub fn main(args: ScenarioArgs) -> anyhow::Result<()> {
             failed.push(report.name.clone());
         }
         if let Some(dir) = &save_log {
-            let entry = crate::scenario::golden::save(&outcome, dir)?;
+            let entry = parlend_sim::scenario::golden::save(&outcome, dir)?;
             println!(
                 "  log saved to {} ({} blocks, head {})",
                 dir.join(&entry.log).display(),

@@ -391,7 +391,7 @@ async fn market_instruction(client: &Client, args: &MarketArgs) -> anyhow::Resul
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("{} is not market parameters", path.display()))?
         }
-        (None, true) => crate::genesis::dev_market_params("template"),
+        (None, true) => parlend_contracts::dev::dev_market_params("template"),
         (None, false) => client.market(asset).await?.params,
     };
     apply_overrides(client, args, &mut params).await?;

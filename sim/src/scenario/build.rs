@@ -14,7 +14,7 @@ use parlend_ledger::{Address, Amount, AssetId, Bps, Keypair, Ray, Wad};
 
 use super::format::{InstructionSpec, LiquidationSpec, MarketSpec, ScenarioFile};
 use super::units::{RAY_PERCENT_DECIMALS, WAD_DECIMALS, bps, decimal, duration, percent};
-use crate::genesis::{DEV_ACCOUNTS, DEV_ASSETS, dev_genesis, dev_keypair, dev_market_params, dev_minter};
+use parlend_contracts::dev::{DEV_ACCOUNTS, DEV_ASSETS, dev_genesis, dev_keypair, dev_market_params, dev_minter};
 
 /// The scenario's accounts and assets: every name a step may use.
 pub struct Names {

@@ -11,11 +11,11 @@ use parlend_contracts::{Instruction, Transaction, VerifiedTransaction};
 use parlend_ledger::block::Receipt;
 use parlend_ledger::exec::{AccountState, BlockContext, simulate_transaction};
 use parlend_ledger::state::{Overlay, StateReader, WriteSet};
-use parlend_ledger::store::{ChainHead, MemoryStore};
 use parlend_ledger::{AccessSet, Address, Keypair, StateKey};
+use parlend_store::{ChainHead, MemoryStore};
 
-use crate::app::{App, AppError};
-use crate::log::{Compression, ExportError, LogTrailer, export_store};
+use parlend_app::{App, AppError};
+use parlend_log::format::{Compression, ExportError, LogTrailer, export_store};
 
 /// A scenario's chain.
 pub struct ScenarioChain {
@@ -121,7 +121,7 @@ impl ScenarioChain {
         Ok((head, receipts))
     }
 
-    /// Writes the chain as a log (see [`crate::log`]).
+    /// Writes the chain as a log (see [`parlend_log::format`]).
     pub fn export_log<W: Write>(&self, out: W) -> Result<LogTrailer, ExportError> {
         export_store(&**self.app.store(), &self.genesis, out, Compression::Zstd, None)
     }

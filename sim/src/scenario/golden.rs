@@ -10,7 +10,7 @@ use parlend_ledger::Hash;
 use serde::{Deserialize, Serialize};
 
 use super::ScenarioRun;
-use crate::log::ExportError;
+use parlend_log::format::ExportError;
 
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "MANIFEST.toml";

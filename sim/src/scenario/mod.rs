@@ -5,7 +5,7 @@
 //! names accounts, then lists steps: a transaction of any instruction, a
 //! time warp, price changes, empty blocks, and what must hold afterwards
 //! (the outcome, balances, positions, health factors, market figures).
-//! [`run`] executes it on the node's [`crate::app::App`] with an in-memory
+//! [`run`] executes it on the node's [`parlend_app::App`] with an in-memory
 //! store and a clock only the scenario moves, so every run produces the
 //! same blocks, byte for byte; [`ScenarioRun::export_log`] writes them as a
 //! log for `parlend replay` (this is how `tests/golden/` is made).
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use parlend_contracts::Instruction;
 use parlend_ledger::Keypair;
 use parlend_ledger::block::Receipt;
-use parlend_ledger::store::ChainHead;
+use parlend_store::ChainHead;
 
 pub use chain::ScenarioChain;
 pub use expect::Difference;
@@ -195,9 +195,9 @@ pub struct ScenarioRun {
 }
 
 impl ScenarioRun {
-    /// Writes the chain as a log file (see [`crate::log`]).
-    pub fn export_log(&self, path: &Path) -> Result<crate::log::LogTrailer, crate::log::ExportError> {
-        let file = std::fs::File::create(path).map_err(crate::log::LogError::Io)?;
+    /// Writes the chain as a log file (see [`parlend_log::format`]).
+    pub fn export_log(&self, path: &Path) -> Result<parlend_log::format::LogTrailer, parlend_log::format::ExportError> {
+        let file = std::fs::File::create(path).map_err(parlend_log::format::LogError::Io)?;
         self.chain.export_log(file)
     }
 }
