@@ -95,6 +95,21 @@ pub fn dev_market_params(symbol: &str) -> MarketParams {
     }
 }
 
+/// A name that is not one of the dev markets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a dev market (USDC, WETH, WBTC, TBILL)")]
+pub struct NotADevMarket(pub String);
+
+/// The parameters of the dev market `symbol` (a starting point for a new
+/// market: `like = "USDC"`, `--like USDC`).
+pub fn dev_params(symbol: &str) -> Result<MarketParams, NotADevMarket> {
+    if DEV_ASSETS.iter().any(|(dev, _)| *dev == symbol) {
+        Ok(dev_market_params(symbol))
+    } else {
+        Err(NotADevMarket(symbol.to_string()))
+    }
+}
+
 /// The dev markets: one per dev asset, priced at the genesis timestamp.
 pub fn dev_markets() -> Vec<GenesisMarket> {
     DEV_PRICES_USD

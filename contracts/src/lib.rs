@@ -51,6 +51,7 @@ pub mod position;
 pub mod query;
 pub mod state;
 pub mod tokens;
+pub mod units;
 pub mod vm;
 
 #[cfg(test)]

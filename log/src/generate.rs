@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use parlend_contracts::genesis::{Genesis, GenesisAccount};
 use parlend_contracts::state::{AssetInfo, LiquidationConfig};
-use parlend_contracts::{AmountOrAll, Instruction, Transaction, VerifiedTransaction};
-use parlend_ledger::exec::{BlockContext, simulate_transaction};
+use parlend_contracts::{AmountOrAll, Instruction, VerifiedTransaction};
+use parlend_ledger::exec::{BlockContext, prepare_transaction};
 use parlend_ledger::primitives::sha256_tagged;
-use parlend_ledger::{AccessSet, Amount, AssetId, Keypair, Wad};
+use parlend_ledger::{Amount, AssetId, Keypair, Wad};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -178,17 +178,9 @@ pub fn generate<W: Write>(
         let mut transactions = Vec::with_capacity(block.len());
         for (account, instructions) in block {
             let key = &keys[account];
-            let mut transaction = Transaction {
-                chain_id: WORKLOAD_CHAIN_ID,
-                signer: key.address(),
-                nonce: nonces[account],
-                access: AccessSet::default(),
-                instructions,
-            };
-            let simulation = simulate_transaction(app.vm(), &**app.store(), &context, &transaction)?;
-            transaction.access = AccessSet::new(simulation.accesses)?;
+            let prepared = prepare_transaction(app.vm(), &**app.store(), &context, key, nonces[account], instructions)?;
             nonces[account] += 1;
-            let verified: VerifiedTransaction = transaction.sign(key).verify(WORKLOAD_CHAIN_ID)?;
+            let verified: VerifiedTransaction = prepared.transaction.verify(WORKLOAD_CHAIN_ID)?;
             transactions.push(verified);
         }
         let count = transactions.len() as u64;

@@ -14,10 +14,10 @@ use parlend_contracts::query::{self, QueryError};
 use parlend_contracts::state::GlobalConfig;
 use parlend_contracts::{Block, Failure, Transaction, VerifiedTransaction};
 use parlend_ledger::block::{Receipt, TxStatus};
-use parlend_ledger::exec::{AccountState, BlockContext, BlockError, simulate_transaction};
+use parlend_ledger::exec::{AccountState, BlockContext, BlockError, prepare_transaction, simulate_transaction};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{StateReader, StoreError};
-use parlend_ledger::{AccessSet, Address, Hash, StateKey, TxStatus as LedgerStatus};
+use parlend_ledger::{AccessSet, Address, Hash, Keypair, StateKey, TxStatus as LedgerStatus};
 use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
@@ -359,23 +359,27 @@ impl Node {
             return Ok(None);
         }
         let count = instructions.len();
-        let simulation = self.simulate(&SimulateParams {
-            signer: oracle.address(),
-            nonce: None,
-            instructions: instructions.clone(),
+        self.submit_prepared(&oracle, instructions).map_err(|error| match error {
+            ApiError::InvalidParams(reason) => ApiError::Unavailable(format!("the price update {reason}")),
+            other => other,
         })?;
-        if let OutcomeView::Failed { reason, .. } = &simulation.outcome {
-            return Err(ApiError::Unavailable(format!("the price update would fail: {reason}")));
-        }
-        let transaction = Transaction {
-            chain_id: simulation.chain_id,
-            signer: oracle.address(),
-            nonce: simulation.nonce,
-            access: simulation.access,
-            instructions,
-        };
-        self.submit(&transaction.sign(&oracle).encode())?;
         Ok(Some(count))
+    }
+
+    /// Prepares `instructions` as `key`'s next transaction (simulated on the
+    /// committed state for its access set), and submits it; one whose
+    /// simulation fails is refused with `InvalidParams("would fail: ...")`.
+    fn submit_prepared(&self, key: &Keypair, instructions: Vec<Instruction>) -> Result<Hash, ApiError> {
+        let nonce = self.account(&key.address())?.pending_nonce;
+        let head = self.app.info();
+        let context = BlockContext { chain_id: self.app.chain_id(), height: head.height + 1, timestamp: self.clock() };
+        let store: &dyn Store = &**self.app.store();
+        let prepared = prepare_transaction(self.app.vm(), store, &context, key, nonce, instructions)
+            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        if let OutcomeView::Failed { reason, .. } = outcome_view(&prepared.simulation.status) {
+            return Err(ApiError::InvalidParams(format!("would fail: {reason}")));
+        }
+        self.submit(&prepared.transaction.encode())
     }
 
     /// The node's clock: the wall clock plus the dev offset, never before
@@ -749,22 +753,10 @@ impl NodeApi for Node {
         let instructions = vec![Instruction::Mint { to: params.address, asset: params.asset, amount: params.amount }];
         // One mint at a time: each takes the minter's next pending nonce.
         let _faucet = self.faucet.lock();
-        let simulation = self.simulate(&SimulateParams {
-            signer: minter.address(),
-            nonce: None,
-            instructions: instructions.clone(),
-        })?;
-        if let OutcomeView::Failed { reason, .. } = &simulation.outcome {
-            return Err(ApiError::InvalidParams(format!("the mint would fail: {reason}")));
-        }
-        let transaction = Transaction {
-            chain_id: simulation.chain_id,
-            signer: minter.address(),
-            nonce: simulation.nonce,
-            access: simulation.access,
-            instructions,
-        };
-        self.submit(&transaction.sign(&minter).encode())
+        self.submit_prepared(&minter, instructions).map_err(|error| match error {
+            ApiError::InvalidParams(reason) => ApiError::InvalidParams(format!("the mint {reason}")),
+            other => other,
+        })
     }
 
     fn dev_mine(&self, blocks: u32) -> Result<MineView, ApiError> {

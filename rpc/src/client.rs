@@ -9,7 +9,8 @@ use std::time::Duration;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
-use parlend_contracts::{Instruction, SignedTransaction, Transaction};
+use parlend_contracts::{Instruction, SignedTransaction};
+use parlend_ledger::exec::Plan;
 use parlend_ledger::{Address, Amount, AssetId, Hash, Keypair};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -227,14 +228,8 @@ impl Client {
     ) -> Result<SignedTransaction, ClientError> {
         let params = SimulateParams { signer: key.address(), nonce: None, instructions };
         let simulation = self.simulate(&params).await?;
-        let transaction = Transaction {
-            chain_id: simulation.chain_id,
-            signer: key.address(),
-            nonce: simulation.nonce,
-            access: simulation.access,
-            instructions: params.instructions,
-        };
-        Ok(transaction.sign(key))
+        let plan = Plan { chain_id: simulation.chain_id, nonce: simulation.nonce, access: simulation.access };
+        Ok(plan.sign(key, params.instructions))
     }
 
     /// Prepares, signs and sends `instructions`; with `wait`, returns once

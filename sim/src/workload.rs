@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use parlend_contracts::genesis::{Genesis, GenesisAccount};
 use parlend_contracts::market::MarketParams;
 use parlend_contracts::state::AssetInfo;
-use parlend_contracts::{AmountOrAll, Instruction, LendingVm, SignedTransaction, Transaction};
-use parlend_ledger::exec::{AccountState, BlockContext, simulate_transaction};
+use parlend_contracts::{AmountOrAll, Instruction, LendingVm, SignedTransaction};
+use parlend_ledger::exec::{AccountState, BlockContext, Plan, Prepared, prepare_transaction};
 use parlend_ledger::primitives::sha256_tagged;
 use parlend_ledger::state::{Value, WriteSet};
 use parlend_ledger::{Access, AccessMode, AccessSet, Address, Amount, AssetId, Keypair, StateKey, TxStatus, Wad};
@@ -176,23 +176,18 @@ impl Generator {
         instructions: Vec<Instruction>,
         adjust: impl FnOnce(Vec<Access>) -> Vec<Access>,
     ) -> anyhow::Result<Generated> {
-        let mut transaction = Transaction {
-            chain_id: self.context.chain_id,
-            signer: key.address(),
-            nonce: self.nonce(key.address()),
-            access: AccessSet::default(),
-            instructions,
-        };
-        let simulation = simulate_transaction(&LendingVm, &self.state, &self.context, &transaction)?;
-        let exact = AccessSet::from_unsorted(simulation.accesses.clone())?;
-        transaction.access = AccessSet::from_unsorted(adjust(simulation.accesses))?;
+        let nonce = self.nonce(key.address());
+        let Prepared { transaction: exact, simulation } =
+            prepare_transaction(&LendingVm, &self.state, &self.context, key, nonce, instructions)?;
+        let access = AccessSet::from_unsorted(adjust(simulation.accesses))?;
         // Simulation finds the weakest sufficient access set, so one that was
         // adjusted lacks something the transaction uses: it will fail with
         // an access violation (on a key the executor names), nonce consumed.
-        let status = if transaction.access == exact {
-            simulation.status
+        let (signed, status) = if access == exact.transaction.access {
+            (exact, simulation.status)
         } else {
-            TxStatus::AccessViolation { key: StateKey::Config }
+            let plan = Plan { chain_id: self.context.chain_id, nonce, access };
+            (plan.sign(key, exact.transaction.instructions), TxStatus::AccessViolation { key: StateKey::Config })
         };
         if status.is_success() {
             apply(&mut self.state, &simulation.changes);
@@ -202,7 +197,7 @@ impl Generator {
                 self.state.insert(account, value.clone());
             }
         }
-        Ok(Generated { signed: transaction.sign(key), status })
+        Ok(Generated { signed, status })
     }
 
     /// Simulates, signs and applies one transaction with its exact access set.

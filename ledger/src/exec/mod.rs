@@ -32,6 +32,7 @@
 pub mod parallel;
 #[cfg(test)]
 mod parallel_tests;
+mod prepare;
 mod schedule;
 mod serial;
 mod simulate;
@@ -45,6 +46,7 @@ mod view;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 pub use parallel::{ExecutionStats, ParallelExecutor};
+pub use prepare::{Plan, PrepareError, Prepared, prepare_transaction};
 pub use serial::execute_block_serial;
 pub use simulate::{Simulation, simulate_transaction};
 pub use verify::{verify_encoded, verify_transactions};

@@ -5,7 +5,6 @@ use parlend_ledger::{Address, AssetId};
 use parlend_rpc::Client;
 
 use super::RpcArgs;
-use super::format::parse_duration_seconds;
 
 /// `parlend dev` arguments.
 #[derive(Debug, Args)]
@@ -43,7 +42,7 @@ pub enum DevCommand {
     /// at once for queries and from the next block for execution.
     IncreaseTime {
         /// The duration.
-        #[arg(value_parser = parse_duration_seconds)]
+        #[arg(value_parser = parse_duration)]
         duration: u64,
     },
     /// Remember the chain's current state; prints the snapshot id.
@@ -109,4 +108,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
 async fn decimals(client: &Client, asset: AssetId) -> anyhow::Result<u8> {
     super::tx::decimals(client, asset).await
+}
+
+/// A duration in the shared units (`90`, `15m`, `1d12h`, `1y`).
+fn parse_duration(text: &str) -> Result<u64, String> {
+    Ok(parlend_contracts::units::duration(text)?)
 }

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use parlend_ledger::{Address, AssetId, Hash, Wad};
+use parlend_ledger::{Address, AssetId, Hash};
 use parlend_rpc::Client;
 use parlend_rpc::types::{BlockParams, LiquidatableParams, MarketView, PositionView, PriceEntryView};
 
@@ -182,7 +182,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             }
         }
         QueryKind::Liquidatable { at_risk_below, limit } => {
-            let at_risk_below = at_risk_below.map(|text| format::parse_decimal(&text, 18).map(Wad)).transpose()?;
+            let at_risk_below = at_risk_below.map(|text| parlend_contracts::units::wad(&text)).transpose()?;
             let view = client.liquidatable(&LiquidatableParams { at_risk_below, limit }).await?;
             if json {
                 return super::print_json(&view);

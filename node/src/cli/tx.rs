@@ -11,14 +11,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use parlend_contracts::market::MarketParams;
+use parlend_contracts::dev::dev_params;
 use parlend_contracts::state::LiquidationConfig;
+use parlend_contracts::units::{self, LiquidationChanges, MarketChanges};
 use parlend_contracts::{AmountOrAll, Instruction};
-use parlend_ledger::{Address, Amount, AssetId, Bps, Wad};
+use parlend_ledger::{Address, Amount, AssetId};
 use parlend_rpc::Client;
 use parlend_rpc::types::{OutcomeView, TxState, TxStatusView};
 
-use super::format::{parse_decimal, parse_rate, parse_usd};
 use super::{RpcArgs, load_key};
 
 /// `parlend tx` arguments.
@@ -178,15 +178,15 @@ pub enum TxKind {
         /// Health factor at or below which a whole position may be liquidated (0.95).
         #[arg(long)]
         close_factor_hf_threshold: String,
-        /// USD both legs must be worth for the partial close factor to apply (2000).
+        /// US dollars both legs must be worth for the partial close factor to apply (2000).
         #[arg(long)]
         min_close_factor_base: String,
-        /// USD a partial liquidation must leave in debt and collateral (1000).
+        /// US dollars a partial liquidation must leave in debt and collateral (1000).
         #[arg(long)]
         min_leftover_base: String,
-        /// Share of the debt a partial liquidation may cover, basis points (5000).
+        /// Share of the debt a partial liquidation may cover (50%).
         #[arg(long)]
-        close_factor_bps: u16,
+        close_factor: String,
     },
     /// Send any instructions, as a JSON array (a file, or `-` for stdin), in
     /// one atomic transaction: `[{"type": "flashBorrow", ...}, ...]`.
@@ -197,7 +197,9 @@ pub enum TxKind {
 }
 
 /// `parlend tx market` arguments: parameters not given keep the market's
-/// current value (update) or the template's (create).
+/// current value (update) or the starting point's (create). Units as in
+/// scenario files (`parlend_contracts::units`): percentages `80%`, `0.05%`
+/// or `8000bps` (a bare number is percent), durations `90s`, `1h`, `1d12h`.
 #[derive(Debug, Args)]
 pub struct MarketArgs {
     /// The asset (registered in the genesis).
@@ -210,31 +212,34 @@ pub struct MarketArgs {
     /// the current ones (update) or a conservative template (create).
     #[arg(long)]
     pub params: Option<PathBuf>,
-    /// Loan to value, basis points (8000 = 80%).
+    /// Start from a dev market's parameters (USDC, WETH, WBTC, TBILL).
+    #[arg(long, conflicts_with = "params")]
+    pub like: Option<String>,
+    /// Loan to value (80%).
     #[arg(long)]
-    pub ltv: Option<u16>,
-    /// Liquidation threshold, basis points.
+    pub ltv: Option<String>,
+    /// Liquidation threshold (83%).
     #[arg(long)]
-    pub liquidation_threshold: Option<u16>,
-    /// Liquidation bonus, basis points (10500 = 5% bonus).
+    pub liquidation_threshold: Option<String>,
+    /// Liquidation bonus, of the debt repaid (105% = a 5% bonus).
     #[arg(long)]
-    pub liquidation_bonus: Option<u16>,
-    /// Protocol share of the liquidation bonus, basis points.
+    pub liquidation_bonus: Option<String>,
+    /// Protocol share of the liquidation bonus (10%).
     #[arg(long)]
-    pub liquidation_protocol_fee: Option<u16>,
-    /// Reserve factor, basis points.
+    pub liquidation_protocol_fee: Option<String>,
+    /// Reserve factor (10%).
     #[arg(long)]
-    pub reserve_factor: Option<u16>,
-    /// Borrow rate at zero utilization, a fraction per year (0.01).
+    pub reserve_factor: Option<String>,
+    /// Borrow rate at zero utilization, per year (1%).
     #[arg(long)]
     pub base_rate: Option<String>,
-    /// Rate slope below the kink, a fraction (0.04).
+    /// Rate slope below the kink, per year (4%).
     #[arg(long)]
     pub slope1: Option<String>,
-    /// Rate slope above the kink, a fraction (0.6).
+    /// Rate slope above the kink, per year (60%).
     #[arg(long)]
     pub slope2: Option<String>,
-    /// The kink, a fraction (0.8).
+    /// The kink (80%).
     #[arg(long)]
     pub optimal_utilization: Option<String>,
     /// Supply cap, whole tokens (0: none).
@@ -243,12 +248,12 @@ pub struct MarketArgs {
     /// Borrow cap, whole tokens (0: none).
     #[arg(long)]
     pub borrow_cap: Option<String>,
-    /// Flash-loan fee, basis points.
+    /// Flash-loan fee (0.05%).
     #[arg(long)]
-    pub flash_loan_fee: Option<u16>,
-    /// Price staleness limit, seconds.
+    pub flash_loan_fee: Option<String>,
+    /// Price staleness limit, a duration (1h, 1d).
     #[arg(long)]
-    pub price_staleness_seconds: Option<u64>,
+    pub price_staleness: Option<String>,
     /// Whether the asset may be borrowed.
     #[arg(long)]
     pub borrowing_enabled: Option<bool>,
@@ -258,6 +263,30 @@ pub struct MarketArgs {
     /// Freeze (no new deposits or borrows) or unfreeze.
     #[arg(long)]
     pub frozen: Option<bool>,
+}
+
+impl MarketArgs {
+    /// The parameters named, in the units every front end shares.
+    pub fn changes(&self) -> MarketChanges {
+        MarketChanges {
+            ltv: self.ltv.clone(),
+            liquidation_threshold: self.liquidation_threshold.clone(),
+            liquidation_bonus: self.liquidation_bonus.clone(),
+            liquidation_protocol_fee: self.liquidation_protocol_fee.clone(),
+            reserve_factor: self.reserve_factor.clone(),
+            base_rate: self.base_rate.clone(),
+            slope1: self.slope1.clone(),
+            slope2: self.slope2.clone(),
+            optimal_utilization: self.optimal_utilization.clone(),
+            supply_cap: self.supply_cap.clone(),
+            borrow_cap: self.borrow_cap.clone(),
+            flash_loan_fee: self.flash_loan_fee.clone(),
+            price_staleness: self.price_staleness.clone(),
+            borrowing_enabled: self.borrowing_enabled,
+            paused: self.paused,
+            frozen: self.frozen,
+        }
+    }
 }
 
 /// The decimals of `asset` on the node.
@@ -272,15 +301,11 @@ pub(crate) async fn decimals(client: &Client, asset: AssetId) -> anyhow::Result<
 
 /// Base units of `amount` whole tokens of `asset`, using the node's decimals.
 pub(crate) async fn base_units(client: &Client, asset: AssetId, amount: &str) -> anyhow::Result<Amount> {
-    let decimals = decimals(client, asset).await?;
-    Amount::from_decimal_str(amount, decimals).with_context(|| format!("invalid amount {amount:?}"))
+    Ok(units::amount(amount, decimals(client, asset).await?)?)
 }
 
 async fn amount_or_all(client: &Client, asset: AssetId, amount: &str) -> anyhow::Result<AmountOrAll> {
-    if amount == "all" {
-        return Ok(AmountOrAll::All);
-    }
-    base_units(client, asset, amount).await.map(AmountOrAll::Amount)
+    Ok(units::amount_or_all(amount, decimals(client, asset).await?)?)
 }
 
 /// `parlend tx`.
@@ -337,7 +362,7 @@ async fn instructions(client: &Client, kind: &TxKind) -> anyhow::Result<Vec<Inst
                 Some(timestamp) => *timestamp,
                 None => client.head().await?.clock,
             };
-            Instruction::SetPrice { asset: *asset, price: parse_usd(price)?, timestamp }
+            Instruction::SetPrice { asset: *asset, price: units::price(price)?, timestamp }
         }
         TxKind::Market(market) => market_instruction(client, market).await?,
         TxKind::Mint { to, asset, amount } => {
@@ -363,15 +388,17 @@ async fn instructions(client: &Client, kind: &TxKind) -> anyhow::Result<Vec<Inst
             close_factor_hf_threshold,
             min_close_factor_base,
             min_leftover_base,
-            close_factor_bps,
-        } => Instruction::SetLiquidationConfig {
-            config: LiquidationConfig {
-                close_factor_hf_threshold: Wad(parse_decimal(close_factor_hf_threshold, 18)?),
-                min_close_factor_base: Wad(parse_decimal(min_close_factor_base, 18)?),
-                min_leftover_base: Wad(parse_decimal(min_leftover_base, 18)?),
-                close_factor: Bps(*close_factor_bps),
-            },
-        },
+            close_factor,
+        } => {
+            // Every field is given, so nothing of the default survives.
+            let changes = LiquidationChanges {
+                close_factor_hf_threshold: Some(close_factor_hf_threshold.clone()),
+                min_close_factor_base: Some(min_close_factor_base.clone()),
+                min_leftover_base: Some(min_leftover_base.clone()),
+                close_factor: Some(close_factor.clone()),
+            };
+            Instruction::SetLiquidationConfig { config: changes.apply(LiquidationConfig::default())? }
+        }
         TxKind::Raw { file } => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
@@ -386,65 +413,21 @@ async fn instructions(client: &Client, kind: &TxKind) -> anyhow::Result<Vec<Inst
 
 async fn market_instruction(client: &Client, args: &MarketArgs) -> anyhow::Result<Instruction> {
     let asset = args.asset;
-    let mut params = match (&args.params, args.create) {
-        (Some(path), _) => {
+    let params = match (&args.params, &args.like, args.create) {
+        (Some(path), _, _) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("{} is not market parameters", path.display()))?
         }
-        (None, true) => parlend_contracts::dev::dev_market_params("template"),
-        (None, false) => client.market(asset).await?.params,
+        (None, Some(like), _) => dev_params(like)?,
+        (None, None, true) => parlend_contracts::dev::dev_market_params("template"),
+        (None, None, false) => client.market(asset).await?.params,
     };
-    apply_overrides(client, args, &mut params).await?;
+    let params = args.changes().apply(params, decimals(client, asset).await?)?;
     Ok(if args.create {
         Instruction::CreateMarket { asset, params }
     } else {
         Instruction::UpdateMarket { asset, params }
     })
-}
-
-async fn apply_overrides(client: &Client, args: &MarketArgs, params: &mut MarketParams) -> anyhow::Result<()> {
-    let bps = [
-        (args.ltv, &mut params.ltv),
-        (args.liquidation_threshold, &mut params.liquidation_threshold),
-        (args.liquidation_bonus, &mut params.liquidation_bonus),
-        (args.liquidation_protocol_fee, &mut params.liquidation_protocol_fee),
-        (args.reserve_factor, &mut params.reserve_factor),
-        (args.flash_loan_fee, &mut params.flash_loan_fee),
-    ];
-    for (value, field) in bps {
-        if let Some(value) = value {
-            *field = Bps(value);
-        }
-    }
-    let rates = [
-        (&args.base_rate, &mut params.base_rate),
-        (&args.slope1, &mut params.slope1),
-        (&args.slope2, &mut params.slope2),
-        (&args.optimal_utilization, &mut params.optimal_utilization),
-    ];
-    for (value, field) in rates {
-        if let Some(value) = value {
-            *field = parse_rate(value)?;
-        }
-    }
-    for (value, field) in [(&args.supply_cap, &mut params.supply_cap), (&args.borrow_cap, &mut params.borrow_cap)] {
-        if let Some(value) = value {
-            *field = base_units(client, args.asset, value).await?;
-        }
-    }
-    if let Some(seconds) = args.price_staleness_seconds {
-        params.price_staleness_seconds = seconds;
-    }
-    for (value, field) in [
-        (args.borrowing_enabled, &mut params.borrowing_enabled),
-        (args.paused, &mut params.paused),
-        (args.frozen, &mut params.frozen),
-    ] {
-        if let Some(value) = value {
-            *field = value;
-        }
-    }
-    Ok(())
 }
 
 /// Prints a transaction status for people.
@@ -468,5 +451,82 @@ pub(crate) fn print_status(status: &TxStatusView) {
             }
         }
         (state, None) => println!("status: {state:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use parlend_ledger::{Bps, Ray};
+    use parlend_sim::scenario::format::MarketSpec;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// The same strings through the CLI's flags and a scenario's
+    /// `update_market` table: both accept them and give the same parameters.
+    #[test]
+    fn the_cli_and_scenarios_accept_the_same_unit_spellings() {
+        let spellings = [
+            // (ltv, slope1, flash-loan fee, staleness, supply cap)
+            ("80%", "4%", "0.05%", "1d12h", "1000.5"),
+            ("80", "4", "0.05", "129600", "1000.5"),
+            ("8000bps", "400bps", "5bps", "36h", "1000.500000"),
+        ];
+        let mut results = Vec::new();
+        for (ltv, slope1, fee, staleness, cap) in spellings {
+            let args = [
+                "parlend",
+                "tx",
+                "market",
+                "--asset",
+                "USDC",
+                "--ltv",
+                ltv,
+                "--slope1",
+                slope1,
+                "--flash-loan-fee",
+                fee,
+                "--price-staleness",
+                staleness,
+                "--supply-cap",
+                cap,
+            ];
+            let Command::Tx(TxArgs { kind: TxKind::Market(market), .. }) = Cli::try_parse_from(args).unwrap().command
+            else {
+                panic!("not a market command");
+            };
+            let toml = format!(
+                "asset = \"USDC\"\nltv = \"{ltv}\"\nslope1 = \"{slope1}\"\nflash_loan_fee = \"{fee}\"\n\
+                 price_staleness = \"{staleness}\"\nsupply_cap = \"{cap}\""
+            );
+            let spec: MarketSpec = toml::from_str(&toml).unwrap();
+            let base = parlend_contracts::dev::dev_market_params("USDC");
+            let from_cli = market.changes().apply(base.clone(), 6).unwrap();
+            let from_scenario = spec.changes.apply(base, 6).unwrap();
+            assert_eq!(from_cli, from_scenario, "{ltv} {slope1} {fee} {staleness} {cap}");
+            results.push(from_cli);
+        }
+        for params in &results {
+            assert_eq!(params.ltv, Bps(8_000));
+            assert_eq!(params.slope1, Ray(4 * 10u128.pow(25)));
+            assert_eq!(params.flash_loan_fee, Bps(5));
+            assert_eq!(params.price_staleness_seconds, 129_600);
+            assert_eq!(params.supply_cap, Amount(1_000_500_000));
+        }
+    }
+
+    #[test]
+    fn both_front_ends_refuse_the_same_bad_spellings() {
+        for bad in ["80%%", "8000", "-1%", "0.001%"] {
+            let flag = format!("--ltv={bad}");
+            let cli = Cli::try_parse_from(["parlend", "tx", "market", "--asset", "USDC", &flag]).unwrap();
+            let Command::Tx(TxArgs { kind: TxKind::Market(market), .. }) = cli.command else { panic!() };
+            let spec: MarketSpec = toml::from_str(&format!("asset = \"USDC\"\nltv = \"{bad}\"")).unwrap();
+            let base = parlend_contracts::dev::dev_market_params("USDC");
+            let (cli_error, scenario_error) =
+                (market.changes().apply(base.clone(), 6).unwrap_err(), spec.changes.apply(base, 6).unwrap_err());
+            assert_eq!(cli_error, scenario_error, "{bad}");
+        }
     }
 }

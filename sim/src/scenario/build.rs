@@ -10,11 +10,11 @@ use parlend_contracts::state::AssetInfo;
 use parlend_contracts::{AmountOrAll, Instruction};
 use parlend_ledger::primitives::sha256_tagged;
 use parlend_ledger::state::StateReader;
-use parlend_ledger::{Address, Amount, AssetId, Bps, Keypair, Ray, Wad};
+use parlend_ledger::{Address, Amount, AssetId, Keypair};
 
-use super::format::{InstructionSpec, LiquidationSpec, MarketSpec, ScenarioFile};
-use super::units::{RAY_PERCENT_DECIMALS, WAD_DECIMALS, bps, decimal, duration, percent};
-use parlend_contracts::dev::{DEV_ACCOUNTS, DEV_ASSETS, dev_genesis, dev_keypair, dev_market_params, dev_minter};
+use super::format::{InstructionSpec, MarketSpec, ScenarioFile};
+use parlend_contracts::dev::{DEV_ACCOUNTS, dev_genesis, dev_keypair, dev_minter};
+use parlend_contracts::units;
 
 /// The scenario's accounts and assets: every name a step may use.
 pub struct Names {
@@ -77,7 +77,7 @@ impl Names {
     /// Whole tokens of `symbol` in base units.
     pub fn amount(&self, symbol: &str, text: &str) -> Result<Amount, String> {
         let (_, decimals) = self.asset(symbol)?;
-        decimal(text, decimals).map(Amount).map_err(|error| format!("{text:?} {symbol}: {error}"))
+        units::amount(text, decimals).map_err(|error| format!("{text:?} {symbol}: {error}"))
     }
 
     /// Whole tokens or `"all"`.
@@ -93,7 +93,7 @@ pub fn scenario_genesis(file: &ScenarioFile) -> Result<Genesis, String> {
         let id = AssetId::new(&extra.symbol).map_err(|error| format!("asset {:?}: {error}", extra.symbol))?;
         genesis.assets.push(AssetInfo { id, decimals: extra.decimals });
         if let Some(fund) = &extra.fund {
-            let amount = Amount(decimal(fund, extra.decimals)?);
+            let amount = units::amount(fund, extra.decimals)?;
             for account in &mut genesis.accounts {
                 account.balances.insert(id, amount);
             }
@@ -119,16 +119,7 @@ pub fn default_signer(spec: &InstructionSpec) -> Option<&'static str> {
 
 /// The parameters of the dev market `like`.
 fn dev_params(like: &str) -> Result<MarketParams, String> {
-    if DEV_ASSETS.iter().any(|(symbol, _)| *symbol == like) {
-        Ok(dev_market_params(like))
-    } else {
-        Err(format!("like = {like:?}: not a dev market (USDC, WETH, WBTC, TBILL)"))
-    }
-}
-
-/// A USD price per whole token as a WAD.
-pub fn usd(text: &str) -> Result<Wad, String> {
-    decimal(text, WAD_DECIMALS).map(Wad).map_err(|error| format!("{text:?} USD: {error}"))
+    parlend_contracts::dev::dev_params(like).map_err(|error| format!("like = {like:?}: {error}"))
 }
 
 /// Builds one instruction; `state` and `now` supply current values for
@@ -181,10 +172,10 @@ pub fn instruction(
         }
         InstructionSpec::FlashRepay { asset } => Instruction::FlashRepay { asset: names.asset(asset)?.0 },
         InstructionSpec::SetPrice { asset, usd: price, age } => {
-            let age = age.as_deref().map(duration).transpose()?.unwrap_or(0);
+            let age = age.as_deref().map(units::duration).transpose()?.unwrap_or(0);
             Instruction::SetPrice {
                 asset: names.asset(asset)?.0,
-                price: usd(price)?,
+                price: units::usd(price)?,
                 timestamp: now.saturating_sub(age),
             }
         }
@@ -195,7 +186,7 @@ pub fn instruction(
         }
         InstructionSpec::SetLiquidationConfig(spec) => {
             let current = query::config(state).map_err(|error| error.to_string())?.liquidation;
-            Instruction::SetLiquidationConfig { config: liquidation_config(spec, current)? }
+            Instruction::SetLiquidationConfig { config: spec.apply(current)? }
         }
         InstructionSpec::CreateMarket(spec) => {
             let like = spec.like.as_deref().ok_or("create_market needs `like` (a dev market to start from)")?;
@@ -213,68 +204,7 @@ pub fn instruction(
     })
 }
 
-fn liquidation_config(
-    spec: &LiquidationSpec,
-    mut config: parlend_contracts::state::LiquidationConfig,
-) -> Result<parlend_contracts::state::LiquidationConfig, String> {
-    if let Some(text) = &spec.close_factor_hf_threshold {
-        config.close_factor_hf_threshold = Wad(decimal(text, WAD_DECIMALS)?);
-    }
-    if let Some(text) = &spec.min_close_factor_base {
-        config.min_close_factor_base = usd(text)?;
-    }
-    if let Some(text) = &spec.min_leftover_base {
-        config.min_leftover_base = usd(text)?;
-    }
-    if let Some(text) = &spec.close_factor {
-        config.close_factor = Bps(bps(text)?);
-    }
-    Ok(config)
-}
-
-fn market_params(spec: &MarketSpec, mut params: MarketParams, names: &Names) -> Result<MarketParams, String> {
-    let bps_fields: [(&Option<String>, &mut Bps); 6] = [
-        (&spec.ltv, &mut params.ltv),
-        (&spec.liquidation_threshold, &mut params.liquidation_threshold),
-        (&spec.liquidation_bonus, &mut params.liquidation_bonus),
-        (&spec.liquidation_protocol_fee, &mut params.liquidation_protocol_fee),
-        (&spec.reserve_factor, &mut params.reserve_factor),
-        (&spec.flash_loan_fee, &mut params.flash_loan_fee),
-    ];
-    for (text, field) in bps_fields {
-        if let Some(text) = text {
-            *field = Bps(bps(text)?);
-        }
-    }
-    let ray_fields: [(&Option<String>, &mut Ray); 4] = [
-        (&spec.base_rate, &mut params.base_rate),
-        (&spec.slope1, &mut params.slope1),
-        (&spec.slope2, &mut params.slope2),
-        (&spec.optimal_utilization, &mut params.optimal_utilization),
-    ];
-    for (text, field) in ray_fields {
-        if let Some(text) = text {
-            *field = Ray(percent(text, RAY_PERCENT_DECIMALS)?);
-        }
-    }
-    if let Some(text) = &spec.supply_cap {
-        params.supply_cap = names.amount(&spec.asset, text)?;
-    }
-    if let Some(text) = &spec.borrow_cap {
-        params.borrow_cap = names.amount(&spec.asset, text)?;
-    }
-    if let Some(text) = &spec.price_staleness {
-        params.price_staleness_seconds = duration(text)?;
-    }
-    let flags: [(Option<bool>, &mut bool); 3] = [
-        (spec.borrowing_enabled, &mut params.borrowing_enabled),
-        (spec.paused, &mut params.paused),
-        (spec.frozen, &mut params.frozen),
-    ];
-    for (value, field) in flags {
-        if let Some(value) = value {
-            *field = value;
-        }
-    }
-    Ok(params)
+fn market_params(spec: &MarketSpec, params: MarketParams, names: &Names) -> Result<MarketParams, String> {
+    let (_, decimals) = names.asset(&spec.asset)?;
+    Ok(spec.changes.apply(params, decimals)?)
 }

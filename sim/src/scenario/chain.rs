@@ -7,11 +7,11 @@ use std::io::Write;
 use std::sync::Arc;
 
 use parlend_contracts::genesis::Genesis;
-use parlend_contracts::{Instruction, Transaction, VerifiedTransaction};
+use parlend_contracts::{Instruction, VerifiedTransaction};
 use parlend_ledger::block::Receipt;
-use parlend_ledger::exec::{AccountState, BlockContext, simulate_transaction};
+use parlend_ledger::exec::{AccountState, BlockContext, PrepareError, Prepared, prepare_transaction};
 use parlend_ledger::state::{Overlay, StateReader, WriteSet};
-use parlend_ledger::{AccessSet, Address, Keypair, StateKey};
+use parlend_ledger::{Address, Keypair, StateKey};
 use parlend_store::{ChainHead, MemoryStore};
 
 use parlend_app::{App, AppError};
@@ -88,20 +88,18 @@ impl ScenarioChain {
     pub fn submit(&mut self, key: &Keypair, instructions: Vec<Instruction>) -> Result<usize, String> {
         let signer = key.address();
         let nonce = self.next_nonce(signer)?;
-        let mut transaction =
-            Transaction { chain_id: self.app.chain_id(), signer, nonce, access: AccessSet::default(), instructions };
         let head = self.app.info();
         let context = BlockContext { chain_id: self.app.chain_id(), height: head.height + 1, timestamp: self.now };
-        let simulation = {
-            let mut overlay = Overlay::new(self.state());
-            for (state_key, value) in &self.pending_changes {
-                overlay.set(*state_key, value.clone());
-            }
-            simulate_transaction(self.app.vm(), &overlay, &context, &transaction).map_err(|error| error.to_string())?
+        let Prepared { transaction, simulation } = {
+            let overlay = Overlay::with_writes(self.state(), self.pending_changes.clone());
+            prepare_transaction(self.app.vm(), &overlay, &context, key, nonce, instructions).map_err(|error| {
+                match error {
+                    PrepareError::Access(error) => format!("rejected: {error}"),
+                    PrepareError::Simulation(error) => error.to_string(),
+                }
+            })?
         };
-        transaction.access = AccessSet::new(simulation.accesses).map_err(|error| format!("rejected: {error}"))?;
-        let verified =
-            transaction.sign(key).verify(self.app.chain_id()).map_err(|error| format!("rejected: {error}"))?;
+        let verified = transaction.verify(self.app.chain_id()).map_err(|error| format!("rejected: {error}"))?;
         self.pending_changes.extend(simulation.changes);
         self.pending_nonces.insert(signer, nonce + 1);
         self.pending.push(verified);

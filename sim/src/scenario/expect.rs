@@ -217,7 +217,7 @@ impl Checker<'_> {
                     text,
                     value,
                     RAY_PERCENT_DECIMALS,
-                    &|part| percent(part, RAY_PERCENT_DECIMALS),
+                    &|part| Ok(percent(part, RAY_PERCENT_DECIMALS)?),
                     differences,
                 )?;
             }
@@ -244,7 +244,7 @@ impl Checker<'_> {
 /// Compares `value` (with `decimals`) against `text`: a number, a range,
 /// or `infinite` (the largest value: a health factor without debt).
 fn compare(label: &str, text: &str, value: u128, decimals: u8, out: &mut Vec<Difference>) -> Result<(), String> {
-    compare_with(label, text, value, decimals, &|part| decimal(part, decimals), out)
+    compare_with(label, text, value, decimals, &|part| Ok(decimal(part, decimals)?), out)
 }
 
 fn compare_with(

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use parlend_contracts::units::{LiquidationChanges, MarketChanges};
 use serde::Deserialize;
 
 /// A scenario file.
@@ -190,7 +191,7 @@ pub enum InstructionSpec {
         minter: String,
     },
     /// Change the global liquidation parameters (unnamed ones keep their value).
-    SetLiquidationConfig(LiquidationSpec),
+    SetLiquidationConfig(LiquidationChanges),
     /// Open a market (parameters from `like`, then the ones named).
     CreateMarket(MarketSpec),
     /// Change a market's parameters (unnamed ones keep their value).
@@ -218,82 +219,35 @@ pub const INSTRUCTION_NAMES: [&str; 17] = [
     "update_market",
 ];
 
-/// Global liquidation parameters to change.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiquidationSpec {
-    /// Health factor at or below which 100% may be liquidated (`"0.95"`).
-    #[serde(default)]
-    pub close_factor_hf_threshold: Option<String>,
-    /// USD both sides must be worth for the partial close factor.
-    #[serde(default)]
-    pub min_close_factor_base: Option<String>,
-    /// USD a partial liquidation must leave.
-    #[serde(default)]
-    pub min_leftover_base: Option<String>,
-    /// Share a partial liquidation may cover (`"50%"`).
-    #[serde(default)]
-    pub close_factor: Option<String>,
-}
-
 /// Market parameters to set; unnamed ones come from `like` (a dev market)
-/// or, for an update, keep their value.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// or, for an update, keep their value. The parameters are
+/// [`MarketChanges`], in the units every front end shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BTreeMap<String, serde_json::Value>")]
 pub struct MarketSpec {
     /// The market's asset.
     pub asset: String,
     /// Start from this dev market's parameters (`USDC`, `WETH`, `WBTC`, `TBILL`).
-    #[serde(default)]
     pub like: Option<String>,
-    /// Loan to value, percent.
-    #[serde(default)]
-    pub ltv: Option<String>,
-    /// Liquidation threshold, percent.
-    #[serde(default)]
-    pub liquidation_threshold: Option<String>,
-    /// Liquidation bonus, percent (`"105%"`).
-    #[serde(default)]
-    pub liquidation_bonus: Option<String>,
-    /// Protocol share of the bonus, percent.
-    #[serde(default)]
-    pub liquidation_protocol_fee: Option<String>,
-    /// Reserve factor, percent.
-    #[serde(default)]
-    pub reserve_factor: Option<String>,
-    /// Base borrow rate, percent per year.
-    #[serde(default)]
-    pub base_rate: Option<String>,
-    /// Slope below the kink, percent per year.
-    #[serde(default)]
-    pub slope1: Option<String>,
-    /// Slope above the kink, percent per year.
-    #[serde(default)]
-    pub slope2: Option<String>,
-    /// The kink, percent.
-    #[serde(default)]
-    pub optimal_utilization: Option<String>,
-    /// Supply cap, whole tokens (`"0"`: none).
-    #[serde(default)]
-    pub supply_cap: Option<String>,
-    /// Borrow cap, whole tokens (`"0"`: none).
-    #[serde(default)]
-    pub borrow_cap: Option<String>,
-    /// Flash-loan fee, percent.
-    #[serde(default)]
-    pub flash_loan_fee: Option<String>,
-    /// Price staleness limit, a duration.
-    #[serde(default)]
-    pub price_staleness: Option<String>,
-    /// Whether the asset may be borrowed.
-    #[serde(default)]
-    pub borrowing_enabled: Option<bool>,
-    /// Nothing moves.
-    #[serde(default)]
-    pub paused: Option<bool>,
-    /// No new deposits or borrows.
-    #[serde(default)]
-    pub frozen: Option<bool>,
+    /// The parameters named.
+    pub changes: MarketChanges,
+}
+
+impl TryFrom<BTreeMap<String, serde_json::Value>> for MarketSpec {
+    type Error = String;
+
+    fn try_from(mut fields: BTreeMap<String, serde_json::Value>) -> Result<MarketSpec, String> {
+        let mut text = |name: &str| match fields.remove(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(format!("`{name}` must be a string, not {other}")),
+        };
+        let asset = text("asset")?.ok_or("missing field `asset`")?;
+        let like = text("like")?;
+        let rest = serde_json::Value::Object(fields.into_iter().collect());
+        let changes = serde_json::from_value(rest).map_err(|error| error.to_string())?;
+        Ok(MarketSpec { asset, like, changes })
+    }
 }
 
 /// Per account, per asset.

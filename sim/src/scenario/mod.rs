@@ -232,7 +232,7 @@ pub fn run(scenario: &Scenario, options: &ScenarioOptions) -> Result<ScenarioRun
             finish_block(&mut chain, &names, file, &mut waiting, &mut steps)?;
         }
         if let Some(advance) = &step.advance {
-            chain.advance(units::duration(advance).map_err(step_error(number))?);
+            chain.advance(units::duration(advance).map_err(|error| step_error(number)(error.into()))?);
         }
         for _ in 0..step.mine.unwrap_or(0) {
             chain.mine().map_err(|error| chain_error(error.to_string()))?;

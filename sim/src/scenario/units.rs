@@ -1,65 +1,11 @@
-//! Human units of scenario files, parsed exactly into integers (no floats):
-//! tokens, USD, percentages, durations, and `min..max` ranges.
+//! Expected values of scenario files: exact values and `min..max` ranges,
+//! in the human units of [`parlend_contracts::units`].
 
 use parlend_ledger::Amount;
 
-/// Decimals of a USD value or health factor (WAD).
-pub const WAD_DECIMALS: u8 = 18;
-/// Decimals of a percentage stored as basis points (`80%` = 8000).
-pub const BPS_PERCENT_DECIMALS: u8 = 2;
-/// Decimals of a percentage stored as a RAY (`4%` = 0.04e27).
-pub const RAY_PERCENT_DECIMALS: u8 = 25;
-
-/// A decimal with `decimals` fractional digits as an integer, exactly
-/// (`"1.5"` at 6 decimals is 1_500_000); more digits than that is an error.
-pub fn decimal(text: &str, decimals: u8) -> Result<u128, String> {
-    Amount::from_decimal_str(text.trim(), decimals).map(|amount| amount.0).map_err(|error| error.to_string())
-}
-
-/// A percentage (`"80%"`, the sign optional) with `decimals` fractional
-/// digits of a percent.
-pub fn percent(text: &str, decimals: u8) -> Result<u128, String> {
-    let number = text.trim().strip_suffix('%').unwrap_or(text).trim();
-    decimal(number, decimals).map_err(|error| format!("{text:?} is not a percentage: {error}"))
-}
-
-/// A percentage as basis points.
-pub fn bps(text: &str) -> Result<u16, String> {
-    let value = percent(text, BPS_PERCENT_DECIMALS)?;
-    u16::try_from(value).map_err(|_| format!("{text:?} is out of range"))
-}
-
-/// Seconds per unit of a duration.
-const DURATION_UNITS: [(char, u64); 6] =
-    [('y', 365 * 86_400), ('w', 7 * 86_400), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
-
-/// A duration (`"30d"`, `"1y"`, `"1d12h"`, `"90s"`, or plain seconds `"90"`), in seconds.
-pub fn duration(text: &str) -> Result<u64, String> {
-    let invalid = || format!("{text:?} is not a duration (use e.g. 90s, 15m, 12h, 30d, 2w, 1y)");
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(invalid());
-    }
-    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return trimmed.parse().map_err(|_| invalid());
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for character in trimmed.chars() {
-        if character.is_ascii_digit() {
-            number.push(character);
-            continue;
-        }
-        let unit = DURATION_UNITS.iter().find(|(name, _)| *name == character).ok_or_else(invalid)?.1;
-        let count: u64 = number.parse().map_err(|_| invalid())?;
-        total = count.checked_mul(unit).and_then(|seconds| total.checked_add(seconds)).ok_or_else(invalid)?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(invalid());
-    }
-    Ok(total)
-}
+/// The parsers every front end shares (amounts, dollars, percentages,
+/// durations); scenario files use exactly the CLI's spellings.
+pub use parlend_contracts::units::{RAY_PERCENT_DECIMALS, WAD_DECIMALS, decimal, duration, percent};
 
 /// An expected value: exact, or an inclusive range with either end open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,30 +53,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(duration("90"), Ok(90));
-        assert_eq!(duration("90s"), Ok(90));
-        assert_eq!(duration("1d12h"), Ok(129_600));
-        assert_eq!(duration("1y"), Ok(365 * 86_400));
-        assert_eq!(duration("2w"), Ok(14 * 86_400));
-        for bad in ["", "d", "1x", "1d2", "3 weeks", "99999999999999999999y"] {
-            assert!(duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn percentages_are_exact() {
-        assert_eq!(bps("80%"), Ok(8_000));
-        assert_eq!(bps("104.5%"), Ok(10_450));
-        assert_eq!(bps("0.05"), Ok(5));
-        assert!(bps("0.005%").is_err(), "finer than a basis point");
-        assert!(bps("700%").is_err(), "over u16");
-        assert_eq!(percent("4%", RAY_PERCENT_DECIMALS), Ok(4 * 10u128.pow(25)));
-    }
-
-    #[test]
     fn expected_values_and_ranges() {
-        let tokens = |text: &str| decimal(text, 6);
+        let tokens = |text: &str| decimal(text, 6).map_err(|error| error.to_string());
         let exact = Expected::parse("1.5", &tokens).unwrap();
         assert!(exact.accepts(1_500_000) && !exact.accepts(1_500_001));
         let range = Expected::parse("1..2", &tokens).unwrap();
