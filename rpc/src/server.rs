@@ -192,7 +192,41 @@ pub fn rpc_module<N: NodeApi>(node: Arc<N>, limits: ServerLimits) -> RpcModule<R
     module
 }
 
-fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+type Registered = Result<(), jsonrpsee::core::RegisterMethodError>;
+
+fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered {
+    register_submission(module)?;
+    register_reads(module)?;
+    register_dev(module)
+}
+
+/// Registers `name`: parse the params as `P`, check them with `check`, then
+/// answer with one call to the node on a blocking thread.
+fn read_method<N, P, R>(
+    module: &mut RpcModule<RpcContext<N>>,
+    name: &'static str,
+    check: fn(&P) -> Result<(), ApiError>,
+    call: fn(&N, P) -> Result<R, ApiError>,
+) -> Registered
+where
+    N: NodeApi,
+    P: DeserializeOwned + Send + 'static,
+    R: serde::Serialize + Clone + Send + 'static,
+{
+    module.register_async_method(name, move |params, context, _| async move {
+        let request: P = parse(&params)?;
+        check(&request)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| call(node, request)).await?)
+    })?;
+    Ok(())
+}
+
+/// No check beyond the params' types.
+fn any<P>(_: &P) -> Result<(), ApiError> {
+    Ok(())
+}
+
+fn register_submission<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered {
     module.register_async_method(methods::SEND_TRANSACTION, |params, context, _| async move {
         let request: SendTransactionParams = parse(&params)?;
         let bytes = decode_hex(&request.transaction)?;
@@ -203,7 +237,6 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
         let timeout = wait_timeout(request.timeout_ms, &context.limits);
         Ok(wait_for_commit(&*context.node, hash, timeout).await?)
     })?;
-
     module.register_async_method(methods::SEND_TRANSACTIONS, |params, context, _| async move {
         let request: SendTransactionsParams = parse(&params)?;
         let mut outcomes = Vec::with_capacity(request.transactions.len());
@@ -212,16 +245,7 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
                 Ok(bytes) => blocking(&context.node, move |node| node.submit(&bytes)).await,
                 Err(error) => Err(error),
             };
-            outcomes.push(match result {
-                Ok(hash) => SendOutcome {
-                    accepted: Some(TxStatusView { hash, status: TxState::Pending, receipt: None }),
-                    error: None,
-                },
-                Err(error) => SendOutcome {
-                    accepted: None,
-                    error: Some(crate::types::ErrorView { code: error.code(), message: error.to_string() }),
-                },
-            });
+            outcomes.push(send_outcome(result));
         }
         if request.wait {
             // One deadline for the whole list, so the call never outlasts the
@@ -236,92 +260,67 @@ fn register<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jso
         }
         Ok::<_, ErrorObjectOwned>(outcomes)
     })?;
+    read_method(module, methods::SIMULATE_TRANSACTION, any, |node: &N, request: SimulateParams| node.simulate(&request))
+}
 
-    module.register_async_method(methods::SIMULATE_TRANSACTION, |params, context, _| async move {
-        let request: SimulateParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.simulate(&request)).await?)
-    })?;
-
-    module.register_async_method(methods::GET_TRANSACTION, |params, context, _| async move {
-        let request: HashParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.transaction(&request.hash)).await?)
-    })?;
-
-    module.register_async_method(methods::GET_RECEIPT, |params, context, _| async move {
-        let request: HashParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.receipt(&request.hash)).await?)
-    })?;
-
-    module.register_async_method(methods::GET_TRANSACTION_STATUS, |params, context, _| async move {
-        let request: HashParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.transaction_status(&request.hash)).await?)
-    })?;
-
-    module.register_async_method(methods::GET_BLOCK, |params, context, _| async move {
-        let request: BlockParams = parse(&params)?;
-        if request.height.is_some() && request.hash.is_some() {
-            return Err(ApiError::InvalidParams("give a height or a hash, not both".to_string()).into());
+/// One transaction's answer in a `sendTransactions` list.
+fn send_outcome(result: Result<Hash, ApiError>) -> SendOutcome {
+    match result {
+        Ok(hash) => {
+            SendOutcome { accepted: Some(TxStatusView { hash, status: TxState::Pending, receipt: None }), error: None }
         }
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.block(&request)).await?)
-    })?;
+        Err(error) => SendOutcome {
+            accepted: None,
+            error: Some(crate::types::ErrorView { code: error.code(), message: error.to_string() }),
+        },
+    }
+}
 
-    module.register_async_method(methods::GET_HEAD, |params, context, _| async move {
-        let _: Empty = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, |node| node.head()).await?)
+fn register_reads<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered {
+    read_method(module, methods::GET_TRANSACTION, any, |node: &N, request: HashParams| {
+        node.transaction(&request.hash)
     })?;
-
-    module.register_async_method(methods::GET_ACCOUNT, |params, context, _| async move {
-        let request: AddressParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.account(&request.address)).await?)
+    read_method(module, methods::GET_RECEIPT, any, |node: &N, request: HashParams| node.receipt(&request.hash))?;
+    read_method(module, methods::GET_TRANSACTION_STATUS, any, |node: &N, request: HashParams| {
+        node.transaction_status(&request.hash)
     })?;
-
-    module.register_async_method(methods::GET_BALANCES, |params, context, _| async move {
-        let request: AddressParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.balances(&request.address)).await?)
+    read_method(module, methods::GET_BLOCK, check_block, |node: &N, request: BlockParams| node.block(&request))?;
+    read_method(module, methods::GET_HEAD, any, |node: &N, _: Empty| node.head())?;
+    read_method(module, methods::GET_ACCOUNT, any, |node: &N, request: AddressParams| node.account(&request.address))?;
+    read_method(module, methods::GET_BALANCES, any, |node: &N, request: AddressParams| {
+        node.balances(&request.address)
     })?;
-
-    module.register_async_method(methods::GET_POSITION, |params, context, _| async move {
-        let request: AddressParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.position(&request.address)).await?)
+    read_method(module, methods::GET_POSITION, any, |node: &N, request: AddressParams| {
+        node.position(&request.address)
     })?;
+    read_method(module, methods::GET_MARKET, any, |node: &N, request: AssetParams| node.market(request.asset))?;
+    read_method(module, methods::GET_MARKETS, any, |node: &N, _: Empty| node.markets())?;
+    read_method(module, methods::GET_PRICE, any, |node: &N, request: AssetParams| node.price(request.asset))?;
+    read_method(module, methods::GET_PRICES, any, |node: &N, _: Empty| node.prices())?;
+    read_method(module, methods::GET_LIQUIDATABLE, check_liquidatable, |node: &N, request: LiquidatableParams| {
+        node.liquidatable(&request)
+    })
+}
 
-    module.register_async_method(methods::GET_MARKET, |params, context, _| async move {
-        let request: AssetParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.market(request.asset)).await?)
-    })?;
+fn check_block(request: &BlockParams) -> Result<(), ApiError> {
+    if request.height.is_some() && request.hash.is_some() {
+        return Err(ApiError::InvalidParams("give a height or a hash, not both".to_string()));
+    }
+    Ok(())
+}
 
-    module.register_async_method(methods::GET_MARKETS, |params, context, _| async move {
-        let _: Empty = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, |node| node.markets()).await?)
-    })?;
-
-    module.register_async_method(methods::GET_PRICE, |params, context, _| async move {
-        let request: AssetParams = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.price(request.asset)).await?)
-    })?;
-
-    module.register_async_method(methods::GET_PRICES, |params, context, _| async move {
-        let _: Empty = parse(&params)?;
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, |node| node.prices()).await?)
-    })?;
-
-    module.register_async_method(methods::GET_LIQUIDATABLE, |params, context, _| async move {
-        let request: LiquidatableParams = parse(&params)?;
-        if request.limit.is_some_and(|limit| limit == 0 || limit > LIQUIDATABLE_LIMIT_MAX) {
-            let message = format!("limit must be between 1 and {LIQUIDATABLE_LIMIT_MAX}");
-            return Err(ApiError::InvalidParams(message).into());
-        }
-        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.liquidatable(&request)).await?)
-    })?;
-
-    register_dev(module)
+fn check_liquidatable(request: &LiquidatableParams) -> Result<(), ApiError> {
+    if request.limit.is_some_and(|limit| limit == 0 || limit > LIQUIDATABLE_LIMIT_MAX) {
+        return Err(ApiError::InvalidParams(format!("limit must be between 1 and {LIQUIDATABLE_LIMIT_MAX}")));
+    }
+    Ok(())
 }
 
 fn dev_only<N: NodeApi>(node: &N, method: &'static str) -> Result<(), ApiError> {
     if node.dev_mode() { Ok(()) } else { Err(ApiError::DevOnly(method)) }
 }
 
-fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered {
     module.register_async_method(methods::DEV_FAUCET, |params, context, _| async move {
         dev_only(&*context.node, methods::DEV_FAUCET)?;
         let request: FaucetParams = parse(&params)?;

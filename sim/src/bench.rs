@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use parlend_contracts::{LendingVm, VerifiedTransaction};
-use parlend_ledger::exec::{BlockContext, ParallelExecutor, execute_block_serial, verify_transactions};
-use parlend_ledger::state::{StateCommitment, Value};
+use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial, verify_transactions};
+use parlend_ledger::state::{StateCommitment, Value, WriteSet};
 use parlend_ledger::{Hash, StateKey};
 use serde::Serialize;
 
@@ -90,11 +90,74 @@ fn per_second(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-12)
 }
 
+/// One block's timed runs, reduced to medians.
+struct BlockSample {
+    serial: Duration,
+    parallel: Duration,
+    schedule: Duration,
+    reexecutions: usize,
+    serial_fallback: bool,
+    /// Every parallel run's receipts and changes equal the serial run's.
+    equal: bool,
+    /// The serial output (it moves the state on).
+    serial_output: BlockOutput,
+    /// The first parallel run's changes (the state hash is computed from them).
+    parallel_changes: WriteSet,
+}
+
+/// Runs `block` serially and in parallel alternately, `repeat` times each.
+fn measure_block(
+    executor: &ParallelExecutor,
+    state: &BTreeMap<StateKey, Value>,
+    context: &BlockContext,
+    block: &[VerifiedTransaction],
+    repeat: usize,
+) -> anyhow::Result<BlockSample> {
+    let vm = LendingVm;
+    let (mut serial_times, mut parallel_times, mut schedule_times) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut reexecutions, mut serial_fallback) = (0, false);
+    // Both executors' outputs are compared with this untimed serial one and
+    // dropped before the next timed run, so every timed run starts with the
+    // same memory in use.
+    let serial = execute_block_serial(&vm, state, context, block)?;
+    let mut equal = true;
+    let mut parallel = None;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        let output = execute_block_serial(&vm, state, context, block)?;
+        serial_times.push(started.elapsed());
+        equal &= output == serial;
+        drop(output);
+        let started = Instant::now();
+        let (output, stats) = executor.execute_block_with_stats(&vm, state, context, block)?;
+        parallel_times.push(started.elapsed());
+        schedule_times.push(stats.schedule);
+        if std::env::var_os("PARLEND_BENCH_PHASES").is_some() {
+            eprintln!("phases: serial {:?} parallel {:?} {stats:?}", serial_times.last(), parallel_times.last());
+        }
+        reexecutions = stats.reexecutions;
+        serial_fallback |= stats.serial_fallback;
+        equal &= output.receipts == serial.receipts;
+        // The state hash is computed from a parallel output's own changes:
+        // the first one's, kept from then on by both executors' runs alike.
+        parallel.get_or_insert(output.changes);
+    }
+    Ok(BlockSample {
+        serial: median(serial_times),
+        parallel: median(parallel_times),
+        schedule: median(schedule_times),
+        reexecutions,
+        serial_fallback,
+        equal,
+        serial_output: serial,
+        parallel_changes: parallel.unwrap_or_default(),
+    })
+}
+
 /// Runs a workload: serial and parallel alternately, `repeat` times per block.
 pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let workload = crate::workload::build(config.workload, config.transactions, config.seed)?;
     let executor = ParallelExecutor::new(config.threads)?;
-    let vm = LendingVm;
 
     let started = Instant::now();
     let verified = verify_transactions(executor.pool(), workload.transactions, WORKLOAD_CHAIN_ID);
@@ -110,52 +173,27 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     for (index, block) in blocks.iter().enumerate() {
         let height = index as u64 + 1;
         let context = BlockContext { height, timestamp: workload.context.timestamp + height - 1, ..workload.context };
-        let (mut serial_times, mut parallel_times, mut schedule_times) = (Vec::new(), Vec::new(), Vec::new());
-        let mut block_reexecutions = 0;
         if index == 0 {
             // Untimed runs of each first: the allocator's arenas, the thread
             // pool and the caches warm up on them, not on measured samples
             // (the first few runs of a fresh process are up to 3x slower).
             for _ in 0..WARM_UP_RUNS {
-                execute_block_serial(&vm, &state, &context, block)?;
-                executor.execute_block(&vm, &state, &context, block)?;
+                execute_block_serial(&LendingVm, &state, &context, block)?;
+                executor.execute_block(&LendingVm, &state, &context, block)?;
             }
         }
-        // Both executors' outputs are compared with this untimed serial one
-        // and dropped before the next timed run, so every timed run starts
-        // with the same memory in use.
-        let serial = execute_block_serial(&vm, &state, &context, block)?;
-        let mut parallel = None;
-        for _ in 0..config.repeat.max(1) {
-            let started = Instant::now();
-            let output = execute_block_serial(&vm, &state, &context, block)?;
-            serial_times.push(started.elapsed());
-            equal &= output == serial;
-            drop(output);
-            let started = Instant::now();
-            let (output, stats) = executor.execute_block_with_stats(&vm, &state, &context, block)?;
-            parallel_times.push(started.elapsed());
-            schedule_times.push(stats.schedule);
-            if std::env::var_os("PARLEND_BENCH_PHASES").is_some() {
-                eprintln!("phases: serial {:?} parallel {:?} {stats:?}", serial_times.last(), parallel_times.last());
-            }
-            block_reexecutions = stats.reexecutions;
-            serial_fallback |= stats.serial_fallback;
-            equal &= output.receipts == serial.receipts;
-            // The state hash is computed from a parallel output's own
-            // changes: the first one's, kept from then on by both executors'
-            // runs alike.
-            parallel.get_or_insert(output.changes);
-        }
-        serial_total += median(serial_times);
-        parallel_total += median(parallel_times);
-        schedule_total += median(schedule_times);
-        let parallel = parallel.expect("at least one run");
-        reexecutions += block_reexecutions;
+        let sample = measure_block(&executor, &state, &context, block, config.repeat)?;
+        serial_total += sample.serial;
+        parallel_total += sample.parallel;
+        schedule_total += sample.schedule;
+        reexecutions += sample.reexecutions;
+        serial_fallback |= sample.serial_fallback;
+        equal &= sample.equal;
+        let serial = sample.serial_output;
         succeeded += serial.receipts.iter().filter(|receipt| receipt.status.is_success()).count();
         let update = serial_commitment.prepare(&serial.changes);
         serial_commitment.apply(update);
-        let update = parallel_commitment.prepare(&parallel);
+        let update = parallel_commitment.prepare(&sample.parallel_changes);
         parallel_commitment.apply(update);
         apply(&mut state, &serial.changes);
     }

@@ -240,74 +240,108 @@ pub fn build(kind: WorkloadKind, count: usize, seed: u64) -> anyhow::Result<Work
     // Account 0 is admin and oracle; users are 1..=users.
     let accounts = keys(seed, users + 1);
     let mut generator = Generator::new(genesis(&accounts).state()?, context);
-    let users = &accounts[1..];
-    let mut transactions = Vec::with_capacity(count);
-    match kind {
-        WorkloadKind::Transfers => {
-            let (senders, receivers) = users.split_at(count);
-            for (sender, receiver) in senders.iter().zip(receivers) {
-                let amount = Amount(rng.random_range(1..1_000_000));
-                let instruction = Instruction::Transfer { to: receiver.address(), asset: asset("USDC"), amount };
-                transactions.push(generator.transaction(sender, vec![instruction])?.signed);
-            }
-        }
+    let (state, transactions) = match kind {
+        WorkloadKind::Transfers => (genesis(&accounts).state()?, transfers(&mut generator, &accounts[1..], &mut rng)?),
         WorkloadKind::SerialChain => {
-            for _ in 0..count {
-                let to = users[rng.random_range(1..users.len())].address();
-                let instruction = Instruction::Transfer { to, asset: asset("USDC"), amount: Amount(1) };
-                transactions.push(generator.transaction(&users[0], vec![instruction])?.signed);
-            }
+            (genesis(&accounts).state()?, serial_chain(&mut generator, &accounts[1..], &mut rng, count)?)
         }
-        WorkloadKind::LendingMix | WorkloadKind::HotMarket => {
-            for user in users {
-                generator.transaction(user, setup_positions())?;
-            }
-            let state = generator.state.clone();
-            let markets = if kind == WorkloadKind::HotMarket { vec![asset("USDC")] } else { assets() };
-            for _ in 0..count {
-                let user = &users[rng.random_range(0..users.len())];
-                let instruction = lending_operation(&mut rng, &markets);
-                transactions.push(generator.transaction(user, vec![instruction])?.signed);
-            }
-            return Ok(Workload { state, transactions, context });
-        }
-        WorkloadKind::LiquidationStorm => {
-            let (borrowers, liquidators) = users.split_at(count);
-            let weth = asset("WETH");
-            let usdc = asset("USDC");
-            // Liquidity: the liquidators supply USDC.
-            for liquidator in liquidators {
-                let deposit = Instruction::Deposit { asset: usdc, amount: tokens(usdc, 10_000, 1) };
-                generator.transaction(liquidator, vec![deposit])?;
-            }
-            // Each borrower: 1 WETH ($3,000) of collateral, $2,350 of USDC debt (LTV 80%).
-            for borrower in borrowers {
-                let instructions = vec![
-                    Instruction::Deposit { asset: weth, amount: tokens(weth, 1, 1) },
-                    Instruction::Borrow { asset: usdc, amount: tokens(usdc, 2_350, 1) },
-                ];
-                generator.transaction(borrower, instructions)?;
-            }
-            let state = generator.state.clone();
-            // WETH falls to $2,600: every borrower's HF is 2,600 × 0.83 / 2,350 ≈ 0.92.
-            let crash =
-                Instruction::SetPrice { asset: weth, price: Wad(2_600 * Wad::SCALE), timestamp: context.timestamp };
-            transactions.push(generator.transaction(&accounts[0], vec![crash])?.signed);
-            for (borrower, liquidator) in borrowers.iter().zip(liquidators).skip(1) {
-                let liquidate = Instruction::Liquidate {
-                    borrower: borrower.address(),
-                    debt_asset: usdc,
-                    collateral_asset: weth,
-                    debt_to_cover: AmountOrAll::Amount(tokens(usdc, rng.random_range(200..1_200), 1)),
-                    receive_deposit: rng.random_bool(0.5),
-                };
-                transactions.push(generator.transaction(liquidator, vec![liquidate])?.signed);
-            }
-            return Ok(Workload { state, transactions, context });
-        }
-    }
-    let state = genesis(&accounts).state()?;
+        WorkloadKind::LendingMix => lending(&mut generator, &accounts[1..], &mut rng, count, &assets())?,
+        WorkloadKind::HotMarket => lending(&mut generator, &accounts[1..], &mut rng, count, &[asset("USDC")])?,
+        WorkloadKind::LiquidationStorm => liquidation_storm(&mut generator, &accounts, &mut rng, count)?,
+    };
     Ok(Workload { state, transactions, context })
+}
+
+/// Transfers between disjoint pairs of `users` (the first half sends).
+fn transfers(generator: &mut Generator, users: &[Keypair], rng: &mut StdRng) -> anyhow::Result<Vec<SignedTransaction>> {
+    let (senders, receivers) = users.split_at(users.len() / 2);
+    let mut transactions = Vec::with_capacity(senders.len());
+    for (sender, receiver) in senders.iter().zip(receivers) {
+        let amount = Amount(rng.random_range(1..1_000_000));
+        let instruction = Instruction::Transfer { to: receiver.address(), asset: asset("USDC"), amount };
+        transactions.push(generator.transaction(sender, vec![instruction])?.signed);
+    }
+    Ok(transactions)
+}
+
+/// `count` transfers, all from the first user.
+fn serial_chain(
+    generator: &mut Generator,
+    users: &[Keypair],
+    rng: &mut StdRng,
+    count: usize,
+) -> anyhow::Result<Vec<SignedTransaction>> {
+    let mut transactions = Vec::with_capacity(count);
+    for _ in 0..count {
+        let to = users[rng.random_range(1..users.len())].address();
+        let instruction = Instruction::Transfer { to, asset: asset("USDC"), amount: Amount(1) };
+        transactions.push(generator.transaction(&users[0], vec![instruction])?.signed);
+    }
+    Ok(transactions)
+}
+
+/// Every user gets a position (untimed setup, part of the state), then
+/// `count` random lending operations on `markets`.
+fn lending(
+    generator: &mut Generator,
+    users: &[Keypair],
+    rng: &mut StdRng,
+    count: usize,
+    markets: &[AssetId],
+) -> anyhow::Result<(BTreeMap<StateKey, Value>, Vec<SignedTransaction>)> {
+    for user in users {
+        generator.transaction(user, setup_positions())?;
+    }
+    let state = generator.state.clone();
+    let mut transactions = Vec::with_capacity(count);
+    for _ in 0..count {
+        let user = &users[rng.random_range(0..users.len())];
+        let instruction = lending_operation(rng, markets);
+        transactions.push(generator.transaction(user, vec![instruction])?.signed);
+    }
+    Ok((state, transactions))
+}
+
+/// Borrowers at LTV 80% on WETH, liquidators with USDC (untimed setup);
+/// then one oracle update crashes WETH and every other transaction
+/// liquidates a different borrower.
+fn liquidation_storm(
+    generator: &mut Generator,
+    accounts: &[Keypair],
+    rng: &mut StdRng,
+    count: usize,
+) -> anyhow::Result<(BTreeMap<StateKey, Value>, Vec<SignedTransaction>)> {
+    let (borrowers, liquidators) = accounts[1..].split_at(count);
+    let (weth, usdc) = (asset("WETH"), asset("USDC"));
+    // Liquidity: the liquidators supply USDC.
+    for liquidator in liquidators {
+        let deposit = Instruction::Deposit { asset: usdc, amount: tokens(usdc, 10_000, 1) };
+        generator.transaction(liquidator, vec![deposit])?;
+    }
+    // Each borrower: 1 WETH ($3,000) of collateral, $2,350 of USDC debt (LTV 80%).
+    for borrower in borrowers {
+        let instructions = vec![
+            Instruction::Deposit { asset: weth, amount: tokens(weth, 1, 1) },
+            Instruction::Borrow { asset: usdc, amount: tokens(usdc, 2_350, 1) },
+        ];
+        generator.transaction(borrower, instructions)?;
+    }
+    let state = generator.state.clone();
+    // WETH falls to $2,600: every borrower's HF is 2,600 × 0.83 / 2,350 ≈ 0.92.
+    let timestamp = generator.context.timestamp;
+    let crash = Instruction::SetPrice { asset: weth, price: Wad(2_600 * Wad::SCALE), timestamp };
+    let mut transactions = vec![generator.transaction(&accounts[0], vec![crash])?.signed];
+    for (borrower, liquidator) in borrowers.iter().zip(liquidators).skip(1) {
+        let liquidate = Instruction::Liquidate {
+            borrower: borrower.address(),
+            debt_asset: usdc,
+            collateral_asset: weth,
+            debt_to_cover: AmountOrAll::Amount(tokens(usdc, rng.random_range(200..1_200), 1)),
+            receive_deposit: rng.random_bool(0.5),
+        };
+        transactions.push(generator.transaction(liquidator, vec![liquidate])?.signed);
+    }
+    Ok((state, transactions))
 }
 
 /// Every lending user's starting position: deposits in all four markets and

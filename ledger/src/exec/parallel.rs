@@ -518,6 +518,45 @@ fn corrupt(key: StateKey) -> StoreError {
     StoreError::corrupt_key(&key, "not an aggregate")
 }
 
+impl Buffers {
+    /// The buffers sized for one block of `count` transactions over
+    /// `schedule`'s keys, with `threads` workers. Emptied by
+    /// `ParallelExecutor::empty`: clearing drops nothing.
+    fn reset_for(mut self, schedule: &Schedule, count: usize, threads: usize) -> Buffers {
+        let keys = schedule.keys.len();
+        self.base_values.clear();
+        self.base_values.resize_with(keys, OnceLock::new);
+        self.outputs.clear();
+        self.outputs.resize_with(count, || RwLock::new(None));
+        // Global keys get consecutive slots in each worker's copies.
+        let mut globals = 0;
+        self.global.clear();
+        self.global.extend(schedule.keys.iter().map(|key| {
+            if !key.is_global() {
+                return NONE;
+            }
+            globals += 1;
+            globals - 1
+        }));
+        self.copies.resize_with(threads, Vec::new);
+        for copies in &mut self.copies {
+            copies.clear();
+            copies.resize_with(globals as usize, OnceLock::new);
+        }
+        self.pending.clear();
+        self.pending.extend(schedule.dependency_counts.iter().map(|&count| AtomicU32::new(count)));
+        self.running.clear();
+        self.running.resize(keys, None);
+        self.dirty.clear();
+        self.dirty.resize(keys, false);
+        self.touched.clear();
+        self.touched.resize(keys, false);
+        self.latest.clear();
+        self.latest.resize_with(keys, || None);
+        self
+    }
+}
+
 impl<'a, V: Vm> Run<'a, V> {
     fn new(
         vm: &'a V,
@@ -529,47 +568,8 @@ impl<'a, V: Vm> Run<'a, V> {
         threads: usize,
     ) -> Run<'a, V> {
         let count = transactions.len();
-        let keys = schedule.keys.len();
-        let Buffers {
-            mut base_values,
-            mut outputs,
-            mut pending,
-            mut global,
-            mut copies,
-            mut running,
-            mut dirty,
-            mut touched,
-            mut latest,
-        } = buffers;
-        // Emptied by `ParallelExecutor::empty`: clearing drops nothing.
-        base_values.clear();
-        base_values.resize_with(keys, OnceLock::new);
-        outputs.clear();
-        outputs.resize_with(count, || RwLock::new(None));
-        let mut globals = 0;
-        global.clear();
-        global.extend(schedule.keys.iter().map(|key| {
-            if !key.is_global() {
-                return NONE;
-            }
-            globals += 1;
-            globals - 1
-        }));
-        copies.resize_with(threads, Vec::new);
-        for copies in &mut copies {
-            copies.clear();
-            copies.resize_with(globals as usize, OnceLock::new);
-        }
-        pending.clear();
-        pending.extend(schedule.dependency_counts.iter().map(|&count| AtomicU32::new(count)));
-        running.clear();
-        running.resize(keys, None);
-        dirty.clear();
-        dirty.resize(keys, false);
-        touched.clear();
-        touched.resize(keys, false);
-        latest.clear();
-        latest.resize_with(keys, || None);
+        let Buffers { base_values, outputs, pending, global, copies, running, dirty, touched, latest } =
+            buffers.reset_for(schedule, count, threads);
         let queue = Injector::new();
         for (index, &dependencies) in schedule.dependency_counts.iter().enumerate() {
             if dependencies == 0 {

@@ -31,7 +31,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::access::{AccessMode, StateKey};
+use crate::access::{Access, AccessMode, StateKey};
 use crate::primitives::Address;
 use crate::tx::{Instruction, VerifiedTransaction};
 
@@ -222,135 +222,164 @@ pub(crate) fn schedule_with<I: Instruction>(
     transactions: &[VerifiedTransaction<I>],
     scratch: &mut Scratch,
 ) -> Schedule {
+    let mut schedule = Schedule::emptied(scratch.recycled.take());
+    scratch.clear();
     let total_accesses: usize = transactions.iter().map(|tx| tx.transaction().access.len()).sum();
-    let mut schedule = scratch.recycled.take().unwrap_or_else(|| Schedule {
-        keys: Vec::new(),
-        last_writer: Vec::new(),
-        accesses: Vec::new(),
-        access_offsets: Vec::new(),
-        delta_events: Vec::new(),
-        successors: Vec::new(),
-        successor_offsets: Vec::new(),
-        dependency_counts: Vec::new(),
-        depth: 0,
-    });
-    let Schedule {
-        keys,
-        last_writer,
-        accesses,
-        access_offsets,
-        delta_events,
-        successors,
-        successor_offsets,
-        dependency_counts,
-        depth: _,
-    } = &mut schedule;
-    for buffer in [&mut *last_writer, &mut *access_offsets, &mut *successors, &mut *successor_offsets] {
-        buffer.clear();
-    }
-    keys.clear();
-    accesses.clear();
-    delta_events.clear();
-    dependency_counts.clear();
-    let Scratch { ids, states, edges, depths, cursor, recent, recycled: _ } = scratch;
-    recent.clear();
-    recent.resize(RECENT_KEYS, (0, NONE));
-    ids.clear();
-    states.clear();
-    edges.clear();
-    depths.clear();
-    accesses.reserve(total_accesses);
-    access_offsets.reserve(transactions.len() + 1);
-
+    schedule.accesses.reserve(total_accesses);
+    schedule.access_offsets.reserve(transactions.len() + 1);
     for (index, transaction) in transactions.iter().enumerate() {
         if index % TOUCH_AHEAD == 0 {
             touch_access_sets(&transactions[index..transactions.len().min(index + TOUCH_AHEAD)]);
         }
-        let index = index_u32(index);
-        access_offsets.push(index_u32(accesses.len()));
+        schedule.access_offsets.push(index_u32(schedule.accesses.len()));
         let mut depth = 1u32;
         for entry in transaction.transaction().access.entries() {
-            let hash = FxBuildHasher.hash_one(entry.key);
-            // Most accesses are to a few keys (configuration, markets,
-            // prices): a small direct-mapped cache finds them first.
-            let recent = &mut recent[usize::try_from(hash & RECENT_KEYS_MASK).unwrap_or_default()];
-            let cached =
-                (recent.0 == hash && recent.1 != NONE && keys[recent.1 as usize] == entry.key).then_some(recent.1);
-            let id = match cached.or_else(|| ids.find(hash, |&id| keys[id as usize] == entry.key).copied()) {
-                Some(id) => {
-                    // Seen before: worth caching (a key seen once is
-                    // usually an account's, and would evict a market's).
-                    *recent = (hash, id);
-                    id
+            let id = scratch.key_id(&mut schedule.keys, entry.key);
+            let resolved = scratch.resolve(&mut schedule.delta_events, id, *entry, index_u32(index), &mut depth);
+            schedule.accesses.push(resolved);
+        }
+        scratch.depths.push(depth);
+    }
+    schedule.access_offsets.push(index_u32(schedule.accesses.len()));
+    schedule.last_writer.extend(scratch.states.iter().map(|state| state.last_writer));
+    schedule.fill_successors(&scratch.edges, &mut scratch.cursor);
+    schedule.depth = scratch.depths.iter().copied().max().unwrap_or(0);
+    schedule
+}
+
+impl Schedule {
+    /// `recycled`'s buffers emptied (or new ones), for the next block.
+    fn emptied(recycled: Option<Schedule>) -> Schedule {
+        let mut schedule = recycled.unwrap_or_else(|| Schedule {
+            keys: Vec::new(),
+            last_writer: Vec::new(),
+            accesses: Vec::new(),
+            access_offsets: Vec::new(),
+            delta_events: Vec::new(),
+            successors: Vec::new(),
+            successor_offsets: Vec::new(),
+            dependency_counts: Vec::new(),
+            depth: 0,
+        });
+        for buffer in [&mut schedule.last_writer, &mut schedule.access_offsets, &mut schedule.successors] {
+            buffer.clear();
+        }
+        schedule.successor_offsets.clear();
+        schedule.keys.clear();
+        schedule.accesses.clear();
+        schedule.delta_events.clear();
+        schedule.dependency_counts.clear();
+        schedule.depth = 0;
+        schedule
+    }
+
+    /// The successors of every transaction in CSR form (count, prefix-sum,
+    /// fill) from the `(from, to)` edges.
+    fn fill_successors(&mut self, edges: &[(u32, u32)], cursor: &mut Vec<u32>) {
+        let count = self.access_offsets.len() - 1;
+        self.successor_offsets.resize(count + 1, 0);
+        self.dependency_counts.resize(count, 0);
+        for &(from, to) in edges {
+            self.successor_offsets[from as usize + 1] += 1;
+            self.dependency_counts[to as usize] += 1;
+        }
+        for index in 0..count {
+            self.successor_offsets[index + 1] += self.successor_offsets[index];
+        }
+        cursor.clear();
+        cursor.extend_from_slice(&self.successor_offsets[..count]);
+        self.successors.resize(edges.len(), 0);
+        for &(from, to) in edges {
+            self.successors[cursor[from as usize] as usize] = to;
+            cursor[from as usize] += 1;
+        }
+    }
+}
+
+impl Scratch {
+    /// Empties the per-block state, keeping its memory.
+    fn clear(&mut self) {
+        self.recent.clear();
+        self.recent.resize(RECENT_KEYS, (0, NONE));
+        self.ids.clear();
+        self.states.clear();
+        self.edges.clear();
+        self.depths.clear();
+    }
+
+    /// The id of `key`, added to `keys` the first time it is seen.
+    #[inline(always)]
+    fn key_id(&mut self, keys: &mut Vec<StateKey>, key: StateKey) -> u32 {
+        let hash = FxBuildHasher.hash_one(key);
+        // Most accesses are to a few keys (configuration, markets, prices):
+        // a small direct-mapped cache finds them first.
+        let recent = &mut self.recent[usize::try_from(hash & RECENT_KEYS_MASK).unwrap_or_default()];
+        let cached = (recent.0 == hash && recent.1 != NONE && keys[recent.1 as usize] == key).then_some(recent.1);
+        match cached.or_else(|| self.ids.find(hash, |&id| keys[id as usize] == key).copied()) {
+            Some(id) => {
+                // Seen before: worth caching (a key seen once is usually an
+                // account's, and would evict a market's).
+                *recent = (hash, id);
+                id
+            }
+            None => {
+                let id = index_u32(keys.len());
+                keys.push(key);
+                self.states.push(KeyState { last_writer: NONE, last_delta: NONE });
+                self.ids.insert_unique(hash, id, |&id| FxBuildHasher.hash_one(keys[id as usize]));
+                id
+            }
+        }
+    }
+
+    /// Records transaction `index`'s access to key `id`: the edges it needs
+    /// (from the key's last writer and the deltas since), its depth, and
+    /// the key's new last writer or delta.
+    #[inline(always)]
+    fn resolve(
+        &mut self,
+        delta_events: &mut Vec<DeltaEvent>,
+        id: u32,
+        entry: Access,
+        index: u32,
+        depth: &mut u32,
+    ) -> ResolvedAccess {
+        let state = &mut self.states[id as usize];
+        let resolved = ResolvedAccess {
+            key_id: id,
+            mode: entry.mode,
+            aggregate: entry.key.is_aggregate(),
+            source: state.last_writer,
+            last_delta: state.last_delta,
+        };
+        let (edges, depths) = (&mut self.edges, &self.depths);
+        let mut depend_on = |from: u32| {
+            edges.push((from, index));
+            *depth = (*depth).max(depths[from as usize] + 1);
+        };
+        match entry.mode {
+            AccessMode::Read | AccessMode::Write => {
+                if state.last_writer != NONE {
+                    depend_on(state.last_writer);
                 }
-                None => {
-                    let id = index_u32(keys.len());
-                    keys.push(entry.key);
-                    states.push(KeyState { last_writer: NONE, last_delta: NONE });
-                    ids.insert_unique(hash, id, |&id| FxBuildHasher.hash_one(keys[id as usize]));
-                    id
+                let mut event = state.last_delta;
+                while event != NONE {
+                    let DeltaEvent { transaction, previous } = delta_events[event as usize];
+                    depend_on(transaction);
+                    event = previous;
                 }
-            };
-            let state = &mut states[id as usize];
-            let resolved = ResolvedAccess {
-                key_id: id,
-                mode: entry.mode,
-                aggregate: entry.key.is_aggregate(),
-                source: state.last_writer,
-                last_delta: state.last_delta,
-            };
-            let mut depend_on = |from: u32| {
-                edges.push((from, index));
-                depth = depth.max(depths[from as usize] + 1);
-            };
-            match entry.mode {
-                AccessMode::Read | AccessMode::Write => {
-                    if state.last_writer != NONE {
-                        depend_on(state.last_writer);
-                    }
-                    let mut event = state.last_delta;
-                    while event != NONE {
-                        let DeltaEvent { transaction, previous } = delta_events[event as usize];
-                        depend_on(transaction);
-                        event = previous;
-                    }
-                    if entry.mode == AccessMode::Write {
-                        state.last_writer = index;
-                        state.last_delta = NONE;
-                    }
-                }
-                AccessMode::Delta => {
-                    delta_events.push(DeltaEvent { transaction: index, previous: state.last_delta });
-                    state.last_delta = index_u32(delta_events.len() - 1);
+                if entry.mode == AccessMode::Write {
+                    state.last_writer = index;
+                    state.last_delta = NONE;
                 }
             }
-            accesses.push(resolved);
+            AccessMode::Delta => {
+                delta_events.push(DeltaEvent { transaction: index, previous: state.last_delta });
+                state.last_delta = index_u32(delta_events.len() - 1);
+            }
         }
-        depths.push(depth);
+        resolved
     }
-    access_offsets.push(index_u32(accesses.len()));
-    last_writer.extend(states.iter().map(|state| state.last_writer));
-
-    // Successors in CSR form: count, prefix-sum, fill.
-    let count = transactions.len();
-    successor_offsets.resize(count + 1, 0);
-    dependency_counts.resize(count, 0);
-    for &(from, to) in edges.iter() {
-        successor_offsets[from as usize + 1] += 1;
-        dependency_counts[to as usize] += 1;
-    }
-    for index in 0..count {
-        successor_offsets[index + 1] += successor_offsets[index];
-    }
-    cursor.clear();
-    cursor.extend_from_slice(&successor_offsets[..count]);
-    successors.resize(edges.len(), 0);
-    for &(from, to) in edges.iter() {
-        successors[cursor[from as usize] as usize] = to;
-        cursor[from as usize] += 1;
-    }
-    schedule.depth = depths.iter().copied().max().unwrap_or(0);
-    schedule
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::state::{Overlay, StateReader, StoreError, Value, decode_fields, encod
 use crate::tx::VerifiedTransaction;
 
 /// Reads the current overlay exactly, for `read`, `write` and `delta` keys.
-struct Exact<'o, 'b>(&'o Overlay<'b>);
+pub(crate) struct Exact<'o, 'b>(pub(crate) &'o Overlay<'b>);
 
 impl TxSource for Exact<'_, '_> {
     fn read(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {

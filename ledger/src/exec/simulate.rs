@@ -1,11 +1,11 @@
 //! Simulation: run one transaction against a state without committing it,
 //! and derive the exact access set it needs.
 
-use super::{AccountState, BlockContext, BlockError, TxOutput, TxSource, TxView, ViewError, Vm};
+use super::{AccountState, BlockContext, BlockError, TxOutput, TxView, ViewError, Vm};
 use crate::access::{Access, AccessMode, StateKey, merge_accesses};
 use crate::block::TxStatus;
-use crate::exec::serial::apply_output;
-use crate::state::{Overlay, StateReader, StoreError, Value, WriteSet};
+use crate::exec::serial::{Exact, apply_output};
+use crate::state::{Overlay, StateReader, WriteSet};
 use crate::tx::Transaction;
 
 /// What a simulated transaction would do.
@@ -20,17 +20,6 @@ pub struct Simulation {
     pub changes: WriteSet,
     /// The value of each changed key before the transaction.
     pub before: WriteSet,
-}
-
-struct Exact<'o, 'b>(&'o Overlay<'b>);
-
-impl TxSource for Exact<'_, '_> {
-    fn read(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        self.0.get(key)
-    }
-    fn delta_base(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
-        self.0.get(key)
-    }
 }
 
 /// Simulates `transaction` as the only transaction of the block described

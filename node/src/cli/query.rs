@@ -4,7 +4,10 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use parlend_ledger::{Address, AssetId, Hash};
 use parlend_rpc::Client;
-use parlend_rpc::types::{BlockParams, LiquidatableParams, MarketView, PositionView, PriceEntryView};
+use parlend_rpc::types::{
+    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, LiquidatableParams, LiquidatableView,
+    MarketView, PositionView, PriceEntryView, TxStatusView,
+};
 
 use super::{RpcArgs, format};
 
@@ -84,126 +87,119 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             if json {
                 return super::print_json(&serde_json::json!({ "account": account, "balances": balances.balances }));
             }
-            println!("address:       {}", account.address);
-            println!("nonce:         {} ({} with pending transactions)", account.nonce, account.pending_nonce);
-            println!("balances:");
-            for balance in balances.balances {
-                println!("  {:>6}  {}", balance.asset, balance.formatted);
-            }
+            print_account(&account, &balances);
         }
         QueryKind::Block { id, full } => {
-            let mut params = BlockParams { full, ..BlockParams::default() };
-            if id != "latest" {
-                match id.parse::<u64>() {
-                    Ok(height) => params.height = Some(height),
-                    Err(_) => params.hash = Some(id.parse()?),
-                }
-            }
-            let Some(block) = client.block(&params).await? else { bail!("no block {id}") };
-            if json {
-                return super::print_json(&block);
-            }
-            let header = &block.header;
-            println!("block {} {}", header.height, block.hash);
-            println!("  parent:       {}", header.parent_hash);
-            println!("  timestamp:    {}", header.timestamp);
-            println!("  state root:   {}", header.state_root);
-            println!("  tx root:      {}", header.transactions_root);
-            println!("  receipts root:{}", header.receipts_root);
-            println!("  transactions: {}", block.transactions.len());
-            for hash in &block.transactions {
-                println!("    {hash}");
-            }
+            let Some(block) = client.block(&block_params(&id, full)?).await? else { bail!("no block {id}") };
+            show(json, &block, print_block)?;
         }
         QueryKind::Tx { hash } => {
             let Some(transaction) = client.transaction(hash).await? else { bail!("no transaction {hash}") };
-            if json {
-                return super::print_json(&transaction);
-            }
-            let inner = &transaction.transaction;
-            println!("signer: {}  nonce {}", inner.signer, inner.nonce);
-            for (index, instruction) in inner.instructions.iter().enumerate() {
-                println!("  [{index}] {}", serde_json::to_string(instruction)?);
-            }
-            let status =
-                parlend_rpc::types::TxStatusView { hash, status: transaction.status, receipt: transaction.receipt };
-            super::tx::print_status(&status);
+            show(json, &transaction, print_transaction)?;
         }
-        QueryKind::Position { address } => {
-            let position = client.position(address).await?;
-            if json {
-                return super::print_json(&position);
-            }
-            print_position(&position);
-        }
-        QueryKind::Market { asset } => {
-            let market = client.market(asset).await?;
-            if json {
-                return super::print_json(&market);
-            }
-            print_market(&market);
-        }
-        QueryKind::Markets => {
-            let markets = client.markets().await?;
-            if json {
-                return super::print_json(&markets);
-            }
-            println!(
-                "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
-                "asset", "supplied", "borrowed", "util", "supply", "borrow", "price"
-            );
-            for market in &markets {
-                println!(
-                    "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
-                    market.asset,
-                    format::truncated(&format::tokens(market.total_supply, market.decimals), 4),
-                    format::truncated(&format::tokens(market.total_debt, market.decimals), 4),
-                    format::percent(market.utilization),
-                    format::percent(market.supply_apy),
-                    format::percent(market.borrow_apy),
-                    market.price.map_or_else(|| "none".to_string(), |price| format::usd(price.price)),
-                );
-            }
-        }
-        QueryKind::Price { asset } => {
-            let price = client.price(asset).await?;
-            if json {
-                return super::print_json(&price);
-            }
-            print_price(&price);
-        }
-        QueryKind::Prices => {
-            let prices = client.prices().await?;
-            if json {
-                return super::print_json(&prices);
-            }
-            for price in &prices {
-                print_price(price);
-            }
-        }
+        QueryKind::Position { address } => show(json, &client.position(address).await?, print_position)?,
+        QueryKind::Market { asset } => show(json, &client.market(asset).await?, print_market)?,
+        QueryKind::Markets => show(json, &client.markets().await?, |markets| print_markets(markets))?,
+        QueryKind::Price { asset } => show(json, &client.price(asset).await?, print_price)?,
+        QueryKind::Prices => show(json, &client.prices().await?, |prices| prices.iter().for_each(print_price))?,
         QueryKind::Liquidatable { at_risk_below, limit } => {
             let at_risk_below = at_risk_below.map(|text| parlend_contracts::units::wad(&text)).transpose()?;
             let view = client.liquidatable(&LiquidatableParams { at_risk_below, limit }).await?;
-            if json {
-                return super::print_json(&view);
-            }
-            println!("{} positions with debt examined at time {}", view.scanned, view.timestamp);
-            for (title, list) in [("liquidatable now", &view.liquidatable), ("at risk", &view.at_risk)] {
-                println!("{title}: {}", list.len());
-                for entry in list {
-                    println!(
-                        "  {}  HF {}  collateral {}  debt {}{}",
-                        entry.owner,
-                        format::health_factor(entry.health_factor),
-                        format::usd(entry.collateral_value),
-                        format::usd(entry.debt_value),
-                        if entry.prices_fresh { "" } else { "  (stale price: cannot be liquidated yet)" }
-                    );
-                }
-            }
+            show(json, &view, print_liquidatable)?;
         }
     }
     Ok(())
+}
+
+/// Prints `value` as JSON, or for people with `print`.
+fn show<T: serde::Serialize>(json: bool, value: &T, print: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        return super::print_json(value);
+    }
+    print(value);
+    Ok(())
+}
+
+/// `latest`, a height or a block hash.
+fn block_params(id: &str, full: bool) -> anyhow::Result<BlockParams> {
+    let mut params = BlockParams { full, ..BlockParams::default() };
+    if id != "latest" {
+        match id.parse::<u64>() {
+            Ok(height) => params.height = Some(height),
+            Err(_) => params.hash = Some(id.parse()?),
+        }
+    }
+    Ok(params)
+}
+
+fn print_account(account: &AccountView, balances: &BalancesView) {
+    println!("address:       {}", account.address);
+    println!("nonce:         {} ({} with pending transactions)", account.nonce, account.pending_nonce);
+    println!("balances:");
+    for balance in &balances.balances {
+        println!("  {:>6}  {}", balance.asset, balance.formatted);
+    }
+}
+
+fn print_block(block: &BlockView) {
+    let header = &block.header;
+    println!("block {} {}", header.height, block.hash);
+    println!("  parent:       {}", header.parent_hash);
+    println!("  timestamp:    {}", header.timestamp);
+    println!("  state root:   {}", header.state_root);
+    println!("  tx root:      {}", header.transactions_root);
+    println!("  receipts root:{}", header.receipts_root);
+    println!("  transactions: {}", block.transactions.len());
+    for hash in &block.transactions {
+        println!("    {hash}");
+    }
+}
+
+fn print_transaction(transaction: &CommittedTransactionView) {
+    let inner = &transaction.transaction;
+    println!("signer: {}  nonce {}", inner.signer, inner.nonce);
+    for (index, instruction) in inner.instructions.iter().enumerate() {
+        let text = serde_json::to_string(instruction).unwrap_or_else(|error| format!("({error})"));
+        println!("  [{index}] {text}");
+    }
+    let status = TxStatusView { hash: inner.hash, status: transaction.status, receipt: transaction.receipt.clone() };
+    super::tx::print_status(&status);
+}
+
+fn print_markets(markets: &[MarketView]) {
+    println!(
+        "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
+        "asset", "supplied", "borrowed", "util", "supply", "borrow", "price"
+    );
+    for market in markets {
+        println!(
+            "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
+            market.asset,
+            format::truncated(&format::tokens(market.total_supply, market.decimals), 4),
+            format::truncated(&format::tokens(market.total_debt, market.decimals), 4),
+            format::percent(market.utilization),
+            format::percent(market.supply_apy),
+            format::percent(market.borrow_apy),
+            market.price.map_or_else(|| "none".to_string(), |price| format::usd(price.price)),
+        );
+    }
+}
+
+fn print_liquidatable(view: &LiquidatableView) {
+    println!("{} positions with debt examined at time {}", view.scanned, view.timestamp);
+    for (title, list) in [("liquidatable now", &view.liquidatable), ("at risk", &view.at_risk)] {
+        println!("{title}: {}", list.len());
+        for entry in list {
+            println!(
+                "  {}  HF {}  collateral {}  debt {}{}",
+                entry.owner,
+                format::health_factor(entry.health_factor),
+                format::usd(entry.collateral_value),
+                format::usd(entry.debt_value),
+                if entry.prices_fresh { "" } else { "  (stale price: cannot be liquidated yet)" }
+            );
+        }
+    }
 }
 
 fn print_position(position: &PositionView) {
