@@ -25,7 +25,7 @@ use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
 use parlend_ledger::exec::parallel::{ExecutionStats, PoolError};
 use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_transactions};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
-use parlend_ledger::state::{CommitmentUpdate, StoreError, WriteSet};
+use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, WriteSet};
 use parlend_ledger::{Hash, RejectReason};
 use parlend_store::{BlockCommit, ChainHead, Store};
 
@@ -129,6 +129,17 @@ pub struct Proposal {
     pub transactions: Vec<VerifiedTransaction>,
 }
 
+/// A proposal executed, its root not yet computed.
+#[derive(Debug)]
+pub struct Executed {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Receipts and state changes.
+    pub output: BlockOutput,
+    /// How the executor spent its time.
+    pub stats: ExecutionStats,
+}
+
 /// An executed block, ready to commit.
 #[derive(Debug, Clone)]
 pub struct Finalized {
@@ -225,13 +236,23 @@ impl App {
 
     /// Prepare a proposal on top of the head from candidate transactions (in
     /// mempool order), at `timestamp` (never before the parent's).
-    pub fn prepare_proposal(&self, mut candidates: Vec<VerifiedTransaction>, timestamp: u64) -> Proposal {
-        let head = self.info();
+    pub fn prepare_proposal(&self, candidates: Vec<VerifiedTransaction>, timestamp: u64) -> Proposal {
+        self.prepare_proposal_on(&self.info().header, candidates, timestamp)
+    }
+
+    /// Prepare a proposal on top of `parent` (the head, or a block still
+    /// being committed), at `timestamp` (never before the parent's).
+    pub fn prepare_proposal_on(
+        &self,
+        parent: &Header,
+        mut candidates: Vec<VerifiedTransaction>,
+        timestamp: u64,
+    ) -> Proposal {
         candidates.truncate(TRANSACTIONS_PER_BLOCK_MAX);
         Proposal {
-            height: head.height + 1,
-            parent_hash: head.hash,
-            timestamp: timestamp.max(head.header.timestamp),
+            height: parent.height + 1,
+            parent_hash: parent.hash(),
+            timestamp: timestamp.max(parent.timestamp),
             transactions: candidates,
         }
     }
@@ -287,10 +308,24 @@ impl App {
     /// Execute a proposal against the head: receipts, state changes and the
     /// header with every root. Commits nothing.
     pub fn finalize_block(&self, proposal: Proposal) -> Result<Finalized, AppError> {
+        let executed = self.execute(&*self.store, proposal)?;
+        self.seal(executed)
+    }
+
+    /// The first half of finalize: execute a proposal against `base` (the
+    /// store, or the store with a block still being committed layered over
+    /// it). Computes no root, so `base` may run ahead of the store.
+    pub fn execute(&self, base: &dyn StateReader, proposal: Proposal) -> Result<Executed, AppError> {
         let context = BlockContext { chain_id: self.chain_id, height: proposal.height, timestamp: proposal.timestamp };
-        let base: &dyn Store = &*self.store;
-        let (BlockOutput { receipts, changes }, stats) =
+        let (output, stats) =
             self.executor.execute_block_with_stats(&self.vm, base, &context, &proposal.transactions)?;
+        Ok(Executed { proposal, output, stats })
+    }
+
+    /// The second half of finalize: the state root (against the store,
+    /// which must hold the executed block's parent) and the header.
+    pub fn seal(&self, executed: Executed) -> Result<Finalized, AppError> {
+        let Executed { proposal, output: BlockOutput { receipts, changes }, stats } = executed;
         let started = Instant::now();
         let commitment = self.store.prepare_root(&changes);
         let state_root_time = started.elapsed();

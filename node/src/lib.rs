@@ -11,8 +11,10 @@
 //! - [`mempool::Mempool`]: bounded, nonce-ordered pending transactions.
 //! - [`cli`]: the `parlend` command line.
 
+pub mod bench_rpc;
 pub mod cli;
 pub mod config;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod producer;

@@ -1,17 +1,35 @@
-//! The mempool: admitted transactions waiting for a block.
+//! The mempool: admitted transactions waiting for a block, and what
+//! admission needs to answer from memory.
 //!
 //! - Per-signer nonce order: a signer's next transaction must carry exactly
-//!   the next nonce (committed nonce plus pending count); gaps are rejected.
-//! - Dedup by id.
+//!   the next nonce (its committed nonce plus its pending count); gaps are
+//!   rejected. Committed nonces are kept here, refreshed at every commit
+//!   from the block's account changes, so admission reads the store only
+//!   for a signer it has not seen recently (bounded: [`SIGNERS_MAX`]).
+//! - Dedup by id, against pending transactions and a bounded record of
+//!   recently committed ones ([`RECENT_COMMITTED_MAX`]); an older duplicate
+//!   carries a nonce below its signer's and is refused for that.
 //! - Bounded: a total capacity and a per-signer limit, each with its own
 //!   error, so a flood is answered "full" instead of growing memory.
 //! - First come, first served across signers, which keeps each signer's
 //!   transactions in nonce order.
+//! - A block in progress takes transactions *in flight*: they stay known
+//!   (pending, counted in their signer's nonce) but are not taken again,
+//!   until their block commits ([`Mempool::committed`]) or is abandoned
+//!   ([`Mempool::release`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use parlend_contracts::VerifiedTransaction;
 use parlend_ledger::{Address, Hash, RejectReason};
+
+/// Most signers whose committed nonce is remembered while they have
+/// nothing pending; beyond it idle ones are forgotten (and read from the
+/// store again when they return).
+pub const SIGNERS_MAX: usize = 1_000_000;
+
+/// Most recently committed transaction ids remembered for dedup.
+pub const RECENT_COMMITTED_MAX: usize = 200_000;
 
 /// Mempool bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,23 +46,50 @@ impl Default for MempoolLimits {
     }
 }
 
+struct Entry {
+    /// Position in arrival order.
+    sequence: u64,
+    transaction: VerifiedTransaction,
+    /// Taken by a block in progress.
+    in_flight: bool,
+}
+
+#[derive(Default)]
+struct Signer {
+    /// The nonce in the committed state.
+    committed: u64,
+    /// Pending transactions (in flight ones first), in nonce order.
+    queue: VecDeque<Hash>,
+}
+
 /// Pending transactions.
 pub struct Mempool {
     limits: MempoolLimits,
-    /// Arrival order: sequence number to id.
-    order: BTreeMap<u64, Hash>,
-    by_hash: HashMap<Hash, (u64, VerifiedTransaction)>,
-    by_signer: HashMap<Address, VecDeque<Hash>>,
+    /// Arrival order of the transactions not in flight: sequence to id.
+    ready: BTreeMap<u64, Hash>,
+    by_hash: HashMap<Hash, Entry>,
+    signers: HashMap<Address, Signer>,
     next_sequence: u64,
+    /// Recently committed ids, and the blocks' id lists in commit order.
+    recent: HashSet<Hash>,
+    recent_blocks: VecDeque<Vec<Hash>>,
 }
 
 impl Mempool {
     /// An empty mempool.
     pub fn new(limits: MempoolLimits) -> Mempool {
-        Mempool { limits, order: BTreeMap::new(), by_hash: HashMap::new(), by_signer: HashMap::new(), next_sequence: 0 }
+        Mempool {
+            limits,
+            ready: BTreeMap::new(),
+            by_hash: HashMap::new(),
+            signers: HashMap::new(),
+            next_sequence: 0,
+            recent: HashSet::new(),
+            recent_blocks: VecDeque::new(),
+        }
     }
 
-    /// Number of pending transactions.
+    /// Number of pending transactions, in flight included.
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
@@ -54,90 +99,167 @@ impl Mempool {
         self.by_hash.is_empty()
     }
 
-    /// Whether `hash` is pending.
+    /// Pending transactions no block has taken yet.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Whether `hash` is pending (in flight included).
     pub fn contains(&self, hash: &Hash) -> bool {
         self.by_hash.contains_key(hash)
     }
 
+    /// Whether `hash` was committed recently (see [`RECENT_COMMITTED_MAX`]).
+    pub fn recently_committed(&self, hash: &Hash) -> bool {
+        self.recent.contains(hash)
+    }
+
     /// A pending transaction.
     pub fn get(&self, hash: &Hash) -> Option<&VerifiedTransaction> {
-        self.by_hash.get(hash).map(|(_, tx)| tx)
+        self.by_hash.get(hash).map(|entry| &entry.transaction)
     }
 
-    /// The nonce `signer` must use next, given its committed nonce.
-    pub fn next_nonce(&self, signer: &Address, committed_nonce: u64) -> u64 {
-        let pending = self.by_signer.get(signer).map_or(0, VecDeque::len) as u64;
-        committed_nonce + pending
+    /// The nonce `signer` must use next, if its committed nonce is known
+    /// here; `None` means: read it from the store and [`Mempool::learn`] it.
+    pub fn next_nonce(&self, signer: &Address) -> Option<u64> {
+        self.signers.get(signer).map(|state| state.committed + state.queue.len() as u64)
     }
 
-    /// Admits a verified transaction. `committed_nonce` is the signer's
-    /// nonce in the committed state; the caller holds the mempool while it
-    /// reads it, so no commit can slip in between.
-    pub fn insert(&mut self, transaction: VerifiedTransaction, committed_nonce: u64) -> Result<(), RejectReason> {
+    /// Records `signer`'s committed nonce, read from the store by a caller
+    /// that holds the mempool (so no commit can slip in between).
+    pub fn learn(&mut self, signer: Address, committed: u64) {
+        if self.signers.len() >= SIGNERS_MAX {
+            self.signers.retain(|_, state| !state.queue.is_empty());
+        }
+        self.signers.entry(signer).or_insert(Signer { committed, queue: VecDeque::new() });
+    }
+
+    /// Admits a verified transaction whose signer's committed nonce is
+    /// known ([`Mempool::learn`]).
+    pub fn insert(&mut self, transaction: VerifiedTransaction) -> Result<(), RejectReason> {
         let hash = transaction.hash();
-        if self.by_hash.contains_key(&hash) {
+        if self.by_hash.contains_key(&hash) || self.recent.contains(&hash) {
             return Err(RejectReason::AlreadyKnown(hash));
         }
         let signer = transaction.transaction().signer;
         let nonce = transaction.transaction().nonce;
-        let expected = self.next_nonce(&signer, committed_nonce);
+        let expected = self.next_nonce(&signer).expect("the caller learned the signer's committed nonce");
         if nonce < expected {
             return Err(RejectReason::NonceTooLow { expected, got: nonce });
         }
         if nonce > expected {
             return Err(RejectReason::NonceTooHigh { expected, got: nonce });
         }
-        let pending = self.by_signer.get(&signer).map_or(0, VecDeque::len);
-        if pending >= self.limits.per_signer {
-            return Err(RejectReason::SignerQueueFull { pending });
+        let state = self.signers.get_mut(&signer).expect("known signer");
+        if state.queue.len() >= self.limits.per_signer {
+            return Err(RejectReason::SignerQueueFull { pending: state.queue.len() });
         }
         if self.by_hash.len() >= self.limits.capacity {
             return Err(RejectReason::MempoolFull { capacity: self.limits.capacity });
         }
+        state.queue.push_back(hash);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        self.order.insert(sequence, hash);
-        self.by_signer.entry(signer).or_default().push_back(hash);
-        self.by_hash.insert(hash, (sequence, transaction));
+        self.ready.insert(sequence, hash);
+        self.by_hash.insert(hash, Entry { sequence, transaction, in_flight: false });
         Ok(())
     }
 
-    /// Up to `count` transactions in arrival order (they stay pending until
-    /// [`Mempool::remove`]).
-    pub fn take(&self, count: usize) -> Vec<VerifiedTransaction> {
-        self.order.values().take(count).filter_map(|hash| self.by_hash.get(hash)).map(|(_, tx)| tx.clone()).collect()
+    /// Takes up to `count` ready transactions in arrival order for a block:
+    /// they are in flight until [`Mempool::committed`] or [`Mempool::release`].
+    pub fn take(&mut self, count: usize) -> Vec<VerifiedTransaction> {
+        let mut taken = Vec::with_capacity(count.min(self.ready.len()));
+        while taken.len() < count {
+            let Some((_, hash)) = self.ready.pop_first() else { break };
+            if let Some(entry) = self.by_hash.get_mut(&hash) {
+                entry.in_flight = true;
+                taken.push(entry.transaction.clone());
+            }
+        }
+        taken
+    }
+
+    /// Puts in-flight transactions back in line (their block was abandoned).
+    pub fn release(&mut self, hashes: &[Hash]) {
+        for hash in hashes {
+            if let Some(entry) = self.by_hash.get_mut(hash)
+                && entry.in_flight
+            {
+                entry.in_flight = false;
+                self.ready.insert(entry.sequence, *hash);
+            }
+        }
+    }
+
+    /// A block committed: its transactions leave, their ids are remembered,
+    /// and every signer whose account it changed gets its new committed
+    /// nonce (`nonces`); pending transactions a foreign block made stale
+    /// (nonce below the committed one) are dropped.
+    pub fn committed(&mut self, hashes: &[Hash], nonces: &[(Address, u64)]) {
+        self.remove(hashes);
+        for (signer, committed) in nonces {
+            if let Some(state) = self.signers.get_mut(signer) {
+                state.committed = *committed;
+            }
+            self.drop_stale(signer);
+        }
+        self.recent.extend(hashes.iter().copied());
+        self.recent_blocks.push_back(hashes.to_vec());
+        while self.recent.len() > RECENT_COMMITTED_MAX {
+            let Some(oldest) = self.recent_blocks.pop_front() else { break };
+            for hash in oldest {
+                self.recent.remove(&hash);
+            }
+        }
+    }
+
+    /// Drops `signer`'s pending transactions whose nonce is below its
+    /// committed nonce (only a foreign block can cause that).
+    fn drop_stale(&mut self, signer: &Address) {
+        let Some(state) = self.signers.get(signer) else { return };
+        let stale: Vec<Hash> = state
+            .queue
+            .iter()
+            .filter(|hash| {
+                self.by_hash.get(hash).is_some_and(|entry| entry.transaction.transaction().nonce < state.committed)
+            })
+            .copied()
+            .collect();
+        self.remove(&stale);
     }
 
     /// Removes transactions (committed ones, or ones evicted).
-    pub fn remove(&mut self, hashes: &[Hash]) {
+    fn remove(&mut self, hashes: &[Hash]) {
         for hash in hashes {
-            let Some((sequence, transaction)) = self.by_hash.remove(hash) else {
+            let Some(entry) = self.by_hash.remove(hash) else {
                 continue;
             };
-            self.order.remove(&sequence);
-            let signer = transaction.transaction().signer;
-            if let Some(queue) = self.by_signer.get_mut(&signer) {
-                queue.retain(|pending| pending != hash);
-                if queue.is_empty() {
-                    self.by_signer.remove(&signer);
-                }
+            self.ready.remove(&entry.sequence);
+            let signer = entry.transaction.transaction().signer;
+            if let Some(state) = self.signers.get_mut(&signer) {
+                state.queue.retain(|pending| pending != hash);
             }
         }
     }
 
     /// Removes every pending transaction of `signer` (after one of them
-    /// turned out invalid, the rest cannot be valid either).
+    /// turned out invalid, the rest cannot be valid either), and forgets its
+    /// committed nonce, to be read again.
     pub fn evict_signer(&mut self, signer: &Address) {
         let hashes: Vec<Hash> =
-            self.by_signer.get(signer).map(|queue| queue.iter().copied().collect()).unwrap_or_default();
+            self.signers.get(signer).map(|state| state.queue.iter().copied().collect()).unwrap_or_default();
         self.remove(&hashes);
+        self.signers.remove(signer);
     }
 
-    /// Removes everything.
+    /// Removes everything, committed nonces and recent ids included (the
+    /// chain was reverted).
     pub fn clear(&mut self) {
-        self.order.clear();
+        self.ready.clear();
         self.by_hash.clear();
-        self.by_signer.clear();
+        self.signers.clear();
+        self.recent.clear();
+        self.recent_blocks.clear();
     }
 }
 
@@ -171,17 +293,52 @@ mod tests {
     fn nonces_must_be_sequential() {
         let key = Keypair::from_seed(&[1; 32]);
         let mut pool = Mempool::new(MempoolLimits::default());
-        assert_eq!(pool.insert(transaction(&key, 4), 5), Err(RejectReason::NonceTooLow { expected: 5, got: 4 }));
-        assert_eq!(pool.insert(transaction(&key, 6), 5), Err(RejectReason::NonceTooHigh { expected: 5, got: 6 }));
-        pool.insert(transaction(&key, 5), 5).unwrap();
-        pool.insert(transaction(&key, 6), 5).unwrap();
+        assert_eq!(pool.next_nonce(&key.address()), None, "unknown until learned");
+        pool.learn(key.address(), 5);
+        assert_eq!(pool.insert(transaction(&key, 4)), Err(RejectReason::NonceTooLow { expected: 5, got: 4 }));
+        assert_eq!(pool.insert(transaction(&key, 6)), Err(RejectReason::NonceTooHigh { expected: 5, got: 6 }));
+        pool.insert(transaction(&key, 5)).unwrap();
+        pool.insert(transaction(&key, 6)).unwrap();
         let duplicate = transaction(&key, 6);
-        assert_eq!(pool.insert(duplicate.clone(), 5), Err(RejectReason::AlreadyKnown(duplicate.hash())));
-        assert_eq!(pool.next_nonce(&key.address(), 5), 7);
+        assert_eq!(pool.insert(duplicate.clone()), Err(RejectReason::AlreadyKnown(duplicate.hash())));
+        assert_eq!(pool.next_nonce(&key.address()), Some(7));
         let taken = pool.take(10);
         assert_eq!(taken.iter().map(|tx| tx.transaction().nonce).collect::<Vec<_>>(), vec![5, 6]);
-        pool.remove(&[taken[0].hash()]);
-        assert_eq!(pool.next_nonce(&key.address(), 6), 7);
+        pool.committed(&[taken[0].hash()], &[(key.address(), 6)]);
+        assert_eq!(pool.next_nonce(&key.address()), Some(7));
+        assert_eq!(pool.insert(taken[0].clone()), Err(RejectReason::AlreadyKnown(taken[0].hash())));
+    }
+
+    #[test]
+    fn in_flight_transactions_are_taken_once_and_can_be_released() {
+        let key = Keypair::from_seed(&[3; 32]);
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.learn(key.address(), 0);
+        for nonce in 0..4 {
+            pool.insert(transaction(&key, nonce)).unwrap();
+        }
+        let first = pool.take(2);
+        assert_eq!(pool.ready_len(), 2);
+        assert_eq!(pool.len(), 4, "in flight is still pending");
+        assert!(pool.contains(&first[0].hash()));
+        let second = pool.take(10);
+        assert_eq!(second.iter().map(|tx| tx.transaction().nonce).collect::<Vec<_>>(), vec![2, 3]);
+        pool.release(&second.iter().map(VerifiedTransaction::hash).collect::<Vec<_>>());
+        assert_eq!(pool.take(10).len(), 2, "released ones come back");
+        assert_eq!(pool.next_nonce(&key.address()), Some(4));
+    }
+
+    #[test]
+    fn a_foreign_block_makes_pending_nonces_stale() {
+        let key = Keypair::from_seed(&[4; 32]);
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.learn(key.address(), 0);
+        pool.insert(transaction(&key, 0)).unwrap();
+        pool.insert(transaction(&key, 1)).unwrap();
+        // Another validator's block used nonces 0 and 1 with other transactions.
+        pool.committed(&[], &[(key.address(), 2)]);
+        assert!(pool.is_empty());
+        assert_eq!(pool.next_nonce(&key.address()), Some(2));
     }
 
     #[test]
@@ -190,13 +347,34 @@ mod tests {
         let mut pool = Mempool::new(limits);
         let a = Keypair::from_seed(&[1; 32]);
         let b = Keypair::from_seed(&[2; 32]);
-        pool.insert(transaction(&a, 0), 0).unwrap();
-        pool.insert(transaction(&a, 1), 0).unwrap();
-        assert_eq!(pool.insert(transaction(&a, 2), 0), Err(RejectReason::SignerQueueFull { pending: 2 }));
-        pool.insert(transaction(&b, 0), 0).unwrap();
-        assert_eq!(pool.insert(transaction(&b, 1), 0), Err(RejectReason::MempoolFull { capacity: 3 }));
+        pool.learn(a.address(), 0);
+        pool.learn(b.address(), 0);
+        pool.insert(transaction(&a, 0)).unwrap();
+        pool.insert(transaction(&a, 1)).unwrap();
+        assert_eq!(pool.insert(transaction(&a, 2)), Err(RejectReason::SignerQueueFull { pending: 2 }));
+        pool.insert(transaction(&b, 0)).unwrap();
+        assert_eq!(pool.insert(transaction(&b, 1)), Err(RejectReason::MempoolFull { capacity: 3 }));
         assert_eq!(pool.len(), 3);
         pool.evict_signer(&a.address());
         assert_eq!(pool.len(), 1);
+        assert_eq!(pool.next_nonce(&a.address()), None, "forgotten, to be read again");
+    }
+
+    #[test]
+    fn recent_ids_are_bounded() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let id = |n: u32| {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            Hash(bytes)
+        };
+        let blocks = u32::try_from(RECENT_COMMITTED_MAX / 100).unwrap() + 10;
+        for block in 0..blocks {
+            let hashes: Vec<Hash> = (0..100).map(|index| id(block * 100 + index)).collect();
+            pool.committed(&hashes, &[]);
+        }
+        assert!(pool.recent.len() <= RECENT_COMMITTED_MAX);
+        assert!(!pool.recently_committed(&id(0)), "the oldest are forgotten");
+        assert!(pool.recently_committed(&id(blocks * 100 - 1)), "the newest are remembered");
     }
 }

@@ -6,7 +6,10 @@
 //! | `parlend_head_height` | gauge | height of the committed head |
 //! | `parlend_transactions{status}` | counter | committed transactions: `success`, `failed`, `access_violation` |
 //! | `parlend_transactions_rejected{reason}` | counter | submissions refused at admission (`mempool_full`, `nonce`, `signature`, ...) |
-//! | `parlend_mempool_transactions` | gauge | pending transactions |
+//! | `parlend_mempool_transactions` | gauge | pending transactions (in blocks in progress included) |
+//! | `parlend_mempool_ready_transactions` | gauge | pending transactions no block has taken yet |
+//! | `parlend_admission_seconds_per_transaction` | histogram | admission time per transaction of each `sendTransaction(s)` call (decode, signatures, mempool) |
+//! | `parlend_block_fill_ratio` | histogram | transactions per block over the block's capacity |
 //! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `commit` |
 //! | `parlend_block_transactions` | histogram | transactions per block |
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
@@ -16,7 +19,8 @@
 //!
 //! Phases: `sigverify` is the signature verification done at mempool
 //! admission since the previous block (the producer's blocks carry
-//! transactions verified on the way in); `schedule` builds the dependency
+//! transactions verified on the way in; with several cores a batch's
+//! signatures are checked side by side, so this is wall time, not CPU); `schedule` builds the dependency
 //! graph; `execute` is the rest of execution (prologue, transactions,
 //! epilogue); `commit` computes the state root and writes the block.
 
@@ -55,6 +59,9 @@ pub struct Metrics {
     transactions: Family<Labels, Counter>,
     rejected: Family<Labels, Counter>,
     mempool: Gauge,
+    mempool_ready: Gauge,
+    admission: Histogram,
+    block_fill: Histogram,
     phases: Family<Labels, Histogram>,
     block_transactions: Histogram,
     parallelism: Gauge<f64, AtomicU64>,
@@ -80,6 +87,11 @@ impl Metrics {
             transactions: Family::default(),
             rejected: Family::default(),
             mempool: Gauge::default(),
+            mempool_ready: Gauge::default(),
+            // 100 ns to about 1.6 s per transaction.
+            admission: Histogram::new(exponential_buckets(0.000_000_1, 2.0, 24)),
+            // 1/1024 to 1 of a block.
+            block_fill: Histogram::new(exponential_buckets(1.0 / 1024.0, 2.0, 11)),
             phases: Family::new_with_constructor(phase_histogram),
             block_transactions: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             parallelism: Gauge::default(),
@@ -99,6 +111,21 @@ impl Metrics {
                 metrics.rejected.clone(),
             );
             registry.register("mempool_transactions", "Pending transactions", metrics.mempool.clone());
+            registry.register(
+                "mempool_ready_transactions",
+                "Pending transactions no block has taken yet",
+                metrics.mempool_ready.clone(),
+            );
+            registry.register(
+                "admission_seconds_per_transaction",
+                "Admission time per transaction of each submission call",
+                metrics.admission.clone(),
+            );
+            registry.register(
+                "block_fill_ratio",
+                "Transactions per block over its capacity",
+                metrics.block_fill.clone(),
+            );
             registry.register("block_phase_seconds", "Block time by phase", metrics.phases.clone());
             registry.register("block_transactions", "Transactions per block", metrics.block_transactions.clone());
             registry.register(
@@ -121,13 +148,14 @@ impl Metrics {
         metrics
     }
 
-    /// Records the time one admission signature check took.
-    pub fn admission_checked(&self, elapsed: Duration, result: Result<(), &RejectReason>) {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+    /// Records one admission call: `count` transactions, their signature
+    /// checks taking `checked` (wall time), the whole call `total`.
+    #[expect(clippy::float_arithmetic, reason = "a metric for people, never part of state or consensus")]
+    pub fn admitted(&self, count: usize, checked: Duration, total: Duration) {
+        let nanos = u64::try_from(checked.as_nanos()).unwrap_or(u64::MAX);
         self.sigverify_nanos.fetch_add(nanos, Ordering::Relaxed);
-        if let Err(reason) = result {
-            self.rejected(reason);
-        }
+        let count = u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+        self.admission.observe(total.as_secs_f64() / f64::from(count));
     }
 
     /// Counts a refused submission.
@@ -148,7 +176,15 @@ impl Metrics {
     }
 
     /// Records a committed block.
-    pub fn block_committed(&self, height: u64, receipts: &[Receipt], stats: &ExecutionStats, timings: BlockTimings) {
+    #[expect(clippy::float_arithmetic, reason = "a metric for people, never part of state or consensus")]
+    pub fn block_committed(
+        &self,
+        height: u64,
+        receipts: &[Receipt],
+        stats: &ExecutionStats,
+        timings: BlockTimings,
+        capacity: usize,
+    ) {
         self.blocks.inc();
         self.head_height.set(i64::try_from(height).unwrap_or(i64::MAX));
         for receipt in receipts {
@@ -170,6 +206,8 @@ impl Metrics {
         }
         let count = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
         self.block_transactions.observe(f64::from(count));
+        let capacity = u32::try_from(capacity.max(1)).unwrap_or(u32::MAX);
+        self.block_fill.observe(f64::from(count) / f64::from(capacity));
         self.parallelism.set(parallelism(count, stats));
         self.reexecutions.inc_by(u64::try_from(stats.reexecutions).unwrap_or(u64::MAX));
         if stats.serial_fallback {
@@ -177,9 +215,11 @@ impl Metrics {
         }
     }
 
-    /// Sets the mempool depth.
-    pub fn mempool_depth(&self, depth: usize) {
-        self.mempool.set(i64::try_from(depth).unwrap_or(i64::MAX));
+    /// Sets the mempool depths: every pending transaction, and those no
+    /// block has taken yet.
+    pub fn mempool(&self, pending: usize, ready: usize) {
+        self.mempool.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.mempool_ready.set(i64::try_from(ready).unwrap_or(i64::MAX));
     }
 
     /// Sets the head height (after a revert).

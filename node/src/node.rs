@@ -1,8 +1,10 @@
 //! The running node: application, mempool, block producer and the RPC face.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,25 +16,26 @@ use parlend_contracts::query::{self, QueryError};
 use parlend_contracts::state::GlobalConfig;
 use parlend_contracts::{Block, Failure, Transaction, VerifiedTransaction};
 use parlend_ledger::block::{Receipt, TxStatus};
-use parlend_ledger::exec::{AccountState, BlockContext, BlockError, prepare_transaction, simulate_transaction};
-use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
+use parlend_ledger::exec::{AccountState, BlockContext, ExecutionStats, prepare_transaction, simulate_transaction};
 use parlend_ledger::state::{StateReader, StoreError};
-use parlend_ledger::{AccessSet, Address, Hash, Keypair, StateKey, TxStatus as LedgerStatus};
+use parlend_ledger::{AccessSet, Address, Hash, Keypair, RejectReason, StateKey, TxStatus as LedgerStatus};
 use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
-    AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockParams, BlockView, ClockView,
-    CommittedTransactionView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
+    AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
+    ClockView, CommittedTransactionView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
     LiquidatableParams, LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ReceiptView,
     RevertView, RiskyPositionView, SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView,
     TxState, TxStatusView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
-use parlend_store::{MemoryStore, RocksStore, RocksStoreOptions, Store};
+use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
+use rayon::prelude::*;
 use tokio::sync::watch;
 
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
+use crate::producer::{self, Command, ProduceError};
 use parlend_app::{App, AppError};
 use parlend_contracts::dev::{dev_keypair, dev_minter};
 
@@ -97,6 +100,9 @@ pub enum StartError {
     /// The application could not start.
     #[error(transparent)]
     App(#[from] AppError),
+    /// The admission threads could not start.
+    #[error("cannot start the admission threads: {0}")]
+    Admission(String),
     /// The RPC could not bind.
     #[error("cannot serve RPC on {address}: {source}")]
     Bind {
@@ -107,23 +113,17 @@ pub enum StartError {
     },
 }
 
-enum Command {
-    /// New transactions are waiting.
-    Wake,
-    /// Produce a block now, even an empty one, and report it.
-    Mine(mpsc::Sender<Result<u64, String>>),
-    /// Roll the chain back to a height and empty the mempool; reports how
-    /// many pending transactions were dropped.
-    Revert(u64, mpsc::Sender<Result<usize, String>>),
-    /// Stop after the block in progress.
-    Stop,
-}
-
 /// The node: the state every RPC call and the producer share.
 pub struct Node {
     app: App,
     mempool: Mutex<Mempool>,
+    /// A `Wake` is on its way to the producer (admission sends one at a time).
+    pub(crate) wake_pending: AtomicBool,
+    /// Checks signatures of `sendTransactions` batches on every core.
+    admission: rayon::ThreadPool,
     heads: watch::Sender<u64>,
+    /// How recent blocks were executed (height, stats), oldest first.
+    executions: Mutex<VecDeque<(u64, BlockExecutionView)>>,
     commands: Mutex<mpsc::Sender<Command>>,
     config: NodeConfig,
     dev: Mutex<DevState>,
@@ -149,6 +149,12 @@ struct Snapshot {
     height: u64,
     offset_seconds: u64,
 }
+
+/// Batches at least this long have their signatures checked on every core.
+const PARALLEL_ADMISSION_MIN: usize = 8;
+
+/// Blocks whose execution stats the node keeps for `getBlock`.
+pub const EXECUTIONS_KEPT: usize = 4_096;
 
 /// Most live snapshots; the oldest is forgotten beyond it.
 pub const SNAPSHOTS_MAX: usize = 1_000;
@@ -203,15 +209,29 @@ impl Node {
             Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync })?),
             None => Arc::new(MemoryStore::new()),
         };
+        Node::start_on(store, config).await
+    }
+
+    /// [`Node::start`] on a store the caller opened (`config.data_dir` is
+    /// not used).
+    pub async fn start_on(store: Arc<dyn Store>, config: NodeConfig) -> Result<NodeHandle, StartError> {
         let app = App::open(store, &config.genesis, config.threads)?;
         let head = app.info();
         tracing::info!(height = head.height, hash = %head.hash, "chain opened");
         let (heads, _) = watch::channel(head.height);
         let (sender, receiver) = mpsc::channel();
+        let admission = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .thread_name(|index| format!("parlend-admit-{index}"))
+            .build()
+            .map_err(|error| StartError::Admission(error.to_string()))?;
         let node = Arc::new(Node {
             app,
             mempool: Mutex::new(Mempool::new(config.mempool)),
+            wake_pending: AtomicBool::new(false),
+            admission,
             heads,
+            executions: Mutex::new(VecDeque::with_capacity(EXECUTIONS_KEPT)),
             commands: Mutex::new(sender),
             config: config.clone(),
             dev: Mutex::new(DevState { next_snapshot_id: 1, ..DevState::default() }),
@@ -219,11 +239,7 @@ impl Node {
             metrics: Metrics::new(),
         });
         node.metrics.head(head.height);
-        let producer_node = node.clone();
-        let producer = std::thread::Builder::new()
-            .name("parlend-producer".to_string())
-            .spawn(move || producer_node.produce_blocks(&receiver))
-            .expect("spawning the producer thread");
+        let producer = producer::spawn(node.clone(), receiver);
         match node.refresh_dev_prices() {
             Ok(Some(count)) => tracing::info!(count, "dev: re-posted stale oracle prices at their last value"),
             Ok(None) => {}
@@ -240,99 +256,138 @@ impl Node {
         &self.app
     }
 
-    /// Produces a block now (even an empty one) and returns its height.
-    pub fn mine(&self) -> Result<u64, String> {
+    /// Produces a block now (even an empty one) and returns its height
+    /// once committed.
+    pub fn mine(&self) -> Result<u64, ProduceError> {
         let (reply, answer) = mpsc::channel();
-        self.commands.lock().send(Command::Mine(reply)).map_err(|_| "the producer has stopped".to_string())?;
-        answer.recv().map_err(|_| "the producer has stopped".to_string())?
+        self.commands.lock().send(Command::Mine(reply)).map_err(|_| ProduceError::Stopped)?;
+        answer.recv().map_err(|_| ProduceError::Stopped)?
     }
 
-    fn produce_blocks(&self, commands: &mpsc::Receiver<Command>) {
-        let interval = self.config.block_time;
-        loop {
-            let command = if interval.is_zero() {
-                commands.recv().ok()
-            } else {
-                match commands.recv_timeout(interval) {
-                    Ok(command) => Some(command),
-                    Err(mpsc::RecvTimeoutError::Timeout) => Some(Command::Wake),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                }
-            };
-            match command {
-                None | Some(Command::Stop) => return,
-                Some(Command::Wake) if self.config.manual_mining => {}
-                Some(Command::Wake) => {
-                    if let Err(error) = self.produce_block(false) {
-                        tracing::error!(%error, "block production failed");
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Admits signed transactions (canonical bytes) to the mempool, in
+    /// order: every signature is checked first, on all cores for a batch,
+    /// then the batch is inserted under one short hold of the mempool
+    /// (committed nonces and recent ids come from memory). Wakes the
+    /// producer when the mempool stops being empty or fills a block.
+    pub fn admit(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        let started = Instant::now();
+        let checked: Vec<Result<VerifiedTransaction, RejectReason>> = if transactions.len() >= PARALLEL_ADMISSION_MIN {
+            self.admission.install(|| transactions.par_iter().map(|bytes| self.app.check_transaction(bytes)).collect())
+        } else {
+            transactions.iter().map(|bytes| self.app.check_transaction(bytes)).collect()
+        };
+        let checked_in = started.elapsed();
+        let full = self.config.block_transactions_max;
+        let (results, wake, depth) = {
+            let mut mempool = self.mempool.lock();
+            let before = mempool.ready_len();
+            let results: Vec<_> = checked
+                .into_iter()
+                .map(|checked| match checked {
+                    Ok(transaction) => self.insert(&mut mempool, transaction),
+                    Err(reason) => {
+                        self.metrics.rejected(&reason);
+                        Err(reason.into())
                     }
-                }
-                Some(Command::Mine(reply)) => {
-                    let _ = reply.send(self.produce_block(true).map_err(|error| error.to_string()));
-                }
-                Some(Command::Revert(height, reply)) => {
-                    let _ = reply.send(self.revert_to(height));
-                }
-            }
+                })
+                .collect();
+            let after = mempool.ready_len();
+            (results, (before == 0 && after > 0) || (before < full && after >= full), (mempool.len(), after))
+        };
+        self.metrics.admitted(transactions.len(), checked_in, started.elapsed());
+        self.metrics.mempool(depth.0, depth.1);
+        if wake {
+            self.wake();
+        }
+        results
+    }
+
+    /// Inserts a checked transaction, learning its signer's committed nonce
+    /// from the store first if the mempool does not know it (under the
+    /// mempool's lock, so no commit slips in between).
+    fn insert(&self, mempool: &mut Mempool, transaction: VerifiedTransaction) -> Result<Hash, ApiError> {
+        let signer = transaction.transaction().signer;
+        if mempool.next_nonce(&signer).is_none() {
+            mempool.learn(signer, self.committed_nonce(&signer)?);
+        }
+        let hash = transaction.hash();
+        mempool.insert(transaction).map(|()| hash).map_err(|reason| {
+            self.metrics.rejected(&reason);
+            reason.into()
+        })
+    }
+
+    /// Tells the producer that transactions wait, unless a wake is on its way.
+    fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            let _ = self.commands.lock().send(Command::Wake);
         }
     }
 
-    /// Produces one block from the mempool. Without `force`, an empty
-    /// mempool produces nothing.
-    fn produce_block(&self, force: bool) -> Result<u64, AppError> {
-        loop {
-            let limit = self.config.block_transactions_max.min(TRANSACTIONS_PER_BLOCK_MAX);
-            let candidates = self.mempool.lock().take(limit);
-            if candidates.is_empty() && !force {
-                return Ok(self.app.info().height);
-            }
-            let proposal = self.app.prepare_proposal(candidates, self.clock());
-            let hashes: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
-            let started = Instant::now();
-            let finalized = match self.app.finalize_block(proposal.clone()) {
-                Ok(finalized) => finalized,
-                Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
-                    // Cannot happen while the mempool admits only the next
-                    // nonce; if it does, drop the signer's queue and retry
-                    // rather than stall block production.
-                    let signer = proposal.transactions[index].transaction().signer;
-                    tracing::error!(%signer, "evicting a signer whose transactions have out-of-order nonces");
-                    self.mempool.lock().evict_signer(&signer);
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            let finalize_time = started.elapsed();
-            let transaction_count = hashes.len();
-            let receipts = finalized.receipts.clone();
-            let stats = finalized.stats;
-            let state_root_time = finalized.state_root_time;
-            let started = Instant::now();
-            // Commit and clear the mempool under its lock: admission reads
-            // committed nonces under the same lock, so it never sees a
-            // committed nonce while the transactions that used it still look
-            // pending.
-            let head = {
-                let mut mempool = self.mempool.lock();
-                let head = self.app.commit(finalized)?;
-                mempool.remove(&hashes);
-                head
-            };
-            let timings = BlockTimings {
-                schedule: stats.schedule,
-                execute: finalize_time.saturating_sub(stats.schedule).saturating_sub(state_root_time),
-                commit: state_root_time + started.elapsed(),
-            };
-            self.metrics.block_committed(head.height, &receipts, &stats, timings);
-            tracing::info!(height = head.height, hash = %head.hash, transactions = transaction_count, "block committed");
-            self.heads.send_replace(head.height);
-            let more = !self.mempool.lock().is_empty();
-            // On demand, keep going while transactions wait; with manual
-            // mining, one block per request.
-            if !(more && self.config.block_time.is_zero()) || self.config.manual_mining {
-                return Ok(head.height);
-            }
+    /// Pending transactions no block has taken.
+    pub(crate) fn ready_transactions(&self) -> usize {
+        self.mempool.lock().ready_len()
+    }
+
+    /// Takes transactions for a block (in flight until committed or released).
+    pub(crate) fn take_transactions(&self, count: usize) -> Vec<VerifiedTransaction> {
+        let mut mempool = self.mempool.lock();
+        let taken = mempool.take(count);
+        self.metrics.mempool(mempool.len(), mempool.ready_len());
+        taken
+    }
+
+    /// Puts the transactions of an abandoned block back in line.
+    pub(crate) fn release(&self, hashes: &[Hash]) {
+        self.mempool.lock().release(hashes);
+    }
+
+    /// The signer of a pending transaction.
+    pub(crate) fn signer_of(&self, hash: &Hash) -> Option<Address> {
+        self.mempool.lock().get(hash).map(|transaction| transaction.transaction().signer)
+    }
+
+    /// Drops `signer`'s pending transactions and puts the rest of an
+    /// abandoned block back in line.
+    pub(crate) fn evict(&self, signer: Option<Address>, block: &[Hash]) {
+        let mut mempool = self.mempool.lock();
+        if let Some(signer) = signer {
+            mempool.evict_signer(&signer);
         }
+        mempool.release(block);
+    }
+
+    /// After a block's commit: the mempool forgets its transactions and
+    /// learns its signers' nonces, metrics and the head move, waiters wake.
+    pub(crate) fn published(
+        &self,
+        head: &ChainHead,
+        hashes: &[Hash],
+        nonces: &[(Address, u64)],
+        receipts: &[Receipt],
+        stats: &ExecutionStats,
+        timings: BlockTimings,
+    ) {
+        {
+            let mut mempool = self.mempool.lock();
+            mempool.committed(hashes, nonces);
+            self.metrics.mempool(mempool.len(), mempool.ready_len());
+        }
+        self.metrics.block_committed(head.height, receipts, stats, timings, self.config.block_transactions_max);
+        {
+            let mut executions = self.executions.lock();
+            if executions.len() >= EXECUTIONS_KEPT {
+                executions.pop_front();
+            }
+            executions.push_back((head.height, execution_view(stats, timings)));
+        }
+        tracing::info!(height = head.height, hash = %head.hash, transactions = hashes.len(), "block committed");
+        self.heads.send_replace(head.height);
     }
 
     /// In dev mode, when the chain's oracle is dev account 0: re-posts
@@ -396,14 +451,15 @@ impl Node {
 
     /// Rolls back to `height` under the mempool lock (runs on the producer
     /// thread, so no block is in progress).
-    fn revert_to(&self, height: u64) -> Result<usize, String> {
+    pub(crate) fn revert_to(&self, height: u64) -> Result<usize, ProduceError> {
         let mut mempool = self.mempool.lock();
-        self.app.store().revert_to(height).map_err(|error| error.to_string())?;
+        self.app.store().revert_to(height).map_err(|error| ProduceError::from(AppError::Store(error)))?;
         let dropped = mempool.len();
         mempool.clear();
+        self.executions.lock().retain(|(at, _)| *at <= height);
         self.heads.send_replace(height);
         self.metrics.head(height);
-        self.metrics.mempool_depth(0);
+        self.metrics.mempool(0, 0);
         tracing::warn!(height, dropped, "chain reverted to a snapshot");
         Ok(dropped)
     }
@@ -456,6 +512,21 @@ impl Node {
     }
 }
 
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn execution_view(stats: &ExecutionStats, timings: BlockTimings) -> BlockExecutionView {
+    BlockExecutionView {
+        parallel: !stats.serial_fallback,
+        depth: stats.depth,
+        reexecutions: stats.reexecutions as u64,
+        schedule_micros: micros(timings.schedule),
+        execute_micros: micros(timings.execute),
+        commit_micros: micros(timings.commit),
+    }
+}
+
 fn unavailable(error: StoreError) -> ApiError {
     ApiError::Unavailable(error.to_string())
 }
@@ -500,27 +571,13 @@ impl NodeApi for Node {
     }
 
     fn submit(&self, bytes: &[u8]) -> Result<Hash, ApiError> {
-        let started = Instant::now();
-        let checked = self.app.check_transaction(bytes);
-        self.metrics.admission_checked(started.elapsed(), checked.as_ref().map(|_| ()));
-        let verified = checked?;
-        let hash = verified.hash();
-        {
-            let mut mempool = self.mempool.lock();
-            if mempool.contains(&hash) || self.app.store().tx_location(&hash).map_err(unavailable)?.is_some() {
-                let reason = parlend_ledger::RejectReason::AlreadyKnown(hash);
-                self.metrics.rejected(&reason);
-                return Err(reason.into());
-            }
-            let committed = self.committed_nonce(&verified.transaction().signer)?;
-            if let Err(reason) = mempool.insert(verified, committed) {
-                self.metrics.rejected(&reason);
-                return Err(reason.into());
-            }
-            self.metrics.mempool_depth(mempool.len());
-        }
-        let _ = self.commands.lock().send(Command::Wake);
-        Ok(hash)
+        self.admit(std::slice::from_ref(&bytes.to_vec()))
+            .pop()
+            .unwrap_or(Err(ApiError::Unavailable("no answer".into())))
+    }
+
+    fn submit_batch(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        self.admit(transactions)
     }
 
     fn head_height(&self) -> watch::Receiver<u64> {
@@ -556,7 +613,14 @@ impl NodeApi for Node {
         let full_transactions = params
             .full
             .then(|| block.transactions.iter().zip(&hashes).map(|(tx, hash)| transaction_view(*hash, tx)).collect());
-        Ok(Some(BlockView { hash: block.header.hash(), header: block.header, transactions: hashes, full_transactions }))
+        let execution = self.executions.lock().iter().rev().find(|(at, _)| *at == height).map(|(_, view)| *view);
+        Ok(Some(BlockView {
+            hash: block.header.hash(),
+            header: block.header,
+            transactions: hashes,
+            full_transactions,
+            execution,
+        }))
     }
 
     fn transaction(&self, hash: &Hash) -> Result<Option<CommittedTransactionView>, ApiError> {
@@ -608,7 +672,7 @@ impl NodeApi for Node {
     fn account(&self, address: &Address) -> Result<AccountView, ApiError> {
         let mempool = self.mempool.lock();
         let nonce = self.committed_nonce(address)?;
-        Ok(AccountView { address: *address, nonce, pending_nonce: mempool.next_nonce(address, nonce) })
+        Ok(AccountView { address: *address, nonce, pending_nonce: mempool.next_nonce(address).unwrap_or(nonce) })
     }
 
     fn balances(&self, address: &Address) -> Result<BalancesView, ApiError> {
@@ -762,7 +826,7 @@ impl NodeApi for Node {
     fn dev_mine(&self, blocks: u32) -> Result<MineView, ApiError> {
         let mut height = self.app.info().height;
         for _ in 0..blocks {
-            height = self.mine().map_err(ApiError::Unavailable)?;
+            height = self.mine().map_err(|error| ApiError::Unavailable(error.to_string()))?;
         }
         Ok(MineView { blocks, height })
     }
@@ -807,12 +871,16 @@ impl NodeApi for Node {
         let (reply, answer) = mpsc::channel();
         let stopped = || ApiError::Unavailable("the producer has stopped".to_string());
         self.commands.lock().send(Command::Revert(snapshot.height, reply)).map_err(|_| stopped())?;
-        let dropped = answer.recv().map_err(|_| stopped())?.map_err(ApiError::Unavailable)?;
+        let dropped =
+            answer.recv().map_err(|_| stopped())?.map_err(|error| ApiError::Unavailable(error.to_string()))?;
         Ok(RevertView { id, height: snapshot.height, dropped_transactions: dropped as u64 })
     }
 
     fn metrics(&self) -> String {
-        self.metrics.mempool_depth(self.mempool.lock().len());
+        {
+            let mempool = self.mempool.lock();
+            self.metrics.mempool(mempool.len(), mempool.ready_len());
+        }
         self.metrics.encode()
     }
 

@@ -20,6 +20,13 @@ pub trait NodeApi: Send + Sync + 'static {
     /// Admits a signed transaction (canonical bytes) to the mempool.
     fn submit(&self, transaction: &[u8]) -> Result<Hash, ApiError>;
 
+    /// Admits signed transactions in order, each with its own verdict (the
+    /// same one a single submission would get): a batch may check its
+    /// signatures side by side and take the mempool once.
+    fn submit_batch(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        transactions.iter().map(|transaction| self.submit(transaction)).collect()
+    }
+
     /// The committed head's height; changes after every commit.
     fn head_height(&self) -> watch::Receiver<u64>;
 

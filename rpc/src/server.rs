@@ -239,14 +239,8 @@ fn register_submission<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Reg
     })?;
     module.register_async_method(methods::SEND_TRANSACTIONS, |params, context, _| async move {
         let request: SendTransactionsParams = parse(&params)?;
-        let mut outcomes = Vec::with_capacity(request.transactions.len());
-        for transaction in request.transactions {
-            let result = match decode_hex(&transaction) {
-                Ok(bytes) => blocking(&context.node, move |node| node.submit(&bytes)).await,
-                Err(error) => Err(error),
-            };
-            outcomes.push(send_outcome(result));
-        }
+        let results = blocking(&context.node, move |node| Ok(submit_hex_batch(node, &request.transactions))).await?;
+        let mut outcomes: Vec<SendOutcome> = results.into_iter().map(send_outcome).collect();
         if request.wait {
             // One deadline for the whole list, so the call never outlasts the
             // longest wait however many transactions it carries.
@@ -261,6 +255,25 @@ fn register_submission<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Reg
         Ok::<_, ErrorObjectOwned>(outcomes)
     })?;
     read_method(module, methods::SIMULATE_TRANSACTION, any, |node: &N, request: SimulateParams| node.simulate(&request))
+}
+
+/// Decodes a `sendTransactions` list and admits what decodes, in one call
+/// to the node; every entry keeps its own verdict, in order.
+fn submit_hex_batch<N: NodeApi>(node: &N, transactions: &[String]) -> Vec<Result<Hash, ApiError>> {
+    let mut verdicts: Vec<Option<Result<Hash, ApiError>>> = Vec::with_capacity(transactions.len());
+    let mut valid = Vec::with_capacity(transactions.len());
+    for text in transactions {
+        match decode_hex(text) {
+            Ok(bytes) => {
+                valid.push(bytes);
+                verdicts.push(None);
+            }
+            Err(error) => verdicts.push(Some(Err(error))),
+        }
+    }
+    let mut admitted = node.submit_batch(&valid).into_iter();
+    let missing = || Err(ApiError::Unavailable("the node gave no verdict".to_string()));
+    verdicts.into_iter().map(|verdict| verdict.unwrap_or_else(|| admitted.next().unwrap_or_else(missing))).collect()
 }
 
 /// One transaction's answer in a `sendTransactions` list.

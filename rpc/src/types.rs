@@ -217,6 +217,29 @@ pub struct BlockView {
     /// Whole transactions, when asked for with `full`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_transactions: Option<Vec<TransactionView>>,
+    /// How this node executed the block, while it remembers (recent blocks
+    /// it produced or executed since it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<BlockExecutionView>,
+}
+
+/// How a node executed one block: not part of the chain (another node may
+/// run the same block differently), for monitoring and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockExecutionView {
+    /// Whether the parallel executor ran it (not its serial fallback).
+    pub parallel: bool,
+    /// Length of the longest dependency chain (0 when run serially).
+    pub depth: u32,
+    /// Transactions re-executed by validation.
+    pub reexecutions: u64,
+    /// Building the dependency graph, microseconds.
+    pub schedule_micros: u64,
+    /// Executing the transactions, microseconds.
+    pub execute_micros: u64,
+    /// Computing the state root and writing the block, microseconds.
+    pub commit_micros: u64,
 }
 
 /// A transaction with where it was committed (`getTransaction`).

@@ -344,6 +344,64 @@ fn liquidation_storm(
     Ok((state, transactions))
 }
 
+/// A workload for a node reached over RPC (`parlend bench rpc`): a genesis
+/// that funds every signer, setup transactions (untimed: lending positions),
+/// and the measured transactions, each signer's in nonce order.
+pub struct RpcWorkload {
+    /// The chain's genesis, dated `timestamp` so its prices are fresh.
+    pub genesis: Genesis,
+    /// Transactions to commit before measuring.
+    pub setup: Vec<SignedTransaction>,
+    /// The measured transactions.
+    pub transactions: Vec<SignedTransaction>,
+}
+
+/// Builds `count` transactions of `kind` (`transfers` or `lending-mix`)
+/// spread over `signers` accounts, deterministically from `seed`, for a
+/// chain whose genesis is at `timestamp`.
+pub fn rpc_workload(
+    kind: WorkloadKind,
+    count: usize,
+    signers: usize,
+    seed: u64,
+    timestamp: u64,
+) -> anyhow::Result<RpcWorkload> {
+    anyhow::ensure!(signers >= 2, "a workload needs at least two signers");
+    let accounts = keys(seed, signers + 1);
+    let users = &accounts[1..];
+    let mut genesis = genesis(&accounts);
+    genesis.timestamp = timestamp;
+    let context = BlockContext { chain_id: WORKLOAD_CHAIN_ID, height: 1, timestamp };
+    let mut generator = Generator::new(genesis.state()?, context);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut setup = Vec::new();
+    let mut transactions = Vec::with_capacity(count);
+    match kind {
+        WorkloadKind::Transfers => {
+            for _ in 0..count {
+                let (from, to) = (rng.random_range(0..users.len()), rng.random_range(0..users.len() - 1));
+                let to = users[if to >= from { to + 1 } else { to }].address();
+                let amount = Amount(rng.random_range(1..1_000_000));
+                let instruction = Instruction::Transfer { to, asset: asset("USDC"), amount };
+                transactions.push(generator.transaction(&users[from], vec![instruction])?.signed);
+            }
+        }
+        WorkloadKind::LendingMix => {
+            for user in users {
+                setup.push(generator.transaction(user, setup_positions())?.signed);
+            }
+            let markets = assets();
+            for _ in 0..count {
+                let user = &users[rng.random_range(0..users.len())];
+                let instruction = lending_operation(&mut rng, &markets);
+                transactions.push(generator.transaction(user, vec![instruction])?.signed);
+            }
+        }
+        other => anyhow::bail!("{} is not an RPC workload (use transfers or lending-mix)", other.name()),
+    }
+    Ok(RpcWorkload { genesis, setup, transactions })
+}
+
 /// Every lending user's starting position: deposits in all four markets and
 /// some debt in USDC and WETH ($36k of collateral, $6.5k of debt).
 pub fn setup_positions() -> Vec<Instruction> {

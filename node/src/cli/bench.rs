@@ -4,6 +4,8 @@ use clap::{Args, Subcommand};
 
 use parlend_sim::bench::{BenchConfig, WorkloadKind, run};
 
+use crate::bench_rpc::{RpcBenchConfig, RpcBenchReport, Target, write_genesis};
+
 /// `parlend bench` arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -39,11 +41,67 @@ pub enum BenchKind {
         #[arg(long)]
         json: bool,
     },
+    /// The path a user takes: pre-signed transactions over HTTP JSON-RPC to a
+    /// node (started here as a child process unless `--url`), committed
+    /// tx/s, latency and the signature-check ceiling from one run.
+    Rpc(Box<RpcArgs>),
+}
+
+/// `parlend bench rpc` arguments.
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    /// The workload: `transfers` or `lending-mix`.
+    #[arg(long, value_enum, default_value = "transfers")]
+    pub workload: WorkloadKind,
+    /// Transactions to submit.
+    #[arg(long, default_value_t = 40_000)]
+    pub txs: usize,
+    /// Accounts signing them (funded in the node's genesis).
+    #[arg(long, default_value_t = 400)]
+    pub signers: usize,
+    /// HTTP connections submitting.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+    /// Transactions per `sendTransactions` call.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Offered load in transactions per second (open loop); without it,
+    /// closed loop at the node's pace.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Seed of the workload.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Measure a node already running (with the genesis `--write-genesis` wrote).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Write the workload's genesis to this file and exit (to start a node by hand for `--url`).
+    #[arg(long)]
+    pub write_genesis: Option<std::path::PathBuf>,
+    /// The started node's milliseconds between blocks.
+    #[arg(long, default_value_t = 200)]
+    pub block_time_ms: u64,
+    /// The started node does not fsync.
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// The started node's executor threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// The started node's data directory (default: a temporary one).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Seconds to wait for the last commits after the last submission.
+    #[arg(long, default_value_t = 60)]
+    pub drain_timeout_seconds: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `parlend bench`.
 pub fn main(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
+        BenchKind::Rpc(args) => rpc(&args),
         BenchKind::Exec { workload, txs, block_size, threads, repeat, seed, json } => {
             anyhow::ensure!(txs > 0 && block_size > 0, "--txs and --block-size must be positive");
             anyhow::ensure!(
@@ -75,5 +133,77 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             anyhow::ensure!(report.state_hash_equal, "the parallel executor diverged from the serial one");
             Ok(())
         }
+    }
+}
+
+fn rpc(args: &RpcArgs) -> anyhow::Result<()> {
+    let mut flags = vec!["--block-time-ms".to_string(), args.block_time_ms.to_string()];
+    flags.extend(["--threads".to_string(), args.threads.to_string()]);
+    if args.no_fsync {
+        flags.push("--no-fsync".to_string());
+    }
+    let target = match &args.url {
+        Some(url) => Target::Url(url.clone()),
+        None => Target::Spawn { flags, data_dir: args.data_dir.clone() },
+    };
+    let config = RpcBenchConfig {
+        workload: args.workload,
+        transactions: args.txs,
+        signers: args.signers,
+        connections: args.connections,
+        batch: args.batch,
+        rate: args.rate,
+        seed: args.seed,
+        target,
+        drain_timeout: std::time::Duration::from_secs(args.drain_timeout_seconds),
+    };
+    if let Some(path) = &args.write_genesis {
+        return write_genesis(&config, path);
+    }
+    let report = crate::bench_rpc::run(&config)?;
+    if args.json {
+        return super::print_json(&report);
+    }
+    print_rpc_report(&report);
+    Ok(())
+}
+
+#[expect(clippy::float_arithmetic, reason = "benchmark figures for people")]
+fn print_rpc_report(report: &RpcBenchReport) {
+    let loop_kind =
+        report.offered_tps.map_or_else(|| "closed loop".to_string(), |rate| format!("open loop at {rate} tx/s"));
+    println!(
+        "workload            {} ({} signers, {} connections, {} per call, {loop_kind})",
+        report.workload, report.signers, report.connections, report.batch
+    );
+    println!(
+        "committed           {:>12} of {} in {:.2} s",
+        report.committed, report.transactions, report.elapsed_seconds
+    );
+    println!("committed           {:>12.0} tx/s", report.committed_tps);
+    println!("signature ceiling   {:>12.0} tx/s (verify_strict, all cores)", report.signature_ceiling_tps);
+    println!("committed / ceiling {:>12.2}", report.committed_over_ceiling);
+    println!(
+        "blocks              {:>12} ({:.0} tx/block, largest {})",
+        report.blocks, report.transactions_per_block, report.transactions_per_block_max
+    );
+    println!(
+        "parallel path       {:>11.0}% of blocks, {:.0}% of transactions",
+        report.parallel_blocks_share * 100.0,
+        report.parallel_transactions_share * 100.0
+    );
+    let latency = &report.latency_ms;
+    println!(
+        "submit to commit    p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latency.p50, latency.p90, latency.p99, latency.max
+    );
+    if let Some(cpu) = report.node_cpu_micros_per_transaction {
+        println!("node CPU            {cpu:>12.1} µs per committed transaction");
+    }
+    if report.rejected.is_empty() {
+        println!("rejected            {:>12}", 0);
+    }
+    for (reason, count) in &report.rejected {
+        println!("rejected            {count:>12} {reason}");
     }
 }

@@ -1,0 +1,486 @@
+//! `parlend bench rpc`: throughput and latency on the path a user takes.
+//!
+//! Starts a node as a child process (or targets a running one), funds the
+//! workload's signers in its genesis, commits the setup transactions
+//! (untimed), then submits pre-signed transactions over real HTTP JSON-RPC
+//! (`sendTransactions` batches) from several connections, closed loop (each
+//! connection sends its next batch when the last is answered) or open loop
+//! at an offered rate. A watcher follows the chain head and times every
+//! transaction from its submission (its scheduled time, in open loop, so a
+//! slow node cannot hide its queueing) to the moment its block is seen
+//! committed. Reported from the same run: committed tx/s, transactions per
+//! block, the share on the parallel executor, latency percentiles,
+//! rejections by reason, the node's CPU time per committed transaction and
+//! the machine's signature-check ceiling (`verify_strict` on all cores).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use parking_lot::Mutex;
+use parlend_contracts::SignedTransaction;
+use parlend_ledger::Hash;
+use parlend_rpc::Client;
+use parlend_rpc::types::{BlockParams, SendOutcome};
+use parlend_sim::workload::{RpcWorkload, WORKLOAD_CHAIN_ID, WorkloadKind, rpc_workload};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// How long the node may take to print its RPC address.
+const NODE_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the watcher asks for the head.
+const HEAD_POLL: Duration = Duration::from_millis(5);
+
+/// Which node to measure.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start `parlend run` as a child process with these extra flags.
+    Spawn {
+        /// Flags after `parlend run --genesis G --data-dir D --rpc-addr 127.0.0.1:0`.
+        flags: Vec<String>,
+        /// Where the node keeps its chain (a temporary folder if `None`).
+        data_dir: Option<PathBuf>,
+    },
+    /// A node already running with the workload's genesis
+    /// (`--write-genesis` writes it).
+    Url(String),
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RpcBenchConfig {
+    /// The workload (`transfers` or `lending-mix`).
+    pub workload: WorkloadKind,
+    /// Measured transactions.
+    pub transactions: usize,
+    /// Accounts signing them.
+    pub signers: usize,
+    /// HTTP connections submitting.
+    pub connections: usize,
+    /// Transactions per `sendTransactions` call.
+    pub batch: usize,
+    /// Offered load, transactions per second (`None`: closed loop, as fast
+    /// as the node answers).
+    pub rate: Option<u64>,
+    /// Seed of the workload.
+    pub seed: u64,
+    /// The node.
+    pub target: Target,
+    /// Longest wait for the last commit after the last submission.
+    pub drain_timeout: Duration,
+}
+
+/// Latency percentiles, milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcBenchReport {
+    /// The workload.
+    pub workload: &'static str,
+    /// Transactions submitted.
+    pub transactions: usize,
+    /// Signing accounts.
+    pub signers: usize,
+    /// HTTP connections.
+    pub connections: usize,
+    /// Transactions per call.
+    pub batch: usize,
+    /// Offered rate (`None`: closed loop).
+    pub offered_tps: Option<u64>,
+    /// Transactions seen committed.
+    pub committed: usize,
+    /// Committed transactions per second, first submission to last commit.
+    pub committed_tps: f64,
+    /// Blocks holding the measured transactions.
+    pub blocks: usize,
+    /// Mean transactions per block.
+    pub transactions_per_block: f64,
+    /// Largest block.
+    pub transactions_per_block_max: usize,
+    /// Share of those blocks the parallel executor ran (not its serial fallback).
+    pub parallel_blocks_share: f64,
+    /// Share of the transactions in blocks the parallel executor ran.
+    pub parallel_transactions_share: f64,
+    /// Submission to commit, milliseconds.
+    pub latency_ms: Percentiles,
+    /// Refused submissions by error (code and the first message seen).
+    pub rejected: BTreeMap<String, u64>,
+    /// The node's CPU time (user + system) per committed transaction, when
+    /// the node is a child process.
+    pub node_cpu_micros_per_transaction: Option<f64>,
+    /// `verify_strict` on all cores of this machine, transactions per second.
+    pub signature_ceiling_tps: f64,
+    /// `committed_tps / signature_ceiling_tps`.
+    pub committed_over_ceiling: f64,
+    /// Seconds from the first submission to the last commit.
+    pub elapsed_seconds: f64,
+}
+
+/// Runs the benchmark.
+pub fn run(config: &RpcBenchConfig) -> anyhow::Result<RpcBenchReport> {
+    anyhow::ensure!(config.connections > 0 && config.batch > 0, "connections and batch must be positive");
+    let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    eprintln!(
+        "signing {} {} transactions from {} signers...",
+        config.transactions,
+        config.workload.name(),
+        config.signers
+    );
+    let workload = rpc_workload(config.workload, config.transactions, config.signers, config.seed, timestamp)?;
+    let ceiling = signature_ceiling(&workload.transactions);
+    let node = NodeUnderTest::start(&config.target, &workload)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(measure(config, &workload, &node));
+    drop(node);
+    let measured = result?;
+    Ok(report(config, measured, ceiling))
+}
+
+/// Writes the workload's genesis (for a node started by hand, `--url`).
+pub fn write_genesis(config: &RpcBenchConfig, path: &Path) -> anyhow::Result<()> {
+    let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let workload = rpc_workload(config.workload, 0, config.signers, config.seed, timestamp)?;
+    std::fs::write(path, serde_json::to_vec_pretty(&workload.genesis)?)?;
+    Ok(())
+}
+
+/// `verify_strict` of every transaction on all cores: transactions per second.
+#[expect(clippy::float_arithmetic, reason = "a benchmark figure for people")]
+fn signature_ceiling(transactions: &[SignedTransaction]) -> f64 {
+    let started = Instant::now();
+    let valid = transactions.par_iter().filter(|tx| (*tx).clone().verify(WORKLOAD_CHAIN_ID).is_ok()).count();
+    valid as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// The node being measured, and how to read its CPU time.
+struct NodeUnderTest {
+    url: String,
+    child: Option<Child>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl NodeUnderTest {
+    fn start(target: &Target, workload: &RpcWorkload) -> anyhow::Result<NodeUnderTest> {
+        let (flags, data_dir) = match target {
+            Target::Url(url) => return Ok(NodeUnderTest { url: url.clone(), child: None, _scratch: None }),
+            Target::Spawn { flags, data_dir } => (flags, data_dir),
+        };
+        let scratch = tempfile::tempdir()?;
+        let genesis = scratch.path().join("genesis.json");
+        std::fs::write(&genesis, serde_json::to_vec(&workload.genesis)?)?;
+        let data = data_dir.clone().unwrap_or_else(|| scratch.path().join("data"));
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["run", "--rpc-addr", "127.0.0.1:0", "--genesis"])
+            .arg(&genesis)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the node")?;
+        let url = read_rpc_address(&mut child)?;
+        Ok(NodeUnderTest { url, child: Some(child), _scratch: Some(scratch) })
+    }
+
+    /// User plus system CPU time of the child node so far.
+    fn cpu_time(&self) -> Option<Duration> {
+        let child = self.child.as_ref()?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 1_000 / clock_ticks_per_second()))
+    }
+}
+
+impl Drop for NodeUnderTest {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .filter(|ticks| *ticks > 0)
+        .unwrap_or(100)
+}
+
+fn read_rpc_address(child: &mut Child) -> anyhow::Result<String> {
+    let stdout = child.stdout.take().context("the node's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + NODE_START_TIMEOUT;
+    let url = loop {
+        if Instant::now() > deadline {
+            bail!("the node did not print its RPC address in time");
+        }
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("RPC listening on ") {
+                    break url.trim().to_string();
+                }
+            }
+            _ => bail!("the node exited before serving"),
+        }
+    };
+    // Keep draining stdout so the node never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(url)
+}
+
+/// What the submitters and the watcher saw.
+struct Measured {
+    submitted: usize,
+    latencies: Vec<Duration>,
+    blocks: Vec<(usize, bool)>,
+    rejected: BTreeMap<String, u64>,
+    elapsed: Duration,
+    node_cpu: Option<Duration>,
+}
+
+/// When each accepted transaction was submitted; filled by the submitters,
+/// emptied by the watcher.
+type Pending = Arc<Mutex<HashMap<Hash, Instant>>>;
+
+/// What the watcher saw: each measured transaction's latency, each block
+/// holding some (its size, whether it ran in parallel), the last commit.
+#[derive(Default)]
+struct Watched {
+    latencies: Vec<Duration>,
+    blocks: Vec<(usize, bool)>,
+    last_commit: Option<Instant>,
+}
+
+async fn measure(config: &RpcBenchConfig, workload: &RpcWorkload, node: &NodeUnderTest) -> anyhow::Result<Measured> {
+    let client = Client::new(&node.url)?;
+    commit_setup(&client, &workload.setup, config.batch).await?;
+    let pending: Pending = Arc::default();
+    let partitions = partition(&workload.transactions, config.connections);
+    let cpu_before = node.cpu_time();
+    let started = Instant::now();
+    let first_height = client.head().await?.height;
+    let watched: Arc<Mutex<Watched>> = Arc::default();
+    let watcher = tokio::spawn(watch(client.clone(), pending.clone(), watched.clone(), first_height));
+    let mut submitters = Vec::new();
+    for (index, transactions) in partitions.into_iter().enumerate() {
+        let url = node.url.clone();
+        let pending = pending.clone();
+        let schedule = Schedule::new(config, index, started);
+        submitters.push(tokio::spawn(submit(url, transactions, config.batch, schedule, pending)));
+    }
+    let mut rejected = BTreeMap::new();
+    let mut submitted = 0;
+    for submitter in submitters {
+        let (sent, refused) = submitter.await??;
+        submitted += sent;
+        for (reason, count) in refused {
+            *rejected.entry(reason).or_insert(0) += count;
+        }
+    }
+    let deadline = Instant::now() + config.drain_timeout;
+    while !pending.lock().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(HEAD_POLL).await;
+    }
+    watcher.abort();
+    if let Ok(Err(error)) = watcher.await {
+        return Err(error.context("following the chain"));
+    }
+    let node_cpu = node.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    let Watched { latencies, blocks, last_commit } = std::mem::take(&mut *watched.lock());
+    let elapsed = last_commit.unwrap_or_else(Instant::now).saturating_duration_since(started);
+    Ok(Measured { submitted, latencies, blocks, rejected, elapsed, node_cpu })
+}
+
+/// Commits the setup transactions (positions for lending), untimed.
+async fn commit_setup(client: &Client, setup: &[SignedTransaction], batch: usize) -> anyhow::Result<()> {
+    if setup.is_empty() {
+        return Ok(());
+    }
+    eprintln!("committing {} setup transactions...", setup.len());
+    for chunk in setup.chunks(batch) {
+        let outcomes = client.send_many(chunk, true).await?;
+        if let Some(error) = outcomes.iter().find_map(|outcome| outcome.error.as_ref()) {
+            bail!("a setup transaction was refused: {} (code {})", error.message, error.code);
+        }
+    }
+    Ok(())
+}
+
+/// Splits transactions over connections so that each signer's stay on one
+/// connection, in nonce order.
+fn partition(transactions: &[SignedTransaction], connections: usize) -> Vec<Vec<SignedTransaction>> {
+    let mut partitions = vec![Vec::new(); connections];
+    for transaction in transactions {
+        let signer = transaction.transaction.signer.0;
+        let slot = usize::from(u16::from_be_bytes([signer[0], signer[1]])) % connections;
+        partitions[slot].push(transaction.clone());
+    }
+    partitions
+}
+
+/// When a connection sends its batches: as soon as it can (closed loop), or
+/// each at its slot of an offered rate shared by all connections.
+#[derive(Clone, Copy)]
+struct Schedule {
+    started: Instant,
+    /// Time between this connection's batches (`None`: closed loop).
+    spacing: Option<Duration>,
+    /// This connection's offset, so connections interleave.
+    offset: Duration,
+}
+
+impl Schedule {
+    fn new(config: &RpcBenchConfig, index: usize, started: Instant) -> Schedule {
+        let spacing = config.rate.filter(|rate| *rate > 0).map(|rate| {
+            let per_connection_nanos =
+                1_000_000_000u128 * (config.batch * config.connections) as u128 / u128::from(rate);
+            Duration::from_nanos(u64::try_from(per_connection_nanos).unwrap_or(u64::MAX))
+        });
+        let offset = spacing.map_or(Duration::ZERO, |spacing| {
+            spacing / u32::try_from(config.connections).unwrap_or(1) * u32::try_from(index).unwrap_or(0)
+        });
+        Schedule { started, spacing, offset }
+    }
+
+    /// When batch `number` is due (`None`: now).
+    fn due(&self, number: u32) -> Option<Instant> {
+        self.spacing.map(|spacing| self.started + self.offset + spacing * number)
+    }
+}
+
+/// One connection: sends its transactions in batches; returns how many it
+/// sent and the refusals by reason.
+async fn submit(
+    url: String,
+    transactions: Vec<SignedTransaction>,
+    batch: usize,
+    schedule: Schedule,
+    pending: Pending,
+) -> anyhow::Result<(usize, BTreeMap<String, u64>)> {
+    let client = Client::new(&url)?;
+    let mut refused = BTreeMap::new();
+    for (number, chunk) in transactions.chunks(batch).enumerate() {
+        let due = schedule.due(u32::try_from(number).unwrap_or(u32::MAX));
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let submitted_at = due.unwrap_or_else(Instant::now);
+        // Registered before sending: a block may commit them before the
+        // answer arrives.
+        let hashes: Vec<Hash> = chunk.iter().map(SignedTransaction::hash).collect();
+        pending.lock().extend(hashes.iter().map(|hash| (*hash, submitted_at)));
+        let outcomes: Vec<SendOutcome> = client.send_many(chunk, false).await?;
+        let mut pending = pending.lock();
+        for (hash, outcome) in hashes.iter().zip(outcomes) {
+            if outcome.accepted.is_some() {
+                continue;
+            }
+            pending.remove(hash);
+            let reason = match outcome.error {
+                Some(error) => format!("{} {}", error.code, reason_of(&error.message)),
+                None => "no answer".to_string(),
+            };
+            *refused.entry(reason).or_insert(0) += 1;
+        }
+    }
+    Ok((transactions.len(), refused))
+}
+
+/// The stable part of an error message (before any numbers).
+fn reason_of(message: &str) -> &str {
+    message.split(|c: char| c == ':' || c.is_ascii_digit()).next().unwrap_or(message).trim()
+}
+
+/// Follows the head; for every new block, times its measured transactions.
+async fn watch(client: Client, pending: Pending, watched: Arc<Mutex<Watched>>, from_height: u64) -> anyhow::Result<()> {
+    let mut height = from_height;
+    loop {
+        let head = client.head().await?.height;
+        while height < head {
+            height += 1;
+            let block = client.block(&BlockParams { height: Some(height), ..BlockParams::default() }).await?;
+            let seen = Instant::now();
+            let Some(block) = block else { continue };
+            let mut pending = pending.lock();
+            let mut watched = watched.lock();
+            let before = watched.latencies.len();
+            for hash in &block.transactions {
+                if let Some(submitted) = pending.remove(hash) {
+                    watched.latencies.push(seen.saturating_duration_since(submitted));
+                }
+            }
+            if watched.latencies.len() > before {
+                let parallel = block.execution.is_some_and(|execution| execution.parallel);
+                watched.blocks.push((block.transactions.len(), parallel));
+                watched.last_commit = Some(seen);
+            }
+        }
+        tokio::time::sleep(HEAD_POLL).await;
+    }
+}
+
+/// The report of a run.
+#[expect(clippy::float_arithmetic, reason = "benchmark figures for people")]
+fn report(config: &RpcBenchConfig, measured: Measured, ceiling: f64) -> RpcBenchReport {
+    let Measured { submitted, mut latencies, blocks, rejected, elapsed, node_cpu } = measured;
+    let committed = latencies.len();
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let committed_tps = committed as f64 / seconds;
+    let in_blocks: usize = blocks.iter().map(|(count, _)| count).sum();
+    let parallel_blocks = blocks.iter().filter(|(_, parallel)| *parallel).count();
+    let in_parallel: usize = blocks.iter().filter(|(_, parallel)| *parallel).map(|(count, _)| count).sum();
+    let share = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
+    latencies.sort_unstable();
+    let at = |fraction: f64| {
+        let index = ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+        latencies.get(index).map_or(0.0, |latency| latency.as_secs_f64() * 1_000.0)
+    };
+    RpcBenchReport {
+        workload: config.workload.name(),
+        transactions: submitted,
+        signers: config.signers,
+        connections: config.connections,
+        batch: config.batch,
+        offered_tps: config.rate,
+        committed,
+        committed_tps,
+        blocks: blocks.len(),
+        transactions_per_block: share(in_blocks, blocks.len()),
+        transactions_per_block_max: blocks.iter().map(|(count, _)| *count).max().unwrap_or(0),
+        parallel_blocks_share: share(parallel_blocks, blocks.len()),
+        parallel_transactions_share: share(in_parallel, in_blocks),
+        latency_ms: Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1.0) },
+        rejected,
+        node_cpu_micros_per_transaction: node_cpu
+            .filter(|_| committed > 0)
+            .map(|cpu| cpu.as_secs_f64() * 1_000_000.0 / committed as f64),
+        signature_ceiling_tps: ceiling,
+        committed_over_ceiling: committed_tps / ceiling.max(1e-9),
+        elapsed_seconds: seconds,
+    }
+}

@@ -1,0 +1,318 @@
+//! End to end, block production: blocks fill under load, admission never
+//! waits for a commit, a batch keeps each transaction's own verdict, and a
+//! node killed while its pipeline commits loses nothing it acknowledged.
+//! Counts, not timings: nothing here depends on the machine's speed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use parlend_contracts::SignedTransaction;
+use parlend_ledger::block::{Header, Receipt};
+use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::{Amount, AssetId, Hash, StateKey};
+use parlend_node::node::{Node, NodeConfig};
+use parlend_rpc::Client;
+use parlend_rpc::types::{BlockParams, TxState};
+use parlend_sim::workload::{WorkloadKind, rpc_workload};
+use parlend_store::{BlockCommit, ChainHead, MemoryStore, Store, TxLocation};
+use parlend_tests::{ChildNode, TestNode, asset, dev_keypair, signed_transfer};
+
+/// Transactions per block, in order, from height 1 to the head.
+async fn block_sizes(client: &Client) -> Vec<usize> {
+    let head = client.head().await.unwrap().height;
+    let mut sizes = Vec::new();
+    for height in 1..=head {
+        let block = client.block(&BlockParams { height: Some(height), ..Default::default() }).await.unwrap().unwrap();
+        sizes.push(block.transactions.len());
+    }
+    sizes
+}
+
+/// Waits until every one of `hashes` is committed.
+async fn wait_committed(client: &Client, hashes: &[Hash]) {
+    for hash in hashes {
+        for attempt in 0.. {
+            let status = client.transaction_status(*hash).await.unwrap();
+            if status.status != TxState::Pending {
+                assert_eq!(status.status, TxState::Committed, "{hash}: {status:?}");
+                break;
+            }
+            assert!(attempt < 3_000, "{hash} still pending after 30 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_200_ms_interval_under_load_makes_blocks_of_hundreds() {
+    const TRANSACTIONS: usize = 4_000;
+    let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let workload = rpc_workload(WorkloadKind::Transfers, TRANSACTIONS, 200, 3, timestamp).unwrap();
+    let mut config = NodeConfig::new(workload.genesis);
+    config.block_time = Duration::from_millis(200);
+    let node = TestNode::start(config).await;
+    let mut hashes = Vec::new();
+    for batch in workload.transactions.chunks(250) {
+        let outcomes = node.client.send_many(batch, false).await.unwrap();
+        for outcome in outcomes {
+            hashes.push(outcome.accepted.expect("a valid transfer is admitted").hash);
+        }
+    }
+    wait_committed(&node.client, &hashes).await;
+    let sizes: Vec<usize> = block_sizes(&node.client).await.into_iter().filter(|size| *size > 0).collect();
+    let blocks = sizes.len();
+    eprintln!("{TRANSACTIONS} transactions in {blocks} blocks: {sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), TRANSACTIONS);
+    assert!(blocks * 100 <= TRANSACTIONS, "{blocks} blocks for {TRANSACTIONS} transactions: blocks are not filling");
+    node.stop().await;
+}
+
+/// A memory store whose commits can be held at a gate, to catch anything
+/// that waits for a commit.
+#[derive(Default)]
+struct GatedStore {
+    inner: MemoryStore,
+    closed: Mutex<bool>,
+    opened: Condvar,
+    /// Commits waiting at the gate.
+    waiting: Mutex<usize>,
+}
+
+impl GatedStore {
+    fn close(&self) {
+        *self.closed.lock() = true;
+    }
+
+    fn open(&self) {
+        *self.closed.lock() = false;
+        self.opened.notify_all();
+    }
+
+    fn waiting(&self) -> usize {
+        *self.waiting.lock()
+    }
+}
+
+impl StateReader for GatedStore {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        self.inner.get(key)
+    }
+}
+
+impl Store for GatedStore {
+    fn head(&self) -> Option<ChainHead> {
+        self.inner.head()
+    }
+    fn state_root(&self) -> Hash {
+        self.inner.state_root()
+    }
+    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+        self.inner.prepare_root(changes)
+    }
+    fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
+        let mut closed = self.closed.lock();
+        *self.waiting.lock() += 1;
+        while *closed {
+            self.opened.wait(&mut closed);
+        }
+        *self.waiting.lock() -= 1;
+        self.inner.commit(commit)
+    }
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
+        self.inner.header(height)
+    }
+    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.block_bytes(height)
+    }
+    fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
+        self.inner.receipts(height)
+    }
+    fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        self.inner.block_height(hash)
+    }
+    fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        self.inner.tx_location(hash)
+    }
+    fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
+        self.inner.scan(prefix, visit)
+    }
+    fn revert_to(&self, height: u64) -> Result<(), StoreError> {
+        self.inner.revert_to(height)
+    }
+}
+
+fn transfer(from: u32, nonce: u64) -> SignedTransaction {
+    signed_transfer(&dev_keypair(from), nonce, dev_keypair(9).address(), asset("USDC"), Amount(1_000))
+}
+
+/// Admits `bytes` on another thread; the verdicts, or `None` if admission
+/// did not answer within 20 s.
+fn admit_on_a_thread(node: &Arc<Node>, bytes: Vec<Vec<u8>>) -> Option<Vec<bool>> {
+    let (sender, receiver) = mpsc::channel();
+    let node = node.clone();
+    std::thread::spawn(move || {
+        let verdicts = node.admit(&bytes).iter().map(Result::is_ok).collect::<Vec<_>>();
+        let _ = sender.send(verdicts);
+    });
+    receiver.recv_timeout(Duration::from_secs(20)).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_never_waits_for_a_commit() {
+    let store = Arc::new(GatedStore::default());
+    let mut genesis_config = NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    genesis_config.block_time = Duration::ZERO;
+    let handle = Node::start_on(store.clone(), genesis_config).await.unwrap();
+    let node = handle.node.clone();
+    store.close();
+    // The first block's commit is held at the gate.
+    assert_eq!(admit_on_a_thread(&node, vec![transfer(1, 0).encode()]), Some(vec![true]));
+    for _ in 0..2_000 {
+        if store.waiting() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.waiting(), 1, "the first block reached its commit");
+    let head_during_commit = store.head().unwrap().height;
+    // While it is held, admission answers every submission, and the next
+    // block executes on top of the one being committed.
+    let batch: Vec<Vec<u8>> = (0..50).map(|nonce| transfer(2, nonce).encode()).collect();
+    assert_eq!(admit_on_a_thread(&node, batch), Some(vec![true; 50]), "admission waited for the commit");
+    assert_eq!(admit_on_a_thread(&node, vec![transfer(1, 1).encode()]), Some(vec![true]));
+    assert_eq!(store.head().unwrap().height, head_during_commit, "nothing was committed meanwhile");
+    store.open();
+    let client = Client::new(&format!("http://{}", handle.rpc_address)).unwrap();
+    let last = transfer(2, 49).hash();
+    wait_committed(&client, &[transfer(1, 0).hash(), transfer(1, 1).hash(), last]).await;
+    assert_eq!(client.account(dev_keypair(2).address()).await.unwrap().nonce, 50);
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_with_one_bad_signature_rejects_exactly_that_one() {
+    let node = TestNode::in_memory().await;
+    let mut bad = transfer(8, 0).encode();
+    // The signature is the last 64 bytes: flip one of its bits.
+    let at = bad.len() - 10;
+    bad[at] ^= 0x20;
+    let single = node.client.send_raw(&bad, false).await.unwrap_err();
+    let mut batch: Vec<String> =
+        (0..20).map(|nonce| hex::encode(transfer(1 + nonce % 5, u64::from(nonce / 5)).encode())).collect();
+    batch.insert(11, hex::encode(&bad));
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "sendTransactions",
+        "params": {"transactions": batch}});
+    let (status, response) = parlend_tests::post_raw(&node.url, body.to_string()).await;
+    assert_eq!(status, 200);
+    let outcomes = response["result"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 21);
+    for (index, outcome) in outcomes.iter().enumerate() {
+        if index == 11 {
+            assert_eq!(outcome["error"]["code"].as_i64(), single.code().map(i64::from), "{outcome}");
+            assert!(outcome["accepted"].is_null());
+        } else {
+            assert!(outcome["accepted"]["hash"].is_string(), "{index}: {outcome}");
+        }
+    }
+    node.stop().await;
+}
+
+/// A transaction acknowledged as committed, and where.
+#[derive(Debug, Clone)]
+struct Acked {
+    hash: Hash,
+    height: u64,
+    block_hash: Hash,
+}
+
+/// Sends batches of transfers from `sender` (waiting for their commits)
+/// until the node dies; records the acknowledged ones.
+async fn batch_load(url: String, sender: u32, acked: Arc<Mutex<Vec<Acked>>>) {
+    let Ok(client) = Client::new(&url) else { return };
+    let Ok(account) = client.account(dev_keypair(sender).address()).await else { return };
+    let mut nonce = account.pending_nonce;
+    loop {
+        let batch: Vec<SignedTransaction> = (0..100)
+            .map(|offset| {
+                let to = dev_keypair((sender + 1 + offset) % 10).address();
+                signed_transfer(&dev_keypair(sender), nonce + u64::from(offset), to, asset("USDC"), Amount(7))
+            })
+            .collect();
+        nonce += 100;
+        let Ok(outcomes) = client.send_many(&batch, true).await else { return };
+        for outcome in outcomes {
+            let Some(status) = outcome.accepted else { return };
+            if status.status != TxState::Committed {
+                return;
+            }
+            let receipt = status.receipt.expect("committed transactions have receipts");
+            acked.lock().push(Acked {
+                hash: status.hash,
+                height: receipt.block_height,
+                block_hash: receipt.block_hash,
+            });
+        }
+    }
+}
+
+async fn supply(client: &Client) -> BTreeMap<AssetId, u128> {
+    let mut totals = BTreeMap::new();
+    for index in 0..10 {
+        for balance in client.balances(dev_keypair(index).address()).await.unwrap().balances {
+            *totals.entry(balance.asset).or_insert(0u128) += balance.amount.0;
+        }
+    }
+    totals
+}
+
+async fn check_acknowledged(client: &Client, acked: &[Acked], round: usize) {
+    for tx in acked {
+        let receipt =
+            client.receipt(tx.hash).await.unwrap().unwrap_or_else(|| panic!("round {round}: {} lost", tx.hash));
+        assert_eq!((receipt.block_height, receipt.block_hash), (tx.height, tx.block_hash), "round {round}: moved");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_pipelined_commits_loses_nothing_acknowledged_and_the_chain_replays() {
+    const ROUNDS: usize = 3;
+    let directory = tempfile::tempdir().unwrap();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
+    let mut expected_supply = None;
+    for round in 0..ROUNDS {
+        // On demand: blocks follow each other as fast as the pipeline runs.
+        let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "0"]);
+        let client = Client::new(&node.url).unwrap();
+        check_acknowledged(&client, &acked.lock().clone(), round).await;
+        let totals = supply(&client).await;
+        assert_eq!(*expected_supply.get_or_insert_with(|| totals.clone()), totals, "round {round}: supply changed");
+        let load: Vec<_> =
+            (1..=6).map(|sender| tokio::spawn(batch_load(node.url.clone(), sender, acked.clone()))).collect();
+        tokio::time::sleep(Duration::from_millis(1_500 + 700 * round as u64)).await;
+        node.kill();
+        for task in load {
+            task.await.unwrap();
+        }
+    }
+    let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "0"]);
+    let client = Client::new(&node.url).unwrap();
+    check_acknowledged(&client, &acked.lock().clone(), ROUNDS).await;
+    let acknowledged = acked.lock().len();
+    assert!(acknowledged >= 1_000, "too little load to test anything: {acknowledged} acknowledged");
+    let multi = block_sizes(&client).await.into_iter().filter(|size| *size > 1).count();
+    assert!(multi > 0, "no block held more than one transaction");
+    node.kill();
+    // The chain the pipelined node produced replays, every hash checked.
+    let store = parlend_store::RocksStore::open(directory.path(), Default::default()).unwrap();
+    let summary = parlend_log::replay::replay_store(
+        &store,
+        &parlend_contracts::dev::dev_genesis(),
+        &parlend_log::replay::ReplayOptions { threads: 0, halt_at_height: None },
+        &mut |_| {},
+    )
+    .unwrap();
+    eprintln!("{acknowledged} acknowledged across {ROUNDS} kills; replayed {summary:?}");
+}
