@@ -373,13 +373,13 @@ mod tests {
             frozen: Some(true),
             ..MarketChanges::default()
         };
-        let changed = changes.apply(base.clone(), 6).unwrap();
+        let changed = changes.apply(base, 6).unwrap();
         assert_eq!(changed.ltv, Bps(7_000));
         assert_eq!(changed.slope1, Ray(5 * 10u128.pow(25)));
         assert_eq!(changed.supply_cap, Amount(1_000_000_000));
         assert_eq!(changed.price_staleness_seconds, 3_600);
         assert!(changed.frozen);
         assert_eq!(changed.liquidation_bonus, base.liquidation_bonus);
-        assert_eq!(MarketChanges::default().apply(base.clone(), 6), Ok(base));
+        assert_eq!(MarketChanges::default().apply(base, 6), Ok(base));
     }
 }

@@ -456,9 +456,10 @@ fn report(config: &RpcBenchConfig, measured: Measured, ceiling: f64) -> RpcBench
     let in_parallel: usize = blocks.iter().filter(|(_, parallel)| *parallel).map(|(count, _)| count).sum();
     let share = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
     latencies.sort_unstable();
-    let at = |fraction: f64| {
-        let index = ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
-        latencies.get(index).map_or(0.0, |latency| latency.as_secs_f64() * 1_000.0)
+    // The smallest latency that `per_mille` of them do not exceed.
+    let at = |per_mille: usize| {
+        let rank = (latencies.len() * per_mille).div_ceil(1_000).clamp(1, latencies.len().max(1));
+        latencies.get(rank - 1).map_or(0.0, |latency| latency.as_secs_f64() * 1_000.0)
     };
     RpcBenchReport {
         workload: config.workload.name(),
@@ -474,7 +475,7 @@ fn report(config: &RpcBenchConfig, measured: Measured, ceiling: f64) -> RpcBench
         transactions_per_block_max: blocks.iter().map(|(count, _)| *count).max().unwrap_or(0),
         parallel_blocks_share: share(parallel_blocks, blocks.len()),
         parallel_transactions_share: share(in_parallel, in_blocks),
-        latency_ms: Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1.0) },
+        latency_ms: Percentiles { p50: at(500), p90: at(900), p99: at(990), max: at(1_000) },
         rejected,
         node_cpu_micros_per_transaction: node_cpu
             .filter(|_| committed > 0)

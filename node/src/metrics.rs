@@ -91,7 +91,7 @@ impl Metrics {
             // 100 ns to about 1.6 s per transaction.
             admission: Histogram::new(exponential_buckets(0.000_000_1, 2.0, 24)),
             // 1/1024 to 1 of a block.
-            block_fill: Histogram::new(exponential_buckets(1.0 / 1024.0, 2.0, 11)),
+            block_fill: Histogram::new(exponential_buckets(0.000_976_562_5, 2.0, 11)),
             phases: Family::new_with_constructor(phase_histogram),
             block_transactions: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             parallelism: Gauge::default(),

@@ -286,7 +286,8 @@ async fn kill_9_during_pipelined_commits_loses_nothing_acknowledged_and_the_chai
         // On demand: blocks follow each other as fast as the pipeline runs.
         let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "0"]);
         let client = Client::new(&node.url).unwrap();
-        check_acknowledged(&client, &acked.lock().clone(), round).await;
+        let so_far = acked.lock().clone();
+        check_acknowledged(&client, &so_far, round).await;
         let totals = supply(&client).await;
         assert_eq!(*expected_supply.get_or_insert_with(|| totals.clone()), totals, "round {round}: supply changed");
         let load: Vec<_> =
@@ -299,7 +300,8 @@ async fn kill_9_during_pipelined_commits_loses_nothing_acknowledged_and_the_chai
     }
     let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "0"]);
     let client = Client::new(&node.url).unwrap();
-    check_acknowledged(&client, &acked.lock().clone(), ROUNDS).await;
+    let all = acked.lock().clone();
+    check_acknowledged(&client, &all, ROUNDS).await;
     let acknowledged = acked.lock().len();
     assert!(acknowledged >= 1_000, "too little load to test anything: {acknowledged} acknowledged");
     let multi = block_sizes(&client).await.into_iter().filter(|size| *size > 1).count();
