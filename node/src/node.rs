@@ -124,6 +124,8 @@ pub struct Node {
     heads: watch::Sender<u64>,
     /// How recent blocks were executed (height, stats), oldest first.
     executions: Mutex<VecDeque<(u64, BlockExecutionView)>>,
+    /// The last blocks' receipts, decoded, oldest first.
+    recent_receipts: Mutex<VecDeque<RecentReceipts>>,
     commands: Mutex<mpsc::Sender<Command>>,
     config: NodeConfig,
     dev: Mutex<DevState>,
@@ -155,6 +157,17 @@ const PARALLEL_ADMISSION_MIN: usize = 8;
 
 /// Blocks whose execution stats the node keeps for `getBlock`.
 pub const EXECUTIONS_KEPT: usize = 4_096;
+
+/// Blocks whose receipts the node keeps decoded in memory.
+pub const RECEIPTS_KEPT: usize = 64;
+
+/// One committed block's receipts.
+#[derive(Clone)]
+struct RecentReceipts {
+    height: u64,
+    hash: Hash,
+    receipts: Arc<Vec<Receipt>>,
+}
 
 /// Most live snapshots; the oldest is forgotten beyond it.
 pub const SNAPSHOTS_MAX: usize = 1_000;
@@ -232,6 +245,7 @@ impl Node {
             admission,
             heads,
             executions: Mutex::new(VecDeque::with_capacity(EXECUTIONS_KEPT)),
+            recent_receipts: Mutex::new(VecDeque::with_capacity(RECEIPTS_KEPT)),
             commands: Mutex::new(sender),
             config: config.clone(),
             dev: Mutex::new(DevState { next_snapshot_id: 1, ..DevState::default() }),
@@ -386,6 +400,17 @@ impl Node {
             }
             executions.push_back((head.height, execution_view(stats, timings)));
         }
+        {
+            let mut recent = self.recent_receipts.lock();
+            if recent.len() >= RECEIPTS_KEPT {
+                recent.pop_front();
+            }
+            recent.push_back(RecentReceipts {
+                height: head.height,
+                hash: head.hash,
+                receipts: Arc::new(receipts.to_vec()),
+            });
+        }
         tracing::info!(height = head.height, hash = %head.hash, transactions = hashes.len(), "block committed");
         self.heads.send_replace(head.height);
     }
@@ -457,6 +482,7 @@ impl Node {
         let dropped = mempool.len();
         mempool.clear();
         self.executions.lock().retain(|(at, _)| *at <= height);
+        self.recent_receipts.lock().retain(|block| block.height <= height);
         self.heads.send_replace(height);
         self.metrics.head(height);
         self.metrics.mempool(0, 0);
@@ -497,15 +523,24 @@ impl Node {
         let Some(location) = store.tx_location(hash).map_err(unavailable)? else {
             return Ok(None);
         };
-        let receipts = store.receipts(location.height).map_err(unavailable)?.unwrap_or_default();
-        let header = store.header(location.height).map_err(unavailable)?;
-        let (Some(receipt), Some(header)) = (receipts.get(location.index as usize), header) else {
+        // Recent blocks' receipts are kept decoded: waiting for a batch of
+        // commits reads one receipt per transaction from the same block.
+        let recent = self.recent_receipts.lock().iter().find(|block| block.height == location.height).cloned();
+        let (receipts, block_hash) = match recent {
+            Some(block) => (block.receipts, Some(block.hash)),
+            None => {
+                let receipts = store.receipts(location.height).map_err(unavailable)?.unwrap_or_default();
+                let header = store.header(location.height).map_err(unavailable)?;
+                (Arc::new(receipts), header.map(|header| header.hash()))
+            }
+        };
+        let (Some(receipt), Some(block_hash)) = (receipts.get(location.index as usize), block_hash) else {
             return Err(ApiError::Unavailable(format!("receipt of {hash} is missing")));
         };
         Ok(Some(ReceiptView {
             tx_hash: receipt.tx_hash,
             block_height: location.height,
-            block_hash: header.hash(),
+            block_hash,
             index: location.index,
             outcome: outcome_view(&receipt.status),
         }))
