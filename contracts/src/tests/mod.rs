@@ -111,6 +111,7 @@ pub(crate) fn genesis(accounts: usize, funding: &dyn Fn(AssetId) -> u128) -> Gen
             .map(|asset| GenesisMarket { asset: *asset, params: market_params(*asset), price: initial_price(*asset) })
             .collect(),
         liquidation: Default::default(),
+        emode_categories: crate::dev::dev_emode_categories(),
     }
 }
 

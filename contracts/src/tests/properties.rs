@@ -29,6 +29,10 @@ const GOLD: AssetId = AssetId::from_static("GOLD");
 /// Every asset the generator uses: the four markets, then GOLD.
 const ALL: [AssetId; 5] = [TBILL, USDC, WBTC, WETH, GOLD];
 
+/// Most base units the conservative totals may show the books short by:
+/// one for the supply rounded up, one for the debt rounded down.
+const SHORTFALL_MAX: u128 = 2;
+
 /// Property-test cases unless `PROPTEST_CASES` says otherwise.
 const DEFAULT_CASES: u32 = 64;
 /// Accounts 1..=USERS act; account 0 is admin, oracle and minter.
@@ -642,9 +646,14 @@ fn check_books(state: &BTreeMap<StateKey, Value>, minted: &BTreeMap<AssetId, u12
             .map(|e| debt_balance(e.scaled_debt, index.borrow_index).unwrap())
             .sum();
         prop_assert!(claims <= sheet.total_supply.0 && owed >= sheet.total_debt.0);
-        prop_assert!(sheet.treasury.is_zero() || sheet.deficit.is_zero());
-        prop_assert!(sheet.total_debt.0 <= sheet.total_supply.0 + sheet.treasury.0 + sheet.deficit.0);
-        prop_assert_eq!(sheet.cash.0 + sheet.total_debt.0 + sheet.deficit.0, sheet.total_supply.0 + sheet.treasury.0);
+        // The books never lack more than the recorded deficit: equity,
+        // counting the deficit as owed to the market, is negative only by
+        // the rounding of the two totals (supply up, debt down).
+        prop_assert!(sheet.shortfall.0 <= SHORTFALL_MAX, "shortfall in {}: {:?}", asset, sheet);
+        prop_assert_eq!(
+            sheet.cash.0 + sheet.total_debt.0 + sheet.deficit.0 + sheet.shortfall.0,
+            sheet.total_supply.0 + sheet.treasury.0
+        );
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ fn epilogue_sets_rates_from_final_utilization() {
     chain.exec(BORROWER, deposit(WETH, tokens(WETH, 100))).unwrap();
     chain.exec(BORROWER, borrow(USDC, tokens(USDC, 40_000))).unwrap();
     let index = chain.index(USDC);
-    let expected = rates(&market_params(USDC), tokens(USDC, 40_000), tokens(USDC, 60_000)).unwrap();
+    let expected = rates(&market_params(USDC), tokens(USDC, 40_000), tokens(USDC, 60_000), 0).unwrap();
     assert_eq!((index.borrow_rate, index.liquidity_rate), (expected.borrow_rate, expected.liquidity_rate));
     // 4% × 0.4 / 0.9, rounded up; × 0.4 × 0.9, rounded down.
     assert_eq!(index.borrow_rate.to_string(), "0.017777777777777777777777778");
