@@ -5,6 +5,7 @@
 
 mod exploits;
 mod properties;
+mod risk_tiers;
 mod scenarios;
 
 use std::collections::BTreeMap;
