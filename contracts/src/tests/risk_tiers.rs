@@ -16,45 +16,12 @@ const BORROWER: usize = 2;
 const LIQUIDATOR: usize = 3;
 const OTHER: usize = 4;
 
-fn deposit(asset: AssetId, amount: u128) -> Instruction {
-    Instruction::Deposit { asset, amount: Amount(amount) }
-}
-
-fn borrow(asset: AssetId, amount: u128) -> Instruction {
-    Instruction::Borrow { asset, amount: Amount(amount) }
-}
-
-fn repay(asset: AssetId, amount: AmountOrAll) -> Instruction {
-    Instruction::Repay { asset, amount, on_behalf_of: None }
-}
-
 fn collateral(asset: AssetId, enabled: bool) -> Instruction {
     Instruction::SetCollateral { asset, enabled }
 }
 
-fn liquidate(borrower: usize, debt: AssetId, collateral: AssetId, cover: AmountOrAll) -> Instruction {
-    Instruction::Liquidate {
-        borrower: Chain::address(borrower),
-        debt_asset: debt,
-        collateral_asset: collateral,
-        debt_to_cover: cover,
-        receive_deposit: false,
-    }
-}
-
 fn cover(amount: AmountOrAll, from_treasury: bool) -> Instruction {
     Instruction::CoverDeficit { asset: USDC, amount, from_treasury }
-}
-
-fn some(amount: u128) -> AmountOrAll {
-    AmountOrAll::Amount(Amount(amount))
-}
-
-/// Changes a market's parameters as the admin; the outcome.
-fn update(chain: &mut Chain, asset: AssetId, change: impl FnOnce(&mut MarketParams)) -> Result<(), Failure> {
-    let mut params = query::market_config(&chain.state, asset).unwrap().params;
-    change(&mut params);
-    chain.exec(0, Instruction::UpdateMarket { asset, params })
 }
 
 /// The measured case of issue 18: 10,000 USDC supplied, one borrower owing
@@ -182,7 +149,7 @@ fn isolation_mode_counts_borrows_against_the_ceiling_in_cents() {
     assert_eq!((isolation.isolation_debt_cents, isolation.position_debt_cents), (123_456, 123_456));
     // A second isolated borrower shares the ceiling: lower it to $1,500
     // (150,000 cents); 265.44 USDC is 26,544 cents, exactly the room left.
-    update(&mut chain, TBILL, |params| params.debt_ceiling_cents = 150_000).unwrap();
+    update_market(&mut chain, TBILL, |params| params.debt_ceiling_cents = 150_000).unwrap();
     chain.exec(5, deposit(TBILL, tokens(TBILL, 1_000))).unwrap();
     chain.exec(5, collateral(TBILL, true)).unwrap();
     assert_eq!(chain.exec(5, borrow(USDC, 265_450_000)), Err(Failure::DebtCeilingExceeded));
@@ -221,7 +188,10 @@ fn isolated_collateral_stands_alone() {
     chain.exec(BORROWER, collateral(TBILL, false)).unwrap();
     chain.exec(BORROWER, collateral(WETH, true)).unwrap();
     // An asset with suppliers cannot become isolated (Aave's `_checkNoSuppliers`).
-    assert_eq!(update(&mut chain, WETH, |params| params.debt_ceiling_cents = 100), Err(Failure::MarketHasSuppliers));
+    assert_eq!(
+        update_market(&mut chain, WETH, |params| params.debt_ceiling_cents = 100),
+        Err(Failure::MarketHasSuppliers)
+    );
 }
 
 #[test]
@@ -256,7 +226,7 @@ fn turning_isolation_off_resets_the_total() {
     chain.exec(BORROWER, borrow(USDC, tokens(USDC, 1_000))).unwrap();
     assert_eq!(chain.totals(TBILL).isolation_debt, 100_000);
     // Aave's `resetIsolationModeTotalDebt`: the ceiling to zero clears it.
-    update(&mut chain, TBILL, |params| params.debt_ceiling_cents = 0).unwrap();
+    update_market(&mut chain, TBILL, |params| params.debt_ceiling_cents = 0).unwrap();
     assert_eq!(chain.totals(TBILL).isolation_debt, 0);
     // The borrower is no longer isolated: its stale record goes on the next
     // repayment, without touching the (reset) total.
@@ -264,7 +234,10 @@ fn turning_isolation_off_resets_the_total() {
     assert_eq!(chain.position(BORROWER).isolation_debt, 0);
     assert_eq!(chain.totals(TBILL).isolation_debt, 0);
     // TBILL has suppliers now: it cannot be isolated again.
-    assert_eq!(update(&mut chain, TBILL, |params| params.debt_ceiling_cents = 1), Err(Failure::MarketHasSuppliers));
+    assert_eq!(
+        update_market(&mut chain, TBILL, |params| params.debt_ceiling_cents = 1),
+        Err(Failure::MarketHasSuppliers)
+    );
 }
 
 /// A position with 10,000 USDC of collateral in the stablecoin e-mode.
@@ -350,8 +323,8 @@ fn emode_categories_are_admin_only_validated_and_bounded() {
     chain.exec(0, Instruction::SetEModeCategory { category }).unwrap();
     assert_eq!(chain.config().emode_category(2), Some(&category));
     // A market may only join an existing category.
-    assert_eq!(update(&mut chain, WETH, |params| params.emode_category = 3), Err(Failure::UnknownEModeCategory));
-    update(&mut chain, WETH, |params| params.emode_category = 2).unwrap();
+    assert_eq!(update_market(&mut chain, WETH, |params| params.emode_category = 3), Err(Failure::UnknownEModeCategory));
+    update_market(&mut chain, WETH, |params| params.emode_category = 2).unwrap();
     assert_eq!(chain.market(WETH).emode, Some(category));
     for id in 3..=u8::try_from(crate::limits::EMODE_CATEGORIES_MAX).unwrap() {
         chain.exec(0, Instruction::SetEModeCategory { category: EModeCategory { id, ..category } }).unwrap();
@@ -374,10 +347,10 @@ fn flash_loans_need_their_flag_and_borrowing() {
     // The dev T-bill has flash loans off ...
     assert_eq!(chain.run(OTHER, flash(TBILL, 1_000)), Err((0, Failure::FlashLoanDisabled)));
     // ... and with the flag on, borrowing is still disabled.
-    update(&mut chain, TBILL, |params| params.flash_loan_enabled = true).unwrap();
+    update_market(&mut chain, TBILL, |params| params.flash_loan_enabled = true).unwrap();
     assert_eq!(chain.run(OTHER, flash(TBILL, 1_000)), Err((0, Failure::BorrowingDisabled)));
     chain.run(OTHER, flash(WETH, 1_000)).unwrap();
-    update(&mut chain, WETH, |params| params.borrowing_enabled = false).unwrap();
+    update_market(&mut chain, WETH, |params| params.borrowing_enabled = false).unwrap();
     assert_eq!(chain.run(OTHER, flash(WETH, 1_000)), Err((0, Failure::BorrowingDisabled)));
 }
 
@@ -387,7 +360,7 @@ fn a_frozen_collateral_lends_nothing_but_still_protects() {
     chain.exec(SUPPLIER, deposit(USDC, tokens(USDC, 100_000))).unwrap();
     chain.exec(BORROWER, deposit(WETH, tokens(WETH, 1))).unwrap();
     chain.exec(BORROWER, borrow(USDC, tokens(USDC, 1_000))).unwrap();
-    update(&mut chain, WETH, |params| params.frozen = true).unwrap();
+    update_market(&mut chain, WETH, |params| params.frozen = true).unwrap();
     // Borrowing power 0 (Aave 3.1: a frozen reserve's LTV is 0); the health
     // factor still counts the threshold: 3,000 × 83% / 1,000 = 2.49.
     let health = chain.health(BORROWER).health.unwrap();
@@ -398,13 +371,13 @@ fn a_frozen_collateral_lends_nothing_but_still_protects() {
     assert_eq!(chain.exec(BORROWER, deposit(WETH, 1)), Err(Failure::MarketFrozen));
     chain.exec(BORROWER, Instruction::Withdraw { asset: WETH, amount: some(tokens(WETH, 1) / 2) }).unwrap();
     chain.exec(OTHER, deposit(USDC, tokens(USDC, 10))).unwrap();
-    update(&mut chain, WETH, |params| params.frozen = false).unwrap();
+    update_market(&mut chain, WETH, |params| params.frozen = false).unwrap();
     chain.exec(OTHER, deposit(WETH, 1_000)).unwrap();
     chain.exec(OTHER, collateral(WETH, false)).unwrap();
-    update(&mut chain, WETH, |params| params.frozen = true).unwrap();
+    update_market(&mut chain, WETH, |params| params.frozen = true).unwrap();
     assert_eq!(chain.exec(OTHER, collateral(WETH, true)), Err(Failure::NotCollateral));
     // Unfrozen, the LTV is back: 0.5 WETH × $3,000 × 80% = $1,200 of power.
-    update(&mut chain, WETH, |params| params.frozen = false).unwrap();
+    update_market(&mut chain, WETH, |params| params.frozen = false).unwrap();
     assert_eq!(chain.health(BORROWER).health.unwrap().borrowing_power, usd(1_200));
     chain.exec(BORROWER, borrow(USDC, tokens(USDC, 200))).unwrap();
 }

@@ -13,24 +13,6 @@ const SUPPLIER: usize = 1;
 const BORROWER: usize = 2;
 const LIQUIDATOR: usize = 3;
 
-fn deposit(asset: AssetId, amount: u128) -> Instruction {
-    Instruction::Deposit { asset, amount: Amount(amount) }
-}
-
-fn borrow(asset: AssetId, amount: u128) -> Instruction {
-    Instruction::Borrow { asset, amount: Amount(amount) }
-}
-
-fn liquidate(borrower: usize, debt: AssetId, collateral: AssetId, cover: AmountOrAll) -> Instruction {
-    Instruction::Liquidate {
-        borrower: Chain::address(borrower),
-        debt_asset: debt,
-        collateral_asset: collateral,
-        debt_to_cover: cover,
-        receive_deposit: false,
-    }
-}
-
 /// A supplier with 1,000,000 USDC in the market and a borrower with 10 WETH
 /// of collateral and `debt` USDC borrowed.
 fn weth_borrower(debt_usdc: u128) -> Chain {
