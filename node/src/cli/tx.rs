@@ -539,13 +539,13 @@ mod tests {
     #[test]
     fn the_cli_and_scenarios_accept_the_same_unit_spellings() {
         let spellings = [
-            // (ltv, slope1, flash-loan fee, staleness, supply cap)
-            ("80%", "4%", "0.05%", "1d12h", "1000.5"),
-            ("80", "4", "0.05", "129600", "1000.5"),
-            ("8000bps", "400bps", "5bps", "36h", "1000.500000"),
+            // (ltv, slope1, flash-loan fee, staleness, supply cap, debt ceiling)
+            ("80%", "4%", "0.05%", "1d12h", "1000.5", "1500.25"),
+            ("80", "4", "0.05", "129600", "1000.5", "$1500.25"),
+            ("8000bps", "400bps", "5bps", "36h", "1000.500000", "1500.25"),
         ];
         let mut results = Vec::new();
-        for (ltv, slope1, fee, staleness, cap) in spellings {
+        for (ltv, slope1, fee, staleness, cap, ceiling) in spellings {
             let args = [
                 "parlend",
                 "tx",
@@ -562,6 +562,10 @@ mod tests {
                 staleness,
                 "--supply-cap",
                 cap,
+                "--debt-ceiling",
+                ceiling,
+                "--flash-loan-enabled",
+                "false",
             ];
             let Command::Tx(TxArgs { kind: TxKind::Market(market), .. }) = Cli::try_parse_from(args).unwrap().command
             else {
@@ -569,7 +573,8 @@ mod tests {
             };
             let toml = format!(
                 "asset = \"USDC\"\nltv = \"{ltv}\"\nslope1 = \"{slope1}\"\nflash_loan_fee = \"{fee}\"\n\
-                 price_staleness = \"{staleness}\"\nsupply_cap = \"{cap}\""
+                 price_staleness = \"{staleness}\"\nsupply_cap = \"{cap}\"\ndebt_ceiling = \"{ceiling}\"\n\
+                 flash_loan_enabled = false"
             );
             let spec: MarketSpec = toml::from_str(&toml).unwrap();
             let base = parlend_contracts::dev::dev_market_params("USDC");
@@ -584,6 +589,7 @@ mod tests {
             assert_eq!(params.flash_loan_fee, Bps(5));
             assert_eq!(params.price_staleness_seconds, 129_600);
             assert_eq!(params.supply_cap, Amount(1_000_500_000));
+            assert_eq!((params.debt_ceiling_cents, params.flash_loan_enabled), (150_025, false));
         }
     }
 
