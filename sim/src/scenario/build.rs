@@ -202,6 +202,15 @@ pub fn instruction(
             };
             Instruction::UpdateMarket { asset, params: market_params(spec, current, names)? }
         }
+        InstructionSpec::Emode { .. }
+        | InstructionSpec::SetEmodeCategory { .. }
+        | InstructionSpec::CoverDeficit { .. } => risk_instruction(spec, names)?,
+    })
+}
+
+/// E-mode and deficit instructions.
+fn risk_instruction(spec: &InstructionSpec, names: &Names) -> Result<Instruction, String> {
+    Ok(match spec {
         InstructionSpec::Emode { category } => Instruction::SetEMode { category: *category },
         InstructionSpec::SetEmodeCategory { id, ltv, liquidation_threshold, liquidation_bonus } => {
             let category = units::emode_category(*id, ltv, liquidation_threshold, liquidation_bonus)?;
@@ -212,6 +221,7 @@ pub fn instruction(
             amount: names.amount_or_all(asset, amount)?,
             from_treasury: *from_treasury,
         },
+        other => return Err(format!("not an e-mode or deficit instruction: {other:?}")),
     })
 }
 
