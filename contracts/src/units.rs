@@ -408,7 +408,7 @@ mod tests {
             frozen: Some(true),
             ..MarketChanges::default()
         };
-        let changed = changes.apply(base.clone(), 6).unwrap();
+        let changed = changes.apply(base, 6).unwrap();
         assert_eq!(changed.ltv, Bps(7_000));
         assert_eq!(changed.slope1, Ray(5 * 10u128.pow(25)));
         assert_eq!(changed.supply_cap, Amount(1_000_000_000));
@@ -422,7 +422,7 @@ mod tests {
             emode_category: Some(0),
             ..MarketChanges::default()
         };
-        let changed = isolation.apply(base.clone(), 6).unwrap();
+        let changed = isolation.apply(base, 6).unwrap();
         assert_eq!(changed.debt_ceiling_cents, 150_025);
         assert!(!changed.borrowable_in_isolation && !changed.flash_loan_enabled);
         assert_eq!(changed.emode_category, 0);
@@ -432,6 +432,6 @@ mod tests {
             (category.ltv, category.liquidation_threshold, category.liquidation_bonus),
             (Bps(9_300), Bps(9_500), Bps(10_100))
         );
-        assert_eq!(MarketChanges::default().apply(base.clone(), 6), Ok(base));
+        assert_eq!(MarketChanges::default().apply(base, 6), Ok(base));
     }
 }

@@ -578,7 +578,7 @@ mod tests {
             );
             let spec: MarketSpec = toml::from_str(&toml).unwrap();
             let base = parlend_contracts::dev::dev_market_params("USDC");
-            let from_cli = market.changes().apply(base.clone(), 6).unwrap();
+            let from_cli = market.changes().apply(base, 6).unwrap();
             let from_scenario = spec.changes.apply(base, 6).unwrap();
             assert_eq!(from_cli, from_scenario, "{ltv} {slope1} {fee} {staleness} {cap}");
             results.push(from_cli);
@@ -602,7 +602,7 @@ mod tests {
             let spec: MarketSpec = toml::from_str(&format!("asset = \"USDC\"\nltv = \"{bad}\"")).unwrap();
             let base = parlend_contracts::dev::dev_market_params("USDC");
             let (cli_error, scenario_error) =
-                (market.changes().apply(base.clone(), 6).unwrap_err(), spec.changes.apply(base, 6).unwrap_err());
+                (market.changes().apply(base, 6).unwrap_err(), spec.changes.apply(base, 6).unwrap_err());
             assert_eq!(cli_error, scenario_error, "{bad}");
         }
     }
