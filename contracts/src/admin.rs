@@ -10,7 +10,10 @@ use parlend_ledger::{Address, AssetId, StateKey};
 use crate::failure::Failure;
 use crate::interest::rates;
 use crate::limits::MARKETS_MAX;
-use crate::market::{MarketConfig, MarketIndex, MarketParams, config_key, index_key, read_market};
+use crate::market::{
+    ISOLATION_DEBT_FIELD, MarketConfig, MarketIndex, MarketParams, SCALED_SUPPLY_FIELD, config_key, index_key,
+    read_market, totals_key,
+};
 use crate::state::{GlobalConfig, LiquidationConfig, write};
 use crate::vm::Context;
 
@@ -34,9 +37,9 @@ pub fn create_market(
     if context.config.markets.len() >= MARKETS_MAX {
         return Err(Failure::TooManyMarkets);
     }
-    params.validate()?;
+    validate_params(context, &params)?;
     let market = MarketConfig { asset, decimals: info.decimals, params };
-    let index = MarketIndex::initial(rates(&params, 0, 0)?, context.now);
+    let index = MarketIndex::initial(rates(&params, 0, 0, 0)?, context.now);
     let mut config = context.config.clone();
     let slot = config.markets.binary_search(&asset).unwrap_or_else(|slot| slot);
     config.markets.insert(slot, asset);
@@ -46,8 +49,24 @@ pub fn create_market(
     write(view, StateKey::Config, &config)
 }
 
+/// Checks a market's parameters: their ranges (`InvalidParameters`) and
+/// their e-mode category (`UnknownEModeCategory`).
+fn validate_params(context: &Context<'_>, params: &MarketParams) -> Result<(), Failure> {
+    params.validate()?;
+    let category = params.emode_category;
+    if category != 0 && context.config.emode_category(category).is_none() {
+        return Err(Failure::UnknownEModeCategory);
+    }
+    Ok(())
+}
+
 /// `UpdateMarket`: replaces a market's parameters. Rates follow from the
 /// end of the block (the epilogue sees the configuration touched).
+///
+/// Isolation changes as in Aave's `setDebtCeiling`: an asset becomes an
+/// isolated collateral only while nobody supplies it
+/// (`MarketHasSuppliers`), and the isolation debt starts from zero when
+/// isolation is turned on or off.
 pub fn update_market(
     view: &mut TxView<'_>,
     context: &Context<'_>,
@@ -56,7 +75,18 @@ pub fn update_market(
 ) -> Result<(), Failure> {
     require_admin(context)?;
     let market = read_market(view, asset)?;
-    params.validate()?;
+    validate_params(context, &params)?;
+    if market.params.is_isolated() != params.is_isolated() {
+        let key = totals_key(asset);
+        let mut fields = view.fields(&key)?;
+        if params.is_isolated() && fields[SCALED_SUPPLY_FIELD] > 0 {
+            return Err(Failure::MarketHasSuppliers);
+        }
+        if fields[ISOLATION_DEBT_FIELD] > 0 {
+            fields[ISOLATION_DEBT_FIELD] = 0;
+            view.set_fields(key, fields)?;
+        }
+    }
     write(view, config_key(asset), &MarketConfig { params, ..market })
 }
 

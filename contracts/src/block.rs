@@ -6,7 +6,8 @@
 //!   to the block's timestamp, at the rates fixed at the end of the previous
 //!   block that touched the market; within the block indices are constants;
 //! - the **epilogue** recomputes the rates of every market whose totals or
-//!   configuration the block changed, from its final utilization.
+//!   configuration the block changed, from its final utilization and
+//!   recorded deficit.
 //!
 //! Neither can fail on user input. An accrual or rate that would overflow
 //! `u128` (only after centuries at the maximum rate) leaves the index, or
@@ -66,7 +67,8 @@ fn update_market_rates(state: &mut Overlay<'_>, asset: AssetId) -> Result<(), St
         AggregateError::Store(error) => StateError::Store(error),
     })?;
     let totals = MarketTotals::from_fields(&fields);
-    let Ok(new_rates) = totals.total_debt(&index).and_then(|debt| rates(&market.params, debt, totals.cash)) else {
+    let new_rates = totals.total_debt(&index).and_then(|debt| rates(&market.params, debt, totals.cash, totals.deficit));
+    let Ok(new_rates) = new_rates else {
         return Ok(());
     };
     let updated = MarketIndex { borrow_rate: new_rates.borrow_rate, liquidity_rate: new_rates.liquidity_rate, ..index };

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::emode::EModeCategory;
 use crate::genesis::{Genesis, GenesisAccount, GenesisMarket};
 use crate::market::MarketParams;
 use crate::state::{AssetInfo, LiquidationConfig};
@@ -35,11 +36,32 @@ const fn per_mille(numerator: u128) -> Ray {
     Ray(numerator * (Ray::SCALE / 1_000))
 }
 
+/// The dev chain's stablecoin e-mode category.
+pub const DEV_STABLECOIN_EMODE: u8 = 1;
+
+/// Debt ceiling of the dev T-bill market: $10,000,000 (in cents).
+pub const DEV_TBILL_DEBT_CEILING_CENTS: u64 = 10_000_000 * 100;
+
+/// The dev e-mode categories: stablecoins (USDC) at Aave's stablecoin
+/// e-mode figures: LTV 93%, liquidation threshold 95%, bonus 1%.
+pub fn dev_emode_categories() -> Vec<EModeCategory> {
+    vec![EModeCategory {
+        id: DEV_STABLECOIN_EMODE,
+        ltv: Bps(9_300),
+        liquidation_threshold: Bps(9_500),
+        liquidation_bonus: Bps(10_100),
+    }]
+}
+
 /// Aave-like parameters of the dev markets: stablecoins at 90% optimal
-/// utilization, volatile assets at 45% (WBTC) and 80% (WETH), and a
-/// tokenized T-bill as lower-LTV collateral with a supply cap and no borrowing.
+/// utilization (USDC borrowable in isolation and in the stablecoin e-mode
+/// category), volatile assets at 45% (WBTC) and 80% (WETH), and a
+/// tokenized T-bill as lower-LTV, isolated collateral (a $10M debt
+/// ceiling) with a supply cap, no borrowing and no flash loans. Any other
+/// symbol gets USDC's rates and risk parameters without its e-mode
+/// category or isolation flag (a template for new markets).
 pub fn dev_market_params(symbol: &str) -> MarketParams {
-    let usdc = MarketParams {
+    let template = MarketParams {
         ltv: Bps(7_700),
         liquidation_threshold: Bps(8_000),
         liquidation_bonus: Bps(10_450),
@@ -56,8 +78,13 @@ pub fn dev_market_params(symbol: &str) -> MarketParams {
         borrowing_enabled: true,
         paused: false,
         frozen: false,
+        debt_ceiling_cents: 0,
+        borrowable_in_isolation: false,
+        flash_loan_enabled: true,
+        emode_category: 0,
     };
     match symbol {
+        "USDC" => MarketParams { borrowable_in_isolation: true, emode_category: DEV_STABLECOIN_EMODE, ..template },
         "WETH" => MarketParams {
             ltv: Bps(8_000),
             liquidation_threshold: Bps(8_300),
@@ -68,7 +95,7 @@ pub fn dev_market_params(symbol: &str) -> MarketParams {
             optimal_utilization: per_mille(800),
             supply_cap: Amount(2_000_000 * 10u128.pow(18)),
             borrow_cap: Amount(1_800_000 * 10u128.pow(18)),
-            ..usdc
+            ..template
         },
         "WBTC" => MarketParams {
             ltv: Bps(7_300),
@@ -80,7 +107,7 @@ pub fn dev_market_params(symbol: &str) -> MarketParams {
             optimal_utilization: per_mille(450),
             supply_cap: Amount(40_000 * 10u128.pow(8)),
             borrow_cap: Amount(30_000 * 10u128.pow(8)),
-            ..usdc
+            ..template
         },
         "TBILL" => MarketParams {
             ltv: Bps(5_000),
@@ -89,9 +116,11 @@ pub fn dev_market_params(symbol: &str) -> MarketParams {
             supply_cap: Amount(50_000_000 * 1_000_000),
             borrow_cap: Amount::ZERO,
             borrowing_enabled: false,
-            ..usdc
+            debt_ceiling_cents: DEV_TBILL_DEBT_CEILING_CENTS,
+            flash_loan_enabled: false,
+            ..template
         },
-        _ => usdc,
+        _ => template,
     }
 }
 
@@ -166,6 +195,7 @@ pub fn dev_genesis() -> Genesis {
         accounts,
         markets: dev_markets(),
         liquidation: LiquidationConfig::default(),
+        emode_categories: dev_emode_categories(),
     }
 }
 

@@ -82,6 +82,9 @@ failures! {
     InsufficientLiquidity = 17,
     /// The deployment already has the largest number of markets.
     TooManyMarkets = 18,
+    /// An asset with suppliers cannot become an isolated collateral (Aave
+    /// checks the same when a debt ceiling is first set).
+    MarketHasSuppliers = 19,
     /// A price must be positive and its timestamp not after the block's.
     InvalidPrice = 20,
     /// The asset has no price.
@@ -116,6 +119,26 @@ failures! {
     NoFlashLoan = 51,
     /// A second flash loan of one asset before the first is repaid.
     FlashLoanActive = 52,
+    /// Flash loans are disabled on the market.
+    FlashLoanDisabled = 53,
+    /// A position in isolation mode may borrow only assets borrowable in isolation.
+    NotBorrowableInIsolation = 60,
+    /// The borrow would take the isolated collateral's debt past its ceiling.
+    DebtCeilingExceeded = 61,
+    /// An isolated collateral cannot be enabled beside other collateral, nor
+    /// other collateral beside an isolated one.
+    IsolatedCollateralConflict = 62,
+    /// A position in e-mode may borrow only its category's assets, and may
+    /// enter a category only if it owes nothing outside it.
+    NotBorrowableInEMode = 63,
+    /// The e-mode category does not exist.
+    UnknownEModeCategory = 64,
+    /// The deployment already has the largest number of e-mode categories.
+    TooManyEModeCategories = 65,
+    /// The market has no recorded deficit to cover.
+    NoDeficit = 70,
+    /// The market's treasury holds less than the deficit to cover.
+    InsufficientTreasury = 71,
 }
 
 impl From<MathError> for Failure {

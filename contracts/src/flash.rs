@@ -55,8 +55,12 @@ impl FlashLoans {
     }
 }
 
-/// `FlashBorrow`: cash to the signer's wallet; a second loan of the same
-/// asset while one is open fails (`FlashLoanActive`).
+/// `FlashBorrow`: cash to the signer's wallet, from a market with flash
+/// loans enabled (`FlashLoanDisabled`) and borrowing enabled
+/// (`BorrowingDisabled`: a flash loan is a borrow); a second loan of the
+/// same asset while one is open fails (`FlashLoanActive`). A frozen market
+/// lends, as in Aave (a freeze stops new positions, not same-transaction
+/// loans).
 pub fn flash_borrow(
     view: &mut TxView<'_>,
     context: &Context<'_>,
@@ -70,6 +74,12 @@ pub fn flash_borrow(
     }
     let market = read_market(view, asset)?;
     market.ensure_not_paused()?;
+    if !market.params.flash_loan_enabled {
+        return Err(Failure::FlashLoanDisabled);
+    }
+    if !market.params.borrowing_enabled {
+        return Err(Failure::BorrowingDisabled);
+    }
     if loans.is_open(asset) {
         return Err(Failure::FlashLoanActive);
     }

@@ -6,8 +6,9 @@ use parlend_ledger::state::{Value, encode_fields};
 use parlend_ledger::{Address, Amount, AssetId, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
+use crate::emode::EModeCategory;
 use crate::interest::rates;
-use crate::limits::{DECIMALS_MAX, MARKETS_MAX};
+use crate::limits::{DECIMALS_MAX, EMODE_CATEGORIES_MAX, MARKETS_MAX};
 use crate::market::{MarketConfig, MarketIndex, MarketParams, config_key, index_key};
 use crate::oracle::{PriceEntry, price_key};
 use crate::state::{AssetInfo, BALANCE_FIELD, GlobalConfig, LiquidationConfig, balance_key, encode};
@@ -58,6 +59,9 @@ pub struct Genesis {
     /// Global liquidation parameters (Aave 3.3's when absent).
     #[serde(default)]
     pub liquidation: LiquidationConfig,
+    /// E-mode categories (none when absent).
+    #[serde(default)]
+    pub emode_categories: Vec<EModeCategory>,
 }
 
 /// Why a genesis is invalid.
@@ -98,6 +102,12 @@ pub enum GenesisError {
     /// The liquidation parameters are out of range.
     #[error("invalid liquidation parameters")]
     Liquidation,
+    /// An e-mode category is out of range, listed twice, or one too many.
+    #[error("e-mode category {0} is invalid, listed twice or past the limit of {EMODE_CATEGORIES_MAX}")]
+    EModeCategory(u8),
+    /// A market names an e-mode category that does not exist.
+    #[error("market {0} names an unknown e-mode category")]
+    UnknownEModeCategory(AssetId),
 }
 
 impl Genesis {
@@ -119,6 +129,7 @@ impl Genesis {
             assets,
             markets: Vec::new(),
             liquidation: self.liquidation,
+            emode_categories: self.emode_categories()?,
         };
         let mut state = BTreeMap::new();
         self.market_state(&mut config, &mut state)?;
@@ -142,6 +153,19 @@ impl Genesis {
         Ok(state)
     }
 
+    /// The e-mode categories, checked and sorted by id.
+    fn emode_categories(&self) -> Result<Vec<EModeCategory>, GenesisError> {
+        let mut categories = self.emode_categories.clone();
+        categories.sort_by_key(|category| category.id);
+        for (position, category) in categories.iter().enumerate() {
+            let duplicate = position > 0 && categories[position - 1].id == category.id;
+            if category.validate().is_err() || duplicate || position >= EMODE_CATEGORIES_MAX {
+                return Err(GenesisError::EModeCategory(category.id));
+            }
+        }
+        Ok(categories)
+    }
+
     /// Adds each market's configuration, index and price, and lists it in `config`.
     fn market_state(
         &self,
@@ -160,10 +184,14 @@ impl Genesis {
                 Err(slot) => slot,
             };
             market.params.validate().map_err(|_| GenesisError::MarketParams(asset))?;
+            let category = market.params.emode_category;
+            if category != 0 && config.emode_category(category).is_none() {
+                return Err(GenesisError::UnknownEModeCategory(asset));
+            }
             if market.price == Wad::ZERO {
                 return Err(GenesisError::ZeroPrice(asset));
             }
-            let initial_rates = rates(&market.params, 0, 0).map_err(|_| GenesisError::MarketParams(asset))?;
+            let initial_rates = rates(&market.params, 0, 0, 0).map_err(|_| GenesisError::MarketParams(asset))?;
             config.markets.insert(slot, asset);
             state.insert(config_key(asset), encode(&MarketConfig { asset, decimals, params: market.params }));
             state.insert(index_key(asset), encode(&MarketIndex::initial(initial_rates, self.timestamp)));

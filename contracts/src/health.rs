@@ -12,12 +12,15 @@
 //! must leave `borrowing power >= debt value`; a withdrawal or a collateral
 //! switch-off must leave `health factor >= 1`; below 1 a position can be
 //! liquidated. A deposit counts only while its collateral flag is on and
-//! its market's liquidation threshold is positive.
+//! its market's liquidation threshold is positive. LTV and threshold are
+//! the market's, or its e-mode category's for a position in that category;
+//! a frozen market's LTV counts as zero ([`crate::emode::collateral_risk`]).
 
 use parlend_ledger::exec::TxView;
 use parlend_ledger::{AssetId, MathError, Rounding, Wad};
 use serde::{Deserialize, Serialize};
 
+use crate::emode::{EModeCategory, collateral_risk};
 use crate::failure::Failure;
 use crate::market::{MarketConfig, MarketIndex, read_index, read_market};
 use crate::oracle::{read_fresh_price, value};
@@ -103,9 +106,9 @@ pub fn debt_value(entry: &PositionEntry, market: &MarketView) -> Result<Wad, Fai
     Ok(value(debt, price, market.config.decimals, Rounding::Up)?)
 }
 
-/// Evaluates a position against its markets (which must include every
-/// relevant entry's market).
-pub fn evaluate(position: &Position, markets: &[MarketView]) -> Result<Health, Failure> {
+/// Evaluates a position in e-mode category `emode` (none: not in e-mode)
+/// against its markets (which must include every relevant entry's market).
+pub fn evaluate(position: &Position, markets: &[MarketView], emode: Option<&EModeCategory>) -> Result<Health, Failure> {
     let mut health = Health {
         collateral_value: Wad::ZERO,
         borrowing_power: Wad::ZERO,
@@ -115,11 +118,11 @@ pub fn evaluate(position: &Position, markets: &[MarketView]) -> Result<Health, F
     };
     for entry in position.entries.iter().filter(|entry| is_relevant(entry)) {
         let market = market_of(markets, entry.asset)?;
-        let params = &market.config.params;
+        let risk = collateral_risk(&market.config.params, emode);
         let collateral = collateral_value(entry, market)?;
         health.collateral_value = health.collateral_value.checked_add(collateral)?;
-        health.borrowing_power = add_share(health.borrowing_power, collateral, params.ltv)?;
-        health.liquidation_value = add_share(health.liquidation_value, collateral, params.liquidation_threshold)?;
+        health.borrowing_power = add_share(health.borrowing_power, collateral, risk.ltv)?;
+        health.liquidation_value = add_share(health.liquidation_value, collateral, risk.liquidation_threshold)?;
         health.debt_value = health.debt_value.checked_add(debt_value(entry, market)?)?;
     }
     health.health_factor = health_factor(health.liquidation_value, health.debt_value);
@@ -144,25 +147,31 @@ pub fn load_markets(view: &mut TxView<'_>, position: &Position, now: u64) -> Res
     Ok(markets)
 }
 
-/// The health of a position at `now`, reading what it needs.
-pub fn position_health(view: &mut TxView<'_>, position: &Position, now: u64) -> Result<Health, Failure> {
-    let markets = load_markets(view, position, now)?;
-    evaluate(position, &markets)
-}
-
-/// Fails with `HealthFactorTooLow` when a position with debt has a health
-/// factor below 1. Without debt nothing is read (no price can block it).
-pub fn require_healthy(view: &mut TxView<'_>, position: &Position, now: u64) -> Result<(), Failure> {
+/// Fails with `HealthFactorTooLow` when a position (in e-mode category
+/// `emode`) with debt has a health factor below 1. Without debt nothing is
+/// read (no price can block it).
+pub fn require_healthy(
+    view: &mut TxView<'_>,
+    position: &Position,
+    emode: Option<&EModeCategory>,
+    now: u64,
+) -> Result<(), Failure> {
     if !position.has_debt() {
         return Ok(());
     }
-    let health = position_health(view, position, now)?;
+    let markets = load_markets(view, position, now)?;
+    let health = evaluate(position, &markets, emode)?;
     if health.health_factor < HEALTH_FACTOR_THRESHOLD { Err(Failure::HealthFactorTooLow) } else { Ok(()) }
 }
 
-/// Fails with `InsufficientCollateral` unless the borrowing power covers the debt.
-pub fn require_borrowing_power(view: &mut TxView<'_>, position: &Position, now: u64) -> Result<(), Failure> {
-    let health = position_health(view, position, now)?;
+/// Fails with `InsufficientCollateral` unless the borrowing power covers
+/// the debt of a position in e-mode category `emode`.
+pub fn require_borrowing_power(
+    markets: &[MarketView],
+    position: &Position,
+    emode: Option<&EModeCategory>,
+) -> Result<(), Failure> {
+    let health = evaluate(position, markets, emode)?;
     if health.borrowing_power < health.debt_value { Err(Failure::InsufficientCollateral) } else { Ok(()) }
 }
 
@@ -200,9 +209,11 @@ mod tests {
     fn health_factor_of_10000_at_80_percent_against_6000() {
         // $10,000 of USDC collateral at an 80% threshold, $6,000 of WETH debt (2 WETH at $3,000).
         let markets = [market("USDC", 6, 8_000, 1), market("WETH", 18, 8_300, 3_000)];
-        let position =
-            Position { entries: vec![entry("USDC", 10_000_000_000, 0), entry("WETH", 0, 2 * 10u128.pow(18))] };
-        let health = evaluate(&position, &markets).unwrap();
+        let position = Position {
+            entries: vec![entry("USDC", 10_000_000_000, 0), entry("WETH", 0, 2 * 10u128.pow(18))],
+            ..Default::default()
+        };
+        let health = evaluate(&position, &markets, None).unwrap();
         assert_eq!(health.collateral_value.to_string(), "10000");
         assert_eq!(health.liquidation_value.to_string(), "8000");
         assert_eq!(health.borrowing_power.to_string(), "7500");
@@ -213,18 +224,18 @@ mod tests {
     #[test]
     fn no_debt_is_infinite_and_disabled_collateral_does_not_count() {
         let markets = [market("USDC", 6, 8_000, 1)];
-        let mut position = Position { entries: vec![entry("USDC", 5_000_000, 0)] };
-        assert_eq!(evaluate(&position, &markets).unwrap().health_factor, Wad::MAX);
+        let mut position = Position { entries: vec![entry("USDC", 5_000_000, 0)], ..Default::default() };
+        assert_eq!(evaluate(&position, &markets, None).unwrap().health_factor, Wad::MAX);
         position.entries[0].collateral = false;
-        assert_eq!(evaluate(&position, &markets).unwrap().collateral_value, Wad::ZERO);
+        assert_eq!(evaluate(&position, &markets, None).unwrap().collateral_value, Wad::ZERO);
     }
 
     #[test]
     fn a_missing_price_is_reported() {
         let mut usdc = market("USDC", 6, 8_000, 1);
         usdc.price = None;
-        let position = Position { entries: vec![entry("USDC", 0, 5)] };
-        assert_eq!(evaluate(&position, &[usdc]), Err(Failure::PriceMissing));
+        let position = Position { entries: vec![entry("USDC", 0, 5)], ..Default::default() };
+        assert_eq!(evaluate(&position, &[usdc], None), Err(Failure::PriceMissing));
         assert_eq!(health_factor(Wad(u128::MAX), Wad(1)), Wad::MAX);
     }
 }

@@ -12,6 +12,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use parlend_ledger::{Address, Amount, AssetId, Wad};
 use serde::{Deserialize, Serialize};
 
+use crate::emode::EModeCategory;
 use crate::market::MarketParams;
 use crate::state::LiquidationConfig;
 
@@ -185,6 +186,26 @@ pub enum Instruction {
         /// The asset.
         asset: AssetId,
     },
+    /// Creates or replaces an e-mode category. Admin only.
+    SetEModeCategory {
+        /// The category (its id says which).
+        category: EModeCategory,
+    },
+    /// Enters an e-mode category, or leaves e-mode with category 0.
+    SetEMode {
+        /// The category id; 0 for none.
+        category: u8,
+    },
+    /// Eliminates (part of) a market's recorded deficit: paid from the
+    /// signer's wallet, or from the market's treasury (admin only).
+    CoverDeficit {
+        /// The market.
+        asset: AssetId,
+        /// Base units (at most the deficit is covered), or the whole deficit.
+        amount: AmountOrAll,
+        /// Pay from the market's treasury instead of the wallet.
+        from_treasury: bool,
+    },
 }
 
 #[cfg(test)]
@@ -216,8 +237,19 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(liquidate, Instruction::Liquidate { debt_to_cover: AmountOrAll::Amount(Amount(100)), .. }));
-        // Tags are positions: Transfer 0, Mint 1, ..., FlashRepay 16.
+        // Tags are positions: Transfer 0, Mint 1, ..., FlashRepay 16, ..., CoverDeficit 19.
         assert_eq!(borsh::to_vec(&Instruction::FlashRepay { asset: usdc }).unwrap()[0], 16);
+        assert_eq!(borsh::to_vec(&Instruction::SetEMode { category: 1 }).unwrap()[0], 18);
+        let cover = Instruction::CoverDeficit { asset: usdc, amount: AmountOrAll::All, from_treasury: false };
+        assert_eq!(borsh::to_vec(&cover).unwrap()[0], 19);
+        let json = serde_json::to_value(&cover).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "coverDeficit", "asset": "USDC", "amount": "all", "fromTreasury": false})
+        );
+        let emode: Instruction =
+            serde_json::from_value(serde_json::json!({"type": "setEMode", "category": 1})).unwrap();
+        assert_eq!(emode, Instruction::SetEMode { category: 1 });
         assert_eq!(borsh::to_vec(&Instruction::Deposit { asset: usdc, amount: Amount(1) }).unwrap()[0], 9);
     }
 }

@@ -14,7 +14,13 @@
 //! Rates are per year and come from the utilization `U = debt / (cash + debt)`:
 //! - `U <= optimal`: `borrow = base + slope1 × U / optimal`;
 //! - `U > optimal`: `borrow = base + slope1 + slope2 × (U − optimal) / (1 − optimal)`;
-//! - `liquidity = borrow × U × (1 − reserve_factor)`.
+//! - `liquidity = borrow × U_s × (1 − reserve_factor)`, where the supply
+//!   utilization `U_s = debt / (cash + debt + deficit)` counts the recorded
+//!   deficit (Aave 3.4 passes `reserve.deficit` as the rate strategy's
+//!   `unbacked`). Suppliers' claims include the lost part, so spreading the
+//!   borrowers' interest over it too means the deficit earns nothing: the
+//!   suppliers' interest is at most `(1 − reserve_factor)` of what
+//!   borrowers pay, and the market's equity never falls by accrual.
 //!
 //! Rounding favours the protocol: the borrow rate and index round up, the
 //! utilization, liquidity rate and index round down.
@@ -40,7 +46,13 @@ pub struct Rates {
 
 /// `debt / (cash + debt)`, rounded down; zero for an empty market.
 pub fn utilization(total_debt: u128, cash: u128) -> Result<Ray, MathError> {
-    let denominator = cash.checked_add(total_debt).ok_or(MathError::Overflow)?;
+    supply_utilization(total_debt, cash, 0)
+}
+
+/// `debt / (cash + debt + deficit)`, rounded down; zero for an empty market.
+pub fn supply_utilization(total_debt: u128, cash: u128, deficit: u128) -> Result<Ray, MathError> {
+    let denominator =
+        cash.checked_add(total_debt).and_then(|sum| sum.checked_add(deficit)).ok_or(MathError::Overflow)?;
     if denominator == 0 {
         return Ok(Ray::ZERO);
     }
@@ -61,19 +73,18 @@ pub fn borrow_rate(params: &MarketParams, utilization: Ray) -> Result<Ray, MathE
     params.base_rate.checked_add(params.slope1)?.checked_add(Ray(slope))
 }
 
-/// The liquidity rate: the borrow rate spread over all supply, less the
-/// reserve factor, rounded down.
-pub fn liquidity_rate(borrow_rate: Ray, utilization: Ray, params: &MarketParams) -> Result<Ray, MathError> {
-    let gross = borrow_rate.mul(utilization, Rounding::Down)?;
+/// The liquidity rate: the borrow rate spread over all supply (the supply
+/// utilization), less the reserve factor, rounded down.
+pub fn liquidity_rate(borrow_rate: Ray, supply_utilization: Ray, params: &MarketParams) -> Result<Ray, MathError> {
+    let gross = borrow_rate.mul(supply_utilization, Rounding::Down)?;
     let share = params.reserve_factor.complement()?;
     share.apply(gross.0, Rounding::Down).map(Ray)
 }
 
-/// Both rates of a market with this debt and cash.
-pub fn rates(params: &MarketParams, total_debt: u128, cash: u128) -> Result<Rates, MathError> {
-    let utilization = utilization(total_debt, cash)?;
-    let borrow_rate = borrow_rate(params, utilization)?;
-    let liquidity_rate = liquidity_rate(borrow_rate, utilization, params)?;
+/// Both rates of a market with this debt, cash and recorded deficit.
+pub fn rates(params: &MarketParams, total_debt: u128, cash: u128, deficit: u128) -> Result<Rates, MathError> {
+    let borrow_rate = borrow_rate(params, utilization(total_debt, cash)?)?;
+    let liquidity_rate = liquidity_rate(borrow_rate, supply_utilization(total_debt, cash, deficit)?, params)?;
     Ok(Rates { borrow_rate, liquidity_rate })
 }
 
@@ -179,13 +190,24 @@ mod tests {
         // 90%: 4% + 60% × 0.1/0.2 = 34%;  34% × 0.9 × 0.9 = 27.54%
         let cases = [(40, "0.02", "0.0072"), (80, "0.04", "0.0288"), (90, "0.34", "0.2754")];
         for (u, borrow, liquidity) in cases {
-            let rates = rates(&curve(), u, 100 - u).unwrap();
+            let rates = rates(&curve(), u, 100 - u, 0).unwrap();
             assert_eq!(rates.borrow_rate.to_string(), borrow, "borrow rate at {u}%");
             assert_eq!(rates.liquidity_rate.to_string(), liquidity, "liquidity rate at {u}%");
         }
         // Empty and fully borrowed markets.
-        assert_eq!(rates(&curve(), 0, 0).unwrap().borrow_rate, Ray::ZERO);
-        assert_eq!(rates(&curve(), 5, 0).unwrap().borrow_rate.to_string(), "0.64");
+        assert_eq!(rates(&curve(), 0, 0, 0).unwrap().borrow_rate, Ray::ZERO);
+        assert_eq!(rates(&curve(), 5, 0, 0).unwrap().borrow_rate.to_string(), "0.64");
+    }
+
+    #[test]
+    fn a_deficit_lowers_the_supply_rate_not_the_borrow_rate() {
+        // Debt 40, cash 40, deficit 20: U = 50% sets the borrow rate,
+        // 4% × 0.5/0.8 = 2.5%; U_s = 40 / 100 = 40% spreads it over all
+        // claims: 2.5% × 0.4 × 0.9 = 0.9% (instead of 1.125% at U).
+        let rates = rates(&curve(), 40, 40, 20).unwrap();
+        assert_eq!(rates.borrow_rate.to_string(), "0.025");
+        assert_eq!(rates.liquidity_rate.to_string(), "0.009");
+        assert_eq!(supply_utilization(0, 0, 5).unwrap(), Ray::ZERO);
     }
 
     #[test]

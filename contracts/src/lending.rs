@@ -13,11 +13,16 @@
 //! mint or burn nothing fails (`AmountTooSmall`) rather than be a gift.
 
 use parlend_ledger::exec::TxView;
-use parlend_ledger::{Address, Amount, AssetId, Ray};
+use parlend_ledger::{Address, Amount, AssetId, Bps, Ray};
 
+use crate::emode::{collateral_risk, in_category, position_category};
 use crate::failure::Failure;
-use crate::health::{require_borrowing_power, require_healthy};
+use crate::health::{load_markets, require_borrowing_power, require_healthy};
 use crate::instruction::AmountOrAll;
+use crate::isolation::{
+    Leftover, check_borrowable, check_collateral_allowed, enables_automatically, isolated_collateral,
+    isolated_collateral_in, record_borrow, release,
+};
 use crate::market::{
     MarketConfig, MarketIndex, add_cash, add_debt, add_supply, read_index, read_market, sub_cash, sub_debt, sub_supply,
 };
@@ -42,7 +47,7 @@ pub fn deposit(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amo
         return Err(Failure::AmountTooSmall);
     }
     let mut position = read_position(view, context.signer)?;
-    credit_deposit(&mut position, &market, scaled)?;
+    credit_deposit(view, &mut position, &market, scaled)?;
 
     debit(view, context.signer, asset, amount)?;
     add_supply(view, &market, &index, scaled)?;
@@ -51,12 +56,20 @@ pub fn deposit(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amo
 }
 
 /// Adds `scaled` to a position's deposit; a deposit that starts from zero
-/// is enabled as collateral when the market allows it (Aave's automatic
-/// use as collateral).
-pub fn credit_deposit(position: &mut Position, market: &MarketConfig, scaled: u128) -> Result<(), Failure> {
+/// is enabled as collateral when Aave would enable it automatically
+/// ([`enables_automatically`]: not an isolated asset, not beside an
+/// isolated collateral, not without LTV).
+pub fn credit_deposit(
+    view: &mut TxView<'_>,
+    position: &mut Position,
+    market: &MarketConfig,
+    scaled: u128,
+) -> Result<(), Failure> {
+    let first = position.entry(market.asset).is_none_or(|entry| entry.scaled_deposit == 0);
+    let enable = first && enables_automatically(view, position, market)?;
     let entry = position.entry_or_insert(market.asset)?;
-    if entry.scaled_deposit == 0 {
-        entry.collateral = market.params.ltv.0 > 0;
+    if first {
+        entry.collateral = enable;
     }
     entry.scaled_deposit = entry.scaled_deposit.checked_add(scaled).ok_or(Failure::MathOverflow)?;
     Ok(())
@@ -89,7 +102,8 @@ pub fn withdraw(
     };
     entry.scaled_deposit = entry.scaled_deposit.checked_sub(burned).ok_or(Failure::InsufficientBalance)?;
     position.normalize();
-    require_healthy(view, &position, context.now)?;
+    let emode = position_category(context.config, position.emode_category)?;
+    require_healthy(view, &position, emode.as_ref(), context.now)?;
 
     sub_cash(view, asset, paid)?;
     sub_supply(view, asset, burned)?;
@@ -98,8 +112,10 @@ pub fn withdraw(
 }
 
 /// `Borrow`: new debt to the wallet. The market must be open with
-/// borrowing enabled, and the position's borrowing power must cover its
-/// debt afterwards (prices fresh).
+/// borrowing enabled (and in the position's e-mode category, if any), the
+/// position's borrowing power must cover its debt afterwards (prices
+/// fresh), and a position in isolation mode may borrow only assets
+/// borrowable in isolation, within the ceiling.
 pub fn borrow(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amount: Amount) -> Result<(), Failure> {
     if amount.is_zero() {
         return Err(Failure::ZeroAmount);
@@ -109,13 +125,21 @@ pub fn borrow(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amou
     if !market.params.borrowing_enabled {
         return Err(Failure::BorrowingDisabled);
     }
+    let mut position = read_position(view, context.signer)?;
+    let emode = position_category(context.config, position.emode_category)?;
+    if emode.is_some() && !in_category(&market.params, emode.as_ref()) {
+        return Err(Failure::NotBorrowableInEMode);
+    }
     let index = read_index(view, asset)?;
     let scaled = scaled_debt_minted(amount.0, index.borrow_index)?;
-    let mut position = read_position(view, context.signer)?;
     let entry = position.entry_or_insert(asset)?;
     entry.scaled_debt = entry.scaled_debt.checked_add(scaled).ok_or(Failure::MathOverflow)?;
-    require_borrowing_power(view, &position, context.now)?;
+    let markets = load_markets(view, &position, context.now)?;
+    require_borrowing_power(&markets, &position, emode.as_ref())?;
+    let isolated = isolated_collateral_in(&position, &markets)?;
+    check_borrowable(isolated.as_ref(), &market)?;
 
+    record_borrow(view, &mut position, isolated.as_ref(), &market, amount.0)?;
     add_debt(view, &market, &index, scaled)?;
     sub_cash(view, asset, amount.0)?;
     credit(view, context.signer, asset, amount)?;
@@ -123,7 +147,8 @@ pub fn borrow(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amou
 }
 
 /// `Repay`: debt paid from the signer's wallet, for itself or another
-/// borrower. Never blocked by prices or a freeze; at most the debt is taken.
+/// borrower. Never blocked by prices or a freeze; at most the debt is
+/// taken. A borrower in isolation mode releases ceiling room.
 pub fn repay(
     view: &mut TxView<'_>,
     context: &Context<'_>,
@@ -131,12 +156,22 @@ pub fn repay(
     amount: AmountOrAll,
     on_behalf_of: Option<Address>,
 ) -> Result<(), Failure> {
-    let index = unpaused_index(view, asset, amount)?;
+    if amount == AmountOrAll::Amount(Amount::ZERO) {
+        return Err(Failure::ZeroAmount);
+    }
+    let market = read_market(view, asset)?;
+    market.ensure_not_paused()?;
+    let index = read_index(view, asset)?;
     let borrower = on_behalf_of.unwrap_or(context.signer);
     let mut position = read_position(view, borrower)?;
     let entry = position.entry_mut(asset).filter(|entry| entry.scaled_debt > 0).ok_or(Failure::NoDebt)?;
     let (burned, paid) = repayment(entry.scaled_debt, index.borrow_index, amount)?;
     entry.scaled_debt = entry.scaled_debt.checked_sub(burned).ok_or(Failure::CorruptState)?;
+    // Only a position that added to a ceiling has anything to release.
+    if position.isolation_debt > 0 {
+        let isolated = isolated_collateral(view, &position)?;
+        release(view, &mut position, isolated.as_ref(), &market, paid, Leftover::Release)?;
+    }
 
     debit(view, context.signer, asset, Amount(paid))?;
     sub_debt(view, asset, burned)?;
@@ -162,7 +197,9 @@ pub fn repayment(scaled: u128, borrow_index: Ray, amount: AmountOrAll) -> Result
 }
 
 /// `SetCollateral`: turns a deposit's use as collateral on (LTV must be
-/// positive) or off (health factor 1 or above afterwards, with fresh prices).
+/// positive and the market not frozen, `NotCollateral`; isolation rules,
+/// `IsolatedCollateralConflict`) or off (health factor 1 or above
+/// afterwards, with fresh prices).
 pub fn set_collateral(
     view: &mut TxView<'_>,
     context: &Context<'_>,
@@ -176,12 +213,17 @@ pub fn set_collateral(
     if entry.collateral == enabled {
         return Ok(());
     }
-    if enabled && market.params.ltv.0 == 0 {
-        return Err(Failure::NotCollateral);
+    if enabled {
+        if collateral_risk(&market.params, None).ltv == Bps::ZERO {
+            return Err(Failure::NotCollateral);
+        }
+        check_collateral_allowed(view, &position, &market)?;
     }
+    let entry = position.entry_mut(asset).ok_or(Failure::NoDeposit)?;
     entry.collateral = enabled;
     if !enabled {
-        require_healthy(view, &position, context.now)?;
+        let emode = position_category(context.config, position.emode_category)?;
+        require_healthy(view, &position, emode.as_ref(), context.now)?;
     }
     write_position(view, context.signer, position)
 }

@@ -31,3 +31,17 @@ pub const BORROW_RATE_MAX: Ray = Ray(10 * Ray::SCALE);
 
 /// Seconds in a (365-day) year: rates are per year, accrual is per second.
 pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 60 * 60;
+
+/// Highest debt ceiling of an isolated collateral, USD cents: Aave's
+/// `MAX_VALID_DEBT_CEILING` (a 40-bit field, $10,995,116,277.75). Keeps
+/// every isolation debt total within `u64`.
+pub const DEBT_CEILING_CENTS_MAX: u64 = (1 << 40) - 1;
+
+/// Decimals of isolation debt and debt ceilings: cents (Aave's
+/// `DEBT_CEILING_DECIMALS`).
+pub const ISOLATION_DEBT_DECIMALS: u8 = 2;
+
+/// Most e-mode categories a deployment may define. Categories live in the
+/// global configuration, which every instruction reads, so this bounds
+/// that read.
+pub const EMODE_CATEGORIES_MAX: usize = 16;

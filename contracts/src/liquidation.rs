@@ -19,9 +19,13 @@
 //! 4. **No dust.** Unless the debt or the collateral reserve is taken whole,
 //!    both must keep at least `min_leftover_base` ($1,000) of value.
 //! 5. **Bad debt.** If the borrower has no collateral left but still owes,
-//!    every remaining debt is burned: the loss lowers the markets' total
-//!    debt, so the derived treasury absorbs it first and the rest shows as
-//!    deficit (see [`crate::market`]).
+//!    every remaining debt is burned: each market's treasury absorbs what
+//!    it can and the rest is recorded as its deficit ([`crate::deficit`]).
+//!
+//! In e-mode, the threshold and the bonus of collateral in the borrower's
+//! category are the category's ([`crate::emode`]). A borrower in isolation
+//! mode releases the ceiling room of the debt repaid, not of bad debt
+//! burned ([`crate::isolation`]).
 //!
 //! Rounding favours the protocol: the collateral for a debt rounds down,
 //! the debt for a capped collateral rounds up, the fee rounds up.
@@ -38,11 +42,14 @@ use parlend_ledger::primitives::mul_div;
 use parlend_ledger::{Address, Amount, AssetId, Bps, Rounding, Wad};
 use serde::{Deserialize, Serialize};
 
+use crate::deficit::record_bad_debt;
+use crate::emode::{EModeCategory, collateral_risk, position_category};
 use crate::failure::Failure;
 use crate::health::{
     HEALTH_FACTOR_THRESHOLD, Health, MarketView, counts_as_collateral, evaluate, load_markets, market_of,
 };
 use crate::instruction::AmountOrAll;
+use crate::isolation::{Leftover, isolated_collateral_in, release};
 use crate::lending::credit_deposit;
 use crate::market::{MarketConfig, add_cash, add_supply_uncapped, read_market, sub_cash, sub_debt, sub_supply};
 use crate::oracle::{amount_for_value, value};
@@ -118,15 +125,20 @@ pub fn liquidate(view: &mut TxView<'_>, context: &Context<'_>, request: &Liquida
     let collateral_market = read_market(view, request.collateral_asset)?;
     collateral_market.ensure_not_paused()?;
     let mut position = read_position(view, request.borrower)?;
+    let emode = position_category(context.config, position.emode_category)?;
     let markets = load_markets(view, &position, context.now)?;
-    let health = evaluate(&position, &markets)?;
+    let health = evaluate(&position, &markets, emode.as_ref())?;
     if health.health_factor >= HEALTH_FACTOR_THRESHOLD {
         return Err(Failure::HealthyPosition);
     }
-    let plan = plan_for(&position, &markets, &health, &context.config.liquidation, request)?;
+    let isolated = isolated_collateral_in(&position, &markets)?;
+    let plan = plan_for(&position, &markets, &health, emode.as_ref(), &context.config.liquidation, request)?;
 
     apply_to_borrower(&mut position, request, &plan)?;
     let bad_debt = burn_bad_debt(&mut position, &markets)?;
+    let leftover = if bad_debt.is_empty() { Leftover::Release } else { Leftover::Keep };
+    let debt_market = market_of(&markets, request.debt_asset)?.config;
+    release(view, &mut position, isolated.as_ref(), &debt_market, plan.debt_repaid, leftover)?;
     let receiver = if request.receive_deposit {
         Some(receive_as_deposit(view, context.signer, &collateral_market, &markets, plan.liquidator_collateral)?)
     } else {
@@ -136,8 +148,9 @@ pub fn liquidate(view: &mut TxView<'_>, context: &Context<'_>, request: &Liquida
     debit(view, context.signer, request.debt_asset, Amount(plan.debt_repaid))?;
     sub_debt(view, request.debt_asset, plan.debt_scaled_burned)?;
     add_cash(view, request.debt_asset, plan.debt_repaid)?;
-    for (asset, scaled) in bad_debt {
-        sub_debt(view, asset, scaled)?;
+    for burned in bad_debt {
+        record_bad_debt(view, burned.asset, &market_of(&markets, burned.asset)?.index, burned.debt)?;
+        sub_debt(view, burned.asset, burned.scaled)?;
     }
     sub_supply(view, request.collateral_asset, plan.collateral_scaled_burned)?;
     match receiver {
@@ -159,6 +172,7 @@ fn plan_for(
     position: &Position,
     markets: &[MarketView],
     health: &Health,
+    emode: Option<&EModeCategory>,
     config: &LiquidationConfig,
     request: &LiquidationRequest,
 ) -> Result<LiquidationPlan, Failure> {
@@ -171,16 +185,18 @@ fn plan_for(
     let debt_entry = position.entry(request.debt_asset).filter(|entry| entry.scaled_debt > 0).ok_or(Failure::NoDebt)?;
     let debt = Reserve { entry: debt_entry, market: market_of(markets, request.debt_asset)? };
     let collateral = Reserve { entry: collateral_entry, market: collateral_market };
-    plan(config, health, debt, collateral, request.debt_to_cover)
+    let bonus = collateral_risk(&collateral_market.config.params, emode).liquidation_bonus;
+    plan(config, health, debt, collateral, bonus, request.debt_to_cover)
 }
 
 /// Computes a liquidation: how much debt is repaid and how much collateral
-/// is seized, with every rule of the module docs.
+/// is seized at `bonus`, with every rule of the module docs.
 pub fn plan(
     config: &LiquidationConfig,
     health: &Health,
     debt: Reserve<'_>,
     collateral: Reserve<'_>,
+    bonus: Bps,
     requested: AmountOrAll,
 ) -> Result<LiquidationPlan, Failure> {
     let reserve_debt = debt_balance(debt.entry.scaled_debt, debt.market.index.borrow_index)?;
@@ -190,7 +206,7 @@ pub fn plan(
         AmountOrAll::All => max_debt,
         AmountOrAll::Amount(amount) => amount.0.min(max_debt),
     };
-    let (debt_repaid, collateral_seized) = collateral_for_debt(wanted, debt, collateral_balance, collateral)?;
+    let (debt_repaid, collateral_seized) = collateral_for_debt(wanted, debt, collateral_balance, collateral, bonus)?;
     if debt_repaid == 0 || collateral_seized == 0 {
         return Err(Failure::AmountTooSmall);
     }
@@ -218,7 +234,8 @@ pub fn plan(
         scaled_deposit_burned(collateral_seized, collateral.market.index.liquidity_index)?
             .min(collateral.entry.scaled_deposit)
     };
-    let protocol_fee = protocol_fee(collateral_seized, &collateral.market.config)?;
+    let protocol_fee =
+        protocol_fee(collateral_seized, bonus, collateral.market.config.params.liquidation_protocol_fee)?;
     // The fee is at most the bonus part, which is at most the seizure.
     let liquidator_collateral = collateral_seized.checked_sub(protocol_fee).ok_or(Failure::MathOverflow)?;
     Ok(LiquidationPlan {
@@ -261,8 +278,8 @@ fn collateral_for_debt(
     debt: Reserve<'_>,
     collateral_balance: u128,
     collateral: Reserve<'_>,
+    bonus: Bps,
 ) -> Result<(u128, u128), Failure> {
-    let bonus = collateral.market.config.params.liquidation_bonus;
     let debt_value = value(wanted, debt.price()?, debt.decimals(), Rounding::Down)?;
     let base = amount_for_value(debt_value, collateral.price()?, collateral.decimals(), Rounding::Down)?;
     let with_bonus = bonus.apply(base, Rounding::Down)?;
@@ -276,12 +293,11 @@ fn collateral_for_debt(
     Ok((needed.min(wanted), collateral_balance))
 }
 
-/// The protocol's share of the bonus in `seized` (rule 3), rounded up.
-pub fn protocol_fee(seized: u128, market: &MarketConfig) -> Result<u128, Failure> {
-    let params = &market.params;
-    let base = mul_div(seized, Bps::SCALE, u128::from(params.liquidation_bonus.0), Rounding::Down)?;
+/// The protocol's share `fee` of the bonus in `seized` at `bonus` (rule 3), rounded up.
+pub fn protocol_fee(seized: u128, bonus: Bps, fee: Bps) -> Result<u128, Failure> {
+    let base = mul_div(seized, Bps::SCALE, u128::from(bonus.0), Rounding::Down)?;
     let bonus_part = seized.saturating_sub(base);
-    Ok(params.liquidation_protocol_fee.apply(bonus_part, Rounding::Up)?)
+    Ok(fee.apply(bonus_part, Rounding::Up)?)
 }
 
 /// Takes the plan's debt and collateral out of the borrower's position.
@@ -299,18 +315,31 @@ fn apply_to_borrower(
     Ok(())
 }
 
+/// One debt burned as bad debt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BadDebt {
+    asset: AssetId,
+    /// Scaled debt burned from the totals.
+    scaled: u128,
+    /// What the borrower owed, underlying (rounded up, as its debt shows):
+    /// the loss recorded (Aave 3.4 records the borrower's debt balance).
+    debt: u128,
+}
+
 /// Rule 5: when no collateral is left, zeroes every remaining debt and
-/// returns the scaled amounts to burn from the markets' totals.
-fn burn_bad_debt(position: &mut Position, markets: &[MarketView]) -> Result<Vec<(AssetId, u128)>, Failure> {
+/// returns what to burn from the markets' totals.
+fn burn_bad_debt(position: &mut Position, markets: &[MarketView]) -> Result<Vec<BadDebt>, Failure> {
     // Only flagged entries can count, and only they (and debts) were loaded.
-    for entry in position.entries.iter().filter(|entry| entry.is_collateral()) {
+    for entry in position.collateral_entries() {
         if counts_as_collateral(entry, &market_of(markets, entry.asset)?.config) {
             return Ok(Vec::new());
         }
     }
     let mut burned = Vec::new();
     for entry in position.entries.iter_mut().filter(|entry| entry.scaled_debt > 0) {
-        burned.push((entry.asset, entry.scaled_debt));
+        let index = market_of(markets, entry.asset)?.index;
+        let debt = debt_balance(entry.scaled_debt, index.borrow_index)?;
+        burned.push(BadDebt { asset: entry.asset, scaled: entry.scaled_debt, debt });
         entry.scaled_debt = 0;
     }
     position.normalize();
@@ -330,7 +359,7 @@ fn receive_as_deposit(
     let minted = scaled_deposit_minted(amount, index.liquidity_index)?;
     let mut position = read_position(view, liquidator)?;
     if minted > 0 {
-        credit_deposit(&mut position, market, minted)?;
+        credit_deposit(view, &mut position, market, minted)?;
     }
     Ok((position, minted))
 }

@@ -3,23 +3,27 @@
 //!
 //! # Totals are deltas
 //!
-//! `MarketTotals{asset}` is a ledger aggregate with three `u128` fields:
-//! [`SCALED_SUPPLY_FIELD`], [`SCALED_DEBT_FIELD`] and [`CASH_FIELD`].
-//! Transactions change it only with `add`, `add_capped` and `sub`, never by
-//! reading it, so simulation declares it `delta` and any number of users of
-//! one market run in parallel; caps and cash are bounded operations the
-//! executor validates against the serial order.
+//! `MarketTotals{asset}` is a ledger aggregate with five `u128` fields:
+//! [`SCALED_SUPPLY_FIELD`], [`SCALED_DEBT_FIELD`], [`CASH_FIELD`],
+//! [`DEFICIT_FIELD`] and [`ISOLATION_DEBT_FIELD`]. Transactions change it
+//! only with `add`, `add_capped` and `sub`, never by reading it, so
+//! simulation declares it `delta` and any number of users of one market run
+//! in parallel; caps, cash and the isolation debt ceiling are bounded
+//! operations the executor validates against the serial order. The rare
+//! paths that need an exact figure (bad debt meeting the treasury, a
+//! deficit being covered) observe fields with `peek`, which the parallel
+//! executor validates the same way.
 //!
-//! # Treasury and deficit are derived
+//! # Treasury is derived, the deficit is recorded
 //!
-//! Aave stores `accruedToTreasury` and `deficit` per reserve. parlend does
-//! not: both follow from the totals and the indices.
+//! Aave stores `accruedToTreasury` per reserve. parlend does not: the
+//! treasury follows from the totals and the indices.
 //!
 //! ```text
 //! total_debt   = scaled_debt   × borrow_index     (rounded down)
 //! total_supply = scaled_supply × liquidity_index  (rounded up)
-//! equity       = cash + total_debt − total_supply
-//! treasury     = max(equity, 0)      deficit = max(−equity, 0)
+//! equity       = cash + total_debt + deficit − total_supply
+//! treasury     = max(equity, 0)      shortfall = max(−equity, 0)
 //! ```
 //!
 //! The rounding is the protocol's conservative view of itself: it counts
@@ -27,11 +31,19 @@
 //! suppliers lands in the equity by construction: the reserve factor (the
 //! borrow index outgrows the liquidity index), flash-loan fees and
 //! liquidation protocol fees (cash in, no supply minted) and rounding dust.
-//! Bad debt burned from a borrower lowers `total_debt`, so it is covered
-//! first by the treasury and then shows as deficit, with no exact read.
-//! Storing either number would force every transaction that changes it to
+//! Storing the treasury would force every transaction that changes it to
 //! read-modify-write one key per market, serialising the whole market; the
 //! derived form keeps every totals change a commutative delta.
+//!
+//! The **deficit** is recorded, as in Aave 3.4: bad debt burned from a
+//! borrower whose collateral ran out, less what the treasury covered at
+//! that moment ([`crate::deficit`]). It is a claim the market still counts
+//! among its assets (suppliers' deposits are not cut), but it earns
+//! nothing: the supply rate spreads the borrowers' interest over
+//! `cash + debt + deficit` ([`crate::interest::rates`]), so suppliers'
+//! claims grow only by what borrowers pay and the deficit stays what it
+//! was until the treasury or a `CoverDeficit` pays it off. The shortfall is
+//! what the books lack beyond the recorded deficit: rounding units at most.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use parlend_ledger::exec::{TxView, ViewError};
@@ -41,7 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
 use crate::interest::Rates;
-use crate::limits::BORROW_RATE_MAX;
+use crate::limits::{BORROW_RATE_MAX, DEBT_CEILING_CENTS_MAX};
 use crate::state::read;
 
 /// Field of `MarketTotals` holding the suppliers' scaled deposits.
@@ -50,6 +62,11 @@ pub const SCALED_SUPPLY_FIELD: usize = 0;
 pub const SCALED_DEBT_FIELD: usize = 1;
 /// Field of `MarketTotals` holding the underlying tokens the market holds.
 pub const CASH_FIELD: usize = 2;
+/// Field of `MarketTotals` holding the recorded deficit, underlying units.
+pub const DEFICIT_FIELD: usize = 3;
+/// Field of `MarketTotals` holding the debt borrowed against this market's
+/// asset in isolation mode, USD cents (Aave's `isolationModeTotalDebt`).
+pub const ISOLATION_DEBT_FIELD: usize = 4;
 
 /// A market's parameters, set by `CreateMarket` and `UpdateMarket`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -88,8 +105,31 @@ pub struct MarketParams {
     /// Nothing moves: no deposit, withdrawal, borrow, repayment, liquidation
     /// or flash loan.
     pub paused: bool,
-    /// No new deposits or borrows; repayments, withdrawals and liquidations go on.
+    /// No new deposits or borrows, and the asset's LTV counts as zero
+    /// (Aave 3.1); repayments, withdrawals and liquidations go on.
     pub frozen: bool,
+    /// Isolation mode: when positive, the asset is an isolated collateral.
+    /// A position whose only collateral it is may borrow only assets
+    /// borrowable in isolation, and all such positions together at most
+    /// this much, USD cents (Aave's debt ceiling, 2 decimals). Zero: not
+    /// isolated.
+    pub debt_ceiling_cents: u64,
+    /// Whether positions in isolation mode may borrow the asset (Aave's
+    /// `borrowableInIsolation`, for stablecoins).
+    pub borrowable_in_isolation: bool,
+    /// Whether the asset may be flash-borrowed.
+    pub flash_loan_enabled: bool,
+    /// The e-mode category the asset belongs to (as collateral and as a
+    /// borrow); zero for none.
+    pub emode_category: u8,
+}
+
+/// Whether `threshold × bonus <= 100%`: a liquidation's seizure (the debt
+/// repaid times the bonus) then never needs more than the collateral that
+/// backs the debt at the threshold.
+pub fn seizure_fits(threshold: Bps, bonus: Bps) -> bool {
+    let one = u32::from(Bps::ONE.0);
+    u32::from(threshold.0) * u32::from(bonus.0) <= one * one
 }
 
 impl MarketParams {
@@ -98,25 +138,30 @@ impl MarketParams {
     /// collateral never needs more than the collateral backing the debt;
     /// `bonus >= 100%`; fees and reserve factor at most 100%;
     /// `0 < optimal <= 1`; the curve's top at most [`BORROW_RATE_MAX`];
-    /// a positive staleness limit.
+    /// a positive staleness limit; a debt ceiling at most
+    /// [`DEBT_CEILING_CENTS_MAX`]. Whether the e-mode category exists is
+    /// the caller's check (it lives in the global configuration).
     pub fn validate(&self) -> Result<(), Failure> {
-        let threshold = u32::from(self.liquidation_threshold.0);
-        let bonus = u32::from(self.liquidation_bonus.0);
-        let one = u32::from(Bps::ONE.0);
         let top = self.base_rate.checked_add(self.slope1).and_then(|sum| sum.checked_add(self.slope2));
         let checks = [
             self.ltv <= self.liquidation_threshold,
             self.liquidation_threshold <= Bps::ONE,
             self.liquidation_bonus >= Bps::ONE,
-            threshold * bonus <= one * one,
+            seizure_fits(self.liquidation_threshold, self.liquidation_bonus),
             self.liquidation_protocol_fee <= Bps::ONE,
             self.reserve_factor <= Bps::ONE,
             self.flash_loan_fee <= Bps::ONE,
             self.optimal_utilization > Ray::ZERO && self.optimal_utilization <= Ray::ONE,
             top.is_ok_and(|top| top <= BORROW_RATE_MAX),
             self.price_staleness_seconds > 0,
+            self.debt_ceiling_cents <= DEBT_CEILING_CENTS_MAX,
         ];
         if checks.iter().all(|ok| *ok) { Ok(()) } else { Err(Failure::InvalidParameters) }
+    }
+
+    /// Whether the asset is an isolated collateral (a positive debt ceiling).
+    pub fn is_isolated(&self) -> bool {
+        self.debt_ceiling_cents > 0
     }
 }
 
@@ -187,6 +232,10 @@ pub struct MarketTotals {
     pub scaled_debt: u128,
     /// Underlying held by the market.
     pub cash: u128,
+    /// The recorded deficit, underlying.
+    pub deficit: u128,
+    /// Debt borrowed against this asset in isolation mode, USD cents.
+    pub isolation_debt: u128,
 }
 
 /// The protocol's own balance sheet in one market, in underlying units.
@@ -201,8 +250,11 @@ pub struct BalanceSheet {
     pub cash: Amount,
     /// Equity when positive: reserve-factor interest, fees, dust.
     pub treasury: Amount,
-    /// Negative equity: bad debt the treasury could not cover.
+    /// The recorded deficit: bad debt the treasury could not cover and no
+    /// `CoverDeficit` has paid yet.
     pub deficit: Amount,
+    /// Negative equity beyond the recorded deficit (rounding units at most).
+    pub shortfall: Amount,
 }
 
 impl MarketTotals {
@@ -212,6 +264,8 @@ impl MarketTotals {
             scaled_supply: fields[SCALED_SUPPLY_FIELD],
             scaled_debt: fields[SCALED_DEBT_FIELD],
             cash: fields[CASH_FIELD],
+            deficit: fields[DEFICIT_FIELD],
+            isolation_debt: fields[ISOLATION_DEBT_FIELD],
         }
     }
 
@@ -225,17 +279,23 @@ impl MarketTotals {
         index.liquidity_index.mul_int(self.scaled_supply, Rounding::Up)
     }
 
-    /// Supply, debt, cash, and the derived treasury and deficit.
+    /// Supply, debt, cash, the recorded deficit, and the derived treasury
+    /// and shortfall: `cash + debt + deficit + shortfall = supply + treasury`.
     pub fn balance_sheet(&self, index: &MarketIndex) -> Result<BalanceSheet, MathError> {
         let total_supply = self.total_supply(index)?;
         let total_debt = self.total_debt(index)?;
-        let assets = self.cash.checked_add(total_debt).ok_or(MathError::Overflow)?;
+        let assets = self
+            .cash
+            .checked_add(total_debt)
+            .and_then(|sum| sum.checked_add(self.deficit))
+            .ok_or(MathError::Overflow)?;
         Ok(BalanceSheet {
             total_supply: Amount(total_supply),
             total_debt: Amount(total_debt),
             cash: Amount(self.cash),
             treasury: Amount(assets.saturating_sub(total_supply)),
-            deficit: Amount(total_supply.saturating_sub(assets)),
+            deficit: Amount(self.deficit),
+            shortfall: Amount(total_supply.saturating_sub(assets)),
         })
     }
 }
@@ -348,6 +408,44 @@ pub fn sub_cash(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Result<(
     bounded(view.sub(totals_key(asset), CASH_FIELD, amount), Failure::InsufficientLiquidity)
 }
 
+/// Records `amount` of new deficit.
+pub fn add_deficit(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Result<(), Failure> {
+    bounded(view.add(totals_key(asset), DEFICIT_FIELD, amount), Failure::MathOverflow)
+}
+
+/// Removes `amount` of covered deficit (`CorruptState` if the recorded
+/// deficit is smaller: callers cap the amount at what they observed).
+pub fn sub_deficit(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Result<(), Failure> {
+    bounded(view.sub(totals_key(asset), DEFICIT_FIELD, amount), Failure::CorruptState)
+}
+
+/// Adds `cents` to the isolation debt of the isolated collateral
+/// `collateral`, within its ceiling (`DebtCeilingExceeded`).
+pub fn add_isolation_debt(view: &mut TxView<'_>, collateral: &MarketConfig, cents: u128) -> Result<(), Failure> {
+    let ceiling = u128::from(collateral.params.debt_ceiling_cents);
+    let key = totals_key(collateral.asset);
+    bounded(view.add_capped(key, ISOLATION_DEBT_FIELD, cents, ceiling), Failure::DebtCeilingExceeded)
+}
+
+/// Removes `cents` from the isolation debt of `collateral`. A position
+/// releases at most what it added, so running out means the books
+/// disagree (`CorruptState`).
+pub fn sub_isolation_debt(view: &mut TxView<'_>, collateral: AssetId, cents: u128) -> Result<(), Failure> {
+    bounded(view.sub(totals_key(collateral), ISOLATION_DEBT_FIELD, cents), Failure::CorruptState)
+}
+
+/// The exact current totals of a market, observed field by field with
+/// `peek`: the parallel executor re-executes the transaction if a
+/// transaction before it in the block changed them. For rare paths only.
+pub fn observe_totals(view: &mut TxView<'_>, asset: AssetId) -> Result<MarketTotals, Failure> {
+    let key = totals_key(asset);
+    let mut fields = Fields::default();
+    for field in [SCALED_SUPPLY_FIELD, SCALED_DEBT_FIELD, CASH_FIELD, DEFICIT_FIELD] {
+        fields[field] = view.peek(&key, field)?;
+    }
+    Ok(MarketTotals::from_fields(&fields))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -385,7 +483,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn treasury_and_deficit_are_the_sign_of_equity() {
+    fn treasury_and_shortfall_are_the_sign_of_equity_with_the_deficit_an_asset() {
         let index = MarketIndex {
             liquidity_index: Ray(Ray::SCALE * 11 / 10),
             borrow_index: Ray(Ray::SCALE * 12 / 10),
@@ -394,15 +492,20 @@ pub(crate) mod tests {
             last_update: 0,
         };
         // Supply 100 × 1.1 = 110; debt 50 × 1.2 = 60; cash 55: equity +5.
-        let totals = MarketTotals { scaled_supply: 100, scaled_debt: 50, cash: 55 };
+        let totals = MarketTotals { scaled_supply: 100, scaled_debt: 50, cash: 55, ..MarketTotals::default() };
         let sheet = totals.balance_sheet(&index).unwrap();
         assert_eq!(
-            (sheet.total_supply, sheet.total_debt, sheet.treasury, sheet.deficit),
-            (Amount(110), Amount(60), Amount(5), Amount(0))
+            (sheet.total_supply, sheet.total_debt, sheet.treasury, sheet.deficit, sheet.shortfall),
+            (Amount(110), Amount(60), Amount(5), Amount(0), Amount(0))
         );
-        // Burn 10 scaled debt (12 underlying): equity −7.
+        // Burn 10 scaled debt (12 underlying) with nothing recorded: equity −7.
         let totals = MarketTotals { scaled_debt: 40, ..totals };
         let sheet = totals.balance_sheet(&index).unwrap();
-        assert_eq!((sheet.treasury, sheet.deficit), (Amount(0), Amount(7)));
+        assert_eq!((sheet.treasury, sheet.deficit, sheet.shortfall), (Amount(0), Amount(0), Amount(7)));
+        // The same with the loss recorded as deficit, less 5 of treasury cover:
+        // the recorded 7 is an asset, equity is back to zero.
+        let totals = MarketTotals { deficit: 7, ..totals };
+        let sheet = totals.balance_sheet(&index).unwrap();
+        assert_eq!((sheet.treasury, sheet.deficit, sheet.shortfall), (Amount(0), Amount(7), Amount(0)));
     }
 }

@@ -44,15 +44,22 @@ impl PositionEntry {
     }
 }
 
-/// A user's position, stored under `Position{owner}`; absent when empty.
+/// A user's position, stored under `Position{owner}`; absent when empty
+/// (no entries and no e-mode category).
 ///
 /// Invariants (checked on every read and write): entries sorted by asset
 /// and unique; none empty; a collateral flag only on a deposit; at most
-/// [`POSITION_ASSETS_MAX`] entries.
+/// [`POSITION_ASSETS_MAX`] entries; isolation debt only with debt.
 #[derive(Debug, Clone, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Position {
     /// One entry per asset, sorted.
     pub entries: Vec<PositionEntry>,
+    /// The e-mode category the user opted into; zero for none.
+    pub emode_category: u8,
+    /// USD cents this position added to its isolated collateral's isolation
+    /// debt and has not yet released ([`crate::isolation`]).
+    pub isolation_debt: u128,
 }
 
 impl Position {
@@ -95,12 +102,23 @@ impl Position {
         self.entries.retain(|entry| !entry.is_empty());
     }
 
+    /// The entries enabled as collateral (with a deposit).
+    pub fn collateral_entries(&self) -> impl Iterator<Item = &PositionEntry> {
+        self.entries.iter().filter(|entry| entry.is_collateral())
+    }
+
+    /// Whether the key can be deleted: nothing in it.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.emode_category == 0 && self.isolation_debt == 0
+    }
+
     /// Whether every invariant holds.
     pub fn is_valid(&self) -> bool {
         let sorted = self.entries.windows(2).all(|pair| pair[0].asset < pair[1].asset);
         let entries_ok =
             self.entries.iter().all(|entry| !entry.is_empty() && (!entry.collateral || entry.scaled_deposit > 0));
-        sorted && entries_ok && self.entries.len() <= POSITION_ASSETS_MAX
+        let isolation_ok = self.isolation_debt == 0 || self.has_debt();
+        sorted && entries_ok && isolation_ok && self.entries.len() <= POSITION_ASSETS_MAX
     }
 }
 
@@ -121,7 +139,7 @@ pub fn write_position(view: &mut TxView<'_>, owner: Address, mut position: Posit
     if !position.is_valid() {
         return Err(Failure::CorruptState);
     }
-    if position.entries.is_empty() {
+    if position.is_empty() {
         return view.delete(position_key(owner)).map_err(Failure::from);
     }
     write(view, position_key(owner), &position)

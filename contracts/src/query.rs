@@ -14,12 +14,14 @@ use parlend_ledger::state::{StateReader, decode_fields};
 use parlend_ledger::{Address, Amount, AssetId, MathError, Ray, Rounding, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
+use crate::emode::{EModeCategory, collateral_risk, position_category};
 use crate::failure::Failure;
 use crate::health::{
     HEALTH_FACTOR_THRESHOLD, Health, MarketView, collateral_value, counts_as_collateral, debt_value, evaluate,
     needs_price,
 };
 use crate::interest::{accrue, annual_yield, utilization};
+use crate::isolation::isolated_collateral_in;
 use crate::market::{MarketConfig, MarketIndex, MarketParams, MarketTotals, config_key, index_key, totals_key};
 use crate::oracle::{PriceEntry, price_key, unit};
 use crate::position::{Position, PositionEntry, debt_balance, deposit_balance, position_key};
@@ -92,8 +94,14 @@ pub struct MarketSummary {
     pub cash: Amount,
     /// Protocol equity when positive (reserve factor, fees, dust).
     pub treasury: Amount,
-    /// Bad debt the treasury could not cover.
+    /// The recorded deficit: bad debt the treasury could not cover, not yet
+    /// covered by `CoverDeficit`. It earns nothing.
     pub deficit: Amount,
+    /// Debt borrowed against this asset in isolation mode, USD cents (its
+    /// ceiling is `params.debtCeilingCents`; zero when not isolated).
+    pub isolation_debt_cents: u64,
+    /// The e-mode category the asset is in, with its parameters.
+    pub emode: Option<EModeCategory>,
     /// `total_debt / (cash + total_debt)`.
     pub utilization: Ray,
     /// Supply rate per year, simple.
@@ -155,6 +163,24 @@ pub struct PositionSummary {
     /// Whether every price that counts is within its market's limit (else
     /// borrows, withdrawals with debt and liquidations are blocked).
     pub prices_fresh: bool,
+    /// The e-mode category the user is in; zero for none.
+    pub emode_category: u8,
+    /// Isolation mode, when the position's only collateral is isolated.
+    pub isolation: Option<IsolationView>,
+}
+
+/// A position's isolation mode, as `getPosition` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IsolationView {
+    /// The isolated collateral.
+    pub collateral: AssetId,
+    /// Its debt ceiling, USD cents.
+    pub debt_ceiling_cents: u64,
+    /// Debt all isolated positions owe against it, USD cents.
+    pub isolation_debt_cents: u64,
+    /// What this position counts against the ceiling, USD cents.
+    pub position_debt_cents: u64,
 }
 
 /// A position's health, for scanning (`getLiquidatable`).
@@ -236,6 +262,10 @@ pub fn market_summary(reader: &dyn StateReader, asset: AssetId, now: u64) -> Res
     let index = normalized_index(reader, asset, now)?;
     let totals = market_totals(reader, asset)?;
     let sheet = totals.balance_sheet(&index)?;
+    let emode = match market.params.emode_category {
+        0 => None,
+        id => config(reader)?.emode_category(id).copied(),
+    };
     Ok(MarketSummary {
         asset,
         decimals: market.decimals,
@@ -248,6 +278,8 @@ pub fn market_summary(reader: &dyn StateReader, asset: AssetId, now: u64) -> Res
         cash: sheet.cash,
         treasury: sheet.treasury,
         deficit: sheet.deficit,
+        isolation_debt_cents: cents(totals.isolation_debt)?,
+        emode,
         utilization: utilization(sheet.total_debt.0, totals.cash)?,
         supply_apr: index.liquidity_rate,
         borrow_apr: index.borrow_rate,
@@ -255,6 +287,12 @@ pub fn market_summary(reader: &dyn StateReader, asset: AssetId, now: u64) -> Res
         borrow_apy: annual_yield(index.borrow_rate)?,
         price: price(reader, asset, now)?,
     })
+}
+
+/// USD cents as queries show them (`u64`: ceilings are at most
+/// [`crate::limits::DEBT_CEILING_CENTS_MAX`]).
+fn cents(value: u128) -> Result<u64, QueryError> {
+    u64::try_from(value).map_err(|_| QueryError::Overflow)
 }
 
 /// Every market at `now`, in asset order.
@@ -294,12 +332,36 @@ fn prices_fresh(position: &Position, views: &[(MarketView, Option<PriceView>)]) 
         .all(|(entry, (market, price))| !needs_price(entry, &market.config) || price.is_some_and(|price| !price.stale))
 }
 
+/// The e-mode category of a position.
+fn emode_of(reader: &dyn StateReader, position: &Position) -> Result<Option<EModeCategory>, QueryError> {
+    Ok(position_category(&config(reader)?, position.emode_category)?)
+}
+
 /// A position's health at `now`, for scanning positions.
 pub fn health(reader: &dyn StateReader, owner: Address, now: u64) -> Result<HealthReport, QueryError> {
     let position = position(reader, owner)?;
     let views = market_views(reader, &position, now)?;
     let markets: Vec<MarketView> = views.iter().map(|(market, _)| *market).collect();
-    Ok(HealthReport { health: evaluate(&position, &markets).ok(), prices_fresh: prices_fresh(&position, &views) })
+    let emode = emode_of(reader, &position)?;
+    let health = evaluate(&position, &markets, emode.as_ref()).ok();
+    Ok(HealthReport { health, prices_fresh: prices_fresh(&position, &views) })
+}
+
+/// The position's isolation mode, if it is in it.
+fn isolation_view(
+    reader: &dyn StateReader,
+    position: &Position,
+    markets: &[MarketView],
+) -> Result<Option<IsolationView>, QueryError> {
+    let Some(collateral) = isolated_collateral_in(position, markets)? else {
+        return Ok(None);
+    };
+    Ok(Some(IsolationView {
+        collateral: collateral.asset,
+        debt_ceiling_cents: collateral.params.debt_ceiling_cents,
+        isolation_debt_cents: cents(market_totals(reader, collateral.asset)?.isolation_debt)?,
+        position_debt_cents: cents(position.isolation_debt)?,
+    }))
 }
 
 /// A position at `now`: every asset with interest, values, and totals.
@@ -307,10 +369,11 @@ pub fn position_summary(reader: &dyn StateReader, owner: Address, now: u64) -> R
     let position = position(reader, owner)?;
     let views = market_views(reader, &position, now)?;
     let markets: Vec<MarketView> = views.iter().map(|(market, _)| *market).collect();
-    let health = evaluate(&position, &markets).ok();
+    let emode = emode_of(reader, &position)?;
+    let health = evaluate(&position, &markets, emode.as_ref()).ok();
     let mut assets = Vec::with_capacity(position.entries.len());
     for (entry, (market, price)) in position.entries.iter().zip(&views) {
-        assets.push(asset_view(entry, market, *price, health.as_ref())?);
+        assets.push(asset_view(entry, market, *price, health.as_ref(), emode.as_ref())?);
     }
     let available_to_borrow = health.map(|health| Wad(health.borrowing_power.0.saturating_sub(health.debt_value.0)));
     Ok(PositionSummary {
@@ -320,6 +383,8 @@ pub fn position_summary(reader: &dyn StateReader, owner: Address, now: u64) -> R
         health,
         available_to_borrow,
         prices_fresh: prices_fresh(&position, &views),
+        emode_category: position.emode_category,
+        isolation: isolation_view(reader, &position, &markets)?,
     })
 }
 
@@ -328,6 +393,7 @@ fn asset_view(
     market: &MarketView,
     price: Option<PriceView>,
     health: Option<&Health>,
+    emode: Option<&EModeCategory>,
 ) -> Result<PositionAssetView, QueryError> {
     let deposit = deposit_balance(entry.scaled_deposit, market.index.liquidity_index)?;
     let debt = debt_balance(entry.scaled_debt, market.index.borrow_index)?;
@@ -338,7 +404,7 @@ fn asset_view(
         }
     };
     let liquidation_price = match health {
-        Some(health) if market.price.is_some() => liquidation_price(entry, market, health)?,
+        Some(health) if market.price.is_some() => liquidation_price(entry, market, health, emode)?,
         _ => None,
     };
     Ok(PositionAssetView {
@@ -361,16 +427,18 @@ fn asset_view(
 /// `N_other + a × p × LT / unit = D_other + d × p / unit` for `p`, where `a`
 /// is the collateral counted and `d` the debt in this asset. Rounded up
 /// (warn early). None when falling prices of this asset cannot make the
-/// position liquidatable, or it has no debt.
+/// position liquidatable, or it has no debt. `LT` is the e-mode category's
+/// for collateral in the position's category.
 pub fn liquidation_price(
     entry: &PositionEntry,
     market: &MarketView,
     health: &Health,
+    emode: Option<&EModeCategory>,
 ) -> Result<Option<Wad>, QueryError> {
     if health.debt_value == Wad::ZERO || !counts_as_collateral(entry, &market.config) {
         return Ok(None);
     }
-    let threshold = market.config.params.liquidation_threshold;
+    let threshold = collateral_risk(&market.config.params, emode).liquidation_threshold;
     let own_collateral = threshold.apply(collateral_value(entry, market)?.0, Rounding::Down)?;
     let other_collateral = health.liquidation_value.0.saturating_sub(own_collateral);
     let other_debt = health.debt_value.0.saturating_sub(debt_value(entry, market)?.0);

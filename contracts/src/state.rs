@@ -20,6 +20,7 @@ use parlend_ledger::state::{StateReader, StoreError, Value};
 use parlend_ledger::{Address, AssetId, Bps, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
+use crate::emode::EModeCategory;
 use crate::failure::Failure;
 
 /// Field of a `Balance` aggregate holding the wallet balance.
@@ -50,6 +51,9 @@ pub struct GlobalConfig {
     pub markets: Vec<AssetId>,
     /// Global liquidation parameters.
     pub liquidation: LiquidationConfig,
+    /// E-mode categories, sorted by id (at most
+    /// [`crate::limits::EMODE_CATEGORIES_MAX`]).
+    pub emode_categories: Vec<EModeCategory>,
 }
 
 /// Aave 3.3's global liquidation parameters.
@@ -111,6 +115,14 @@ impl GlobalConfig {
     /// Whether `asset` has a market.
     pub fn has_market(&self, asset: &AssetId) -> bool {
         self.markets.binary_search(asset).is_ok()
+    }
+
+    /// The e-mode category `id`.
+    pub fn emode_category(&self, id: u8) -> Option<&EModeCategory> {
+        self.emode_categories
+            .binary_search_by_key(&id, |category| category.id)
+            .ok()
+            .map(|index| &self.emode_categories[index])
     }
 
     /// Whether `signer` may mint.

@@ -9,6 +9,7 @@
 //! |------------|--------------------------------------------|-------------------------------|
 //! | amount     | `1.5`, `1000`, `all` (where allowed)        | base units at the asset's decimals |
 //! | US dollars | `2500.5`, `$2500.5`                          | WAD                           |
+//! | US cents   | `10000000`, `$1500.25` (dollars, at most 2 decimals) | cents (debt ceilings) |
 //! | percentage | `4%`, `4` (a bare number is percent), `0.05%`, `400bps` | basis points or RAY |
 //! | duration   | `90` (seconds), `90s`, `15m`, `12h`, `30d`, `2w`, `1y`, `1d12h` | seconds (a year is 365 days) |
 //!
@@ -19,7 +20,9 @@ use parlend_ledger::primitives::AmountParseError;
 use parlend_ledger::{Amount, Bps, Ray, Wad};
 use serde::Deserialize;
 
+use crate::emode::EModeCategory;
 use crate::instruction::AmountOrAll;
+use crate::limits::ISOLATION_DEBT_DECIMALS;
 use crate::market::MarketParams;
 use crate::state::LiquidationConfig;
 
@@ -121,6 +124,20 @@ pub fn price(text: &str) -> Result<Wad, UnitError> {
         return Err(UnitError::NotPositive { text: text.to_string(), what: "a price" });
     }
     Ok(price)
+}
+
+/// US dollars (`"1500.25"`, `"$1500.25"`) as cents, the unit of debt
+/// ceilings; a fraction of a cent is an error.
+pub fn usd_cents(text: &str) -> Result<u64, UnitError> {
+    let trimmed = text.trim();
+    let cents = decimal(trimmed.strip_prefix('$').unwrap_or(trimmed), ISOLATION_DEBT_DECIMALS)?;
+    u64::try_from(cents).map_err(|_| UnitError::OutOfRange { text: text.to_string(), what: "US cents" })
+}
+
+/// An e-mode category from its id and three percentages (LTV, liquidation
+/// threshold, liquidation bonus of the debt repaid: `"101%"`).
+pub fn emode_category(id: u8, ltv: &str, threshold: &str, bonus: &str) -> Result<EModeCategory, UnitError> {
+    Ok(EModeCategory { id, ltv: bps(ltv)?, liquidation_threshold: bps(threshold)?, liquidation_bonus: bps(bonus)? })
 }
 
 /// A plain decimal as a WAD (a health factor: `"0.95"`).
@@ -237,6 +254,18 @@ pub struct MarketChanges {
     /// No new deposits or borrows.
     #[serde(default)]
     pub frozen: Option<bool>,
+    /// Isolation mode's debt ceiling, US dollars (`"0"`: not isolated).
+    #[serde(default)]
+    pub debt_ceiling: Option<String>,
+    /// Whether positions in isolation mode may borrow the asset.
+    #[serde(default)]
+    pub borrowable_in_isolation: Option<bool>,
+    /// Whether the asset may be flash-borrowed.
+    #[serde(default)]
+    pub flash_loan_enabled: Option<bool>,
+    /// The e-mode category the asset is in (0: none).
+    #[serde(default)]
+    pub emode_category: Option<u8>,
 }
 
 impl MarketChanges {
@@ -267,10 +296,16 @@ impl MarketChanges {
             set(text, field, |text| amount(text, decimals))?;
         }
         set(&self.price_staleness, &mut params.price_staleness_seconds, duration)?;
+        set(&self.debt_ceiling, &mut params.debt_ceiling_cents, usd_cents)?;
+        if let Some(category) = self.emode_category {
+            params.emode_category = category;
+        }
         let flags = [
             (self.borrowing_enabled, &mut params.borrowing_enabled),
             (self.paused, &mut params.paused),
             (self.frozen, &mut params.frozen),
+            (self.borrowable_in_isolation, &mut params.borrowable_in_isolation),
+            (self.flash_loan_enabled, &mut params.flash_loan_enabled),
         ];
         for (value, field) in flags {
             if let Some(value) = value {
@@ -380,6 +415,23 @@ mod tests {
         assert_eq!(changed.price_staleness_seconds, 3_600);
         assert!(changed.frozen);
         assert_eq!(changed.liquidation_bonus, base.liquidation_bonus);
+        let isolation = MarketChanges {
+            debt_ceiling: Some("$1500.25".into()),
+            borrowable_in_isolation: Some(false),
+            flash_loan_enabled: Some(false),
+            emode_category: Some(0),
+            ..MarketChanges::default()
+        };
+        let changed = isolation.apply(base, 6).unwrap();
+        assert_eq!(changed.debt_ceiling_cents, 150_025);
+        assert!(!changed.borrowable_in_isolation && !changed.flash_loan_enabled);
+        assert_eq!(changed.emode_category, 0);
+        assert!(usd_cents("0.001").is_err(), "finer than a cent");
+        let category = emode_category(1, "93%", "95%", "101%").unwrap();
+        assert_eq!(
+            (category.ltv, category.liquidation_threshold, category.liquidation_bonus),
+            (Bps(9_300), Bps(9_500), Bps(10_100))
+        );
         assert_eq!(MarketChanges::default().apply(base, 6), Ok(base));
     }
 }

@@ -6,6 +6,8 @@ use parlend_ledger::{Address, StateKey, Transaction};
 
 use crate::admin::{self, ConfigChange};
 use crate::block;
+use crate::deficit::{self, CoverRequest};
+use crate::emode;
 use crate::failure::Failure;
 use crate::flash::{self, FlashLoans};
 use crate::instruction::Instruction;
@@ -83,6 +85,12 @@ impl LendingVm {
                 flash::flash_borrow(view, context, loans, position, *asset, *amount)
             }
             Instruction::FlashRepay { asset } => flash::flash_repay(view, context, loans, *asset),
+            Instruction::SetEModeCategory { category } => emode::set_category(view, context, *category),
+            Instruction::SetEMode { category } => emode::set_emode(view, context, *category),
+            Instruction::CoverDeficit { asset, amount, from_treasury } => {
+                let request = CoverRequest { asset: *asset, amount: *amount, from_treasury: *from_treasury };
+                deficit::cover_deficit(view, context, &request)
+            }
         }
     }
 }

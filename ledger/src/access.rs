@@ -53,7 +53,7 @@ pub enum StateKey {
         /// The market's asset.
         asset: AssetId,
     },
-    /// A market's totals (deposits, debt, cash, treasury, deficit). An aggregate.
+    /// A market's totals (deposits, debt, cash, deficit, isolation debt). An aggregate.
     MarketTotals {
         /// The market's asset.
         asset: AssetId,

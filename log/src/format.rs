@@ -386,6 +386,7 @@ fn placeholder_genesis() -> Genesis {
         accounts: Vec::new(),
         markets: Vec::new(),
         liquidation: Default::default(),
+        emode_categories: Vec::new(),
     }
 }
 

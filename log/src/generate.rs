@@ -26,7 +26,7 @@ use rand::{RngExt, SeedableRng};
 use crate::format::{Compression, LogTrailer, LogWriter};
 use crate::replay::StateOnlyStore;
 use parlend_app::App;
-use parlend_contracts::dev::{DEV_ASSETS, dev_markets};
+use parlend_contracts::dev::{DEV_ASSETS, dev_emode_categories, dev_markets};
 
 /// Chain id of generated workloads.
 pub const WORKLOAD_CHAIN_ID: u64 = 7_357;
@@ -106,6 +106,7 @@ pub fn workload_genesis(keys: &[Keypair]) -> Genesis {
             .collect(),
         markets: dev_markets(),
         liquidation: LiquidationConfig::default(),
+        emode_categories: dev_emode_categories(),
     }
 }
 

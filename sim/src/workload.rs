@@ -31,7 +31,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use serde::Serialize;
 
-use parlend_contracts::dev::{DEV_ASSETS, dev_markets};
+use parlend_contracts::dev::{DEV_ASSETS, dev_emode_categories, dev_markets};
 
 /// The chain id of workload chains.
 pub const WORKLOAD_CHAIN_ID: u64 = 9_999;
@@ -127,6 +127,7 @@ pub fn genesis(accounts: &[Keypair]) -> Genesis {
             .collect(),
         markets,
         liquidation: Default::default(),
+        emode_categories: dev_emode_categories(),
     }
 }
 

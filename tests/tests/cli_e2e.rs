@@ -1,7 +1,8 @@
 //! The real `parlend` binary, as a user drives it, against a real node (a
 //! child process on RocksDB): keygen, faucet, deposit, borrow, a year's time
 //! warp with accrued interest, a price drop, a liquidation by a second
-//! account, and a snapshot whose revert restores the earlier state.
+//! account, and a snapshot whose revert restores the earlier state; then
+//! isolation mode, e-mode, market flags and deficit covers.
 //!
 //! The binary is found with `parlend_tests::parlend_binary()` rather than
 //! `env!("CARGO_BIN_EXE_parlend")`, which cargo sets only for tests of the
@@ -130,5 +131,61 @@ fn a_user_borrows_warps_a_year_is_liquidated_and_reverts() {
     assert_eq!(head["header"]["height"].as_u64(), snapshot["height"].as_u64());
     let markets = cli.ok(&["query", "markets"]);
     assert!(markets.contains("USDC") && markets.contains("TBILL"), "{markets}");
+    node.kill();
+}
+
+#[test]
+fn isolation_emode_flags_and_deficits_from_the_command_line() {
+    let directory = tempfile::tempdir().unwrap();
+    let node = ChildNode::spawn(&directory.path().join("chain"), &["--block-time-ms", "0"]);
+    let cli = Cli { url: &node.url, directory: directory.path() };
+    for (asset, price) in [("USDC", "1"), ("WETH", "3000"), ("TBILL", "1")] {
+        cli.ok(&["tx", "price", "--asset", asset, "--price", price, "--key", "dev:0", "--wait"]);
+    }
+    cli.ok(&["tx", "deposit", "--asset", "USDC", "--amount", "100000", "--key", "dev:2", "--wait"]);
+
+    // dev:1 is isolated on TBILL (enabled by hand) and in the stablecoin e-mode.
+    cli.ok(&["tx", "deposit", "--asset", "TBILL", "--amount", "10000", "--key", "dev:1", "--wait"]);
+    cli.ok(&["tx", "collateral", "--asset", "TBILL", "--key", "dev:1", "--wait"]);
+    cli.ok(&["tx", "emode", "--category", "1", "--key", "dev:1", "--wait"]);
+    cli.ok(&["tx", "borrow", "--asset", "USDC", "--amount", "1000", "--key", "dev:1", "--wait"]);
+    let position = cli.json(&["query", "position", "dev:1"]);
+    assert_eq!(
+        (position["emodeCategory"].as_u64(), &position["isolation"]["collateral"]),
+        (Some(1), &Value::from("TBILL"))
+    );
+    assert_eq!(position["isolation"]["positionDebtCents"], 100_000, "{position}");
+    let human = cli.ok(&["query", "position", "dev:1"]);
+    assert!(human.contains("isolation mode:    TBILL") && human.contains("e-mode category:   1"), "{human}");
+
+    // The admin sets a ceiling, switches WETH's flash loans off and defines a category.
+    cli.ok(&["tx", "market", "--asset", "TBILL", "--debt-ceiling", "1500.25", "--key", "dev:0", "--wait"]);
+    let tbill = cli.json(&["query", "market", "TBILL"]);
+    assert_eq!(
+        (tbill["params"]["debtCeilingCents"].as_u64(), tbill["isolationDebtCents"].as_u64()),
+        (Some(150_025), Some(100_000))
+    );
+    cli.ok(&["tx", "market", "--asset", "WETH", "--flash-loan-enabled", "false", "--key", "dev:0", "--wait"]);
+    let (success, stdout, _) =
+        cli.run(&["tx", "flash", "--asset", "WETH", "--amount", "1", "--key", "dev:3", "--wait"]);
+    assert!(!success && stdout.contains("FlashLoanDisabled"), "{stdout}");
+    let category = ["--id", "2", "--ltv", "90%", "--liquidation-threshold", "92%", "--liquidation-bonus", "102%"];
+    cli.ok(&[&["tx", "emode-category"][..], &category, &["--key", "dev:0", "--wait"]].concat());
+
+    // Bad debt: dev:3 owes 2,400 USDC against 1 WETH, WETH falls to $1,000, dev:4 liquidates.
+    cli.ok(&["tx", "deposit", "--asset", "WETH", "--amount", "1", "--key", "dev:3", "--wait"]);
+    cli.ok(&["tx", "borrow", "--asset", "USDC", "--amount", "2400", "--key", "dev:3", "--wait"]);
+    cli.ok(&["tx", "price", "--asset", "WETH", "--price", "1000", "--key", "dev:0", "--wait"]);
+    let liquidate = ["tx", "liquidate", "--borrower", "dev:3", "--debt-asset", "USDC", "--collateral-asset", "WETH"];
+    cli.ok(&[&liquidate[..], &["--key", "dev:4", "--wait"]].concat());
+    let deficit = |cli: &Cli<'_>| amount(&cli.json(&["query", "market", "USDC"])["deficit"]);
+    assert_eq!(deficit(&cli), 1_447_619_047);
+    cli.ok(&["tx", "cover-deficit", "--asset", "USDC", "--amount", "447.619047", "--key", "dev:4", "--wait"]);
+    assert_eq!(deficit(&cli), 1_000_000_000);
+    let (success, stdout, _) =
+        cli.run(&["tx", "cover-deficit", "--asset", "USDC", "--from-treasury", "--key", "dev:4", "--wait"]);
+    assert!(!success && stdout.contains("Unauthorized"), "{stdout}");
+    cli.ok(&["tx", "cover-deficit", "--asset", "USDC", "--key", "dev:0", "--wait"]);
+    assert_eq!(deficit(&cli), 0);
     node.kill();
 }

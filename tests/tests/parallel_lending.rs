@@ -3,10 +3,13 @@
 //! Random chains of blocks over the four dev markets: deposits, withdrawals,
 //! borrows, repays (own and on behalf), collateral switches, transfers,
 //! liquidations, flash loans (repaid, unrepaid, used), oracle updates and
-//! refused oracle calls, market pauses and freezes, time jumps that make
-//! prices stale, multi-instruction transactions, and access sets weakened so
-//! that transactions fail with access violations. Few users, so their
-//! transactions depend on each other and compete for the same cash.
+//! refused oracle calls, market pauses and freezes, flash-loan switches,
+//! debt ceilings and e-mode memberships, e-mode categories, users entering
+//! and leaving e-mode, deficit covers (from wallets and the treasury), time
+//! jumps that make prices stale, multi-instruction transactions, and access
+//! sets weakened so that transactions fail with access violations. Few
+//! users, so their transactions depend on each other and compete for the
+//! same cash, the same isolation ceiling and the same deficit.
 //!
 //! Every block runs on the serial executor and on the parallel executor at
 //! 1, 2, 4 and 8 threads; receipts, changes, state root and block hash must
@@ -17,13 +20,14 @@
 
 use std::collections::BTreeMap;
 
-use parlend_contracts::dev::dev_market_params;
+use parlend_contracts::dev::{DEV_STABLECOIN_EMODE, dev_market_params};
+use parlend_contracts::emode::EModeCategory;
 use parlend_contracts::market::MarketParams;
 use parlend_contracts::{AmountOrAll, Instruction, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{receipts_root, transactions_root};
 use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial};
 use parlend_ledger::state::{StateCommitment, Value};
-use parlend_ledger::{Address, Amount, AssetId, Hash, Header, Keypair, StateKey, Wad};
+use parlend_ledger::{Address, Amount, AssetId, Bps, Hash, Header, Keypair, StateKey, Wad};
 use parlend_sim::workload::{
     Generator, WORKLOAD_CHAIN_ID, apply, asset, assets, genesis, keys, roomy, setup_positions, tokens, weaken,
 };
@@ -38,6 +42,10 @@ const BLOCKS_DEFAULT: usize = 1_000;
 const USERS: usize = 12;
 /// Users 1..=LEVERAGED start near their borrowing limit.
 const LEVERAGED: usize = 4;
+/// The next ISOLATED users borrow USDC in isolation mode against TBILL.
+const ISOLATED: usize = 2;
+/// The next EMODE users borrow USDC against USDC in the stablecoin e-mode.
+const EMODE: usize = 2;
 /// Thread counts compared with the serial executor.
 const THREADS: [usize; 4] = [1, 2, 4, 8];
 
@@ -80,6 +88,7 @@ fn parallel_equals_serial_on_random_lending_blocks() {
     assert!(totals.succeeded * 3 >= totals.transactions, "too few successes: {totals:?}");
     assert!(totals.failed > 0 && totals.violations > 0, "no failures: {totals:?}");
     assert!(totals.liquidations_succeeded > 0 && totals.flash_loans_succeeded > 0, "too narrow: {totals:?}");
+    assert!(totals.covers_succeeded > 0 && totals.emode_switches_succeeded > 0, "too narrow: {totals:?}");
     assert!(totals.reexecutions > 0, "no re-execution: {totals:?}");
     // With more than one thread, most blocks must take the parallel path.
     assert!(totals.parallel_blocks * 2 >= totals.blocks * (THREADS.len() - 1), "too few parallel blocks: {totals:?}");
@@ -94,6 +103,8 @@ struct Totals {
     violations: usize,
     liquidations: usize,
     liquidations_succeeded: usize,
+    covers_succeeded: usize,
+    emode_switches_succeeded: usize,
     flash_loans: usize,
     flash_loans_succeeded: usize,
     reexecutions: usize,
@@ -110,9 +121,41 @@ impl Totals {
         self.liquidations += other.liquidations;
         self.flash_loans += other.flash_loans;
         self.liquidations_succeeded += other.liquidations_succeeded;
+        self.covers_succeeded += other.covers_succeeded;
+        self.emode_switches_succeeded += other.emode_switches_succeeded;
         self.flash_loans_succeeded += other.flash_loans_succeeded;
         self.reexecutions += other.reexecutions;
         self.parallel_blocks += other.parallel_blocks;
+    }
+}
+
+/// What a transaction does, for the totals.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    liquidates: bool,
+    flash: bool,
+    covers: bool,
+    switches_emode: bool,
+}
+
+impl Kind {
+    fn of(instructions: &[Instruction]) -> Kind {
+        let any = |wanted: fn(&Instruction) -> bool| instructions.iter().any(wanted);
+        Kind {
+            liquidates: any(|i| matches!(i, Instruction::Liquidate { .. })),
+            flash: any(|i| matches!(i, Instruction::FlashBorrow { .. })),
+            covers: any(|i| matches!(i, Instruction::CoverDeficit { .. })),
+            switches_emode: any(|i| matches!(i, Instruction::SetEMode { .. })),
+        }
+    }
+}
+
+impl Totals {
+    fn succeeded_as(&mut self, kind: Kind) {
+        self.liquidations_succeeded += usize::from(kind.liquidates);
+        self.flash_loans_succeeded += usize::from(kind.flash);
+        self.covers_succeeded += usize::from(kind.covers);
+        self.emode_switches_succeeded += usize::from(kind.switches_emode);
     }
 }
 
@@ -145,10 +188,14 @@ fn run_chain(seed: u64, executors: &[ParallelExecutor]) -> Totals {
     let mut totals = Totals::default();
     // Block 1: every user opens a position (through the executors as well);
     // the first LEVERAGED users borrow close to their limit, so that price
-    // moves make them liquidatable.
-    // They come last, when the others' deposits are there to borrow.
-    let setup: Vec<(usize, Vec<Instruction>)> = (LEVERAGED + 1..=USERS)
+    // moves make them liquidatable; the next ones are isolated on TBILL or
+    // in e-mode. Borrowers come last, when the others' deposits are there.
+    let isolated = LEVERAGED + 1..=LEVERAGED + ISOLATED;
+    let emode = LEVERAGED + ISOLATED + 1..=LEVERAGED + ISOLATED + EMODE;
+    let setup: Vec<(usize, Vec<Instruction>)> = (LEVERAGED + ISOLATED + EMODE + 1..=USERS)
         .map(|user| (user, setup_positions()))
+        .chain(emode.map(|user| (user, emode_position())))
+        .chain(isolated.map(|user| (user, isolated_position())))
         .chain((1..=LEVERAGED).map(|user| (user, leveraged_position())))
         .collect();
     chain.block(executors, &mut totals, |_| setup);
@@ -181,11 +228,10 @@ impl Chain {
         let mut block: Vec<VerifiedTransaction> = Vec::with_capacity(planned.len());
         let mut kinds = Vec::with_capacity(planned.len());
         for (signer, instructions) in planned {
-            let liquidates = instructions.iter().any(|i| matches!(i, Instruction::Liquidate { .. }));
-            let flash = instructions.iter().any(|i| matches!(i, Instruction::FlashBorrow { .. }));
-            totals.liquidations += usize::from(liquidates);
-            totals.flash_loans += usize::from(flash);
-            kinds.push((liquidates, flash));
+            let kind = Kind::of(&instructions);
+            totals.liquidations += usize::from(kind.liquidates);
+            totals.flash_loans += usize::from(kind.flash);
+            kinds.push(kind);
             let weakened = self.rng.random_range(0..20u8) == 0;
             let mut rng = StdRng::seed_from_u64(self.rng.random());
             let generated = generator
@@ -223,10 +269,9 @@ impl Chain {
 
         totals.blocks += 1;
         totals.transactions += block.len();
-        for (receipt, (liquidates, flash)) in serial.receipts.iter().zip(kinds) {
+        for (receipt, kind) in serial.receipts.iter().zip(kinds) {
             if receipt.status.is_success() {
-                totals.liquidations_succeeded += usize::from(liquidates);
-                totals.flash_loans_succeeded += usize::from(flash);
+                totals.succeeded_as(kind);
             }
             match receipt.status {
                 parlend_ledger::TxStatus::Success => totals.succeeded += 1,
@@ -265,6 +310,28 @@ fn leveraged_position() -> Vec<Instruction> {
     ]
 }
 
+/// 20,000 TBILL ($20,000, LTV 50%) as the only collateral, 9,000 USDC
+/// borrowed in isolation mode: HF 1.33, liquidatable after a TBILL drop of 25%.
+fn isolated_position() -> Vec<Instruction> {
+    let (usdc, tbill) = (asset("USDC"), asset("TBILL"));
+    vec![
+        Instruction::Deposit { asset: tbill, amount: tokens(tbill, 20_000, 1) },
+        Instruction::SetCollateral { asset: tbill, enabled: true },
+        Instruction::Borrow { asset: usdc, amount: tokens(usdc, 9_000, 1) },
+    ]
+}
+
+/// 300,000 USDC in the stablecoin e-mode (LTV 93%, threshold 95%), 270,000
+/// borrowed: HF 1.0556, and 30,000 USDC of liquidity for the others.
+fn emode_position() -> Vec<Instruction> {
+    let usdc = asset("USDC");
+    vec![
+        Instruction::Deposit { asset: usdc, amount: tokens(usdc, 300_000, 1) },
+        Instruction::SetEMode { category: DEV_STABLECOIN_EMODE },
+        Instruction::Borrow { asset: usdc, amount: tokens(usdc, 270_000, 1) },
+    ]
+}
+
 /// What a block plan draws from.
 struct Planner<'a> {
     rng: &'a mut StdRng,
@@ -297,6 +364,17 @@ fn random_block(plan: &mut Planner<'_>) -> Vec<(usize, Vec<Instruction>)> {
                     let to = plan.someone();
                     (signer, vec![Instruction::Transfer { to, asset, amount: size(plan.rng, asset) }])
                 }
+                46..=49 => {
+                    // Mostly the category that exists from genesis; now and then one that may not.
+                    let category = [0, 1, 1, 0, 1, 2][plan.rng.random_range(0..6)];
+                    (signer, vec![Instruction::SetEMode { category }])
+                }
+                50..=51 => {
+                    let from_treasury = plan.rng.random_bool(0.3);
+                    let by = if from_treasury && plan.rng.random_bool(0.8) { 0 } else { signer };
+                    (by, vec![plan.cover(from_treasury)])
+                }
+                52 => (0, vec![emode_category(plan.rng)]),
                 _ => (signer, vec![plan.lending()]),
             }
         })
@@ -352,6 +430,13 @@ impl Planner<'_> {
         }
     }
 
+    /// Covers some or all of a market's deficit (USDC, the one borrowers
+    /// most often leave one in, half the time).
+    fn cover(&mut self, from_treasury: bool) -> Instruction {
+        let asset = if self.rng.random_bool(0.5) { asset("USDC") } else { random_asset(self.rng) };
+        Instruction::CoverDeficit { asset, amount: amount_or_all(self.rng, asset), from_treasury }
+    }
+
     /// The oracle moves one price by -40% to +40%, observed now or a little earlier.
     fn price_move(&mut self) -> Instruction {
         let asset = random_asset(self.rng);
@@ -401,14 +486,33 @@ fn flash_loan(rng: &mut impl Rng) -> Vec<Instruction> {
     }
 }
 
-/// The admin (or, refused, a user) pauses, freezes or reopens a market.
+/// The admin (or, refused, a user) pauses, freezes or reopens a market,
+/// switches its flash loans, isolation or e-mode membership, or sets a debt
+/// ceiling small enough for isolated borrowers to compete for.
 fn market_switch(rng: &mut impl Rng) -> Instruction {
     let asset = random_asset(rng);
     let mut params: MarketParams = roomy(asset, dev_market_params(asset.as_str()));
-    match rng.random_range(0..4u8) {
+    match rng.random_range(0..9u8) {
         0 => params.paused = true,
         1 => params.frozen = true,
+        2 => params.flash_loan_enabled = !params.flash_loan_enabled,
+        3 => params.debt_ceiling_cents = rng.random_range(0..=4_000_000u64),
+        4 => params.borrowable_in_isolation = !params.borrowable_in_isolation,
+        5 => params.emode_category = rng.random_range(0..=2),
         _ => {}
     }
     Instruction::UpdateMarket { asset, params }
+}
+
+/// The admin redefines the stablecoin category (or defines category 2),
+/// sometimes low enough to make e-mode positions liquidatable.
+fn emode_category(rng: &mut impl Rng) -> Instruction {
+    let ltv = rng.random_range(8_500..=9_500u16);
+    let category = EModeCategory {
+        id: rng.random_range(1..=2),
+        ltv: Bps(ltv),
+        liquidation_threshold: Bps(ltv + rng.random_range(0..=300)),
+        liquidation_bonus: Bps(rng.random_range(10_050..=10_300)),
+    };
+    Instruction::SetEModeCategory { category }
 }

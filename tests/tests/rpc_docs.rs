@@ -1,7 +1,8 @@
 //! docs/rpc.md cannot drift from the server: its methods are exactly the
-//! served ones, its code table is exactly `rpc/src/error.rs`, and every
-//! error it lists (under a method, or for every request) is provoked here
-//! against real nodes and must come back with that code.
+//! served ones, its code table is exactly `rpc/src/error.rs`, every error
+//! it lists (under a method, or for every request) is provoked here
+//! against real nodes and must come back with that code, and the results
+//! of `getMarket` and `getPosition` name every field the server sends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -325,4 +326,63 @@ async fn every_documented_error_is_answered_with_its_code() {
     for node in [nodes.auto, nodes.manual, nodes.production, nodes.narrow, nodes.hasty] {
         node.stop().await;
     }
+}
+
+/// The words of a method's section of docs/rpc.md.
+fn documented_words(method: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rpc.md")).expect("docs/rpc.md");
+    let start = text.find(&format!("### `{method}`")).unwrap_or_else(|| panic!("{method} is not documented"));
+    let rest = &text[start + 4..];
+    let section = &rest[..rest.find("\n### ").unwrap_or(rest.len())];
+    section.split(|c: char| !c.is_ascii_alphanumeric()).filter(|word| !word.is_empty()).map(String::from).collect()
+}
+
+/// Every key of a JSON object (and of the objects it holds, lists' first
+/// elements included), outside the ones named in `skip`.
+fn keys_of(value: &Value, skip: &[&str], out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                out.insert(key.clone());
+                if !skip.contains(&key.as_str()) {
+                    keys_of(inner, skip, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().take(1).for_each(|item| keys_of(item, skip, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_market_and_position_results_name_every_served_field() {
+    let node = TestNode::in_memory().await;
+    let client = &node.client;
+    let (usdc, tbill) = (asset("USDC"), asset("TBILL"));
+    parlend_tests::post_prices(client, &[("USDC", 1), ("TBILL", 1)]).await;
+    let lender = Instruction::Deposit { asset: usdc, amount: tokens("USDC", 10_000) };
+    parlend_tests::submit_ok(client, &dev_keypair(2), vec![lender]).await;
+    // An isolated position in e-mode shows every optional field.
+    let isolated = vec![
+        Instruction::Deposit { asset: tbill, amount: tokens("TBILL", 1_000) },
+        Instruction::SetCollateral { asset: tbill, enabled: true },
+        Instruction::SetEMode { category: 1 },
+        Instruction::Borrow { asset: usdc, amount: tokens("USDC", 100) },
+    ];
+    parlend_tests::submit_ok(client, &dev_keypair(1), isolated).await;
+    let address = dev_keypair(1).address().to_string();
+    for (method, params, skip) in [
+        ("getMarket", json!({"asset": "TBILL"}), &["index"][..]),
+        ("getMarket", json!({"asset": "USDC"}), &["index"][..]),
+        ("getPosition", json!({"address": address}), &["price"][..]),
+    ] {
+        let (status, body) = call(&node.url, method, params).await;
+        assert_eq!(status, 200, "{body}");
+        let mut served = BTreeSet::new();
+        keys_of(&body["result"], skip, &mut served);
+        let words = documented_words(method);
+        let missing: Vec<&String> = served.iter().filter(|key| !words.contains(*key)).collect();
+        assert!(missing.is_empty(), "docs/rpc.md's {method} does not name {missing:?}");
+    }
+    node.stop().await;
 }

@@ -66,6 +66,14 @@ fn the_scenarios_cover_every_instruction_and_failure_family() {
         "MarketFrozen",
         "PriceStale",
         "HealthFactorTooLow",
+        "NotBorrowableInIsolation",
+        "DebtCeilingExceeded",
+        "IsolatedCollateralConflict",
+        "NotBorrowableInEMode",
+        "FlashLoanDisabled",
+        "NoDeficit",
+        "InsufficientTreasury",
+        "isolation_debt",
     ] {
         assert!(text.contains(needle), "no scenario shows {needle}");
     }

@@ -5,6 +5,7 @@
 
 mod exploits;
 mod properties;
+mod risk_tiers;
 mod scenarios;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use parlend_ledger::{Address, Amount, AssetId, Keypair, Ray, StateKey, TxStatus,
 
 use crate::failure::Failure;
 use crate::genesis::{Genesis, GenesisAccount, GenesisMarket};
-use crate::instruction::Instruction;
+use crate::instruction::{AmountOrAll, Instruction};
 use crate::market::{MarketIndex, MarketParams, MarketTotals};
 use crate::position::Position;
 use crate::query::{self, HealthReport, MarketSummary};
@@ -111,6 +112,7 @@ pub(crate) fn genesis(accounts: usize, funding: &dyn Fn(AssetId) -> u128) -> Gen
             .map(|asset| GenesisMarket { asset: *asset, params: market_params(*asset), price: initial_price(*asset) })
             .collect(),
         liquidation: Default::default(),
+        emode_categories: crate::dev::dev_emode_categories(),
     }
 }
 
@@ -273,6 +275,53 @@ impl Chain {
         let timestamp = self.timestamp;
         self.exec(0, Instruction::SetPrice { asset, price, timestamp }).unwrap();
     }
+}
+
+/// `Deposit` of `amount` base units.
+pub(crate) fn deposit(asset: AssetId, amount: u128) -> Instruction {
+    Instruction::Deposit { asset, amount: Amount(amount) }
+}
+
+/// `Withdraw`.
+pub(crate) fn withdraw(asset: AssetId, amount: AmountOrAll) -> Instruction {
+    Instruction::Withdraw { asset, amount }
+}
+
+/// `Borrow` of `amount` base units.
+pub(crate) fn borrow(asset: AssetId, amount: u128) -> Instruction {
+    Instruction::Borrow { asset, amount: Amount(amount) }
+}
+
+/// `Repay` of the signer's own debt.
+pub(crate) fn repay(asset: AssetId, amount: AmountOrAll) -> Instruction {
+    Instruction::Repay { asset, amount, on_behalf_of: None }
+}
+
+/// An amount that is not "all".
+pub(crate) fn some(amount: u128) -> AmountOrAll {
+    AmountOrAll::Amount(Amount(amount))
+}
+
+/// `Liquidate` of test account `borrower`, collateral paid out to the wallet.
+pub(crate) fn liquidate(borrower: usize, debt: AssetId, collateral: AssetId, cover: AmountOrAll) -> Instruction {
+    Instruction::Liquidate {
+        borrower: Chain::address(borrower),
+        debt_asset: debt,
+        collateral_asset: collateral,
+        debt_to_cover: cover,
+        receive_deposit: false,
+    }
+}
+
+/// Changes a market's parameters as the admin (account 0); the outcome.
+pub(crate) fn update_market(
+    chain: &mut Chain,
+    asset: AssetId,
+    change: impl FnOnce(&mut MarketParams),
+) -> Result<(), Failure> {
+    let mut params = query::market_config(&chain.state, asset).unwrap().params;
+    change(&mut params);
+    chain.exec(0, Instruction::UpdateMarket { asset, params })
 }
 
 /// A receipt status as a result.

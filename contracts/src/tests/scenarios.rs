@@ -13,24 +13,6 @@ const SUPPLIER: usize = 1;
 const BORROWER: usize = 2;
 const LIQUIDATOR: usize = 3;
 
-fn deposit(asset: AssetId, amount: u128) -> Instruction {
-    Instruction::Deposit { asset, amount: Amount(amount) }
-}
-
-fn borrow(asset: AssetId, amount: u128) -> Instruction {
-    Instruction::Borrow { asset, amount: Amount(amount) }
-}
-
-fn liquidate(borrower: usize, debt: AssetId, collateral: AssetId, cover: AmountOrAll) -> Instruction {
-    Instruction::Liquidate {
-        borrower: Chain::address(borrower),
-        debt_asset: debt,
-        collateral_asset: collateral,
-        debt_to_cover: cover,
-        receive_deposit: false,
-    }
-}
-
 /// A supplier with 1,000,000 USDC in the market and a borrower with 10 WETH
 /// of collateral and `debt` USDC borrowed.
 fn weth_borrower(debt_usdc: u128) -> Chain {
@@ -61,7 +43,7 @@ fn epilogue_sets_rates_from_final_utilization() {
     chain.exec(BORROWER, deposit(WETH, tokens(WETH, 100))).unwrap();
     chain.exec(BORROWER, borrow(USDC, tokens(USDC, 40_000))).unwrap();
     let index = chain.index(USDC);
-    let expected = rates(&market_params(USDC), tokens(USDC, 40_000), tokens(USDC, 60_000)).unwrap();
+    let expected = rates(&market_params(USDC), tokens(USDC, 40_000), tokens(USDC, 60_000), 0).unwrap();
     assert_eq!((index.borrow_rate, index.liquidity_rate), (expected.borrow_rate, expected.liquidity_rate));
     // 4% × 0.4 / 0.9, rounded up; × 0.4 × 0.9, rounded down.
     assert_eq!(index.borrow_rate.to_string(), "0.017777777777777777777777778");

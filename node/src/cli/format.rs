@@ -27,6 +27,11 @@ pub fn usd(value: Wad) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
+/// US dollars of a count of cents (debt ceilings: `"$1500.25"`).
+pub fn cents(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
 /// A health factor: 4 digits, `∞` without debt.
 pub fn health_factor(value: Wad) -> String {
     if value == Wad::MAX { "∞ (no debt)".to_string() } else { truncated(&value.to_decimal_string(), 4) }
@@ -48,6 +53,7 @@ mod tests {
         assert_eq!(truncated("1.00001", 4), "1");
         assert_eq!(usd(Wad(30_000 * Wad::SCALE + Wad::SCALE / 2)), "$30000.50");
         assert_eq!(health_factor(Wad::MAX), "∞ (no debt)");
+        assert_eq!(cents(150_025), "$1500.25");
         assert_eq!(percent(Ray(Ray::SCALE / 25)), "4.00%");
         assert_eq!(percent(Ray(425 * (Ray::SCALE / 10_000))), "4.25%");
     }

@@ -236,6 +236,18 @@ fn print_position(position: &PositionView) {
         }
         None => println!("  health factor:     unknown (a price is missing)"),
     }
+    if position.emode_category != 0 {
+        println!("  e-mode category:   {}", position.emode_category);
+    }
+    if let Some(isolation) = &position.isolation {
+        println!(
+            "  isolation mode:    {} ({} of its {} ceiling used, {} by this position)",
+            isolation.collateral,
+            format::cents(isolation.isolation_debt_cents),
+            format::cents(isolation.debt_ceiling_cents),
+            format::cents(isolation.position_debt_cents)
+        );
+    }
     if !position.prices_fresh {
         println!("  a price is stale: borrows, withdrawals and liquidations wait for the oracle");
     }
@@ -284,7 +296,24 @@ fn print_market(market: &MarketView) {
         params.flash_loan_fee.0,
         params.price_staleness_seconds
     );
-    println!("  borrowing {}, paused {}, frozen {}", params.borrowing_enabled, params.paused, params.frozen);
+    println!(
+        "  borrowing {}, flash loans {}, paused {}, frozen {}",
+        params.borrowing_enabled, params.flash_loan_enabled, params.paused, params.frozen
+    );
+    if params.debt_ceiling_cents > 0 {
+        println!(
+            "  isolated: debt {} of a {} ceiling",
+            format::cents(market.isolation_debt_cents),
+            format::cents(params.debt_ceiling_cents)
+        );
+    }
+    println!("  borrowable in isolation {}", params.borrowable_in_isolation);
+    if let Some(category) = &market.emode {
+        println!(
+            "  e-mode category {}: LTV {} bps, liquidation threshold {} bps, bonus {} bps",
+            category.id, category.ltv.0, category.liquidation_threshold.0, category.liquidation_bonus.0
+        );
+    }
 }
 
 fn print_price(entry: &PriceEntryView) {

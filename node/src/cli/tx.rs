@@ -54,7 +54,8 @@ pub enum TxKind {
         amount: String,
     },
     /// Supply wallet tokens to a market (the first deposit of an asset is
-    /// enabled as collateral when its LTV is positive).
+    /// enabled as collateral when its LTV is positive, unless the asset or
+    /// the position is isolated: enable those with `tx collateral`).
     Deposit {
         /// The asset.
         #[arg(long)]
@@ -188,6 +189,40 @@ pub enum TxKind {
         #[arg(long)]
         close_factor: String,
     },
+    /// Enter an e-mode category (every debt must be in it), or leave e-mode with 0.
+    Emode {
+        /// The category id (the dev chain's stablecoins are 1); 0 leaves e-mode.
+        #[arg(long)]
+        category: u8,
+    },
+    /// Create or replace an e-mode category (the admin key only).
+    EmodeCategory {
+        /// The category id, 1 to 255.
+        #[arg(long)]
+        id: u8,
+        /// Loan to value of the category's collateral (93%).
+        #[arg(long)]
+        ltv: String,
+        /// Liquidation threshold of the category's collateral (95%).
+        #[arg(long)]
+        liquidation_threshold: String,
+        /// Liquidation bonus, of the debt repaid (101% = a 1% bonus).
+        #[arg(long)]
+        liquidation_bonus: String,
+    },
+    /// Pay off a market's deficit (bad debt) from the wallet, or from the
+    /// market's treasury (the admin key only).
+    CoverDeficit {
+        /// The market.
+        #[arg(long)]
+        asset: AssetId,
+        /// Whole tokens (at most the deficit is covered), or `all`.
+        #[arg(long, default_value = "all")]
+        amount: String,
+        /// Pay from the market's treasury instead of the wallet.
+        #[arg(long)]
+        from_treasury: bool,
+    },
     /// Send any instructions, as a JSON array (a file, or `-` for stdin), in
     /// one atomic transaction: `[{"type": "flashBorrow", ...}, ...]`.
     Raw {
@@ -260,9 +295,21 @@ pub struct MarketArgs {
     /// Pause (nothing moves) or unpause.
     #[arg(long)]
     pub paused: Option<bool>,
-    /// Freeze (no new deposits or borrows) or unfreeze.
+    /// Freeze (no new deposits or borrows, no borrowing power) or unfreeze.
     #[arg(long)]
     pub frozen: Option<bool>,
+    /// Isolation mode's debt ceiling, US dollars (0: not isolated).
+    #[arg(long)]
+    pub debt_ceiling: Option<String>,
+    /// Whether positions in isolation mode may borrow the asset.
+    #[arg(long)]
+    pub borrowable_in_isolation: Option<bool>,
+    /// Whether the asset may be flash-borrowed.
+    #[arg(long)]
+    pub flash_loan_enabled: Option<bool>,
+    /// The e-mode category the asset is in (0: none).
+    #[arg(long)]
+    pub emode_category: Option<u8>,
 }
 
 impl MarketArgs {
@@ -285,6 +332,10 @@ impl MarketArgs {
             borrowing_enabled: self.borrowing_enabled,
             paused: self.paused,
             frozen: self.frozen,
+            debt_ceiling: self.debt_ceiling.clone(),
+            borrowable_in_isolation: self.borrowable_in_isolation,
+            flash_loan_enabled: self.flash_loan_enabled,
+            emode_category: self.emode_category,
         }
     }
 }
@@ -365,6 +416,9 @@ async fn instructions(client: &Client, kind: &TxKind) -> anyhow::Result<Vec<Inst
             Instruction::SetPrice { asset: *asset, price: units::price(price)?, timestamp }
         }
         TxKind::Market(market) => market_instruction(client, market).await?,
+        TxKind::Emode { .. } | TxKind::EmodeCategory { .. } | TxKind::CoverDeficit { .. } => {
+            risk_instruction(client, kind).await?
+        }
         TxKind::Mint { to, asset, amount } => {
             Instruction::Mint { to: *to, asset: *asset, amount: base_units(client, *asset, amount).await? }
         }
@@ -409,6 +463,23 @@ async fn instructions(client: &Client, kind: &TxKind) -> anyhow::Result<Vec<Inst
         }
     };
     Ok(vec![instruction])
+}
+
+/// E-mode and deficit instructions.
+async fn risk_instruction(client: &Client, kind: &TxKind) -> anyhow::Result<Instruction> {
+    Ok(match kind {
+        TxKind::Emode { category } => Instruction::SetEMode { category: *category },
+        TxKind::EmodeCategory { id, ltv, liquidation_threshold, liquidation_bonus } => {
+            let category = units::emode_category(*id, ltv, liquidation_threshold, liquidation_bonus)?;
+            Instruction::SetEModeCategory { category }
+        }
+        TxKind::CoverDeficit { asset, amount, from_treasury } => Instruction::CoverDeficit {
+            asset: *asset,
+            amount: amount_or_all(client, *asset, amount).await?,
+            from_treasury: *from_treasury,
+        },
+        other => bail!("not an e-mode or deficit instruction: {other:?}"),
+    })
 }
 
 async fn market_instruction(client: &Client, args: &MarketArgs) -> anyhow::Result<Instruction> {
@@ -468,13 +539,13 @@ mod tests {
     #[test]
     fn the_cli_and_scenarios_accept_the_same_unit_spellings() {
         let spellings = [
-            // (ltv, slope1, flash-loan fee, staleness, supply cap)
-            ("80%", "4%", "0.05%", "1d12h", "1000.5"),
-            ("80", "4", "0.05", "129600", "1000.5"),
-            ("8000bps", "400bps", "5bps", "36h", "1000.500000"),
+            // (ltv, slope1, flash-loan fee, staleness, supply cap, debt ceiling)
+            ("80%", "4%", "0.05%", "1d12h", "1000.5", "1500.25"),
+            ("80", "4", "0.05", "129600", "1000.5", "$1500.25"),
+            ("8000bps", "400bps", "5bps", "36h", "1000.500000", "1500.25"),
         ];
         let mut results = Vec::new();
-        for (ltv, slope1, fee, staleness, cap) in spellings {
+        for (ltv, slope1, fee, staleness, cap, ceiling) in spellings {
             let args = [
                 "parlend",
                 "tx",
@@ -491,6 +562,10 @@ mod tests {
                 staleness,
                 "--supply-cap",
                 cap,
+                "--debt-ceiling",
+                ceiling,
+                "--flash-loan-enabled",
+                "false",
             ];
             let Command::Tx(TxArgs { kind: TxKind::Market(market), .. }) = Cli::try_parse_from(args).unwrap().command
             else {
@@ -498,7 +573,8 @@ mod tests {
             };
             let toml = format!(
                 "asset = \"USDC\"\nltv = \"{ltv}\"\nslope1 = \"{slope1}\"\nflash_loan_fee = \"{fee}\"\n\
-                 price_staleness = \"{staleness}\"\nsupply_cap = \"{cap}\""
+                 price_staleness = \"{staleness}\"\nsupply_cap = \"{cap}\"\ndebt_ceiling = \"{ceiling}\"\n\
+                 flash_loan_enabled = false"
             );
             let spec: MarketSpec = toml::from_str(&toml).unwrap();
             let base = parlend_contracts::dev::dev_market_params("USDC");
@@ -513,6 +589,7 @@ mod tests {
             assert_eq!(params.flash_loan_fee, Bps(5));
             assert_eq!(params.price_staleness_seconds, 129_600);
             assert_eq!(params.supply_cap, Amount(1_000_500_000));
+            assert_eq!((params.debt_ceiling_cents, params.flash_loan_enabled), (150_025, false));
         }
     }
 

@@ -112,7 +112,8 @@ pub fn default_signer(spec: &InstructionSpec) -> Option<&'static str> {
         | InstructionSpec::SetMinter { .. }
         | InstructionSpec::SetLiquidationConfig(_)
         | InstructionSpec::CreateMarket(_)
-        | InstructionSpec::UpdateMarket(_) => Some("admin"),
+        | InstructionSpec::UpdateMarket(_)
+        | InstructionSpec::SetEmodeCategory { .. } => Some("admin"),
         _ => None,
     }
 }
@@ -201,6 +202,26 @@ pub fn instruction(
             };
             Instruction::UpdateMarket { asset, params: market_params(spec, current, names)? }
         }
+        InstructionSpec::Emode { .. }
+        | InstructionSpec::SetEmodeCategory { .. }
+        | InstructionSpec::CoverDeficit { .. } => risk_instruction(spec, names)?,
+    })
+}
+
+/// E-mode and deficit instructions.
+fn risk_instruction(spec: &InstructionSpec, names: &Names) -> Result<Instruction, String> {
+    Ok(match spec {
+        InstructionSpec::Emode { category } => Instruction::SetEMode { category: *category },
+        InstructionSpec::SetEmodeCategory { id, ltv, liquidation_threshold, liquidation_bonus } => {
+            let category = units::emode_category(*id, ltv, liquidation_threshold, liquidation_bonus)?;
+            Instruction::SetEModeCategory { category }
+        }
+        InstructionSpec::CoverDeficit { asset, amount, from_treasury } => Instruction::CoverDeficit {
+            asset: names.asset(asset)?.0,
+            amount: names.amount_or_all(asset, amount)?,
+            from_treasury: *from_treasury,
+        },
+        other => return Err(format!("not an e-mode or deficit instruction: {other:?}")),
     })
 }
 

@@ -2,6 +2,7 @@
 //! difference in words a reader can act on.
 
 use parlend_contracts::Failure;
+use parlend_contracts::limits::ISOLATION_DEBT_DECIMALS;
 use parlend_contracts::query::{self, PositionSummary};
 use parlend_contracts::state::{BALANCE_FIELD, balance_key};
 use parlend_ledger::block::TxStatus;
@@ -175,6 +176,27 @@ impl Checker<'_> {
                 }
             }
         }
+        for (account, expected) in &expect.emode {
+            let actual = self.position(self.names.address(account)?)?.emode_category;
+            if actual != *expected {
+                differences.push(Difference {
+                    what: format!("e-mode category of {account}"),
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        for (account, expected) in &expect.isolated {
+            let isolation = self.position(self.names.address(account)?)?.isolation;
+            let actual = isolation.map_or_else(|| "none".to_string(), |isolation| isolation.collateral.to_string());
+            if actual != *expected {
+                differences.push(Difference {
+                    what: format!("isolated collateral of {account}"),
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+        }
         for (account, expected) in &expect.liquidatable {
             let report =
                 query::health(self.state, self.names.address(account)?, self.now).map_err(|e| e.to_string())?;
@@ -221,6 +243,16 @@ impl Checker<'_> {
                     differences,
                 )?;
             }
+        }
+        if let Some(text) = &expect.isolation_debt {
+            let cents = u128::from(summary.isolation_debt_cents);
+            compare(
+                &format!("{symbol} market isolation debt (USD)"),
+                text,
+                cents,
+                ISOLATION_DEBT_DECIMALS,
+                differences,
+            )?;
         }
         if let Some(text) = &expect.price {
             let price = summary.price.map_or(0, |view| view.price.0);

@@ -196,10 +196,37 @@ pub enum InstructionSpec {
     CreateMarket(MarketSpec),
     /// Change a market's parameters (unnamed ones keep their value).
     UpdateMarket(MarketSpec),
+    /// Enter an e-mode category, or leave e-mode with category 0.
+    Emode {
+        /// The category id.
+        category: u8,
+    },
+    /// Create or replace an e-mode category (admin only).
+    SetEmodeCategory {
+        /// The category id (1 to 255).
+        id: u8,
+        /// Loan to value, a percentage.
+        ltv: String,
+        /// Liquidation threshold, a percentage.
+        liquidation_threshold: String,
+        /// Liquidation bonus, a percentage of the debt repaid (`"101%"`).
+        liquidation_bonus: String,
+    },
+    /// Pay off (part of) a market's deficit from the signer's wallet, or
+    /// from the market's treasury (admin only).
+    CoverDeficit {
+        /// The market.
+        asset: String,
+        /// Whole tokens or `"all"` (at most the deficit is covered).
+        amount: String,
+        /// Pay from the treasury instead of the wallet.
+        #[serde(default)]
+        from_treasury: bool,
+    },
 }
 
 /// The names of [`InstructionSpec`]'s variants, for error messages.
-pub const INSTRUCTION_NAMES: [&str; 17] = [
+pub const INSTRUCTION_NAMES: [&str; 20] = [
     "transfer",
     "mint",
     "deposit",
@@ -217,6 +244,9 @@ pub const INSTRUCTION_NAMES: [&str; 17] = [
     "set_liquidation_config",
     "create_market",
     "update_market",
+    "emode",
+    "set_emode_category",
+    "cover_deficit",
 ];
 
 /// Market parameters to set; unnamed ones come from `like` (a dev market)
@@ -290,6 +320,12 @@ pub struct ExpectSpec {
     /// Whether the position can be liquidated now.
     #[serde(default)]
     pub liquidatable: BTreeMap<String, bool>,
+    /// The e-mode category of a position (0: none).
+    #[serde(default)]
+    pub emode: BTreeMap<String, u8>,
+    /// The isolated collateral of a position in isolation mode (`"none"` when not isolated).
+    #[serde(default)]
+    pub isolated: BTreeMap<String, String>,
     /// Market figures, per asset.
     #[serde(default)]
     pub market: BTreeMap<String, MarketExpect>,
@@ -317,6 +353,9 @@ pub struct MarketExpect {
     /// Bad debt the treasury could not cover, whole tokens.
     #[serde(default)]
     pub deficit: Option<String>,
+    /// Debt borrowed against the asset in isolation mode, US dollars.
+    #[serde(default)]
+    pub isolation_debt: Option<String>,
     /// Utilization, percent.
     #[serde(default)]
     pub utilization: Option<String>,

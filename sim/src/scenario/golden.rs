@@ -90,10 +90,41 @@ pub fn save(run: &ScenarioRun, dir: &Path) -> Result<GoldenEntry, GoldenError> {
     manifest.insert(name, entry.clone());
     let text = toml::to_string(&manifest)
         .map_err(|error| GoldenError::Parse { path: MANIFEST_FILE.to_string(), reason: error.to_string() })?;
-    let header = "# Golden logs: the expected final hashes of each scenario's chain.\n\
-                  # Regenerate: parlend scenario run tests/scenarios/*.toml --save-log tests/golden\n\n";
     let path = dir.join(MANIFEST_FILE);
+    let header = header_of(&path);
     std::fs::write(&path, format!("{header}{text}"))
         .map_err(|source| GoldenError::Io { path: path.display().to_string(), source })?;
     Ok(entry)
+}
+
+/// The manifest's opening comment: the existing one, so that notes on why
+/// the goldens changed survive a regeneration, or the standard one.
+fn header_of(path: &Path) -> String {
+    const STANDARD: &str = "# Golden logs: the expected final hashes of each scenario's chain.\n\
+                            # Regenerate: parlend scenario run tests/scenarios/*.toml --save-log tests/golden\n\n";
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let comment: Vec<&str> = existing.lines().take_while(|line| line.starts_with('#') || line.is_empty()).collect();
+    if comment.iter().any(|line| line.starts_with('#')) {
+        format!("{}\n\n", comment.join("\n").trim_end())
+    } else {
+        STANDARD.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regenerated_manifest_keeps_its_notes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        assert!(header_of(&path).starts_with("# Golden logs"), "the standard header for a new manifest");
+        let noted =
+            "# Golden logs: the expected final hashes.\n# Note: regenerated because X.\n\n[a]\nlog = \"a.plog\"\n";
+        std::fs::write(&path, noted).unwrap();
+        assert_eq!(header_of(&path), "# Golden logs: the expected final hashes.\n# Note: regenerated because X.\n\n");
+        std::fs::write(&path, "[a]\nlog = \"a.plog\"\n").unwrap();
+        assert!(header_of(&path).starts_with("# Golden logs"), "a manifest without comment gets the standard one");
+    }
 }
