@@ -120,21 +120,27 @@ pub fn signed_transfer(key: &Keypair, nonce: u64, to: Address, asset: AssetId, a
     .sign(key)
 }
 
-/// The `parlend` binary of this build, built on demand if a test runs
-/// before cargo built it.
+/// The `parlend` binary of this build. Cargo does not build another
+/// package's binaries for these tests, so the first call in each test
+/// process runs `cargo build` (quick when it is fresh): a binary left from
+/// an older build would test old code.
 pub fn parlend_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/parlend
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target directory layout");
-    let binary = profile_dir.join(format!("parlend{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--workspace", "--bins"])
-            .status()
-            .expect("running cargo build for the parlend binary");
-        assert!(status.success(), "building the parlend binary failed");
-    }
-    binary
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            // target/<profile>/deps/<test> -> target/<profile>/parlend
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target directory layout");
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "--workspace", "--bins"]);
+            if profile_dir.file_name().is_some_and(|name| name == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("running cargo build for the parlend binary");
+            assert!(status.success(), "building the parlend binary failed");
+            profile_dir.join(format!("parlend{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }
 
 /// A node running as a child process.
