@@ -130,6 +130,9 @@ pub struct RpcBenchReport {
     pub committed_over_ceiling: f64,
     /// Seconds from the first submission to the last commit.
     pub elapsed_seconds: f64,
+    /// Every block holding measured transactions: its size, and whether the
+    /// parallel executor ran it.
+    pub block_list: Vec<(usize, bool)>,
 }
 
 /// Runs the benchmark.
@@ -483,5 +486,6 @@ fn report(config: &RpcBenchConfig, measured: Measured, ceiling: f64) -> RpcBench
         signature_ceiling_tps: ceiling,
         committed_over_ceiling: committed_tps / ceiling.max(1e-9),
         elapsed_seconds: seconds,
+        block_list: blocks,
     }
 }

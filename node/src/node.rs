@@ -376,6 +376,18 @@ impl Node {
         mempool.release(block);
     }
 
+    /// Before a block's commit: how it was executed (for `getBlock`), known
+    /// before the block can be seen; the commit's time is added by
+    /// [`Node::published`].
+    pub(crate) fn executed(&self, height: u64, stats: &ExecutionStats, timings: BlockTimings) {
+        let mut executions = self.executions.lock();
+        executions.retain(|(at, _)| *at < height);
+        if executions.len() >= EXECUTIONS_KEPT {
+            executions.pop_front();
+        }
+        executions.push_back((height, execution_view(stats, timings)));
+    }
+
     /// After a block's commit: the mempool forgets its transactions and
     /// learns its signers' nonces, metrics and the head move, waiters wake.
     pub(crate) fn published(
@@ -393,12 +405,8 @@ impl Node {
             self.metrics.mempool(mempool.len(), mempool.ready_len());
         }
         self.metrics.block_committed(head.height, receipts, stats, timings, self.config.block_transactions_max);
-        {
-            let mut executions = self.executions.lock();
-            if executions.len() >= EXECUTIONS_KEPT {
-                executions.pop_front();
-            }
-            executions.push_back((head.height, execution_view(stats, timings)));
+        if let Some((_, view)) = self.executions.lock().iter_mut().rev().find(|(at, _)| *at == head.height) {
+            view.commit_micros = micros(timings.commit);
         }
         {
             let mut recent = self.recent_receipts.lock();

@@ -309,6 +309,7 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     let nonces = account_nonces(&finalized.changes);
     let receipts = finalized.receipts.clone();
     let stats = finalized.stats;
+    node.executed(finalized.block.header.height, &stats, timings);
     let started = Instant::now();
     let head = node.app().commit(finalized).inspect_err(|error| {
         tracing::error!(%error, "committing a block failed; its transactions go back to the mempool");
