@@ -16,7 +16,11 @@
 //! `finalize_block`, and `finalize_block` is deterministic, so every
 //! validator computes the same roots.
 
+pub mod certificate;
+
 use std::sync::Arc;
+
+use certificate::CommitCertificate;
 use std::time::{Duration, Instant};
 
 use parlend_contracts::genesis::{Genesis, GenesisError};
@@ -200,7 +204,14 @@ impl App {
             receipts_root: receipts_root(&[]),
         };
         let block = Block { header: header.clone(), transactions: Vec::new() };
-        Ok(BlockCommit { header, block_bytes: block.encode(), receipts: Vec::new(), changes, commitment })
+        Ok(BlockCommit {
+            header,
+            block_bytes: block.encode(),
+            receipts: Vec::new(),
+            changes,
+            commitment,
+            certificate: None,
+        })
     }
 
     /// The chain id.
@@ -350,6 +361,16 @@ impl App {
 
     /// Commit a finalized block: one atomic write.
     pub fn commit(&self, finalized: Finalized) -> Result<ChainHead, AppError> {
+        self.commit_certified(finalized, None)
+    }
+
+    /// Commit a finalized block with its commit certificate (validator
+    /// mode), in the same atomic write.
+    pub fn commit_certified(
+        &self,
+        finalized: Finalized,
+        certificate: Option<&CommitCertificate>,
+    ) -> Result<ChainHead, AppError> {
         let header = finalized.block.header.clone();
         self.store.commit(BlockCommit {
             block_bytes: finalized.block.encode(),
@@ -357,6 +378,7 @@ impl App {
             receipts: finalized.receipts,
             changes: finalized.changes,
             commitment: finalized.commitment,
+            certificate: certificate.map(parlend_ledger::encode_canonical),
         })?;
         Ok(ChainHead { height: header.height, hash: header.hash(), header })
     }

@@ -196,6 +196,7 @@ pub fn dev_genesis() -> Genesis {
         markets: dev_markets(),
         liquidation: LiquidationConfig::default(),
         emode_categories: dev_emode_categories(),
+        validators: Vec::new(),
     }
 }
 

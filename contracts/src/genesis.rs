@@ -35,6 +35,16 @@ pub struct GenesisAccount {
     pub balances: BTreeMap<AssetId, Amount>,
 }
 
+/// A validator of the chain (validator mode; a single dev node has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// Its consensus key (an ed25519 public key, like an account address).
+    pub public_key: Address,
+    /// Its voting power.
+    pub power: u64,
+}
+
 /// What a chain starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -62,6 +72,11 @@ pub struct Genesis {
     /// E-mode categories (none when absent).
     #[serde(default)]
     pub emode_categories: Vec<EModeCategory>,
+    /// The validator set, when the chain runs on several validators (none:
+    /// a single node decides every block). Not part of the state: it is
+    /// the consensus engine's, and blocks carry certificates against it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<GenesisValidator>,
 }
 
 /// Why a genesis is invalid.

@@ -387,6 +387,7 @@ fn placeholder_genesis() -> Genesis {
         markets: Vec::new(),
         liquidation: Default::default(),
         emode_categories: Vec::new(),
+        validators: Vec::new(),
     }
 }
 

@@ -107,6 +107,7 @@ pub fn workload_genesis(keys: &[Keypair]) -> Genesis {
         markets: dev_markets(),
         liquidation: LiquidationConfig::default(),
         emode_categories: dev_emode_categories(),
+        validators: Vec::new(),
     }
 }
 

@@ -128,6 +128,7 @@ pub fn genesis(accounts: &[Keypair]) -> Genesis {
         markets,
         liquidation: Default::default(),
         emode_categories: dev_emode_categories(),
+        validators: Vec::new(),
     }
 }
 

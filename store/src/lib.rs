@@ -58,6 +58,9 @@ pub struct BlockCommit {
     pub changes: WriteSet,
     /// The state commitment moved by `changes`; its root is `header.state_root`.
     pub commitment: CommitmentUpdate,
+    /// The block's commit certificate (opaque bytes, validator mode), written
+    /// in the same batch as the block.
+    pub certificate: Option<Vec<u8>>,
 }
 
 /// The undo record of one block: the previous value of every changed key.
@@ -94,6 +97,13 @@ pub trait Store: StateReader {
 
     /// Where a committed transaction is.
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError>;
+
+    /// The commit certificate stored with the block at `height`, if any
+    /// (stores that keep none answer `None`).
+    fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = height;
+        Ok(None)
+    }
 
     /// Visits, in key order, every key whose encoding starts with `prefix`,
     /// until `visit` returns `false`.

@@ -20,6 +20,7 @@ struct Inner {
     undo: Vec<Undo>,
     tx_index: HashMap<Hash, TxLocation>,
     block_index: HashMap<Hash, u64>,
+    certificates: HashMap<u64, Vec<u8>>,
 }
 
 /// A store in memory.
@@ -84,6 +85,9 @@ impl Store for MemoryStore {
         }
         inner.commitment.apply(commit.commitment);
         inner.block_index.insert(commit.header.hash(), height);
+        if let Some(certificate) = commit.certificate {
+            inner.certificates.insert(height, certificate);
+        }
         inner.headers.push(commit.header);
         inner.blocks.push(commit.block_bytes);
         inner.receipts.push(commit.receipts);
@@ -101,6 +105,10 @@ impl Store for MemoryStore {
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
         Ok(usize::try_from(height).ok().and_then(|h| self.inner.read().receipts.get(h).cloned()))
+    }
+
+    fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.read().certificates.get(&height).cloned())
     }
 
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
@@ -137,6 +145,7 @@ impl Store for MemoryStore {
             }
             if let Some(header) = inner.headers.pop() {
                 inner.block_index.remove(&header.hash());
+                inner.certificates.remove(&header.height);
             }
             inner.blocks.pop();
             for receipt in inner.receipts.pop().unwrap_or_default() {

@@ -12,6 +12,7 @@
 //! | `block_index` | block hash      | height                        |
 //! | `undo`     | height             | borsh(previous values)        |
 //! | `meta`     | `head`             | borsh(ChainHead)              |
+//! | `certificates` | height         | the block's commit certificate (validator mode) |
 //!
 //! A block is one `WriteBatch`, written with `sync = true` unless configured
 //! otherwise: after `commit` returns, the block survives a crash or power
@@ -42,8 +43,9 @@ const CF_TX_INDEX: &str = "tx_index";
 const CF_UNDO: &str = "undo";
 const CF_BLOCK_INDEX: &str = "block_index";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 8] =
-    [CF_STATE, CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_TX_INDEX, CF_BLOCK_INDEX, CF_UNDO, CF_META];
+const CF_CERTIFICATES: &str = "certificates";
+const FAMILIES: [&str; 9] =
+    [CF_STATE, CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_TX_INDEX, CF_BLOCK_INDEX, CF_UNDO, CF_META, CF_CERTIFICATES];
 const HEAD_KEY: &[u8] = b"head";
 
 /// How a [`RocksStore`] writes.
@@ -218,6 +220,9 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
         batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
         batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
+        if let Some(certificate) = &commit.certificate {
+            batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
+        }
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.write(batch)?;
         tip.commitment.apply(commit.commitment);
@@ -231,6 +236,10 @@ impl Store for RocksStore {
 
     fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.get_cf(self.family(CF_BLOCKS)?, height_key(height)).map_err(store_error)
+    }
+
+    fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.family(CF_CERTIFICATES)?, height_key(height)).map_err(store_error)
     }
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
@@ -306,7 +315,7 @@ impl Store for RocksStore {
             if let Some(header) = self.get_height::<Header>(CF_HEADERS, reverted, "header")? {
                 batch.delete_cf(self.family(CF_BLOCK_INDEX)?, header.hash().0);
             }
-            for family in [CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_UNDO] {
+            for family in [CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_UNDO, CF_CERTIFICATES] {
                 batch.delete_cf(self.family(family)?, height_key(reverted));
             }
         }

@@ -24,7 +24,7 @@ pub(crate) fn next_commit(store: &dyn Store, changes: WriteSet, tx_hashes: &[Has
         state_root: commitment.root(),
         receipts_root: receipts_root(&receipts),
     };
-    BlockCommit { header, block_bytes: vec![1, 2, 3], receipts, changes, commitment }
+    BlockCommit { header, block_bytes: vec![1, 2, 3], receipts, changes, commitment, certificate: None }
 }
 
 fn value(bytes: &'static [u8]) -> Option<Value> {
@@ -57,8 +57,11 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.get(&key(1)).unwrap(), value(b"c"));
     assert_eq!(store.head().unwrap().height, 1);
 
-    let second = next_commit(store, WriteSet::from([(key(2), None), (key(1), value(b"e"))]), &[Hash([8; 32])]);
+    let mut second = next_commit(store, WriteSet::from([(key(2), None), (key(1), value(b"e"))]), &[Hash([8; 32])]);
+    second.certificate = Some(vec![4, 5, 6]);
     store.commit(second).unwrap();
+    assert_eq!(store.certificate(2).unwrap(), Some(vec![4, 5, 6]), "stored with its block");
+    assert_eq!(store.certificate(1).unwrap(), None);
     assert_eq!(store.get(&key(2)).unwrap(), None);
 
     let mut seen = Vec::new();
@@ -73,6 +76,7 @@ pub(crate) fn conformance(store: &dyn Store) {
 
     store.revert_to(1).unwrap();
     assert_eq!(store.head().unwrap().height, 1);
+    assert_eq!(store.certificate(2).unwrap(), None, "reverted with its block");
     assert_eq!(store.get(&key(1)).unwrap(), value(b"c"));
     assert_eq!(store.get(&key(2)).unwrap(), value(b"b"));
     assert_eq!(store.state_root(), first_root);
@@ -118,7 +122,7 @@ fn rocks_store_detects_state_that_does_not_match_its_head() {
         // Tamper with the state behind the store's back.
         let mut options = rocksdb::Options::default();
         options.create_missing_column_families(true);
-        let families = ["state", "headers", "blocks", "receipts", "tx_index", "block_index", "undo", "meta"];
+        let families = rocksdb::DB::list_cf(&options, directory.path()).unwrap();
         let db = rocksdb::DB::open_cf(&options, directory.path(), families).unwrap();
         db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered").unwrap();
     }

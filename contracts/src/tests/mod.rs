@@ -113,6 +113,7 @@ pub(crate) fn genesis(accounts: usize, funding: &dyn Fn(AssetId) -> u128) -> Gen
             .collect(),
         liquidation: Default::default(),
         emode_categories: crate::dev::dev_emode_categories(),
+        validators: Vec::new(),
     }
 }
 
