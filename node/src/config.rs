@@ -30,6 +30,15 @@
 //! light_requests_in_flight_max = 64
 //! request_timeout_ms = 60000
 //! wait_max_ms = 50000
+//!
+//! # Validator mode (`parlend testnet init` writes this section)
+//! [validator]
+//! key_file = "/path/validator.key.json"
+//! home = "/path/consensus"
+//! p2p_addr = "127.0.0.1:26000"
+//! peers = ["127.0.0.1:26001", "127.0.0.1:26002"]
+//! relay_rpc = ["127.0.0.1:26101", "127.0.0.1:26102"]
+//! propose_timeout_ms = 3000
 //! ```
 
 use std::net::SocketAddr;
@@ -70,6 +79,29 @@ pub struct FileConfig {
     /// RPC limits.
     #[serde(default)]
     pub rpc: RpcSection,
+    /// Validator mode.
+    pub validator: Option<ValidatorSection>,
+}
+
+/// `[validator]`: run as one of the genesis's validators.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorSection {
+    /// The validator's key (a `parlend keygen` key file).
+    pub key_file: PathBuf,
+    /// Where the consensus engine keeps its write-ahead log and proposals.
+    pub home: PathBuf,
+    /// Peer-to-peer listen address.
+    pub p2p_addr: SocketAddr,
+    /// The other validators' peer-to-peer addresses.
+    #[serde(default)]
+    pub peers: Vec<SocketAddr>,
+    /// The other validators' RPC addresses (submitted transactions are
+    /// relayed there).
+    #[serde(default)]
+    pub relay_rpc: Vec<SocketAddr>,
+    /// How long round 0 waits for a proposal, milliseconds (default 3000).
+    pub propose_timeout_ms: Option<u64>,
 }
 
 /// `[mempool]`.
@@ -135,6 +167,7 @@ mod tests {
         assert_eq!(config.mempool.capacity, Some(50_000));
         assert_eq!(config.rpc.requests_in_flight_max, Some(256));
         assert_eq!(config.rpc.wait_max_ms, Some(50_000));
+        assert_eq!(config.validator.unwrap().peers.len(), 2);
         assert!(FileConfig::parse("blok_time_ms = 5").is_err());
         assert!(FileConfig::parse("[rpc]\nbatch_max = 5").is_err());
         assert!(FileConfig::parse("block_time_ms = \"fast\"").is_err());

@@ -18,3 +18,4 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod producer;
+pub mod validator;

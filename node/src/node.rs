@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,10 +23,11 @@ use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
-    ClockView, CommittedTransactionView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
-    LiquidatableParams, LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ReceiptView,
-    RevertView, RiskyPositionView, SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView,
-    TxState, TxStatusView,
+    CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, FaucetParams, HeadView,
+    INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams, LiquidatableView, MarketView, MineView,
+    OutcomeView, PositionView, PriceEntryView, ReceiptView, RevertView, RiskyPositionView, SimulateParams,
+    SimulationView, SnapshotView, StateChangeView, TransactionView, TxState, TxStatusView, ValidatorView,
+    ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -36,7 +37,10 @@ use tokio::sync::watch;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
+use crate::validator::{NodeHost, Relay};
+use parlend_app::certificate::{CommitCertificate, ValidatorSet};
 use parlend_app::{App, AppError};
+use parlend_consensus::{ConsensusStatus, RunningValidator, ValidatorConfig, ValidatorError};
 use parlend_contracts::dev::{dev_keypair, dev_minter};
 
 /// Everything a node is configured with.
@@ -69,6 +73,14 @@ pub struct NodeConfig {
     /// (see [`Node::refresh_dev_prices`]). `parlend run --dev` turns it on;
     /// tests that count blocks from genesis leave it off.
     pub refresh_dev_prices: bool,
+    /// Validator mode: blocks are decided with the other validators of the
+    /// genesis through the consensus engine, not cut by a producer.
+    pub validator: Option<ValidatorConfig>,
+    /// Validator mode: the other validators' RPC addresses, where
+    /// transactions this node admits are relayed.
+    pub relay_to: Vec<SocketAddr>,
+    /// Test only: propose blocks with a wrong state root.
+    pub wrong_state_root: bool,
 }
 
 impl NodeConfig {
@@ -87,6 +99,9 @@ impl NodeConfig {
             threads: 0,
             manual_mining: false,
             refresh_dev_prices: false,
+            validator: None,
+            relay_to: Vec::new(),
+            wrong_state_root: false,
         }
     }
 }
@@ -103,6 +118,9 @@ pub enum StartError {
     /// The admission threads could not start.
     #[error("cannot start the admission threads: {0}")]
     Admission(String),
+    /// The consensus engine could not start.
+    #[error(transparent)]
+    Validator(#[from] ValidatorError),
     /// The RPC could not bind.
     #[error("cannot serve RPC on {address}: {source}")]
     Bind {
@@ -132,6 +150,12 @@ pub struct Node {
     /// Serializes `dev_faucet`: each mint takes the minter's next nonce.
     faucet: Mutex<()>,
     metrics: Metrics,
+    /// The chain's validators (empty: a single-node chain).
+    validators: ValidatorSet,
+    /// Validator mode: where consensus is.
+    consensus: OnceLock<Arc<Mutex<ConsensusStatus>>>,
+    /// Validator mode: sends admitted transactions to the other validators.
+    relay: OnceLock<Relay>,
 }
 
 /// Dev mode's clock offset and snapshots.
@@ -183,11 +207,15 @@ pub struct NodeHandle {
     pub rpc_address: SocketAddr,
     server: RunningServer,
     producer: Option<JoinHandle<()>>,
+    validator: Option<RunningValidator>,
 }
 
 impl NodeHandle {
     /// Stops producing (finishing the block in progress) and serving.
     pub async fn shutdown(mut self) {
+        if let Some(validator) = self.validator.take() {
+            validator.stop().await;
+        }
         let _ = self.node.commands.lock().send(Command::Stop);
         if let Some(producer) = self.producer.take() {
             let _ = tokio::task::spawn_blocking(move || producer.join()).await;
@@ -251,9 +279,13 @@ impl Node {
             dev: Mutex::new(DevState { next_snapshot_id: 1, ..DevState::default() }),
             faucet: Mutex::new(()),
             metrics: Metrics::new(),
+            validators: ValidatorSet::from_genesis(&config.genesis.validators),
+            consensus: OnceLock::new(),
+            relay: OnceLock::new(),
         });
         node.metrics.head(head.height);
-        let producer = producer::spawn(node.clone(), receiver);
+        // Validators decide blocks together: no producer cuts them.
+        let producer = config.validator.is_none().then(|| producer::spawn(node.clone(), receiver));
         match node.refresh_dev_prices() {
             Ok(Some(count)) => tracing::info!(count, "dev: re-posted stale oracle prices at their last value"),
             Ok(None) => {}
@@ -262,7 +294,19 @@ impl Node {
         let server = parlend_rpc::serve(node.clone(), config.rpc_address, config.rpc_limits)
             .await
             .map_err(|source| StartError::Bind { address: config.rpc_address, source })?;
-        Ok(NodeHandle { rpc_address: server.address, node, server, producer: Some(producer) })
+        let validator = match start_validator(&node).await {
+            Ok(validator) => validator,
+            Err(error) => {
+                server.stop().await;
+                return Err(error);
+            }
+        };
+        Ok(NodeHandle { rpc_address: server.address, node, server, producer, validator })
+    }
+
+    /// Validator mode: where consensus is (`None` for a single node).
+    pub fn consensus_status(&self) -> Option<ConsensusStatus> {
+        self.consensus.get().map(|status| *status.lock())
     }
 
     /// The application.
@@ -526,6 +570,20 @@ impl Node {
             .map_err(|error| ApiError::Unavailable(format!("corrupt block {height}: {error}")))
     }
 
+    fn certificate_view(&self, height: u64) -> Result<Option<CertificateView>, ApiError> {
+        let Some(bytes) = self.app.store().certificate(height).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let certificate: CommitCertificate = borsh::from_slice(&bytes)
+            .map_err(|error| ApiError::Unavailable(format!("corrupt certificate {height}: {error}")))?;
+        let signatures = certificate
+            .signatures
+            .iter()
+            .map(|commit| CommitSignatureView { validator: commit.validator, signature: commit.signature })
+            .collect();
+        Ok(Some(CertificateView { round: certificate.round, signatures }))
+    }
+
     fn receipt_view(&self, hash: &Hash) -> Result<Option<ReceiptView>, ApiError> {
         let store = self.app.store();
         let Some(location) = store.tx_location(hash).map_err(unavailable)? else {
@@ -553,6 +611,20 @@ impl Node {
             outcome: outcome_view(&receipt.status),
         }))
     }
+}
+
+/// Validator mode: starts the consensus engine with the node as its host,
+/// and the relay to the other validators.
+async fn start_validator(node: &Arc<Node>) -> Result<Option<RunningValidator>, StartError> {
+    let config = node.config();
+    let Some(validator) = config.validator.clone() else { return Ok(None) };
+    let host = Arc::new(NodeHost::new(node.clone(), config.wrong_state_root));
+    let running = parlend_consensus::start(host, &node.validators, validator).await?;
+    let _ = node.consensus.set(running.status_handle());
+    if !config.relay_to.is_empty() {
+        let _ = node.relay.set(Relay::start(config.relay_to.clone()));
+    }
+    Ok(Some(running))
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -614,13 +686,40 @@ impl NodeApi for Node {
     }
 
     fn submit(&self, bytes: &[u8]) -> Result<Hash, ApiError> {
-        self.admit(std::slice::from_ref(&bytes.to_vec()))
+        self.submit_batch(std::slice::from_ref(&bytes.to_vec()))
             .pop()
             .unwrap_or(Err(ApiError::Unavailable("no answer".into())))
     }
 
     fn submit_batch(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        let results = self.admit(transactions);
+        if let Some(relay) = self.relay.get() {
+            for (bytes, _) in transactions.iter().zip(&results).filter(|(_, result)| result.is_ok()) {
+                relay.push(bytes.clone());
+            }
+        }
+        results
+    }
+
+    fn relay(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
         self.admit(transactions)
+    }
+
+    fn validators(&self) -> Result<ValidatorsView, ApiError> {
+        let validators = self
+            .validators
+            .validators()
+            .iter()
+            .map(|validator| ValidatorView { public_key: validator.public_key, power: validator.power })
+            .collect();
+        Ok(ValidatorsView {
+            validators,
+            total_power: self.validators.total_power(),
+            this_node: self.config.validator.as_ref().map(|validator| validator.key.address()),
+            consensus: self
+                .consensus_status()
+                .map(|status| ConsensusView { height: status.height, round: status.round }),
+        })
     }
 
     fn head_height(&self) -> watch::Receiver<u64> {
@@ -663,6 +762,7 @@ impl NodeApi for Node {
             transactions: hashes,
             full_transactions,
             execution,
+            certificate: self.certificate_view(height)?,
         }))
     }
 
@@ -924,7 +1024,14 @@ impl NodeApi for Node {
             let mempool = self.mempool.lock();
             self.metrics.mempool(mempool.len(), mempool.ready_len());
         }
-        self.metrics.encode()
+        let mut text = self.metrics.encode();
+        if self.consensus.get().is_some() {
+            // The engine's own metrics (rounds, votes, sync, network) follow
+            // ours in the same exposition, which ends once.
+            text = text.trim_end().trim_end_matches("# EOF").to_string();
+            text.push_str(&parlend_consensus::engine_metrics());
+        }
+        text
     }
 
     fn http_rejected(&self, reason: HttpRejection) {

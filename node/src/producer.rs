@@ -262,40 +262,51 @@ impl Producer {
         jobs.send(Job { finalized, hashes, timings }).map_err(|_| ProduceError::Stopped)
     }
 
-    /// Takes transactions and executes them as the next block; `None` when
-    /// nothing waits and the block is not forced.
+    /// Takes transactions and executes them as the next block (on the
+    /// block in flight, if any); `None` when nothing waits and the block is
+    /// not forced.
     fn execute_next(&mut self, force: bool) -> Result<Option<Executed>, ProduceError> {
         let node = &self.node;
-        loop {
-            let candidates = node.take_transactions(node.config().block_transactions_max);
-            if candidates.is_empty() && !force {
-                return Ok(None);
+        let store: &dyn Store = &**node.app().store();
+        let executed = match &self.in_flight {
+            Some(in_flight) => {
+                let base = PendingState { store, changes: &in_flight.changes };
+                execute_pending(node, &in_flight.header, &base, force)
             }
-            let hashes: Vec<Hash> = candidates.iter().map(VerifiedTransaction::hash).collect();
-            let parent = match &self.in_flight {
-                Some(in_flight) => in_flight.header.clone(),
-                None => node.app().info().header,
-            };
-            let proposal = node.app().prepare_proposal_on(&parent, candidates, node.clock());
-            let store: &dyn Store = &**node.app().store();
-            let executed = match &self.in_flight {
-                Some(in_flight) => node.app().execute(&PendingState { store, changes: &in_flight.changes }, proposal),
-                None => node.app().execute(store, proposal),
-            };
-            match executed {
-                Ok(executed) => return Ok(Some(executed)),
-                Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
-                    // Cannot happen while the mempool admits only the next
-                    // nonce; if it does, drop the signer's queue and retry
-                    // rather than stall block production.
-                    let signer = node.signer_of(&hashes[index]);
-                    tracing::error!(?signer, "evicting a signer whose transactions have out-of-order nonces");
-                    node.evict(signer, &hashes);
-                }
-                Err(error) => {
-                    node.release(&hashes);
-                    return Err(error.into());
-                }
+            None => execute_pending(node, &node.app().info().header, store, force),
+        };
+        Ok(executed?)
+    }
+}
+
+/// Takes up to a block of pending transactions and executes them on `base`
+/// as the block after `parent`; `None` when nothing waits and the block is
+/// not `force`d. A signer whose nonces turn out out of order (which the
+/// mempool's rules prevent) is evicted and the block retried, rather than
+/// stalling production; on any other error the transactions go back.
+pub(crate) fn execute_pending(
+    node: &Node,
+    parent: &Header,
+    base: &dyn StateReader,
+    force: bool,
+) -> Result<Option<Executed>, AppError> {
+    loop {
+        let candidates = node.take_transactions(node.config().block_transactions_max);
+        if candidates.is_empty() && !force {
+            return Ok(None);
+        }
+        let hashes: Vec<Hash> = candidates.iter().map(VerifiedTransaction::hash).collect();
+        let proposal = node.app().prepare_proposal_on(parent, candidates, node.clock());
+        match node.app().execute(base, proposal) {
+            Ok(executed) => return Ok(Some(executed)),
+            Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
+                let signer = node.signer_of(&hashes[index]);
+                tracing::error!(?signer, "evicting a signer whose transactions have out-of-order nonces");
+                node.evict(signer, &hashes);
+            }
+            Err(error) => {
+                node.release(&hashes);
+                return Err(error);
             }
         }
     }
@@ -320,7 +331,7 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
 }
 
 /// The new nonce of every account a block changed.
-fn account_nonces(changes: &WriteSet) -> Vec<(Address, u64)> {
+pub(crate) fn account_nonces(changes: &WriteSet) -> Vec<(Address, u64)> {
     changes
         .iter()
         .filter_map(|(key, value)| match key {

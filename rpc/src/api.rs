@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::types::{
     AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, FaucetParams, HeadView,
     LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView, ReceiptView, RevertView,
-    SimulateParams, SimulationView, SnapshotView, TxStatusView,
+    SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -26,6 +26,16 @@ pub trait NodeApi: Send + Sync + 'static {
     fn submit_batch(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
         transactions.iter().map(|transaction| self.submit(transaction)).collect()
     }
+
+    /// Admits transactions another validator admitted and relayed: like
+    /// [`NodeApi::submit_batch`], but never relayed again.
+    fn relay(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        self.submit_batch(transactions)
+    }
+
+    /// The chain's validators (none for a single-node chain) and where
+    /// this node's consensus is.
+    fn validators(&self) -> Result<ValidatorsView, ApiError>;
 
     /// The committed head's height; changes after every commit.
     fn head_height(&self) -> watch::Receiver<u64>;

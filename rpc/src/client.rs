@@ -163,6 +163,18 @@ impl Client {
         self.call(methods::SEND_TRANSACTIONS, &params).await
     }
 
+    /// `relayTransactions` (canonical bytes): what validators send each other.
+    pub async fn relay(&self, transactions: &[Vec<u8>]) -> Result<Vec<SendOutcome>, ClientError> {
+        let transactions = transactions.iter().map(hex::encode).collect();
+        let params = SendTransactionsParams { transactions, wait: false, timeout_ms: None };
+        self.call(methods::RELAY_TRANSACTIONS, &params).await
+    }
+
+    /// `getValidators`.
+    pub async fn validators(&self) -> Result<crate::types::ValidatorsView, ClientError> {
+        self.call(methods::GET_VALIDATORS, &serde_json::json!({})).await
+    }
+
     /// `getPosition`.
     pub async fn position(&self, address: Address) -> Result<PositionView, ClientError> {
         self.call(methods::GET_POSITION, &AddressParams { address }).await

@@ -4,6 +4,8 @@
 pub const SEND_TRANSACTION: &str = "sendTransaction";
 /// Submit several signed transactions.
 pub const SEND_TRANSACTIONS: &str = "sendTransactions";
+/// Validators: transactions another validator admitted (not relayed again).
+pub const RELAY_TRANSACTIONS: &str = "relayTransactions";
 /// Run a transaction without committing it.
 pub const SIMULATE_TRANSACTION: &str = "simulateTransaction";
 /// A transaction by id.
@@ -30,6 +32,8 @@ pub const GET_MARKETS: &str = "getMarkets";
 pub const GET_PRICE: &str = "getPrice";
 /// Every oracle price.
 pub const GET_PRICES: &str = "getPrices";
+/// The chain's validators and where consensus is.
+pub const GET_VALIDATORS: &str = "getValidators";
 /// Positions that can be liquidated, and those at risk.
 pub const GET_LIQUIDATABLE: &str = "getLiquidatable";
 /// Dev: mint tokens to an account.
@@ -47,6 +51,7 @@ pub const DEV_REVERT: &str = "dev_revert";
 pub const ALL: &[&str] = &[
     SEND_TRANSACTION,
     SEND_TRANSACTIONS,
+    RELAY_TRANSACTIONS,
     SIMULATE_TRANSACTION,
     GET_TRANSACTION,
     GET_RECEIPT,
@@ -61,6 +66,7 @@ pub const ALL: &[&str] = &[
     GET_PRICE,
     GET_PRICES,
     GET_LIQUIDATABLE,
+    GET_VALIDATORS,
     DEV_FAUCET,
     DEV_MINE,
     DEV_INCREASE_TIME,

@@ -254,12 +254,29 @@ fn register_submission<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Reg
         }
         Ok::<_, ErrorObjectOwned>(outcomes)
     })?;
+    module.register_async_method(methods::RELAY_TRANSACTIONS, |params, context, _| async move {
+        let request: SendTransactionsParams = parse(&params)?;
+        let results = blocking(&context.node, move |node| Ok(relay_hex_batch(node, &request.transactions))).await?;
+        Ok::<_, ErrorObjectOwned>(results.into_iter().map(send_outcome).collect::<Vec<_>>())
+    })?;
     read_method(module, methods::SIMULATE_TRANSACTION, any, |node: &N, request: SimulateParams| node.simulate(&request))
+}
+
+/// A `relayTransactions` list: as [`submit_hex_batch`], never relayed again.
+fn relay_hex_batch<N: NodeApi>(node: &N, transactions: &[String]) -> Vec<Result<Hash, ApiError>> {
+    hex_batch(transactions, |valid| node.relay(valid))
 }
 
 /// Decodes a `sendTransactions` list and admits what decodes, in one call
 /// to the node; every entry keeps its own verdict, in order.
 fn submit_hex_batch<N: NodeApi>(node: &N, transactions: &[String]) -> Vec<Result<Hash, ApiError>> {
+    hex_batch(transactions, |valid| node.submit_batch(valid))
+}
+
+fn hex_batch(
+    transactions: &[String],
+    admit: impl FnOnce(&[Vec<u8>]) -> Vec<Result<Hash, ApiError>>,
+) -> Vec<Result<Hash, ApiError>> {
     let mut verdicts: Vec<Option<Result<Hash, ApiError>>> = Vec::with_capacity(transactions.len());
     let mut valid = Vec::with_capacity(transactions.len());
     for text in transactions {
@@ -271,7 +288,7 @@ fn submit_hex_batch<N: NodeApi>(node: &N, transactions: &[String]) -> Vec<Result
             Err(error) => verdicts.push(Some(Err(error))),
         }
     }
-    let mut admitted = node.submit_batch(&valid).into_iter();
+    let mut admitted = admit(&valid).into_iter();
     let missing = || Err(ApiError::Unavailable("the node gave no verdict".to_string()));
     verdicts.into_iter().map(|verdict| verdict.unwrap_or_else(|| admitted.next().unwrap_or_else(missing))).collect()
 }
@@ -299,6 +316,7 @@ fn register_reads<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Register
     })?;
     read_method(module, methods::GET_BLOCK, check_block, |node: &N, request: BlockParams| node.block(&request))?;
     read_method(module, methods::GET_HEAD, any, |node: &N, _: Empty| node.head())?;
+    read_method(module, methods::GET_VALIDATORS, any, |node: &N, _: Empty| node.validators())?;
     read_method(module, methods::GET_ACCOUNT, any, |node: &N, request: AddressParams| node.account(&request.address))?;
     read_method(module, methods::GET_BALANCES, any, |node: &N, request: AddressParams| {
         node.balances(&request.address)
@@ -551,7 +569,8 @@ fn internal_error(message: &str) -> Response {
 
 async fn health<N: NodeApi>(node: Arc<N>) -> Response {
     let height = *node.head_height().borrow();
-    axum::Json(HealthView { status: "ok".to_string(), height }).into_response()
+    let consensus = node.validators().ok().and_then(|validators| validators.consensus);
+    axum::Json(HealthView { status: "ok".to_string(), height, consensus }).into_response()
 }
 
 async fn metrics<N: NodeApi>(node: Arc<N>) -> Response {

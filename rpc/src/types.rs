@@ -221,6 +221,66 @@ pub struct BlockView {
     /// it produced or executed since it started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<BlockExecutionView>,
+    /// The validators' commit certificate (chains run by validators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateView>,
+}
+
+/// Precommits of more than two thirds of the voting power for a block:
+/// check them with the genesis validators (`parlend replay` does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateView {
+    /// The round the block was decided in.
+    pub round: u32,
+    /// Each signer and its precommit signature.
+    pub signatures: Vec<CommitSignatureView>,
+}
+
+/// One validator's precommit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitSignatureView {
+    /// The validator's key.
+    pub validator: Address,
+    /// Its signature (hex).
+    pub signature: parlend_ledger::Signature,
+}
+
+/// The validator set and this node's consensus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorsView {
+    /// The validators, in proposer order (power descending, then key).
+    pub validators: Vec<ValidatorView>,
+    /// Their total voting power.
+    pub total_power: u64,
+    /// This node's key, when it is a validator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub this_node: Option<Address>,
+    /// The height consensus is deciding and its round (validators only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusView>,
+}
+
+/// One validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorView {
+    /// Its consensus key.
+    pub public_key: Address,
+    /// Its voting power.
+    pub power: u64,
+}
+
+/// Where a validator's consensus is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsensusView {
+    /// The height being decided.
+    pub height: u64,
+    /// Its round.
+    pub round: i64,
 }
 
 /// How a node executed one block: not part of the chain (another node may
@@ -341,6 +401,9 @@ pub struct HealthView {
     pub status: String,
     /// The head's height.
     pub height: u64,
+    /// Validators: the height consensus is deciding and its round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusView>,
 }
 
 /// An `{"asset": ...}` parameter.

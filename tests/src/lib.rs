@@ -133,6 +133,18 @@ pub fn parlend_binary() -> PathBuf {
             let profile_dir = exe.parent().and_then(Path::parent).expect("target directory layout");
             let mut build = Command::new(env!("CARGO"));
             build.args(["build", "--workspace", "--bins"]);
+            // Cargo gives this test process its package's variables; build
+            // scripts that watch them (ring's) would see a change from the
+            // outer build and rebuild themselves and their dependents.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if name.starts_with("CARGO_PKG_")
+                    || name.starts_with("CARGO_MANIFEST_")
+                    || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&&*name)
+                {
+                    build.env_remove(&*name);
+                }
+            }
             if profile_dir.file_name().is_some_and(|name| name == "release") {
                 build.arg("--release");
             }
@@ -155,11 +167,27 @@ impl ChildNode {
     /// Starts `parlend run --dev` on `data_dir` with a random port and waits
     /// for its "RPC listening on" line.
     pub fn spawn(data_dir: &Path, extra: &[&str]) -> ChildNode {
+        let mut args: Vec<std::ffi::OsString> =
+            ["run", "--dev", "--rpc-addr", "127.0.0.1:0", "--data-dir"].iter().map(Into::into).collect();
+        args.push(data_dir.into());
+        args.extend(extra.iter().map(Into::into));
+        ChildNode::spawn_with(&args)
+    }
+
+    /// Starts `parlend run --config CONFIG` (a validator of a testnet).
+    pub fn spawn_config(config: &Path, extra: &[&str]) -> ChildNode {
+        let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "--config".into(), config.into()];
+        args.extend(extra.iter().map(Into::into));
+        ChildNode::spawn_with(&args)
+    }
+
+    /// Starts `parlend ARGS` and waits for its "RPC listening on" line.
+    pub fn spawn_with(args: &[std::ffi::OsString]) -> ChildNode {
         let mut child = Command::new(parlend_binary())
-            .args(["run", "--dev", "--rpc-addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
+            .args(args)
+            // Validators' peers come and go in tests: their network's
+            // connection warnings are expected noise.
+            .env("RUST_LOG", "warn,arc_malachitebft_network=error,arc_malachitebft_discovery=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -10,6 +10,7 @@ mod query;
 mod replay;
 mod run;
 mod scenario;
+mod testnet;
 mod tx;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub enum Command {
     Log(log::LogArgs),
     /// Run scenario files: lending stories with expectations per step.
     Scenario(scenario::ScenarioArgs),
+    /// Several validators on this machine: write a testnet, run it.
+    Testnet(testnet::TestnetArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -66,6 +69,7 @@ pub struct RpcArgs {
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
+        Command::Testnet(args) => testnet::run(args).await,
         Command::Keygen(args) => keys::keygen(&args),
         Command::Tx(args) => tx::run(args).await,
         Command::Query(args) => query::run(args).await,

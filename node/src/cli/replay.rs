@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use parlend_store::{RocksStore, RocksStoreOptions};
+use parlend_app::certificate::{CommitCertificate, ValidatorSet};
+use parlend_contracts::genesis::Genesis;
+use parlend_store::{RocksStore, RocksStoreOptions, Store};
 
 use super::progress::Reporter;
 use parlend_log::format::LogReader;
@@ -58,17 +60,41 @@ pub fn main(args: &ReplayArgs) -> anyhow::Result<()> {
             let genesis = super::log::load_genesis(args.genesis.as_deref())?;
             let store = RocksStore::open(data_dir, RocksStoreOptions { sync: false })
                 .with_context(|| format!("cannot open {} (is a node running on it?)", data_dir.display()))?;
-            let head = parlend_store::Store::head(&store).map_or(0, |head| head.height);
+            let head = store.head().map_or(0, |head| head.height);
             let mut reporter = Reporter::new(head, "the blocks", args.quiet);
             let result = replay_store(&store, &genesis, &options, &mut |progress| {
                 reporter.update(progress.height, || format!("{} transactions", progress.transactions));
             });
             reporter.finish();
-            result?
+            let summary = result?;
+            let certified = verify_certificates(&store, &genesis, summary.head.height)?;
+            if certified > 0 && !args.json {
+                println!("{certified} commit certificates verified against the genesis validators");
+            }
+            summary
         }
         (None, None) => anyhow::bail!("give a log FILE or --data-dir"),
     };
     print_summary(&summary, args.json)
+}
+
+/// On a chain run by validators, checks the commit certificate of every
+/// block up to `head` against the genesis validators; returns how many.
+pub fn verify_certificates(store: &dyn Store, genesis: &Genesis, head: u64) -> anyhow::Result<u64> {
+    let validators = ValidatorSet::from_genesis(&genesis.validators);
+    if validators.is_empty() {
+        return Ok(0);
+    }
+    for height in 1..=head {
+        let header = store.header(height)?.with_context(|| format!("block {height} is missing"))?;
+        let bytes = store.certificate(height)?.with_context(|| format!("block {height} has no commit certificate"))?;
+        let certificate: CommitCertificate =
+            borsh::from_slice(&bytes).with_context(|| format!("the certificate of block {height} does not decode"))?;
+        certificate
+            .verify(&validators, height, &header.hash())
+            .with_context(|| format!("the certificate of block {height} does not prove it"))?;
+    }
+    Ok(head)
 }
 
 /// Prints what a replay or import verified.

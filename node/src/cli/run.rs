@@ -90,6 +90,12 @@ pub struct RunArgs {
     /// the chain then continues from the log's last block. The log's genesis must be this node's.
     #[arg(long, conflicts_with = "in_memory")]
     pub from_log: Option<PathBuf>,
+    /// A validator's directory (from `parlend testnet init`): the same as `--config DIR/config.toml`.
+    #[arg(long, conflicts_with = "config")]
+    pub home: Option<PathBuf>,
+    /// Test only: as a validator, propose blocks with a wrong state root (the others must refuse them).
+    #[arg(long, hide = true)]
+    pub test_wrong_state_root: bool,
 }
 
 /// The node's configuration from flags, environment, file and defaults,
@@ -158,8 +164,39 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
         limits.wait_max = Duration::from_millis(ms);
     }
     limits.validate().map_err(|message| anyhow::anyhow!("invalid RPC limits: {message}"))?;
+    resolve_validator(args, file, &mut config)?;
     Ok(Resolved { config, reset: args.reset })
 }
+
+/// The `[validator]` section: consensus with the genesis's validators.
+fn resolve_validator(args: &RunArgs, file: &FileConfig, config: &mut NodeConfig) -> anyhow::Result<()> {
+    config.wrong_state_root = args.test_wrong_state_root;
+    let Some(section) = &file.validator else {
+        anyhow::ensure!(!args.test_wrong_state_root, "--test-wrong-state-root needs a [validator] section");
+        return Ok(());
+    };
+    anyhow::ensure!(!config.genesis.validators.is_empty(), "[validator] needs a genesis that names validators");
+    anyhow::ensure!(!config.manual_mining, "validators decide blocks together: manual mining is not available");
+    let key = crate::cli::load_key(&section.key_file.to_string_lossy())?;
+    let mut timeouts = parlend_consensus::default_timeouts();
+    if let Some(ms) = section.propose_timeout_ms {
+        timeouts.propose = Duration::from_millis(ms);
+    }
+    config.validator = Some(parlend_consensus::ValidatorConfig {
+        key,
+        home: section.home.clone(),
+        listen: section.p2p_addr,
+        peers: section.peers.clone(),
+        timeouts,
+        min_block_time: config.block_time.max(VALIDATOR_BLOCK_TIME_MIN),
+    });
+    config.relay_to = section.relay_rpc.clone();
+    Ok(())
+}
+
+/// The least time between a validator chain's blocks: heights never run
+/// back to back, even when every block is empty.
+const VALIDATOR_BLOCK_TIME_MIN: Duration = Duration::from_millis(100);
 
 fn print_dev_accounts() {
     println!("parlend dev chain");
@@ -177,7 +214,8 @@ fn print_dev_accounts() {
 
 /// `parlend run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let file = match &args.config {
+    let config_path = args.config.clone().or_else(|| args.home.as_ref().map(|home| home.join("config.toml")));
+    let file = match &config_path {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
@@ -213,6 +251,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => println!("Chain {} at height {} in memory", head.header.chain_id, head.height),
     }
     println!("RPC listening on http://{}", handle.rpc_address);
+    if let Some(validator) = &handle.node.config().validator {
+        println!("Validator {} on p2p {}", validator.key.address(), validator.listen);
+    }
 
     shutdown_signal().await;
     tracing::info!("shutting down");
