@@ -110,6 +110,12 @@ fn id_kind(id: Option<&RawValue>) -> IdKind {
 pub fn prepare(body: &[u8]) -> Prepared<'_> {
     let start = body.iter().position(|byte| !byte.is_ascii_whitespace()).unwrap_or(body.len());
     let body = &body[start..];
+    // Text that is not UTF-8 is no JSON: jsonrpsee answers the parse error.
+    // (The look at the ids below skips the members it does not read
+    // without checking them, so it cannot be the judge of that.)
+    if std::str::from_utf8(body).is_err() && matches!(body.first(), Some(b'{' | b'[')) {
+        return Prepared::Pass(body);
+    }
     match body.first() {
         Some(b'{') => prepare_entries(body, false, &[body]),
         Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(body) {
@@ -242,9 +248,10 @@ impl Rewritten {
             match call {
                 Call::InvalidId => out.push(invalid_id_answer()),
                 // A notification's answer is dropped, unless the entry was
-                // no request at all (`{}`): that is answered, with a null id.
+                // no request at all (`{}`, broken JSON): that is answered,
+                // with a null id.
                 Call::Notification => {
-                    if let Some(answer) = answers.next().filter(|answer| is_invalid_request(answer)) {
+                    if let Some(answer) = answers.next().filter(|answer| is_not_a_request(answer)) {
                         out.push(with_id(answer, "null"));
                     }
                 }
@@ -266,8 +273,9 @@ impl Rewritten {
     }
 }
 
-/// Whether an answer is the invalid-request error.
-fn is_invalid_request(answer: &RawValue) -> bool {
+/// Whether an answer says its call was no request: the invalid-request or
+/// the parse error.
+fn is_not_a_request(answer: &RawValue) -> bool {
     #[derive(Deserialize)]
     struct Error {
         code: i64,
@@ -276,8 +284,9 @@ fn is_invalid_request(answer: &RawValue) -> bool {
     struct Answer {
         error: Option<Error>,
     }
+    let codes = [i64::from(crate::error::INVALID_REQUEST), i64::from(crate::error::PARSE_ERROR)];
     serde_json::from_str::<Answer>(answer.get())
-        .is_ok_and(|answer| answer.error.is_some_and(|error| error.code == i64::from(crate::error::INVALID_REQUEST)))
+        .is_ok_and(|answer| answer.error.is_some_and(|error| codes.contains(&error.code)))
 }
 
 /// `answer` with its placeholder id replaced by `id` (raw JSON text).
@@ -380,6 +389,20 @@ mod tests {
             let answer: serde_json::Value = serde_json::from_str(&rewritten.restore(b"").unwrap()).unwrap();
             assert_eq!(answer["error"]["code"], crate::error::INVALID_REQUEST, "{id}");
         }
+    }
+
+    /// Found by fuzzing (`fuzz/`, rpc_params): a notification whose
+    /// skipped members hold bytes that are not UTF-8 was rewritten, and
+    /// its parse error then dropped as a notification's answer.
+    #[test]
+    fn a_body_that_is_not_utf8_goes_to_jsonrpsee_as_it_is() {
+        let body = b"{\"jsonrpc\":\"2.0\",\"method\":\"getHea\xa3\xa3d\",\"params\":{}}";
+        assert!(matches!(prepare(body), Prepared::Pass(_)));
+        let rewritten = rewrite(r#"[{"jsonrpc":"2.0","method":"a"}]"#);
+        let parse_error = r#"[{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}]"#;
+        let restored: serde_json::Value =
+            serde_json::from_str(&rewritten.restore(parse_error.as_bytes()).unwrap()).unwrap();
+        assert_eq!(restored[0]["error"]["code"], crate::error::PARSE_ERROR);
     }
 
     #[test]

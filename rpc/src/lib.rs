@@ -11,7 +11,7 @@
 
 pub mod api;
 pub mod client;
-mod envelope;
+pub mod envelope;
 pub mod error;
 pub mod methods;
 pub mod server;

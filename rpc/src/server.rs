@@ -417,6 +417,40 @@ fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
+/// Parses `params` (JSON text, `None` for absent) as `method` parses its
+/// params, with the server's rules and the same checks before the node is
+/// asked; `Ok` for a method that is not served. The fuzz target of the RPC
+/// params (`fuzz/`) drives it; its error is what a client would get.
+pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), ErrorObjectOwned> {
+    fn check<T: DeserializeOwned>(params: &Params<'_>) -> Result<(), ErrorObjectOwned> {
+        parse::<T>(params).map(|_| ())
+    }
+    let params = Params::new(params);
+    match method {
+        methods::SEND_TRANSACTION => {
+            let request: SendTransactionParams = parse(&params)?;
+            decode_hex(&request.transaction).map(|_| ()).map_err(ErrorObjectOwned::from)
+        }
+        methods::SEND_TRANSACTIONS => check::<SendTransactionsParams>(&params),
+        methods::SIMULATE_TRANSACTION => check::<SimulateParams>(&params),
+        methods::GET_TRANSACTION | methods::GET_RECEIPT | methods::GET_TRANSACTION_STATUS => {
+            check::<HashParams>(&params)
+        }
+        methods::GET_BLOCK => check::<BlockParams>(&params),
+        methods::GET_HEAD | methods::GET_MARKETS | methods::GET_PRICES | methods::DEV_SNAPSHOT => {
+            check::<Empty>(&params)
+        }
+        methods::GET_ACCOUNT | methods::GET_BALANCES | methods::GET_POSITION => check::<AddressParams>(&params),
+        methods::GET_MARKET | methods::GET_PRICE => check::<AssetParams>(&params),
+        methods::GET_LIQUIDATABLE => check::<LiquidatableParams>(&params),
+        methods::DEV_FAUCET => check::<FaucetParams>(&params),
+        methods::DEV_MINE => check::<MineParams>(&params),
+        methods::DEV_INCREASE_TIME => check::<IncreaseTimeParams>(&params),
+        methods::DEV_REVERT => check::<RevertParams>(&params),
+        _ => Ok(()),
+    }
+}
+
 /// The axum router: `POST /` for JSON-RPC, `GET /health`, `GET /metrics`.
 ///
 /// A request passes, in order: a place among the bodies being read (503
@@ -719,4 +753,22 @@ pub async fn serve<N: NodeApi>(
     let report: crate::transport::Report = Arc::new(move |reason| node.http_rejected(reason));
     let task = tokio::spawn(crate::transport::accept_loop(listener, app, limits, stop, report));
     Ok(RunningServer { address, handle, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every served method has its params parser: none falls through to
+    /// the `Ok` of an unknown method (each rejects an unknown field).
+    #[test]
+    fn every_method_parses_its_own_params() {
+        for method in methods::ALL {
+            let error = parse_method_params(method, Some(r#"{"noSuchField": 1}"#)).unwrap_err();
+            assert_eq!(error.code(), crate::error::INVALID_PARAMS, "{method}");
+        }
+        assert!(parse_method_params("getHead", None).is_ok());
+        assert!(parse_method_params("getMarket", Some(r#"{"asset": "usdc"}"#)).is_err());
+        assert!(parse_method_params("sendTransaction", Some(r#"{"transaction": "0xzz"}"#)).is_err());
+    }
 }

@@ -141,6 +141,11 @@ async fn every_parse_error_is_http_200_with_the_same_code() {
         ("a truncated array", b"[1,2".to_vec()),
         ("trailing text", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getHead\"} x".to_vec()),
         ("an open key", b"{\"a\":".to_vec()),
+        // Found by fuzzing: a notification holding bytes that are not UTF-8.
+        (
+            "a notification that is not UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"getHea\xa3d\",\"params\":{}}".to_vec(),
+        ),
     ];
     for (what, body) in broken {
         let (status, answer) = post_raw(&node.url, body).await;
