@@ -442,7 +442,18 @@ fn placeholder_genesis() -> Genesis {
 /// `genesis` without its funded accounts: the genesis record's JSON. Every
 /// field is named, so a field added to [`Genesis`] must be placed here too.
 fn without_accounts(genesis: &Genesis) -> Genesis {
-    let Genesis { chain_id, timestamp, admin, oracle, minter, assets, accounts: _, markets, liquidation } = genesis;
+    let Genesis {
+        chain_id,
+        timestamp,
+        admin,
+        oracle,
+        minter,
+        assets,
+        accounts: _,
+        markets,
+        liquidation,
+        emode_categories,
+    } = genesis;
     Genesis {
         chain_id: *chain_id,
         timestamp: *timestamp,
@@ -453,6 +464,7 @@ fn without_accounts(genesis: &Genesis) -> Genesis {
         accounts: Vec::new(),
         markets: markets.clone(),
         liquidation: *liquidation,
+        emode_categories: emode_categories.clone(),
     }
 }
 

@@ -133,9 +133,15 @@ pub fn prepare(body: &[u8]) -> Prepared<'_> {
 fn prepare_entries<'a>(body: &'a [u8], batch: bool, entries: &[&'a [u8]]) -> Prepared<'a> {
     // `None`: not an object jsonrpsee can read either; it answers the entry
     // with the right error, and the entry is sent as it is.
+    // Only an object is a call: serde would also read a struct from an
+    // array (`[5]` as an id of 5).
     let peeks: Vec<Option<(IdKind, Option<&RawValue>)>> = entries
         .iter()
-        .map(|entry| serde_json::from_slice::<Peek<'_>>(entry).ok().map(|peek| (id_kind(peek.id), peek.id)))
+        .map(|entry| {
+            let object = entry.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{');
+            let peek = serde_json::from_slice::<Peek<'_>>(entry).ok().filter(|_| object);
+            peek.map(|peek| (id_kind(peek.id), peek.id))
+        })
         .collect();
     if peeks.iter().all(|peek| peek.is_none_or(|(kind, _)| kind == IdKind::Native)) {
         return Prepared::Pass(body);
@@ -403,6 +409,19 @@ mod tests {
         let restored: serde_json::Value =
             serde_json::from_str(&rewritten.restore(parse_error.as_bytes()).unwrap()).unwrap();
         assert_eq!(restored[0]["error"]["code"], crate::error::PARSE_ERROR);
+    }
+
+    /// Found by fuzzing (`fuzz/`, rpc_params): serde reads a struct from an
+    /// array too, so `[[]]` was taken for a notification and its entry
+    /// rewritten into broken JSON.
+    #[test]
+    fn entries_that_are_not_objects_are_left_to_jsonrpsee() {
+        for body in ["[\n[\n]]", "[[5]]", "[[], {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\"}]", "[5, \"x\", null]"] {
+            assert!(matches!(prepare(body.as_bytes()), Prepared::Pass(_)), "{body}");
+        }
+        let rewritten = rewrite(r#"[[1], {"jsonrpc":"2.0","method":"a"}]"#);
+        let sent: serde_json::Value = serde_json::from_slice(&rewritten.body).unwrap();
+        assert_eq!(sent[0], serde_json::json!([1]), "the array entry is sent as it is");
     }
 
     #[test]

@@ -47,6 +47,8 @@ const PRICE_EVERY: Duration = Duration::from_millis(150);
 /// [`KILL_SPREAD_MS`].
 const KILL_AFTER_MIN_MS: u64 = 250;
 const KILL_SPREAD_MS: u64 = 1_250;
+/// A progress line every this many kills.
+const PROGRESS_EVERY: usize = 10;
 /// getReceipt calls per batch when checking every acknowledgement.
 const RECEIPT_BATCH: usize = 100;
 /// How long a submitted transaction is polled before it counts as lost
@@ -350,6 +352,13 @@ async fn acknowledged_transactions_survive_sigkill_under_lending_load() {
         if cycle == cycles {
             continue_after_the_last_kill(&client, &checked).await;
             break;
+        }
+        if cycle % PROGRESS_EVERY == 0 {
+            let acknowledged = acknowledged.len();
+            eprintln!(
+                "crash soak: cycle {cycle}/{cycles}, height {head}, {acknowledged} acknowledged, {:?}",
+                started.elapsed()
+            );
         }
         let kill_after = Duration::from_millis(KILL_AFTER_MIN_MS + rng.random_range(0..KILL_SPREAD_MS));
         seen_head = load_then_kill(node, rng.random(), kill_after, &acked).await;

@@ -14,6 +14,9 @@ enum Item {
     /// `condition`: `(field, wanted)` when the key is declared only if the
     /// instruction's boolean `field` is `wanted` (`if field`, `unless field`).
     Key { kind: String, args: Vec<String>, mode: String, condition: Option<(String, bool)> },
+    /// `onlyCollateral(x)`: the market configuration of `x`'s only
+    /// collateral, read on a first deposit that could turn on beside it.
+    OnlyCollateral { owner: String },
     /// `health(x)`: the markets and prices a health check of `x` reads;
     /// `only_with_debt`: only when `x` has debt after the instruction.
     Health { owner: String, only_with_debt: bool },
@@ -66,6 +69,10 @@ fn parse_item(text: &str) -> Item {
     let rest = rest.trim();
     if kind == "health" {
         return Item::Health { owner: args[0].clone(), only_with_debt: rest == "if it has debt" };
+    }
+    if kind == "onlyCollateral" {
+        assert_eq!(rest, "read if first deposit", "{text:?}");
+        return Item::OnlyCollateral { owner: args[0].clone() };
     }
     let (mode, condition) = match rest.split_once(' ') {
         Some((mode, condition)) => {
@@ -143,15 +150,50 @@ fn merge(keys: Vec<(Value, String)>) -> BTreeSet<(String, String)> {
     merged.into_iter().collect()
 }
 
-/// The access set the table gives `instruction` signed by `signer`, with
-/// health checks read `before` or after the instruction (the caller passes
-/// the state it is in).
-async fn expected(url: &str, items: &[Item], signer: &str, instruction: &Value) -> BTreeSet<(String, String)> {
-    let mut keys =
-        vec![(key("config", &[]), "read".to_string()), (key("account", &[signer.to_string()]), "write".to_string())];
+/// When an item is evaluated: against the state before the instruction
+/// or after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Before,
+    After,
+}
+
+/// The keys `onlyCollateral(owner)` adds for a deposit of `asset`: the
+/// configuration of the position's only collateral, when the deposit is
+/// the asset's first and the asset could turn on as collateral beside it
+/// (not isolated, LTV above 0).
+async fn only_collateral(url: &str, owner: &str, asset: &str) -> Vec<(Value, String)> {
+    let (_, position) = call(url, "getPosition", json!({"address": owner})).await;
+    let entries = position["result"]["assets"].as_array().cloned().unwrap_or_default();
+    let collateral: Vec<&Value> = entries.iter().filter(|entry| entry["collateral"] == true).collect();
+    let first = entries.iter().all(|entry| entry["asset"] != asset || entry["scaledDeposit"] == "0");
+    let (_, market) = call(url, "getMarket", json!({"asset": asset})).await;
+    let params = &market["result"]["params"];
+    let isolated = !matches!(&params["debtCeilingCents"], Value::Null)
+        && params["debtCeilingCents"] != json!(0)
+        && params["debtCeilingCents"] != json!("0");
+    let could_turn_on = !isolated && params["ltv"].as_u64() != Some(0);
+    match collateral.as_slice() {
+        [only] if first && could_turn_on && only["asset"] != asset => {
+            vec![(key("marketConfig", &[only["asset"].as_str().unwrap().to_string()]), "read".to_string())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The keys the table gives `instruction` signed by `signer` that are
+/// evaluated in `phase` (health checks after the instruction, before it for
+/// `liquidate`; `onlyCollateral` before).
+async fn expected(url: &str, items: &[Item], signer: &str, instruction: &Value, phase: Phase) -> Vec<(Value, String)> {
+    let health_phase = if instruction["type"] == "liquidate" { Phase::Before } else { Phase::After };
+    let mut keys = Vec::new();
+    if phase == Phase::After {
+        keys.push((key("config", &[]), "read".to_string()));
+        keys.push((key("account", &[signer.to_string()]), "write".to_string()));
+    }
     for item in items {
         match item {
-            Item::Key { kind, args, mode, condition } => {
+            Item::Key { kind, args, mode, condition } if phase == Phase::After => {
                 if let Some((field, wanted)) = condition
                     && instruction[field].as_bool() != Some(*wanted)
                 {
@@ -160,12 +202,17 @@ async fn expected(url: &str, items: &[Item], signer: &str, instruction: &Value) 
                 let args: Vec<String> = args.iter().map(|name| argument(name, signer, instruction)).collect();
                 keys.push((key(kind, &args), mode.clone()));
             }
-            Item::Health { owner, only_with_debt } => {
+            Item::Health { owner, only_with_debt } if phase == health_phase => {
                 keys.extend(health(url, &argument(owner, signer, instruction), *only_with_debt).await);
             }
+            Item::OnlyCollateral { owner } if phase == Phase::Before => {
+                let asset = argument("asset", signer, instruction);
+                keys.extend(only_collateral(url, &argument(owner, signer, instruction), &asset).await);
+            }
+            _ => {}
         }
     }
-    merge(keys)
+    keys
 }
 
 fn declared(simulation: &Value) -> BTreeSet<(String, String)> {
@@ -190,14 +237,20 @@ async fn run(url: &str, signer: u32, instructions: &[Value]) -> Value {
     simulation
 }
 
-/// The table's access set of a transaction: every instruction's rows.
-async fn expected_all(url: &str, table: &[(String, Vec<Item>)], signer: u32, instructions: &[Value]) -> Expected {
-    let mut keys = BTreeSet::new();
+/// The table's keys of a transaction in `phase`: every instruction's rows.
+async fn expected_all(
+    url: &str,
+    table: &[(String, Vec<Item>)],
+    signer: u32,
+    instructions: &[Value],
+    phase: Phase,
+) -> Vec<(Value, String)> {
+    let mut keys = Vec::new();
     for instruction in instructions {
         let name = instruction["type"].as_str().unwrap();
         let items =
             &table.iter().find(|(row, _)| row == name).unwrap_or_else(|| panic!("{name} is not in the table")).1;
-        keys.extend(expected(url, items, &address(signer), instruction).await);
+        keys.extend(expected(url, items, &address(signer), instruction, phase).await);
     }
     keys
 }
@@ -211,6 +264,7 @@ fn cases() -> Vec<(u32, Vec<Value>)> {
     let (one, two, three, four) = (address(1), address(2), address(3), address(4));
     let params = serde_json::to_value(parlend_contracts::dev::dev_markets()[0].params).unwrap();
     let liquidation = parlend_contracts::state::LiquidationConfig::default();
+    let emode = serde_json::to_value(parlend_contracts::dev::dev_emode_categories()[0]).unwrap();
     let one_of = |signer: u32, instruction: Value| (signer, vec![instruction]);
     vec![
         one_of(1, json!({"type": "transfer", "to": two, "asset": "USDC", "amount": "1000000"})),
@@ -246,6 +300,20 @@ fn cases() -> Vec<(u32, Vec<Value>)> {
             json!({"type": "liquidate", "borrower": address(5), "debtAsset": "USDC", "collateralAsset": "WETH",
                    "debtToCover": "all", "receiveDeposit": true}),
         ),
+        // A position whose collateral runs out: its debt becomes a deficit.
+        one_of(6, json!({"type": "deposit", "asset": "WETH", "amount": "1000000000000000000"})),
+        one_of(6, json!({"type": "borrow", "asset": "USDC", "amount": "1200000000"})),
+        one_of(0, json!({"type": "setPrice", "asset": "WETH", "price": "100000000000000000000", "timestamp": 0})),
+        one_of(
+            4,
+            json!({"type": "liquidate", "borrower": address(6), "debtAsset": "USDC", "collateralAsset": "WETH",
+                   "debtToCover": "all", "receiveDeposit": false}),
+        ),
+        one_of(2, json!({"type": "coverDeficit", "asset": "USDC", "amount": "1000000", "fromTreasury": false})),
+        // After a year of interest the treasury holds enough for a unit.
+        one_of(0, json!({"type": "coverDeficit", "asset": "USDC", "amount": "1", "fromTreasury": true})),
+        one_of(2, json!({"type": "setEMode", "category": 1})),
+        one_of(0, json!({"type": "setEModeCategory", "category": emode})),
         one_of(0, json!({"type": "createMarket", "asset": "GOLD", "params": params})),
         one_of(0, json!({"type": "updateMarket", "asset": "USDC", "params": params})),
         one_of(0, json!({"type": "setLiquidationConfig", "config": liquidation})),
@@ -271,21 +339,32 @@ async fn the_documented_access_sets_are_what_simulation_declares() {
     post_prices(&node.client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
     let table = documented();
     let mut covered = BTreeSet::new();
+    let mut wrong = Vec::new();
     for (signer, mut instructions) in cases() {
         for instruction in &mut instructions {
             if instruction["type"] == "setPrice" {
                 instruction["timestamp"] = json!(node.client.head().await.unwrap().clock);
             }
+            if instruction["type"] == "coverDeficit" && instruction["fromTreasury"] == true {
+                node.client.increase_time(365 * 86_400).await.unwrap();
+                node.client.mine(1).await.unwrap();
+            }
             covered.insert(instruction["type"].as_str().unwrap().to_string());
         }
-        let liquidation = instructions[0]["type"] == "liquidate";
-        let before = expected_all(&url, &table, signer, &instructions).await;
+        let mut keys = expected_all(&url, &table, signer, &instructions, Phase::Before).await;
         let simulation = run(&url, signer, &instructions).await;
-        let after = expected_all(&url, &table, signer, &instructions).await;
+        keys.extend(expected_all(&url, &table, signer, &instructions, Phase::After).await);
         let found = declared(&simulation);
-        let want = if liquidation { before } else { after };
-        assert_eq!(found, want, "{instructions:?}: simulation declares (left), the table says (right)");
+        let want: Expected = merge(keys);
+        if found != want {
+            let missing: Vec<_> = found.difference(&want).collect();
+            let extra: Vec<_> = want.difference(&found).collect();
+            wrong.push(format!(
+                "{instructions:?}: declared but not in the table {missing:?}; in the table but not declared {extra:?}"
+            ));
+        }
     }
+    assert!(wrong.is_empty(), "docs/encoding.md's access table differs from simulation:\n{}", wrong.join("\n"));
     let rows: BTreeSet<String> = table.iter().map(|(name, _)| name.clone()).collect();
     assert_eq!(rows, covered, "every row of the table is checked here");
     // Scenario files name the instructions too (`collateral` for
