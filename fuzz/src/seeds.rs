@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use parlend_contracts::dev::{DEV_CHAIN_ID, dev_keypair, dev_markets};
+use parlend_contracts::emode::EModeCategory;
 use parlend_contracts::state::LiquidationConfig;
 use parlend_contracts::{AmountOrAll, Instruction, Transaction};
-use parlend_ledger::{Access, AccessMode, AccessSet, Amount, AssetId, StateKey, Wad};
+use parlend_ledger::{Access, AccessMode, AccessSet, Amount, AssetId, Bps, StateKey, Wad};
 use parlend_log::format::{Compression, LogReader, LogWriter};
 
 // Built with the fuzz targets' coverage flags, this program needs
@@ -49,7 +50,45 @@ fn instructions() -> Vec<Instruction> {
         },
         Instruction::FlashBorrow { asset: usdc, amount: Amount(9) },
         Instruction::FlashRepay { asset: usdc },
+        Instruction::SetEModeCategory {
+            category: EModeCategory {
+                id: 1,
+                ltv: Bps(9_300),
+                liquidation_threshold: Bps(9_500),
+                liquidation_bonus: Bps(10_100),
+            },
+        },
+        Instruction::SetEMode { category: 1 },
+        Instruction::CoverDeficit { asset: usdc, amount: AmountOrAll::All, from_treasury: true },
     ]
+}
+
+/// The position of `instruction`'s variant. No wildcard: a new instruction
+/// stops this build until it has a seed (`transactions` checks that every
+/// position appears).
+fn variant(instruction: &Instruction) -> usize {
+    match instruction {
+        Instruction::Transfer { .. } => 0,
+        Instruction::Mint { .. } => 1,
+        Instruction::CreateMarket { .. } => 2,
+        Instruction::UpdateMarket { .. } => 3,
+        Instruction::SetPrice { .. } => 4,
+        Instruction::SetOracle { .. } => 5,
+        Instruction::SetAdmin { .. } => 6,
+        Instruction::SetMinter { .. } => 7,
+        Instruction::SetLiquidationConfig { .. } => 8,
+        Instruction::Deposit { .. } => 9,
+        Instruction::Withdraw { .. } => 10,
+        Instruction::Borrow { .. } => 11,
+        Instruction::Repay { .. } => 12,
+        Instruction::SetCollateral { .. } => 13,
+        Instruction::Liquidate { .. } => 14,
+        Instruction::FlashBorrow { .. } => 15,
+        Instruction::FlashRepay { .. } => 16,
+        Instruction::SetEModeCategory { .. } => 17,
+        Instruction::SetEMode { .. } => 18,
+        Instruction::CoverDeficit { .. } => 19,
+    }
 }
 
 fn transactions(dir: &Path) {
@@ -60,7 +99,11 @@ fn transactions(dir: &Path) {
         Access { key: StateKey::Position { owner: key.address() }, mode: AccessMode::Write },
     ])
     .expect("a valid access set");
-    for (index, instruction) in instructions().into_iter().enumerate() {
+    let instructions = instructions();
+    let mut seeded: Vec<usize> = instructions.iter().map(variant).collect();
+    seeded.sort_unstable();
+    assert_eq!(seeded, (0..=19).collect::<Vec<_>>(), "a seed of every instruction, once");
+    for (index, instruction) in instructions.into_iter().enumerate() {
         let transaction = Transaction {
             chain_id: DEV_CHAIN_ID,
             signer: key.address(),
@@ -74,6 +117,7 @@ fn transactions(dir: &Path) {
 
 fn rpc_params(dir: &Path) {
     let address = dev_keypair(1).address().to_string();
+    let hash = format!(r#"{{"hash": "{}"}}"#, "ab".repeat(32));
     let examples: Vec<(&str, String)> = vec![
         ("sendTransaction", r#"{"transaction": "0x00ff", "wait": true, "timeoutMs": 10}"#.to_string()),
         ("sendTransactions", r#"{"transactions": ["00", "ff"], "wait": false}"#.to_string()),
@@ -83,17 +127,30 @@ fn rpc_params(dir: &Path) {
                 r#"{{"signer": "{address}", "nonce": 3, "instructions": [{{"type": "deposit", "asset": "USDC", "amount": "1"}}, {{"type": "repay", "asset": "USDC", "amount": "all", "onBehalfOf": "{address}"}}]}}"#
             ),
         ),
-        ("getTransaction", format!(r#"{{"hash": "{}"}}"#, "ab".repeat(32))),
+        ("getTransaction", hash.clone()),
+        ("getReceipt", hash.clone()),
+        ("getTransactionStatus", hash),
         ("getBlock", r#"{"height": 5, "full": true}"#.to_string()),
         ("getHead", "{}".to_string()),
         ("getAccount", format!(r#"{{"address": "{address}"}}"#)),
+        ("getBalances", format!(r#"{{"address": "{address}"}}"#)),
+        ("getPosition", format!(r#"{{"address": "{address}"}}"#)),
         ("getMarket", r#"{"asset": "WETH"}"#.to_string()),
+        ("getMarkets", "{}".to_string()),
+        ("getPrice", r#"{"asset": "TBILL"}"#.to_string()),
+        ("getPrices", "{}".to_string()),
         ("getLiquidatable", r#"{"atRiskBelow": "1050000000000000000", "limit": 10}"#.to_string()),
         ("dev_faucet", format!(r#"{{"address": "{address}", "asset": "USDC", "amount": "100"}}"#)),
         ("dev_mine", r#"{"blocks": 2}"#.to_string()),
         ("dev_increaseTime", r#"{"seconds": 86400}"#.to_string()),
+        ("dev_snapshot", "{}".to_string()),
         ("dev_revert", r#"{"id": 1}"#.to_string()),
     ];
+    let mut named: Vec<&str> = examples.iter().map(|(name, _)| *name).collect();
+    let mut all = parlend_rpc::methods::ALL.to_vec();
+    named.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(named, all, "example params of every method, once");
     for (name, params) in examples {
         let selector = parlend_rpc::methods::ALL.iter().position(|method| *method == name).expect("a method");
         let mut bytes = vec![u8::try_from(selector).expect("few methods")];
@@ -105,6 +162,10 @@ fn rpc_params(dir: &Path) {
         r#"{"jsonrpc":"2.0","method":"getHead","params":{}}"#,
         r#"[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"},{"jsonrpc":"2.0","id":1.5,"method":"c"},{}]"#,
         r#"[{"jsonrpc":"2.0","id":"\u0000x","method":"getHead"},{"id":null}]"#,
+        // A number beyond an f64 (the harness once read JSON as `Value`), and
+        // entries that are no objects.
+        r#"{"jsonrpc":"2.0","method":"getHead","params":{"x":1e400}}"#,
+        r#"[[5],{"jsonrpc":"2.0","id":-3,"method":"getHead"},7]"#,
     ];
     for (index, body) in bodies.iter().enumerate() {
         write(dir, &format!("body-{index}"), &[&[0u8][..], body.as_bytes()].concat());

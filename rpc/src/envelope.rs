@@ -18,6 +18,9 @@
 //!   the client wrote it; any other id is an invalid request (`-32600`);
 //! - a notification (no `id` member) runs, and gets no answer: a body of only
 //!   notifications is answered HTTP 204 with an empty body;
+//! - a batch entry that is not an object is no request: it is answered
+//!   `-32600` with a null id, here (jsonrpsee would read a struct from an
+//!   array and answer `[5]` with the id 5);
 //! - a body that is not a JSON object or array is a parse error (`-32700`)
 //!   answered with HTTP 200, like every other JSON-RPC error.
 
@@ -31,6 +34,10 @@ use serde_json::value::RawValue;
 /// 64-bit integer.
 pub const INVALID_ID_MESSAGE: &str =
     "invalid request: the id must be a string, an integer from -2^63 to 2^64-1, or null";
+
+/// The message of the answer to a batch entry that is not an object (the
+/// words jsonrpsee uses for an invalid request).
+pub const NOT_A_REQUEST_MESSAGE: &str = "Invalid request";
 
 /// The start of every placeholder id, then the call's index in the body. No
 /// client id can be mistaken for one: in a rewritten body every call's id is
@@ -70,6 +77,8 @@ enum Call {
     Notification,
     /// The id cannot be represented: not sent, answered with `-32600`.
     InvalidId,
+    /// Not an object: not sent, answered with `-32600` and a null id.
+    NotAnObject,
 }
 
 /// How a call's `id` member is read: present (even `null`) or absent.
@@ -130,40 +139,57 @@ pub fn prepare(body: &[u8]) -> Prepared<'_> {
     }
 }
 
-fn prepare_entries<'a>(body: &'a [u8], batch: bool, entries: &[&'a [u8]]) -> Prepared<'a> {
-    // `None`: not an object jsonrpsee can read either; it answers the entry
-    // with the right error, and the entry is sent as it is.
+/// What the envelope read of one entry of a body.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    /// Not a JSON object: no request.
+    NotAnObject,
+    /// An object whose `id` could not be read (a repeated member, broken
+    /// JSON): jsonrpsee answers it with the right error; sent as it is.
+    Unread,
+    /// An object, and its id.
+    Read(IdKind, Option<&'a RawValue>),
+}
+
+fn read_entry(entry: &[u8]) -> Entry<'_> {
     // Only an object is a call: serde would also read a struct from an
     // array (`[5]` as an id of 5).
-    let peeks: Vec<Option<(IdKind, Option<&RawValue>)>> = entries
-        .iter()
-        .map(|entry| {
-            let object = entry.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{');
-            let peek = serde_json::from_slice::<Peek<'_>>(entry).ok().filter(|_| object);
-            peek.map(|peek| (id_kind(peek.id), peek.id))
-        })
-        .collect();
-    if peeks.iter().all(|peek| peek.is_none_or(|(kind, _)| kind == IdKind::Native)) {
+    if entry.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Entry::NotAnObject;
+    }
+    match serde_json::from_slice::<Peek<'_>>(entry) {
+        Ok(peek) => Entry::Read(id_kind(peek.id), peek.id),
+        Err(_) => Entry::Unread,
+    }
+}
+
+fn prepare_entries<'a>(body: &'a [u8], batch: bool, entries: &[&'a [u8]]) -> Prepared<'a> {
+    let read: Vec<Entry<'_>> = entries.iter().map(|entry| read_entry(entry)).collect();
+    if read.iter().all(|entry| matches!(entry, Entry::Unread | Entry::Read(IdKind::Native, _))) {
         return Prepared::Pass(body);
     }
     let mut out = Vec::with_capacity(body.len() + entries.len() * 32);
     let mut calls = Vec::with_capacity(entries.len());
-    for (entry, peek) in entries.iter().zip(peeks) {
-        let call = match peek {
-            Some((IdKind::Invalid, _)) => {
+    for (entry, read) in entries.iter().zip(read) {
+        let call = match read {
+            Entry::NotAnObject => {
+                calls.push(Call::NotAnObject);
+                continue;
+            }
+            Entry::Read(IdKind::Invalid, _) => {
                 calls.push(Call::InvalidId);
                 continue;
             }
-            Some((IdKind::Absent, _)) => Call::Notification,
-            Some((_, id)) => Call::Answer(id.map_or("null", RawValue::get).to_string()),
-            None => Call::Answer("null".to_string()),
+            Entry::Read(IdKind::Absent, _) => Call::Notification,
+            Entry::Read(_, id) => Call::Answer(id.map_or("null", RawValue::get).to_string()),
+            Entry::Unread => Call::Answer("null".to_string()),
         };
         out.push(if out.is_empty() { b'[' } else { b',' });
         let placeholder =
             serde_json::to_string(&format!("{PLACEHOLDER_PREFIX}{}", calls.len())).expect("a string always serializes");
-        match peek {
-            None => out.extend_from_slice(entry),
-            Some((_, Some(id))) => match range_within(entry, id.get().as_bytes()) {
+        match read {
+            Entry::NotAnObject | Entry::Unread => out.extend_from_slice(entry),
+            Entry::Read(_, Some(id)) => match range_within(entry, id.get().as_bytes()) {
                 Some(range) => {
                     out.extend_from_slice(&entry[..range.start]);
                     out.extend_from_slice(placeholder.as_bytes());
@@ -171,7 +197,7 @@ fn prepare_entries<'a>(body: &'a [u8], batch: bool, entries: &[&'a [u8]]) -> Pre
                 }
                 None => out.extend_from_slice(entry),
             },
-            Some((_, None)) => splice_id(&mut out, entry, &placeholder),
+            Entry::Read(_, None) => splice_id(&mut out, entry, &placeholder),
         }
         calls.push(call);
     }
@@ -208,11 +234,11 @@ fn splice_id(out: &mut Vec<u8>, entry: &[u8], placeholder: &str) {
 }
 
 /// An invalid-request answer with a null id.
-fn invalid_id_answer() -> String {
+fn invalid_request_answer(message: &str) -> String {
     serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": crate::error::INVALID_REQUEST, "message": INVALID_ID_MESSAGE},
+        "error": {"code": crate::error::INVALID_REQUEST, "message": message},
     })
     .to_string()
 }
@@ -252,7 +278,8 @@ impl Rewritten {
         let mut out: Vec<String> = Vec::with_capacity(self.calls.len());
         for call in &self.calls {
             match call {
-                Call::InvalidId => out.push(invalid_id_answer()),
+                Call::InvalidId => out.push(invalid_request_answer(INVALID_ID_MESSAGE)),
+                Call::NotAnObject => out.push(invalid_request_answer(NOT_A_REQUEST_MESSAGE)),
                 // A notification's answer is dropped, unless the entry was
                 // no request at all (`{}`, broken JSON): that is answered,
                 // with a null id.
@@ -413,15 +440,46 @@ mod tests {
 
     /// Found by fuzzing (`fuzz/`, rpc_params): serde reads a struct from an
     /// array too, so `[[]]` was taken for a notification and its entry
-    /// rewritten into broken JSON.
+    /// rewritten into broken JSON; and jsonrpsee answered `[5]` with the id
+    /// 5. An entry that is not an object is answered here, with a null id.
     #[test]
-    fn entries_that_are_not_objects_are_left_to_jsonrpsee() {
-        for body in ["[\n[\n]]", "[[5]]", "[[], {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\"}]", "[5, \"x\", null]"] {
-            assert!(matches!(prepare(body.as_bytes()), Prepared::Pass(_)), "{body}");
+    fn entries_that_are_not_objects_are_answered_with_a_null_id() {
+        for (body, entries) in [("[\n[\n]]", 1), ("[[5]]", 1), ("[5, \"x\", null]", 3)] {
+            let rewritten = rewrite(body);
+            assert!(rewritten.is_empty(), "{body}: nothing is sent");
+            let answers: serde_json::Value = serde_json::from_str(&rewritten.restore(b"").unwrap()).unwrap();
+            let answers = answers.as_array().unwrap_or_else(|| panic!("{body}: a batch answer"));
+            assert_eq!(answers.len(), entries, "{body}");
+            for answer in answers {
+                assert_eq!(answer["id"], serde_json::Value::Null, "{body}");
+                assert_eq!(answer["error"]["code"], crate::error::INVALID_REQUEST, "{body}");
+            }
         }
-        let rewritten = rewrite(r#"[[1], {"jsonrpc":"2.0","method":"a"}]"#);
-        let sent: serde_json::Value = serde_json::from_slice(&rewritten.body).unwrap();
-        assert_eq!(sent[0], serde_json::json!([1]), "the array entry is sent as it is");
+        let rewritten = rewrite(r#"[[1], {"jsonrpc":"2.0","id":1,"method":"a"}, {"jsonrpc":"2.0","method":"b"}]"#);
+        let sent: Vec<serde_json::Value> = serde_json::from_slice(&rewritten.body).unwrap();
+        assert_eq!(sent.len(), 2, "the array entry is not sent");
+        let answer = r#"[{"jsonrpc":"2.0","id":"\u0000parlend-call:1","result":"a"},{"jsonrpc":"2.0","id":"\u0000parlend-call:2","result":"b"}]"#;
+        let restored: serde_json::Value = serde_json::from_str(&rewritten.restore(answer.as_bytes()).unwrap()).unwrap();
+        assert_eq!(restored[0]["id"], serde_json::Value::Null);
+        assert_eq!(restored[0]["error"]["code"], crate::error::INVALID_REQUEST);
+        assert_eq!(restored[1]["id"], 1);
+        assert_eq!(restored.as_array().map(Vec::len), Some(2), "the notification is not answered");
+    }
+
+    /// Found by fuzzing (`fuzz/`, rpc_params; the finding was the
+    /// harness's, which read JSON numbers as f64): a member the server
+    /// never reads may hold a number of any size, and the rewritten body
+    /// keeps it byte for byte, still JSON.
+    #[test]
+    fn a_number_beyond_f64_survives_the_rewrite() {
+        let huge = "1".repeat(400);
+        let rewritten = rewrite(&format!(r#"{{"transactions": {huge}}}"#));
+        let body = String::from_utf8(rewritten.body.clone()).unwrap();
+        assert_eq!(body, format!(r#"{{"id":"\u0000parlend-call:0","transactions": {huge}}}"#));
+        assert!(serde_json::from_str::<&RawValue>(&body).is_ok());
+        let rewritten = rewrite(&format!(r#"[{{"jsonrpc":"2.0","id":-1,"method":"a","params":[{huge}]}}]"#));
+        let sent: Vec<&RawValue> = serde_json::from_slice(&rewritten.body).unwrap();
+        assert!(sent[0].get().ends_with(&format!("[{huge}]}}")));
     }
 
     #[test]
