@@ -66,8 +66,24 @@ pub enum SignatureError {
     Invalid,
 }
 
+/// Whether a public key's `y` coordinate is canonical: below the field's
+/// prime `p = 2^255 - 19`. ed25519-dalek decompresses `y >= p` by reducing
+/// it, so one point would have two addresses (and the key would reach the
+/// signature check and fail there, with the wrong error).
+fn is_canonical_y(key: &[u8; 32]) -> bool {
+    // y >= p exactly when its low 255 bits are 2^255 - 19 ..= 2^255 - 1: the
+    // top byte (sign bit aside) is 0x7f, the middle bytes 0xff, the first
+    // byte at least 0xed.
+    let top_is_max = key[31] & 0x7f == 0x7f;
+    let middle_is_max = key[1..31].iter().all(|&byte| byte == 0xff);
+    !(top_is_max && middle_is_max && key[0] >= 0xed)
+}
+
 /// Verifies `signature` by `signer` over `message` with strict semantics.
 pub fn verify_strict(signer: &Address, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+    if !is_canonical_y(signer.as_bytes()) {
+        return Err(SignatureError::InvalidPublicKey);
+    }
     let key = VerifyingKey::from_bytes(signer.as_bytes()).map_err(|_| SignatureError::InvalidPublicKey)?;
     if key.is_weak() {
         return Err(SignatureError::WeakPublicKey);
@@ -191,6 +207,36 @@ mod tests {
         let mut off_curve = [0u8; 32];
         off_curve[0] = 2;
         assert_eq!(verify_strict(&Address(off_curve), b"m", &signature), Err(SignatureError::InvalidPublicKey));
+    }
+
+    /// Every encoding with `y >= p` (19 values of `y`, two signs) is an
+    /// invalid key, including those ed25519-dalek alone would decompress to
+    /// a point that is not weak.
+    #[test]
+    fn non_canonical_y_is_an_invalid_key() {
+        let signature = Keypair::from_seed(&[11; 32]).sign(b"m");
+        let mut decompressed_strong = 0;
+        for excess in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut key = [0xffu8; 32];
+                key[0] = 0xed + excess;
+                key[31] = 0x7f | sign;
+                if VerifyingKey::from_bytes(&key).is_ok_and(|key| !key.is_weak()) {
+                    decompressed_strong += 1;
+                }
+                assert_eq!(
+                    verify_strict(&Address(key), b"m", &signature),
+                    Err(SignatureError::InvalidPublicKey),
+                    "y = p + {excess}, sign {sign}"
+                );
+            }
+        }
+        assert!(decompressed_strong > 0, "no y >= p decompresses: the check would never be reached");
+        // p - 1 (y = -1, weak) is canonical: the bound is exact.
+        let mut below = [0xffu8; 32];
+        below[0] = 0xec;
+        below[31] = 0x7f;
+        assert!(is_canonical_y(&below));
     }
 
     #[test]

@@ -6,11 +6,15 @@
 //! file    = magic "PARLENDL" | version u16 LE | compression u8 | body
 //! body    = record*            (compressed as one zstd stream when compression = 1)
 //! record  = kind u8 | length u32 LE | payload[length]
-//! records = genesis, then one block per height from 1, then end
+//! records = genesis, accounts*, then one block per height from 1, then end
 //! ```
 //!
 //! A log is self-contained: its first record is the genesis (as the JSON
-//! genesis file) with the hash of block 0, so a replay needs nothing else.
+//! genesis file, without its accounts) with the hash of block 0 and the
+//! number of funded accounts, which follow in account records of at most
+//! [`GENESIS_ACCOUNTS_PER_RECORD`] each, so a genesis of any size streams in
+//! bounded records and a replay needs nothing else. Version 1 logs (the
+//! whole genesis in one record) are still read.
 //! Each block record carries the block hash the node committed next to the
 //! canonical block bytes, and the end record the totals and the head's hash,
 //! so a log cut short anywhere is recognised as truncated rather than taken
@@ -27,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parlend_contracts::Block;
-use parlend_contracts::genesis::Genesis;
+use parlend_contracts::genesis::{Genesis, GenesisAccount};
 use parlend_ledger::Hash;
 use parlend_ledger::limits::{TRANSACTION_BYTES_MAX, TRANSACTIONS_PER_BLOCK_MAX};
 use parlend_store::{MemoryStore, Store};
@@ -37,12 +41,20 @@ use parlend_app::{App, AppError};
 /// The first 8 bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"PARLENDL";
 
-/// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this build writes.
+pub const VERSION: u16 = 2;
 
-/// Largest genesis record: the genesis JSON of a chain with many funded
-/// accounts (a benchmark chain funds thousands).
+/// The versions this build reads: 1 (the whole genesis in one record) and 2
+/// (the genesis's accounts in account records).
+pub const VERSIONS_READ: [u16; 2] = [1, VERSION];
+
+/// Largest genesis record: in version 2 the genesis without its accounts
+/// (assets, markets, keys), in version 1 the whole genesis JSON.
 pub const GENESIS_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Funded accounts per account record, as written: about 2 MB of JSON for
+/// the dev assets, so a reader holds one small record at a time.
+pub const GENESIS_ACCOUNTS_PER_RECORD: usize = 10_000;
 
 /// Largest block record: a full block of the largest transactions, its
 /// header and the block hash, with room for the encoding's length prefixes.
@@ -55,6 +67,7 @@ pub const ZSTD_LEVEL: i32 = 3;
 const KIND_GENESIS: u8 = 1;
 const KIND_BLOCK: u8 = 2;
 const KIND_END: u8 = 3;
+const KIND_ACCOUNTS: u8 = 4;
 const END_PAYLOAD_BYTES: usize = 8 + 8 + 32;
 
 /// How the body of a log is stored.
@@ -86,7 +99,7 @@ pub enum LogError {
     #[error("not a parlend log (the file does not start with PARLENDL)")]
     NotALog,
     /// The file was written by another version of the format.
-    #[error("log format version {0} is not supported (this build reads version {VERSION})")]
+    #[error("log format version {0} is not supported (this build reads versions 1 and {VERSION})")]
     UnsupportedVersion(u16),
     /// The compression byte is unknown.
     #[error("unknown log compression {0}")]
@@ -209,7 +222,7 @@ impl LogReader {
             return Err(LogError::NotALog);
         }
         let version = u16::from_le_bytes([preamble[8], preamble[9]]);
-        if version != VERSION {
+        if !VERSIONS_READ.contains(&version) {
             return Err(LogError::UnsupportedVersion(version));
         }
         let (compression, body): (Compression, Box<dyn Read + Send>) = match preamble[10] {
@@ -226,21 +239,50 @@ impl LogReader {
             last_hash: Hash::ZERO,
             trailer: None,
         };
-        let (kind, payload) = reader.record(GENESIS_RECORD_BYTES_MAX)?.ok_or(LogError::Truncated { blocks: 0 })?;
+        let (genesis_hash, genesis) = reader.genesis(version)?;
+        reader.header.genesis = genesis;
+        reader.header.genesis_hash = genesis_hash;
+        reader.last_hash = genesis_hash;
+        Ok(reader)
+    }
+
+    /// Reads the genesis record, and in version 2 the account records after it.
+    fn genesis(&mut self, version: u16) -> Result<(Hash, Genesis), LogError> {
+        let (kind, payload) = self.record(GENESIS_RECORD_BYTES_MAX)?.ok_or(LogError::Truncated { blocks: 0 })?;
         if kind != KIND_GENESIS {
-            return Err(reader.corrupt(format!("the first record is of kind {kind}, not the genesis")));
+            return Err(self.corrupt(format!("the first record is of kind {kind}, not the genesis")));
         }
-        if payload.len() < 32 {
-            return Err(reader.corrupt("the genesis record is too short".to_string()));
+        let counted = if version == 1 { 32 } else { 40 };
+        if payload.len() < counted {
+            return Err(self.corrupt("the genesis record is too short".to_string()));
         }
         let mut genesis_hash = [0u8; 32];
         genesis_hash.copy_from_slice(&payload[..32]);
-        let genesis: Genesis = serde_json::from_slice(&payload[32..])
-            .map_err(|error| reader.corrupt(format!("the genesis does not decode: {error}")))?;
-        reader.header.genesis = genesis;
-        reader.header.genesis_hash = Hash(genesis_hash);
-        reader.last_hash = Hash(genesis_hash);
-        Ok(reader)
+        let mut genesis: Genesis = serde_json::from_slice(&payload[counted..])
+            .map_err(|error| self.corrupt(format!("the genesis does not decode: {error}")))?;
+        if version == 1 {
+            return Ok((Hash(genesis_hash), genesis));
+        }
+        let mut count = [0u8; 8];
+        count.copy_from_slice(&payload[32..40]);
+        let accounts = u64::from_le_bytes(count);
+        if !genesis.accounts.is_empty() {
+            return Err(self.corrupt("the genesis record lists accounts; they belong in account records".to_string()));
+        }
+        while (genesis.accounts.len() as u64) < accounts {
+            let (kind, payload) = self.record(RECORD_BYTES_MAX)?.ok_or(LogError::Truncated { blocks: 0 })?;
+            if kind != KIND_ACCOUNTS {
+                let read = genesis.accounts.len();
+                return Err(self.corrupt(format!("record of kind {kind} after {read} of {accounts} genesis accounts")));
+            }
+            let chunk: Vec<GenesisAccount> = serde_json::from_slice(&payload)
+                .map_err(|error| self.corrupt(format!("an account record does not decode: {error}")))?;
+            if chunk.is_empty() || genesis.accounts.len() as u64 + chunk.len() as u64 > accounts {
+                return Err(self.corrupt(format!("the account records do not hold the {accounts} accounts announced")));
+            }
+            genesis.accounts.extend(chunk);
+        }
+        Ok((Hash(genesis_hash), genesis))
     }
 
     /// Opens the log file at `path`.
@@ -257,6 +299,13 @@ impl LogReader {
     /// a compressed log): with the file size, the progress of a replay.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Frees the genesis's funded accounts (a large genesis holds millions):
+    /// once a chain is opened from the genesis they are in its state, and
+    /// [`LogReader::header`] then shows the genesis without them.
+    pub fn release_genesis_accounts(&mut self) {
+        self.header.genesis.accounts = Vec::new();
     }
 
     /// The end record, once [`LogReader::next_block`] has returned `None`.
@@ -391,6 +440,35 @@ fn placeholder_genesis() -> Genesis {
     }
 }
 
+/// `genesis` without its funded accounts: the genesis record's JSON. Every
+/// field is named, so a field added to [`Genesis`] must be placed here too.
+fn without_accounts(genesis: &Genesis) -> Genesis {
+    let Genesis {
+        chain_id,
+        timestamp,
+        admin,
+        oracle,
+        minter,
+        assets,
+        accounts: _,
+        markets,
+        liquidation,
+        emode_categories,
+    } = genesis;
+    Genesis {
+        chain_id: *chain_id,
+        timestamp: *timestamp,
+        admin: *admin,
+        oracle: *oracle,
+        minter: *minter,
+        assets: assets.clone(),
+        accounts: Vec::new(),
+        markets: markets.clone(),
+        liquidation: *liquidation,
+        emode_categories: emode_categories.clone(),
+    }
+}
+
 enum Sink<W: Write> {
     Plain(BufWriter<W>),
     Zstd(zstd::stream::write::Encoder<'static, BufWriter<W>>),
@@ -436,11 +514,17 @@ impl<W: Write> LogWriter<W> {
             }
         };
         let mut writer = LogWriter { sink, blocks: 0, transactions: 0, next_height: 1, last_hash: genesis_hash };
-        let json = serde_json::to_vec(genesis).map_err(|error| LogError::Misuse(error.to_string()))?;
-        let mut payload = Vec::with_capacity(32 + json.len());
-        payload.extend_from_slice(&genesis_hash.0);
-        payload.extend_from_slice(&json);
-        writer.record(KIND_GENESIS, &[&payload])?;
+        let json =
+            serde_json::to_vec(&without_accounts(genesis)).map_err(|error| LogError::Misuse(error.to_string()))?;
+        let accounts = genesis.accounts.len() as u64;
+        writer.record(KIND_GENESIS, &[&genesis_hash.0, &accounts.to_le_bytes(), &json])?;
+        for chunk in genesis.accounts.chunks(GENESIS_ACCOUNTS_PER_RECORD) {
+            let json = serde_json::to_vec(chunk).map_err(|error| LogError::Misuse(error.to_string()))?;
+            if json.len() > RECORD_BYTES_MAX {
+                return Err(LogError::Misuse("a genesis account record is over the record limit".to_string()));
+            }
+            writer.record(KIND_ACCOUNTS, &[&json])?;
+        }
         Ok(writer)
     }
 
@@ -577,6 +661,118 @@ mod tests {
             assert!(reader.next_block().unwrap().is_none());
             assert_eq!(reader.trailer(), Some(trailer));
             assert_eq!(reader.bytes_read(), bytes.len() as u64);
+        }
+    }
+
+    /// A genesis with `extra` more funded accounts than the dev genesis.
+    fn large_genesis(extra: u32) -> Genesis {
+        let mut genesis = dev_genesis();
+        let usdc = parlend_ledger::AssetId::from_static("USDC");
+        for index in 0..extra {
+            let mut address = [0xaau8; 32];
+            address[..4].copy_from_slice(&index.to_le_bytes());
+            let balances = [(usdc, parlend_ledger::Amount(u128::from(index) + 1))].into_iter().collect();
+            genesis.accounts.push(GenesisAccount { address: parlend_ledger::Address(address), balances });
+        }
+        genesis
+    }
+
+    /// The records of an uncompressed log: (kind, payload length).
+    fn records(bytes: &[u8]) -> Vec<(u8, usize)> {
+        let mut at = 11;
+        let mut out = Vec::new();
+        while at < bytes.len() {
+            let length = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+            out.push((bytes[at], length));
+            at += 5 + length;
+        }
+        out
+    }
+
+    #[test]
+    fn a_large_genesis_streams_in_bounded_account_records() {
+        let genesis = large_genesis(2 * GENESIS_ACCOUNTS_PER_RECORD as u32 + 1);
+        let hash = Hash([7; 32]);
+        let mut bytes = Vec::new();
+        LogWriter::new(&mut bytes, &genesis, hash, Compression::None).unwrap().finish().unwrap();
+        let kinds: Vec<u8> = records(&bytes).iter().map(|(kind, _)| *kind).collect();
+        assert_eq!(kinds, [KIND_GENESIS, KIND_ACCOUNTS, KIND_ACCOUNTS, KIND_ACCOUNTS, KIND_END]);
+        let largest = records(&bytes).iter().map(|(_, length)| *length).max().unwrap();
+        assert!(largest < 4 * 1024 * 1024, "a record of {largest} bytes");
+        let mut reader = LogReader::open(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(reader.header().genesis, genesis);
+        assert_eq!(reader.header().genesis_hash, hash);
+        assert!(reader.next_block().unwrap().is_none());
+        reader.release_genesis_accounts();
+        assert!(reader.header().genesis.accounts.is_empty());
+    }
+
+    /// A log of `genesis` in the version 1 layout: the whole genesis in one record.
+    fn version_1_log(genesis: &Genesis, hash: Hash) -> Vec<u8> {
+        let mut bytes = [&MAGIC[..], &1u16.to_le_bytes(), &[0]].concat();
+        let mut record = |kind: u8, payload: &[u8]| {
+            bytes.push(kind);
+            bytes.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+            bytes.extend_from_slice(payload);
+        };
+        record(KIND_GENESIS, &[&hash.0[..], &serde_json::to_vec(genesis).unwrap()].concat());
+        record(KIND_END, &[&0u64.to_le_bytes()[..], &0u64.to_le_bytes(), &hash.0].concat());
+        bytes
+    }
+
+    #[test]
+    fn version_1_logs_are_still_read() {
+        let genesis = large_genesis(3);
+        let mut reader = LogReader::open(std::io::Cursor::new(version_1_log(&genesis, Hash([3; 32])))).unwrap();
+        assert_eq!(reader.header().version, 1);
+        assert_eq!(reader.header().genesis, genesis);
+        assert!(reader.next_block().unwrap().is_none());
+        let version_3 = [&MAGIC[..], &3u16.to_le_bytes(), &[0]].concat();
+        assert!(matches!(LogReader::open(std::io::Cursor::new(version_3)), Err(LogError::UnsupportedVersion(3))));
+    }
+
+    /// A version 2 log of the dev genesis whose genesis record announces
+    /// `announced` accounts and whose account records are `chunks`.
+    fn accounts_log(announced: u64, chunks: &[&[GenesisAccount]], genesis_lists: bool) -> Vec<u8> {
+        let genesis = dev_genesis();
+        let mut bytes = [&MAGIC[..], &VERSION.to_le_bytes(), &[0]].concat();
+        let mut record = |kind: u8, payload: &[u8]| {
+            bytes.push(kind);
+            bytes.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+            bytes.extend_from_slice(payload);
+        };
+        let header = if genesis_lists { genesis.clone() } else { without_accounts(&genesis) };
+        record(
+            KIND_GENESIS,
+            &[&[0u8; 32][..], &announced.to_le_bytes(), &serde_json::to_vec(&header).unwrap()].concat(),
+        );
+        for chunk in chunks {
+            record(KIND_ACCOUNTS, &serde_json::to_vec(chunk).unwrap());
+        }
+        record(KIND_END, &[&0u64.to_le_bytes()[..], &0u64.to_le_bytes(), &[0u8; 32]].concat());
+        bytes
+    }
+
+    #[test]
+    fn account_records_must_hold_exactly_the_accounts_announced() {
+        let accounts = dev_genesis().accounts;
+        let open = |bytes: Vec<u8>| {
+            let mut reader = LogReader::open(std::io::Cursor::new(bytes))?;
+            while reader.next_block()?.is_some() {}
+            Ok::<_, LogError>(reader.header().clone())
+        };
+        let all = accounts.len() as u64;
+        assert_eq!(open(accounts_log(all, &[&accounts[..4], &accounts[4..]], false)).unwrap().genesis, dev_genesis());
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("too few records", accounts_log(all, &[&accounts[..4]], false)),
+            ("more than announced", accounts_log(2, &[&accounts[..3]], false)),
+            ("an empty record", accounts_log(all, &[&[], &accounts[..]], false)),
+            ("accounts in the genesis record", accounts_log(0, &[], true)),
+            ("none announced, one sent", accounts_log(0, &[&accounts[..1]], false)),
+        ];
+        for (what, bytes) in cases {
+            let error = open(bytes).map(|_| ()).expect_err(what);
+            assert!(matches!(error, LogError::Corrupt { .. }), "{what}: {error}");
         }
     }
 

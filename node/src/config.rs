@@ -26,8 +26,12 @@
 //! response_bytes_max = 16777216
 //! batch_calls_max = 100
 //! connections_max = 1024
+//! connections_per_ip_max = 512
 //! requests_in_flight_max = 256
 //! light_requests_in_flight_max = 64
+//! body_reads_in_flight_max = 128
+//! header_read_timeout_ms = 10000
+//! body_read_timeout_ms = 10000
 //! request_timeout_ms = 60000
 //! wait_max_ms = 50000
 //!
@@ -126,6 +130,14 @@ pub struct RpcSection {
     pub batch_calls_max: Option<u32>,
     /// Most open connections.
     pub connections_max: Option<u32>,
+    /// Most open connections from one IP address.
+    pub connections_per_ip_max: Option<u32>,
+    /// Most request bodies being read at once.
+    pub body_reads_in_flight_max: Option<u32>,
+    /// Longest wait for a request's headers (and idle time), milliseconds.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest time to receive a request's body, milliseconds.
+    pub body_read_timeout_ms: Option<u64>,
     /// Most requests in flight before shedding.
     pub requests_in_flight_max: Option<u32>,
     /// Most light reads in flight before shedding.

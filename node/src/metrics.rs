@@ -15,7 +15,7 @@
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
 //! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
 //! | `parlend_block_serial_fallbacks` | counter | blocks the parallel executor ran serially (too small or too little parallelism) |
-//! | `parlend_http_rejected{reason}` | counter | requests answered by the HTTP layer: `shed`, `timeout`, `too_large` |
+//! | `parlend_http_rejected{reason}` | counter | requests answered and connections closed by the HTTP layer: `shed`, `timeout`, `too_large`, `body_timeout`, `connection_refused`, `connection_evicted` |
 //!
 //! Phases: `sigverify` is the signature verification done at mempool
 //! admission since the previous block (the producer's blocks carry

@@ -105,7 +105,7 @@ pub trait NodeApi: Send + Sync + 'static {
     fn metrics(&self) -> String;
 
     /// Counts a request the HTTP layer answered itself (shed, timed out,
-    /// too large), for the metrics.
+    /// too large) or a connection it refused or closed, for the metrics.
     fn http_rejected(&self, reason: HttpRejection) {
         let _ = reason;
     }
@@ -120,6 +120,13 @@ pub enum HttpRejection {
     Timeout,
     /// The body was over the size limit.
     TooLarge,
+    /// The body did not arrive within the body read timeout.
+    BodyTimeout,
+    /// A new connection was closed at once: its address held its share of
+    /// connections and none of them was idle.
+    ConnectionRefused,
+    /// An idle connection was closed to make room for a new one.
+    ConnectionEvicted,
 }
 
 impl HttpRejection {
@@ -129,6 +136,9 @@ impl HttpRejection {
             HttpRejection::Shed => "shed",
             HttpRejection::Timeout => "timeout",
             HttpRejection::TooLarge => "too_large",
+            HttpRejection::BodyTimeout => "body_timeout",
+            HttpRejection::ConnectionRefused => "connection_refused",
+            HttpRejection::ConnectionEvicted => "connection_evicted",
         }
     }
 }

@@ -33,6 +33,7 @@
 //! | 1070 | dev-mode method on a node not in dev mode |
 //! | 1080 | node unavailable (store failure, shutting down) |
 //! | 1090 | request timed out (HTTP 503) |
+//! | 1091 | request body not received in time (HTTP 408) |
 //!
 //! `docs/rpc.md` documents the same table with each method's errors; a
 //! test checks that the two agree with [`ALL_CODES`].
@@ -96,6 +97,8 @@ pub const DEV_ONLY: i32 = 1070;
 pub const UNAVAILABLE: i32 = 1080;
 /// The request took longer than the server's request timeout.
 pub const REQUEST_TIMEOUT: i32 = 1090;
+/// The request's body did not arrive within the body read timeout.
+pub const BODY_TIMEOUT: i32 = 1091;
 
 /// Every code the server answers with, and what it means.
 pub const ALL_CODES: &[(i32, &str)] = &[
@@ -127,6 +130,7 @@ pub const ALL_CODES: &[(i32, &str)] = &[
     (DEV_ONLY, "dev mode only"),
     (UNAVAILABLE, "node unavailable"),
     (REQUEST_TIMEOUT, "request timed out"),
+    (BODY_TIMEOUT, "body timed out"),
 ];
 
 /// The code of a rejection.

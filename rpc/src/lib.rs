@@ -11,9 +11,11 @@
 
 pub mod api;
 pub mod client;
+pub mod envelope;
 pub mod error;
 pub mod methods;
 pub mod server;
+mod transport;
 pub mod types;
 
 pub use api::NodeApi;

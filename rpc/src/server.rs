@@ -1,5 +1,7 @@
 //! The HTTP server: JSON-RPC 2.0 on `POST /` (jsonrpsee, mounted in axum),
-//! `GET /health`, `GET /metrics`.
+//! `GET /health`, `GET /metrics`. Connections are accepted, timed and
+//! shared out by `transport.rs`; `envelope.rs` mends the JSON-RPC details
+//! jsonrpsee does not handle (notifications, negative ids).
 //!
 //! jsonrpsee owns the protocol envelope: parsing, batches, standard error
 //! codes, the request-size and batch-size limits. Each method parses its
@@ -23,8 +25,10 @@ use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt};
 
 use crate::api::{HttpRejection, NodeApi};
+use crate::envelope::{self, Prepared};
 use crate::error::{
-    ApiError, INTERNAL_ERROR, INVALID_REQUEST, OVERSIZED_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT, SERVER_BUSY,
+    ApiError, BODY_TIMEOUT, INTERNAL_ERROR, INVALID_REQUEST, OVERSIZED_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT,
+    SERVER_BUSY,
 };
 use crate::methods;
 use crate::types::{
@@ -42,15 +46,34 @@ pub struct ServerLimits {
     pub response_bytes_max: u32,
     /// Most calls in one batch.
     pub batch_calls_max: u32,
-    /// Most open TCP connections; further connections wait in the kernel's
-    /// accept queue until one closes.
+    /// Most open TCP connections. A new connection beyond it closes the
+    /// idle connection quiet the longest; when every one is busy it waits in
+    /// the kernel's accept queue until one closes.
     pub connections_max: u32,
+    /// Most open connections from one IP address, so that one client cannot
+    /// hold every slot. A new connection beyond it closes that address's
+    /// idle connection quiet the longest, or is closed at once when all of
+    /// them are busy.
+    pub connections_per_ip_max: u32,
     /// Most requests in flight (submissions, simulations, batches, scans);
     /// beyond it requests are shed at once with HTTP 503.
     pub requests_in_flight_max: u32,
     /// Most in-flight single calls of the light reads (`getHead`, ...), a
     /// lane of their own so that they keep answering under a flood.
     pub light_requests_in_flight_max: u32,
+    /// Most request bodies being read at once; beyond it requests are shed
+    /// at once with HTTP 503 (a client sending bodies slowly holds at most
+    /// this many connections busy).
+    pub body_reads_in_flight_max: u32,
+    /// Longest wait for a request's headers, counted from the moment the
+    /// connection waits for a request: its opening, and the end of each
+    /// response (so it is also how long an idle keep-alive connection stays
+    /// open). Then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Longest time to receive a request's body once its headers are in;
+    /// then it is answered with HTTP 408 and the connection closed. The
+    /// request timeout bounds it too, when it is the shorter.
+    pub body_read_timeout: Duration,
     /// Longest time a request may run before it is answered with HTTP 503.
     pub request_timeout: Duration,
     /// Longest `wait` for a commit (below the request timeout).
@@ -64,8 +87,12 @@ impl Default for ServerLimits {
             response_bytes_max: 16 * 1024 * 1024,
             batch_calls_max: 100,
             connections_max: 1_024,
+            connections_per_ip_max: 512,
             requests_in_flight_max: 256,
             light_requests_in_flight_max: 64,
+            body_reads_in_flight_max: 128,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             wait_max: Duration::from_secs(50),
         }
@@ -73,19 +100,28 @@ impl Default for ServerLimits {
 }
 
 impl ServerLimits {
-    /// Checks that every limit is usable: positive, and `wait_max` below
-    /// the request timeout (so a `wait` ends with its own error first).
+    /// Checks that every limit is usable: positive, the per-address share
+    /// within the total, and `wait_max` below the request timeout (so a `wait` ends with its own
+    /// error first).
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("body_bytes_max", self.body_bytes_max),
             ("response_bytes_max", self.response_bytes_max),
             ("batch_calls_max", self.batch_calls_max),
             ("connections_max", self.connections_max),
+            ("connections_per_ip_max", self.connections_per_ip_max),
             ("requests_in_flight_max", self.requests_in_flight_max),
             ("light_requests_in_flight_max", self.light_requests_in_flight_max),
+            ("body_reads_in_flight_max", self.body_reads_in_flight_max),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{name} must be positive"));
+        }
+        if self.header_read_timeout.is_zero() || self.body_read_timeout.is_zero() {
+            return Err("header_read_timeout and body_read_timeout must be positive".to_string());
+        }
+        if self.connections_per_ip_max > self.connections_max {
+            return Err("connections_per_ip_max must be at most connections_max".to_string());
         }
         if self.wait_max >= self.request_timeout {
             return Err("wait_max must be below request_timeout".to_string());
@@ -399,14 +435,52 @@ fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
+/// Parses `params` (JSON text, `None` for absent) as `method` parses its
+/// params, with the server's rules and the same checks before the node is
+/// asked; `Ok` for a method that is not served. The fuzz target of the RPC
+/// params (`fuzz/`) drives it; its error is what a client would get.
+pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), ErrorObjectOwned> {
+    fn check<T: DeserializeOwned>(params: &Params<'_>) -> Result<(), ErrorObjectOwned> {
+        parse::<T>(params).map(|_| ())
+    }
+    let params = Params::new(params);
+    match method {
+        methods::SEND_TRANSACTION => {
+            let request: SendTransactionParams = parse(&params)?;
+            decode_hex(&request.transaction).map(|_| ()).map_err(ErrorObjectOwned::from)
+        }
+        methods::SEND_TRANSACTIONS => check::<SendTransactionsParams>(&params),
+        methods::SIMULATE_TRANSACTION => check::<SimulateParams>(&params),
+        methods::GET_TRANSACTION | methods::GET_RECEIPT | methods::GET_TRANSACTION_STATUS => {
+            check::<HashParams>(&params)
+        }
+        methods::GET_BLOCK => check::<BlockParams>(&params),
+        methods::GET_HEAD | methods::GET_MARKETS | methods::GET_PRICES | methods::DEV_SNAPSHOT => {
+            check::<Empty>(&params)
+        }
+        methods::GET_ACCOUNT | methods::GET_BALANCES | methods::GET_POSITION => check::<AddressParams>(&params),
+        methods::GET_MARKET | methods::GET_PRICE => check::<AssetParams>(&params),
+        methods::GET_LIQUIDATABLE => check::<LiquidatableParams>(&params),
+        methods::DEV_FAUCET => check::<FaucetParams>(&params),
+        methods::DEV_MINE => check::<MineParams>(&params),
+        methods::DEV_INCREASE_TIME => check::<IncreaseTimeParams>(&params),
+        methods::DEV_REVERT => check::<RevertParams>(&params),
+        _ => Ok(()),
+    }
+}
+
 /// The axum router: `POST /` for JSON-RPC, `GET /health`, `GET /metrics`.
 ///
-/// A request passes, in order: the declared-length check (413 at once), a
-/// bounded read of the body (413), the choice of a lane (a single call of a
-/// [`methods::LIGHT`] method, or everything else), the lane's load shedder
-/// and concurrency limit (503 with [`SERVER_BUSY`] when the lane is full:
-/// never queued), its timeout (503 with [`REQUEST_TIMEOUT`]), and then
-/// jsonrpsee, which owns the protocol envelope and the batch limit.
+/// A request passes, in order: a place among the bodies being read (503
+/// with [`SERVER_BUSY`] when there is none), the declared-length check (413
+/// at once), a read of the body bounded in size (413) and time (408 with
+/// [`BODY_TIMEOUT`]), the envelope's look at the ids (see
+/// [`crate::envelope`]; a body that is not a JSON object or array is a parse
+/// error), the choice of a lane (a single call of a [`methods::LIGHT`]
+/// method, or everything else), the lane's load shedder and concurrency
+/// limit (503 with [`SERVER_BUSY`] when the lane is full: never queued), its
+/// timeout (503 with [`REQUEST_TIMEOUT`]), and then jsonrpsee, which owns the
+/// protocol envelope and the batch limit.
 pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) -> Router {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.body_bytes_max)
@@ -430,7 +504,12 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
             .service(service.clone());
         tower::util::BoxCloneSyncService::new(lane)
     };
-    let lanes = Lanes { heavy: lane(limits.requests_in_flight_max), light: lane(limits.light_requests_in_flight_max) };
+    let body_reads = usize::try_from(limits.body_reads_in_flight_max).unwrap_or(usize::MAX);
+    let lanes = Lanes {
+        heavy: lane(limits.requests_in_flight_max),
+        light: lane(limits.light_requests_in_flight_max),
+        body_reads: Arc::new(tokio::sync::Semaphore::new(body_reads)),
+    };
 
     let rpc_node = node.clone();
     let health_node = node.clone();
@@ -454,48 +533,146 @@ type LaneService = tower::util::BoxCloneSyncService<Request, jsonrpsee::server::
 struct Lanes {
     heavy: LaneService,
     light: LaneService,
+    /// Places among the request bodies being read.
+    body_reads: Arc<tokio::sync::Semaphore>,
 }
 
 async fn handle_rpc<N: NodeApi>(node: &N, lanes: Lanes, limits: ServerLimits, request: Request) -> Response {
-    use http_body_util::BodyExt;
+    let Ok(reading) = lanes.body_reads.clone().try_acquire_owned() else {
+        node.http_rejected(HttpRejection::Shed);
+        return closing(busy_response(SERVER_BUSY, "server busy: too many request bodies being read, retry later"));
+    };
     if declared_length(&request).is_some_and(|length| length > u64::from(limits.body_bytes_max)) {
         node.http_rejected(HttpRejection::TooLarge);
-        return oversized(request).await;
+        return oversized(request, limits.body_read_timeout.min(limits.request_timeout)).await;
     }
     let (parts, body) = request.into_parts();
+    let bytes = match read_body(body, &limits).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            if let Some(reason) = rejection.reason {
+                node.http_rejected(reason);
+            }
+            return rejection.response;
+        }
+    };
+    drop(reading);
+    match envelope::prepare(&bytes) {
+        Prepared::ParseError => rpc_error_response(axum::http::StatusCode::OK, PARSE_ERROR, "Parse error"),
+        Prepared::Pass(body) => {
+            let body = bytes.slice_ref(body);
+            match call_lane(node, &lanes, parts, body).await {
+                Ok(response) if is_bare_null(&response) => {
+                    rpc_error_response(axum::http::StatusCode::OK, INVALID_REQUEST, crate::envelope::INVALID_ID_MESSAGE)
+                }
+                Ok(response) => response.map(axum::body::Body::new).into_response(),
+                Err(response) => response,
+            }
+        }
+        Prepared::Rewrite(rewritten) => rewritten_call(node, &lanes, parts, rewritten).await,
+    }
+}
+
+/// Runs a body whose ids the envelope replaced, and gives the answer the
+/// client's ids back; 204 when nothing is to be answered.
+async fn rewritten_call<N: NodeApi>(
+    node: &N,
+    lanes: &Lanes,
+    parts: axum::http::request::Parts,
+    rewritten: envelope::Rewritten,
+) -> Response {
+    use http_body_util::BodyExt;
+    let answer = if rewritten.is_empty() {
+        axum::body::Bytes::new()
+    } else {
+        let body = axum::body::Bytes::from(rewritten.body.clone());
+        match call_lane(node, lanes, parts, body).await {
+            Ok(response) if response.status() == axum::http::StatusCode::OK => {
+                match response.into_body().collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(error) => return internal_error(&error.to_string()),
+                }
+            }
+            Ok(response) => return response.map(axum::body::Body::new).into_response(),
+            Err(response) => return response,
+        }
+    };
+    match rewritten.restore(&answer) {
+        Some(text) => ([(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], text).into_response(),
+        None => axum::http::StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// Hands `body` to jsonrpsee through its lane; an `Err` is the lane's own
+/// answer (shed, timed out).
+async fn call_lane<N: NodeApi>(
+    node: &N,
+    lanes: &Lanes,
+    parts: axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Result<jsonrpsee::server::HttpResponse, Response> {
+    let lane = if is_light_call(&body) { lanes.light.clone() } else { lanes.heavy.clone() };
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    lane.oneshot(request).await.map_err(|error| {
+        if error.is::<tower::load_shed::error::Overloaded>() {
+            node.http_rejected(HttpRejection::Shed);
+            busy_response(SERVER_BUSY, "server busy: too many requests in flight, retry later")
+        } else if error.is::<tower::timeout::error::Elapsed>() {
+            node.http_rejected(HttpRejection::Timeout);
+            busy_response(REQUEST_TIMEOUT, "request timed out")
+        } else {
+            internal_error(&error.to_string())
+        }
+    })
+}
+
+/// Why a body could not be read, and the answer.
+struct BodyRejection {
+    reason: Option<HttpRejection>,
+    response: Response,
+}
+
+/// Reads a request body, bounded in size and in time.
+async fn read_body(body: axum::body::Body, limits: &ServerLimits) -> Result<axum::body::Bytes, BodyRejection> {
+    use http_body_util::BodyExt;
     let body_max = usize::try_from(limits.body_bytes_max).unwrap_or(usize::MAX);
-    let bytes = match http_body_util::Limited::new(body, body_max).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            node.http_rejected(HttpRejection::TooLarge);
-            return rpc_error_response(
+    let read = http_body_util::Limited::new(body, body_max).collect();
+    let timeout = limits.body_read_timeout.min(limits.request_timeout);
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(BodyRejection {
+            reason: Some(HttpRejection::TooLarge),
+            response: closing(rpc_error_response(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 OVERSIZED_REQUEST,
                 OVERSIZED_REQUEST_MSG,
-            );
-        }
+            )),
+        }),
         // The client went away or sent a broken body: nobody reads the answer.
-        Err(_) => return rpc_error_response(axum::http::StatusCode::BAD_REQUEST, PARSE_ERROR, "cannot read the body"),
-    };
-    let lane = if is_light_call(&bytes) { lanes.light } else { lanes.heavy };
-    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-    match lane.oneshot(request).await {
-        Ok(response) if is_bare_null(&response) => rpc_error_response(
-            axum::http::StatusCode::OK,
-            INVALID_REQUEST,
-            "invalid request: the id must be a string, an integer that fits in 64 bits, or null",
-        ),
-        Ok(response) => response.map(axum::body::Body::new).into_response(),
-        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
-            node.http_rejected(HttpRejection::Shed);
-            busy_response(SERVER_BUSY, "server busy: too many requests in flight, retry later")
-        }
-        Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
-            node.http_rejected(HttpRejection::Timeout);
-            busy_response(REQUEST_TIMEOUT, "request timed out")
-        }
-        Err(error) => internal_error(&error.to_string()),
+        Ok(Err(_)) => Err(BodyRejection {
+            reason: None,
+            response: closing(rpc_error_response(
+                axum::http::StatusCode::BAD_REQUEST,
+                PARSE_ERROR,
+                "cannot read the body",
+            )),
+        }),
+        Err(_) => Err(BodyRejection {
+            reason: Some(HttpRejection::BodyTimeout),
+            response: closing(rpc_error_response(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                BODY_TIMEOUT,
+                &format!("the request body did not arrive within {} ms", timeout.as_millis()),
+            )),
+        }),
     }
+}
+
+/// `response` with `Connection: close`: the request's body was not read to
+/// its end, so the connection cannot carry another request.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
 }
 
 /// Whether jsonrpsee answered a bare `null`: it does so for a call whose id
@@ -530,7 +707,7 @@ fn declared_length(request: &Request) -> Option<u64> {
 /// Answers a request whose declared length is over the limit: reads and
 /// discards its body (bounded in size and time, never buffered), then
 /// answers 413 with the JSON-RPC "request too big" error.
-async fn oversized(request: Request) -> Response {
+async fn oversized(request: Request, body_read_timeout: Duration) -> Response {
     use http_body_util::BodyExt;
     let mut body = request.into_body();
     let drain = async {
@@ -542,8 +719,10 @@ async fn oversized(request: Request) -> Response {
             }
         }
     };
-    let _ = tokio::time::timeout(OVERSIZED_DRAIN_TIMEOUT, drain).await;
-    rpc_error_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE, OVERSIZED_REQUEST, OVERSIZED_REQUEST_MSG)
+    let drained = tokio::time::timeout(OVERSIZED_DRAIN_TIMEOUT.min(body_read_timeout), drain).await;
+    let response =
+        rpc_error_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE, OVERSIZED_REQUEST, OVERSIZED_REQUEST_MSG);
+    if drained.is_ok() { response } else { closing(response) }
 }
 
 fn rpc_error_response(status: axum::http::StatusCode, code: i32, message: &str) -> Response {
@@ -579,70 +758,6 @@ async fn metrics<N: NodeApi>(node: Arc<N>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// A TCP listener that holds at most `connections_max` connections open:
-/// it stops accepting at the limit, so further clients wait in the kernel's
-/// accept queue instead of costing memory here.
-struct LimitedListener {
-    listener: TcpListener,
-    permits: Arc<tokio::sync::Semaphore>,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
-        let _ = stream.set_nodelay(true);
-        (LimitedStream { stream, _permit: permit }, address)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-/// A connection holding one of the listener's permits until it closes.
-struct LimitedStream {
-    stream: tokio::net::TcpStream,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl tokio::io::AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-        buffer: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(context, buffer)
-    }
-}
-
-impl tokio::io::AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-        buffer: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(context, buffer)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(context)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(context)
-    }
-}
-
 /// Binds `address` (port 0 picks a free port) and serves until stopped.
 pub async fn serve<N: NodeApi>(
     node: Arc<N>,
@@ -652,15 +767,27 @@ pub async fn serve<N: NodeApi>(
     limits.validate().map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
     let listener = TcpListener::bind(address).await?;
     let address = listener.local_addr()?;
-    let permits = usize::try_from(limits.connections_max).unwrap_or(usize::MAX);
-    let listener = LimitedListener { listener, permits: Arc::new(tokio::sync::Semaphore::new(permits)) };
     let (stop, handle) = stop_channel();
-    let app = router(node, limits, stop.clone());
-    let task = tokio::spawn(async move {
-        let shutdown = async move { stop.shutdown().await };
-        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!(%error, "RPC server failed");
-        }
-    });
+    let app = router(node.clone(), limits, stop.clone());
+    let report: crate::transport::Report = Arc::new(move |reason| node.http_rejected(reason));
+    let task = tokio::spawn(crate::transport::accept_loop(listener, app, limits, stop, report));
     Ok(RunningServer { address, handle, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every served method has its params parser: none falls through to
+    /// the `Ok` of an unknown method (each rejects an unknown field).
+    #[test]
+    fn every_method_parses_its_own_params() {
+        for method in methods::ALL {
+            let error = parse_method_params(method, Some(r#"{"noSuchField": 1}"#)).unwrap_err();
+            assert_eq!(error.code(), crate::error::INVALID_PARAMS, "{method}");
+        }
+        assert!(parse_method_params("getHead", None).is_ok());
+        assert!(parse_method_params("getMarket", Some(r#"{"asset": "usdc"}"#)).is_err());
+        assert!(parse_method_params("sendTransaction", Some(r#"{"transaction": "0xzz"}"#)).is_err());
+    }
 }

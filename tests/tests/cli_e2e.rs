@@ -142,6 +142,12 @@ fn isolation_emode_flags_and_deficits_from_the_command_line() {
     for (asset, price) in [("USDC", "1"), ("WETH", "3000"), ("TBILL", "1")] {
         cli.ok(&["tx", "price", "--asset", asset, "--price", price, "--key", "dev:0", "--wait"]);
     }
+    // USDC debt earns nothing here, so the amounts below are exact however
+    // many wall-clock seconds the blocks span: with interest, a borrow at
+    // exactly the LTV (dev:3's) failed by one base unit once a second passed
+    // after dev:1's borrow (debt rounds up), and the deficit grew by one.
+    let no_interest = ["--base-rate", "0%", "--slope1", "0%", "--slope2", "0%"];
+    cli.ok(&[&["tx", "market", "--asset", "USDC"][..], &no_interest, &["--key", "dev:0", "--wait"]].concat());
     cli.ok(&["tx", "deposit", "--asset", "USDC", "--amount", "100000", "--key", "dev:2", "--wait"]);
 
     // Bad debt: dev:3 owes 2,400 USDC against 1 WETH, WETH falls to $1,000,

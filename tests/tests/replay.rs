@@ -55,9 +55,15 @@ fn raw_log(
         out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
         out.extend_from_slice(payload);
     };
+    // Version 2: the genesis without its accounts, then the accounts.
     let mut genesis = header.genesis_hash.0.to_vec();
-    genesis.extend_from_slice(&serde_json::to_vec(&header.genesis).unwrap());
+    genesis.extend_from_slice(&(header.genesis.accounts.len() as u64).to_le_bytes());
+    let bare = parlend_contracts::genesis::Genesis { accounts: Vec::new(), ..header.genesis.clone() };
+    genesis.extend_from_slice(&serde_json::to_vec(&bare).unwrap());
     record(1, &genesis);
+    for chunk in header.genesis.accounts.chunks(4) {
+        record(4, &serde_json::to_vec(chunk).unwrap());
+    }
     for (hash, bytes) in blocks {
         let mut payload = hash.0.to_vec();
         payload.extend_from_slice(bytes);

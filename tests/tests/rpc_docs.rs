@@ -294,8 +294,34 @@ async fn provoke(nodes: &Nodes, method: &str, code: i64) -> Value {
             assert_eq!(status, 503, "{body}");
             body
         }
+        (_, codes::BODY_TIMEOUT) => {
+            // The hasty node's 1 ms request timeout bounds the body's read:
+            // declare a body and send only its first byte.
+            let (status, body) = half_a_body(&nodes.hasty.url).await;
+            assert_eq!(status, 408, "{body}");
+            body
+        }
         (method, code) => panic!("docs/rpc.md lists {code} for {method}, and no case here provokes it"),
     }
+}
+
+/// Sends a request declaring a 100-byte body and only its first byte; the
+/// HTTP status and the JSON answer.
+async fn half_a_body(url: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connecting");
+    let head = "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+    stream.write_all(head.as_bytes()).await.expect("sending");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the body timeout never came")
+        .expect("reading");
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// Codes that need a broken store or a bug to happen: documented, not provoked.

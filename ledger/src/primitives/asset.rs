@@ -38,22 +38,29 @@ pub enum AssetIdError {
 }
 
 impl AssetId {
-    /// Builds an asset id from a symbol. Lowercase letters are accepted and
-    /// upper-cased, so `usdc` and `USDC` name the same asset.
+    /// Builds an asset id from a symbol, exactly as written: `A`–`Z` and
+    /// `0`–`9` only, so `usdc` is refused (JSON, scenario files and genesis
+    /// files name assets this way). For a person's typing, see
+    /// [`AssetId::from_typed`].
     pub fn new(symbol: &str) -> Result<AssetId, AssetIdError> {
         let bytes = symbol.as_bytes();
         if bytes.is_empty() || bytes.len() > ASSET_SYMBOL_BYTES_MAX {
             return Err(AssetIdError::Length);
         }
         let mut out = [0u8; ASSET_SYMBOL_BYTES_MAX];
-        for (slot, byte) in out.iter_mut().zip(bytes) {
-            let upper = byte.to_ascii_uppercase();
-            if !(upper.is_ascii_uppercase() || upper.is_ascii_digit()) {
+        for (slot, &byte) in out.iter_mut().zip(bytes) {
+            if !(byte.is_ascii_uppercase() || byte.is_ascii_digit()) {
                 return Err(AssetIdError::Character);
             }
-            *slot = upper;
+            *slot = byte;
         }
         Ok(AssetId(out))
+    }
+
+    /// Builds an asset id from what a person typed (a command-line flag):
+    /// lowercase letters are upper-cased first, so `usdc` names `USDC`.
+    pub fn from_typed(symbol: &str) -> Result<AssetId, AssetIdError> {
+        AssetId::new(&symbol.to_ascii_uppercase())
     }
 
     /// Builds an asset id at compile time; panics on an invalid symbol, so it
@@ -115,10 +122,12 @@ impl fmt::Debug for AssetId {
     }
 }
 
+/// Parsing is for what a person typed (the CLI's flags), so it accepts
+/// lowercase: see [`AssetId::from_typed`]. Deserializing is strict.
 impl std::str::FromStr for AssetId {
     type Err = AssetIdError;
     fn from_str(symbol: &str) -> Result<Self, Self::Err> {
-        AssetId::new(symbol)
+        AssetId::from_typed(symbol)
     }
 }
 
@@ -141,7 +150,12 @@ mod tests {
 
     #[test]
     fn symbols() {
-        assert_eq!(AssetId::new("usdc").unwrap(), AssetId::from_static("USDC"));
+        assert_eq!(AssetId::new("usdc"), Err(AssetIdError::Character));
+        assert_eq!(AssetId::new("Usdc"), Err(AssetIdError::Character));
+        assert_eq!(AssetId::from_typed("usdc").unwrap(), AssetId::from_static("USDC"));
+        assert_eq!("wEth".parse::<AssetId>().unwrap(), AssetId::from_static("WETH"));
+        assert!(serde_json::from_str::<AssetId>("\"usdc\"").is_err());
+        assert_eq!(serde_json::from_str::<AssetId>("\"USDC\"").unwrap(), AssetId::from_static("USDC"));
         assert_eq!(AssetId::new("TBILL").unwrap().to_string(), "TBILL");
         assert_eq!(AssetId::new(""), Err(AssetIdError::Length));
         assert_eq!(AssetId::new("ABCDEFGHI"), Err(AssetIdError::Length));

@@ -384,8 +384,10 @@ pub fn replay_log(
     options: &ReplayOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ReplaySummary, ReplayError> {
-    let header = log.header().clone();
-    let mut replayer = Replayer::new(store, &header.genesis, Some(header.genesis_hash), options.threads)?;
+    let genesis_hash = log.header().genesis_hash;
+    let mut replayer = Replayer::new(store, &log.header().genesis, Some(genesis_hash), options.threads)?;
+    // The accounts are in the state now; a large genesis need not be held twice.
+    log.release_genesis_accounts();
     if options.halt_at_height.is_some_and(|halt| replayer.head().height >= halt) {
         return Ok(replayer.summary(true));
     }

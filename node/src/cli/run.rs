@@ -71,9 +71,22 @@ pub struct RunArgs {
     /// Most calls in one JSON-RPC batch. Default 100.
     #[arg(long, env = "PARLEND_RPC_BATCH_CALLS_MAX")]
     pub rpc_batch_calls_max: Option<u32>,
-    /// Most open RPC connections (more wait to be accepted). Default 1024.
+    /// Most open RPC connections (a new one closes the idle connection quiet the longest). Default 1024.
     #[arg(long, env = "PARLEND_RPC_CONNECTIONS_MAX")]
     pub rpc_connections_max: Option<u32>,
+    /// Most open RPC connections from one IP address. Default 512.
+    #[arg(long, env = "PARLEND_RPC_CONNECTIONS_PER_IP_MAX")]
+    pub rpc_connections_per_ip_max: Option<u32>,
+    /// Most RPC request bodies being read at once; beyond it requests are shed with HTTP 503. Default 128.
+    #[arg(long, env = "PARLEND_RPC_BODY_READS_IN_FLIGHT_MAX")]
+    pub rpc_body_reads_in_flight_max: Option<u32>,
+    /// Longest wait for a request's headers, milliseconds; also how long an idle connection stays open.
+    /// Default 10000.
+    #[arg(long, env = "PARLEND_RPC_HEADER_READ_TIMEOUT_MS")]
+    pub rpc_header_read_timeout_ms: Option<u64>,
+    /// Longest time to receive a request's body, milliseconds (answered with HTTP 408). Default 10000.
+    #[arg(long, env = "PARLEND_RPC_BODY_READ_TIMEOUT_MS")]
+    pub rpc_body_read_timeout_ms: Option<u64>,
     /// Most RPC requests in flight; beyond it requests are shed with HTTP 503. Default 256.
     #[arg(long, env = "PARLEND_RPC_REQUESTS_IN_FLIGHT_MAX")]
     pub rpc_requests_in_flight_max: Option<u32>,
@@ -145,12 +158,29 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
     if mempool.capacity == 0 || mempool.per_signer == 0 || config.block_transactions_max == 0 {
         bail!("mempool capacity, per-signer limit and block size must be positive");
     }
-    let (rpc, limits) = (&file.rpc, &mut config.rpc_limits);
+    rpc_limits(args, &file.rpc, &mut config.rpc_limits);
+    config.rpc_limits.validate().map_err(|message| anyhow::anyhow!("invalid RPC limits: {message}"))?;
+    resolve_validator(args, file, &mut config)?;
+    Ok(Resolved { config, reset: args.reset })
+}
+
+/// The RPC limits: flags over the file's `[rpc]` over the defaults.
+fn rpc_limits(args: &RunArgs, rpc: &crate::config::RpcSection, limits: &mut parlend_rpc::ServerLimits) {
     limits.body_bytes_max = args.rpc_body_bytes_max.or(rpc.body_bytes_max).unwrap_or(limits.body_bytes_max);
     limits.response_bytes_max =
         args.rpc_response_bytes_max.or(rpc.response_bytes_max).unwrap_or(limits.response_bytes_max);
     limits.batch_calls_max = args.rpc_batch_calls_max.or(rpc.batch_calls_max).unwrap_or(limits.batch_calls_max);
     limits.connections_max = args.rpc_connections_max.or(rpc.connections_max).unwrap_or(limits.connections_max);
+    limits.connections_per_ip_max =
+        args.rpc_connections_per_ip_max.or(rpc.connections_per_ip_max).unwrap_or(limits.connections_per_ip_max);
+    limits.body_reads_in_flight_max =
+        args.rpc_body_reads_in_flight_max.or(rpc.body_reads_in_flight_max).unwrap_or(limits.body_reads_in_flight_max);
+    if let Some(ms) = args.rpc_header_read_timeout_ms.or(rpc.header_read_timeout_ms) {
+        limits.header_read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.rpc_body_read_timeout_ms.or(rpc.body_read_timeout_ms) {
+        limits.body_read_timeout = Duration::from_millis(ms);
+    }
     limits.requests_in_flight_max =
         args.rpc_requests_in_flight_max.or(rpc.requests_in_flight_max).unwrap_or(limits.requests_in_flight_max);
     limits.light_requests_in_flight_max = args
@@ -163,9 +193,6 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
     if let Some(ms) = args.rpc_wait_max_ms.or(rpc.wait_max_ms) {
         limits.wait_max = Duration::from_millis(ms);
     }
-    limits.validate().map_err(|message| anyhow::anyhow!("invalid RPC limits: {message}"))?;
-    resolve_validator(args, file, &mut config)?;
-    Ok(Resolved { config, reset: args.reset })
 }
 
 /// The `[validator]` section: consensus with the genesis's validators.

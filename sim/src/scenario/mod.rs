@@ -19,7 +19,7 @@ mod chain;
 mod expect;
 pub mod format;
 pub mod golden;
-mod units;
+pub mod units;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
