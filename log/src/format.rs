@@ -454,6 +454,7 @@ fn without_accounts(genesis: &Genesis) -> Genesis {
         markets,
         liquidation,
         emode_categories,
+        validators,
     } = genesis;
     Genesis {
         chain_id: *chain_id,
@@ -466,6 +467,7 @@ fn without_accounts(genesis: &Genesis) -> Genesis {
         markets: markets.clone(),
         liquidation: *liquidation,
         emode_categories: emode_categories.clone(),
+        validators: validators.clone(),
     }
 }
 
@@ -691,7 +693,7 @@ mod tests {
 
     #[test]
     fn a_large_genesis_streams_in_bounded_account_records() {
-        let genesis = large_genesis(2 * GENESIS_ACCOUNTS_PER_RECORD as u32 + 1);
+        let genesis = large_genesis(u32::try_from(2 * GENESIS_ACCOUNTS_PER_RECORD + 1).unwrap());
         let hash = Hash([7; 32]);
         let mut bytes = Vec::new();
         LogWriter::new(&mut bytes, &genesis, hash, Compression::None).unwrap().finish().unwrap();

@@ -128,8 +128,8 @@ async fn health(url: &str, owner: &str, only_with_debt: bool) -> Vec<(Value, Str
         }
         let (_, market) = call(url, "getMarket", json!({"asset": asset})).await;
         let counts = collateral && market["result"]["params"]["liquidationThreshold"].as_u64() != Some(0);
-        keys.push((key("marketConfig", &[asset.clone()]), "read".to_string()));
-        keys.push((key("marketIndex", &[asset.clone()]), "read".to_string()));
+        keys.push((key("marketConfig", std::slice::from_ref(&asset)), "read".to_string()));
+        keys.push((key("marketIndex", std::slice::from_ref(&asset)), "read".to_string()));
         if debt || counts {
             keys.push((key("price", &[asset]), "read".to_string()));
         }

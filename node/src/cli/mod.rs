@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Generate a key pair.
     Keygen(keys::KeygenArgs),
     /// Build, sign and send a transaction.
@@ -68,7 +68,7 @@ pub struct RpcArgs {
 /// Runs the CLI.
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => run::run(*args).await,
         Command::Testnet(args) => testnet::run(args).await,
         Command::Keygen(args) => keys::keygen(&args),
         Command::Tx(args) => tx::run(args).await,

@@ -320,7 +320,7 @@ mod tests {
     fn run_args(flags: &[&str]) -> RunArgs {
         let argv = ["parlend", "run"].iter().chain(flags).copied();
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Run(args) => args,
+            Command::Run(args) => *args,
             other => panic!("parsed {other:?}"),
         }
     }
