@@ -449,15 +449,17 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
             let request: SendTransactionParams = parse(&params)?;
             decode_hex(&request.transaction).map(|_| ()).map_err(ErrorObjectOwned::from)
         }
-        methods::SEND_TRANSACTIONS => check::<SendTransactionsParams>(&params),
+        methods::SEND_TRANSACTIONS | methods::RELAY_TRANSACTIONS => check::<SendTransactionsParams>(&params),
         methods::SIMULATE_TRANSACTION => check::<SimulateParams>(&params),
         methods::GET_TRANSACTION | methods::GET_RECEIPT | methods::GET_TRANSACTION_STATUS => {
             check::<HashParams>(&params)
         }
         methods::GET_BLOCK => check::<BlockParams>(&params),
-        methods::GET_HEAD | methods::GET_MARKETS | methods::GET_PRICES | methods::DEV_SNAPSHOT => {
-            check::<Empty>(&params)
-        }
+        methods::GET_HEAD
+        | methods::GET_MARKETS
+        | methods::GET_PRICES
+        | methods::GET_VALIDATORS
+        | methods::DEV_SNAPSHOT => check::<Empty>(&params),
         methods::GET_ACCOUNT | methods::GET_BALANCES | methods::GET_POSITION => check::<AddressParams>(&params),
         methods::GET_MARKET | methods::GET_PRICE => check::<AssetParams>(&params),
         methods::GET_LIQUIDATABLE => check::<LiquidatableParams>(&params),
