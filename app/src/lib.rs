@@ -27,7 +27,7 @@ use parlend_contracts::genesis::{Genesis, GenesisError};
 use parlend_contracts::{Block, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
 use parlend_ledger::exec::parallel::{ExecutionStats, PoolError};
-use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_transactions};
+use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_known};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, WriteSet};
 use parlend_ledger::{Hash, RejectReason};
@@ -271,9 +271,20 @@ impl App {
     /// Process a proposed block from elsewhere: structure, parent, time and
     /// every signature. Execution (nonces included) happens in finalize.
     pub fn process_proposal(&self, block: &Block) -> Result<Proposal, AppError> {
+        self.process_proposal_known(block, |_| None)
+    }
+
+    /// [`App::process_proposal`], reusing the transactions `known` holds
+    /// already verified (a validator's mempool) instead of checking their
+    /// signatures again; every other transaction gets the full check.
+    pub fn process_proposal_known(
+        &self,
+        block: &Block,
+        known: impl Fn(&Hash) -> Option<VerifiedTransaction> + Sync,
+    ) -> Result<Proposal, AppError> {
         self.check_header(&block.header, block.transactions.len())?;
         let header = &block.header;
-        let verified = verify_transactions(self.executor.pool(), block.transactions.clone(), self.chain_id);
+        let verified = verify_known(self.executor.pool(), block.transactions.clone(), self.chain_id, known);
         let mut transactions = Vec::with_capacity(verified.len());
         for (index, result) in verified.into_iter().enumerate() {
             transactions.push(result.map_err(|reason| ProposalError::Transaction { index, reason })?);

@@ -192,7 +192,7 @@ impl<I: Instruction> VerifiedTransaction<I> {
         VerifiedTransaction::check(signed, bytes, chain_id)
     }
 
-    fn check(
+    pub(crate) fn check(
         signed: SignedTransaction<I>,
         bytes: &[u8],
         chain_id: u64,

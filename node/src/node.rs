@@ -1,6 +1,6 @@
 //! The running node: application, mempool, block producer and the RPC face.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -398,6 +398,13 @@ impl Node {
         let taken = mempool.take(count);
         self.metrics.mempool(mempool.len(), mempool.ready_len());
         taken
+    }
+
+    /// The pending transactions among `hashes`, verified when admitted
+    /// (one hold of the mempool).
+    pub(crate) fn pending(&self, hashes: &[Hash]) -> HashMap<Hash, VerifiedTransaction> {
+        let mempool = self.mempool.lock();
+        hashes.iter().filter_map(|hash| mempool.get(hash).map(|transaction| (*hash, transaction.clone()))).collect()
     }
 
     /// Puts the transactions of an abandoned block back in line.

@@ -57,7 +57,10 @@ impl Host for NodeHost {
 
     fn execute_proposed(&self, block: &Block) -> Result<Finalized, HostError> {
         let app = self.node.app();
-        let proposal = app.process_proposal(block)?;
+        let hashes: Vec<Hash> = block.transactions.iter().map(|transaction| transaction.hash()).collect();
+        // Relayed transactions were verified when this node admitted them.
+        let pending = self.node.pending(&hashes);
+        let proposal = app.process_proposal_known(block, |hash| pending.get(hash).cloned())?;
         Ok(app.finalize_block(proposal)?)
     }
 

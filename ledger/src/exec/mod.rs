@@ -49,7 +49,7 @@ pub use parallel::{ExecutionStats, ParallelExecutor};
 pub use prepare::{Plan, PrepareError, Prepared, prepare_transaction};
 pub use serial::execute_block_serial;
 pub use simulate::{Simulation, simulate_transaction};
-pub use verify::{verify_encoded, verify_transactions};
+pub use verify::{verify_encoded, verify_known, verify_transactions};
 pub use view::{BoundedOp, Predicate, TxOutput, TxSource, TxView, ViewError};
 
 use crate::access::StateKey;
