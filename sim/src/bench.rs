@@ -166,7 +166,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let blocks: Vec<&[VerifiedTransaction]> = verified.chunks(config.block_size.max(1)).collect();
 
     let mut state: BTreeMap<StateKey, Value> = workload.state;
-    let mut serial_commitment = StateCommitment::from_entries(state.clone());
+    let mut serial_commitment = StateCommitment::from_entries(state.clone())?;
     let mut parallel_commitment = serial_commitment.clone();
     let (mut serial_total, mut parallel_total, mut schedule_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut reexecutions, mut serial_fallback, mut equal, mut succeeded) = (0, false, true, 0);
@@ -191,10 +191,10 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         equal &= sample.equal;
         let serial = sample.serial_output;
         succeeded += serial.receipts.iter().filter(|receipt| receipt.status.is_success()).count();
-        let update = serial_commitment.prepare(&serial.changes);
-        serial_commitment.apply(update);
-        let update = parallel_commitment.prepare(&sample.parallel_changes);
-        parallel_commitment.apply(update);
+        let update = serial_commitment.prepare(&serial.changes)?;
+        serial_commitment.apply(update)?;
+        let update = parallel_commitment.prepare(&sample.parallel_changes)?;
+        parallel_commitment.apply(update)?;
         apply(&mut state, &serial.changes);
     }
     let transactions = verified.len();
