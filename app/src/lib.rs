@@ -192,7 +192,7 @@ impl App {
 
     fn genesis_commit(&self, genesis: &Genesis) -> Result<BlockCommit, AppError> {
         let changes: WriteSet = genesis.state()?.into_iter().map(|(key, value)| (key, Some(value))).collect();
-        let commitment = parlend_ledger::state::StateCommitment::new().prepare(&changes);
+        let commitment = parlend_ledger::state::StateCommitment::new().prepare(&changes)?;
         let header = Header {
             chain_id: genesis.chain_id,
             height: 0,
@@ -349,7 +349,7 @@ impl App {
     pub fn seal(&self, executed: Executed) -> Result<Finalized, AppError> {
         let Executed { proposal, output: BlockOutput { receipts, changes }, stats } = executed;
         let started = Instant::now();
-        let commitment = self.store.prepare_root(&changes);
+        let commitment = self.store.prepare_root(&changes)?;
         let state_root_time = started.elapsed();
         let ids: Vec<Hash> = proposal.transactions.iter().map(VerifiedTransaction::hash).collect();
         let header = Header {

@@ -121,6 +121,7 @@ fn rpc_params(dir: &Path) {
     let examples: Vec<(&str, String)> = vec![
         ("sendTransaction", r#"{"transaction": "0x00ff", "wait": true, "timeoutMs": 10}"#.to_string()),
         ("sendTransactions", r#"{"transactions": ["00", "ff"], "wait": false}"#.to_string()),
+        ("relayTransactions", r#"{"transactions": ["00", "ff"]}"#.to_string()),
         (
             "simulateTransaction",
             format!(
@@ -139,6 +140,8 @@ fn rpc_params(dir: &Path) {
         ("getMarkets", "{}".to_string()),
         ("getPrice", r#"{"asset": "TBILL"}"#.to_string()),
         ("getPrices", "{}".to_string()),
+        ("getProof", format!(r#"{{"key": {{"balance": {{"owner": "{address}", "asset": "USDC"}}}}, "height": 3}}"#)),
+        ("getValidators", "{}".to_string()),
         ("getLiquidatable", r#"{"atRiskBelow": "1050000000000000000", "limit": 10}"#.to_string()),
         ("dev_faucet", format!(r#"{{"address": "{address}", "asset": "USDC", "amount": "100"}}"#)),
         ("dev_mine", r#"{"blocks": 2}"#.to_string()),

@@ -13,8 +13,10 @@
 //! genesis file, without its accounts) with the hash of block 0 and the
 //! number of funded accounts, which follow in account records of at most
 //! [`GENESIS_ACCOUNTS_PER_RECORD`] each, so a genesis of any size streams in
-//! bounded records and a replay needs nothing else. Version 1 logs (the
-//! whole genesis in one record) are still read.
+//! bounded records and a replay needs nothing else. Version 3 has version
+//! 2's layout; its headers' state roots are Jellyfish Merkle roots, so logs
+//! of versions 1 and 2 (bucket-tree roots, which this build does not
+//! compute) are refused rather than replayed into a mismatch.
 //! Each block record carries the block hash the node committed next to the
 //! canonical block bytes, and the end record the totals and the head's hash,
 //! so a log cut short anywhere is recognised as truncated rather than taken
@@ -42,14 +44,15 @@ use parlend_app::{App, AppError};
 pub const MAGIC: [u8; 8] = *b"PARLENDL";
 
 /// The format version this build writes.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 
-/// The versions this build reads: 1 (the whole genesis in one record) and 2
-/// (the genesis's accounts in account records).
-pub const VERSIONS_READ: [u16; 2] = [1, VERSION];
+/// The versions this build reads: 3 only (the genesis's accounts in account
+/// records, the state root a Jellyfish Merkle root). Versions 1 and 2
+/// commit to the state with the bucket tree this build no longer computes.
+pub const VERSIONS_READ: [u16; 1] = [VERSION];
 
-/// Largest genesis record: in version 2 the genesis without its accounts
-/// (assets, markets, keys), in version 1 the whole genesis JSON.
+/// Largest genesis record: the genesis without its accounts (assets,
+/// markets, keys).
 pub const GENESIS_RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// Funded accounts per account record, as written: about 2 MB of JSON for
@@ -99,7 +102,10 @@ pub enum LogError {
     #[error("not a parlend log (the file does not start with PARLENDL)")]
     NotALog,
     /// The file was written by another version of the format.
-    #[error("log format version {0} is not supported (this build reads versions 1 and {VERSION})")]
+    #[error(
+        "log format version {0} is not supported (this build reads version {VERSION} only: versions 1 and 2 hold \
+         bucket-tree state roots, which this build does not compute)"
+    )]
     UnsupportedVersion(u16),
     /// The compression byte is unknown.
     #[error("unknown log compression {0}")]
@@ -239,20 +245,20 @@ impl LogReader {
             last_hash: Hash::ZERO,
             trailer: None,
         };
-        let (genesis_hash, genesis) = reader.genesis(version)?;
+        let (genesis_hash, genesis) = reader.genesis()?;
         reader.header.genesis = genesis;
         reader.header.genesis_hash = genesis_hash;
         reader.last_hash = genesis_hash;
         Ok(reader)
     }
 
-    /// Reads the genesis record, and in version 2 the account records after it.
-    fn genesis(&mut self, version: u16) -> Result<(Hash, Genesis), LogError> {
+    /// Reads the genesis record and the account records after it.
+    fn genesis(&mut self) -> Result<(Hash, Genesis), LogError> {
         let (kind, payload) = self.record(GENESIS_RECORD_BYTES_MAX)?.ok_or(LogError::Truncated { blocks: 0 })?;
         if kind != KIND_GENESIS {
             return Err(self.corrupt(format!("the first record is of kind {kind}, not the genesis")));
         }
-        let counted = if version == 1 { 32 } else { 40 };
+        let counted = 40;
         if payload.len() < counted {
             return Err(self.corrupt("the genesis record is too short".to_string()));
         }
@@ -260,9 +266,6 @@ impl LogReader {
         genesis_hash.copy_from_slice(&payload[..32]);
         let mut genesis: Genesis = serde_json::from_slice(&payload[counted..])
             .map_err(|error| self.corrupt(format!("the genesis does not decode: {error}")))?;
-        if version == 1 {
-            return Ok((Hash(genesis_hash), genesis));
-        }
         let mut count = [0u8; 8];
         count.copy_from_slice(&payload[32..40]);
         let accounts = u64::from_le_bytes(count);
@@ -723,17 +726,19 @@ mod tests {
     }
 
     #[test]
-    fn version_1_logs_are_still_read() {
+    fn logs_of_the_bucket_root_versions_are_refused() {
         let genesis = large_genesis(3);
-        let mut reader = LogReader::open(std::io::Cursor::new(version_1_log(&genesis, Hash([3; 32])))).unwrap();
-        assert_eq!(reader.header().version, 1);
-        assert_eq!(reader.header().genesis, genesis);
-        assert!(reader.next_block().unwrap().is_none());
-        let version_3 = [&MAGIC[..], &3u16.to_le_bytes(), &[0]].concat();
-        assert!(matches!(LogReader::open(std::io::Cursor::new(version_3)), Err(LogError::UnsupportedVersion(3))));
+        let version_1 = version_1_log(&genesis, Hash([3; 32]));
+        assert!(matches!(LogReader::open(std::io::Cursor::new(version_1)), Err(LogError::UnsupportedVersion(1))));
+        let version_2 = [&MAGIC[..], &2u16.to_le_bytes(), &[0]].concat();
+        let error = LogReader::open(std::io::Cursor::new(version_2)).err().unwrap();
+        assert!(matches!(error, LogError::UnsupportedVersion(2)));
+        assert!(error.to_string().contains("bucket-tree state roots"), "{error}");
+        let version_4 = [&MAGIC[..], &4u16.to_le_bytes(), &[0]].concat();
+        assert!(matches!(LogReader::open(std::io::Cursor::new(version_4)), Err(LogError::UnsupportedVersion(4))));
     }
 
-    /// A version 2 log of the dev genesis whose genesis record announces
+    /// A log of the dev genesis (this version) whose genesis record announces
     /// `announced` accounts and whose account records are `chunks`.
     fn accounts_log(announced: u64, chunks: &[&[GenesisAccount]], genesis_lists: bool) -> Vec<u8> {
         let genesis = dev_genesis();
@@ -783,7 +788,7 @@ mod tests {
         for bytes in [&b""[..], b"PARLEND", b"PARLENDX\x01\x00\x00", b"hello world, not a log"] {
             assert!(matches!(LogReader::open(std::io::Cursor::new(bytes.to_vec())), Err(LogError::NotALog)));
         }
-        let unknown = [&MAGIC[..], &[1, 0, 7]].concat();
+        let unknown = [&MAGIC[..], &VERSION.to_le_bytes(), &[7]].concat();
         assert!(matches!(LogReader::open(std::io::Cursor::new(unknown)), Err(LogError::UnknownCompression(7))));
     }
 

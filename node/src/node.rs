@@ -25,9 +25,9 @@ use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
     CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, FaucetParams, HeadView,
     INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams, LiquidatableView, MarketView, MineView,
-    OutcomeView, PositionView, PriceEntryView, ReceiptView, RevertView, RiskyPositionView, SimulateParams,
-    SimulationView, SnapshotView, StateChangeView, TransactionView, TxState, TxStatusView, ValidatorView,
-    ValidatorsView,
+    OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, ReceiptView, RevertView, RiskyPositionView,
+    SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView, TxState, TxStatusView,
+    ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -907,6 +907,30 @@ impl NodeApi for Node {
 
     fn prices(&self) -> Result<Vec<PriceEntryView>, ApiError> {
         query::prices(self.reader(), self.clock()).map_err(query_error)
+    }
+
+    fn proof(&self, params: &ProofParams) -> Result<ProofView, ApiError> {
+        let head = self.app.info();
+        let height = params.height.unwrap_or(head.height);
+        if height > head.height {
+            return Err(ApiError::NotFound(format!("height {height} is above the head ({})", head.height)));
+        }
+        let store = self.app.store();
+        let header = store
+            .header(height)
+            .map_err(unavailable)?
+            .ok_or_else(|| ApiError::NotFound(format!("no block at height {height}")))?;
+        let (value, proof) = store
+            .prove(&params.key, height)
+            .map_err(unavailable)?
+            .ok_or_else(|| ApiError::NotFound(format!("the state at height {height} is not kept")))?;
+        Ok(ProofView {
+            key: params.key,
+            height,
+            value: value.map(hex::encode),
+            proof: hex::encode(proof.to_bytes()),
+            header,
+        })
     }
 
     fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError> {

@@ -7,8 +7,8 @@ use tokio::sync::watch;
 use crate::error::ApiError;
 use crate::types::{
     AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, FaucetParams, HeadView,
-    LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView, ReceiptView, RevertView,
-    SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
+    LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView, ProofParams, ProofView,
+    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -78,6 +78,11 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// Every registered asset's price.
     fn prices(&self) -> Result<Vec<PriceEntryView>, ApiError>;
+
+    /// A state key's value at a height (the head by default) with its proof
+    /// against that height's header (`NotFound` for a height above the head
+    /// or whose state tree is not kept).
+    fn proof(&self, params: &ProofParams) -> Result<ProofView, ApiError>;
 
     /// Positions that can be liquidated, and those at risk, worst first.
     fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError>;

@@ -11,7 +11,7 @@ use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
 use parlend_contracts::{Instruction, SignedTransaction};
 use parlend_ledger::exec::Plan;
-use parlend_ledger::{Address, Amount, AssetId, Hash, Keypair};
+use parlend_ledger::{Address, Amount, AssetId, Hash, Keypair, StateKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -20,8 +20,9 @@ use crate::methods;
 use crate::types::{
     AccountView, AddressParams, AssetParams, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView,
     FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams, LiquidatableView, MarketView,
-    MineParams, MineView, PositionView, PriceEntryView, ReceiptView, RevertParams, RevertView, SendOutcome,
-    SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView, SnapshotView, TxStatusView,
+    MineParams, MineView, PositionView, PriceEntryView, ProofParams, ProofView, ReceiptView, RevertParams, RevertView,
+    SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView, SnapshotView,
+    TxStatusView,
 };
 
 /// How long a call may take, including `wait` for a commit.
@@ -114,6 +115,13 @@ impl Client {
     /// `getBalances`.
     pub async fn balances(&self, address: Address) -> Result<BalancesView, ClientError> {
         self.call(methods::GET_BALANCES, &AddressParams { address }).await
+    }
+
+    /// `getProof`: a state key's value at `height` (the head by default),
+    /// its proof and the header it is against; check it with
+    /// [`ProofView::verify`].
+    pub async fn proof(&self, key: StateKey, height: Option<u64>) -> Result<ProofView, ClientError> {
+        self.call(methods::GET_PROOF, &ProofParams { key, height }).await
     }
 
     /// `getBlock`.

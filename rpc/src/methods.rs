@@ -32,6 +32,8 @@ pub const GET_MARKETS: &str = "getMarkets";
 pub const GET_PRICE: &str = "getPrice";
 /// Every oracle price.
 pub const GET_PRICES: &str = "getPrices";
+/// A state key's value at a height, with its proof against the header.
+pub const GET_PROOF: &str = "getProof";
 /// The chain's validators and where consensus is.
 pub const GET_VALIDATORS: &str = "getValidators";
 /// Positions that can be liquidated, and those at risk.
@@ -65,6 +67,7 @@ pub const ALL: &[&str] = &[
     GET_MARKETS,
     GET_PRICE,
     GET_PRICES,
+    GET_PROOF,
     GET_LIQUIDATABLE,
     GET_VALIDATORS,
     DEV_FAUCET,

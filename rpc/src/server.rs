@@ -33,8 +33,8 @@ use crate::error::{
 use crate::methods;
 use crate::types::{
     AddressParams, AssetParams, BlockParams, FaucetParams, HashParams, HealthView, INCREASE_TIME_SECONDS_MAX,
-    IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams, MINE_BLOCKS_MAX, MineParams, RevertParams,
-    SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, TxState, TxStatusView,
+    IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams, MINE_BLOCKS_MAX, MineParams, ProofParams,
+    RevertParams, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, TxState, TxStatusView,
 };
 
 /// Server limits. Every one is bounded; the defaults are safe for a dev node.
@@ -364,6 +364,7 @@ fn register_reads<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Register
     read_method(module, methods::GET_MARKETS, any, |node: &N, _: Empty| node.markets())?;
     read_method(module, methods::GET_PRICE, any, |node: &N, request: AssetParams| node.price(request.asset))?;
     read_method(module, methods::GET_PRICES, any, |node: &N, _: Empty| node.prices())?;
+    read_method(module, methods::GET_PROOF, any, |node: &N, request: ProofParams| node.proof(&request))?;
     read_method(module, methods::GET_LIQUIDATABLE, check_liquidatable, |node: &N, request: LiquidatableParams| {
         node.liquidatable(&request)
     })
@@ -463,6 +464,7 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
         methods::GET_ACCOUNT | methods::GET_BALANCES | methods::GET_POSITION => check::<AddressParams>(&params),
         methods::GET_MARKET | methods::GET_PRICE => check::<AssetParams>(&params),
         methods::GET_LIQUIDATABLE => check::<LiquidatableParams>(&params),
+        methods::GET_PROOF => check::<ProofParams>(&params),
         methods::DEV_FAUCET => check::<FaucetParams>(&params),
         methods::DEV_MINE => check::<MineParams>(&params),
         methods::DEV_INCREASE_TIME => check::<IncreaseTimeParams>(&params),

@@ -7,6 +7,7 @@
 
 use parlend_contracts::Instruction;
 use parlend_ledger::block::Header;
+use parlend_ledger::state::{ProofError, verify_state_proof};
 use parlend_ledger::{AccessSet, Address, Amount, AssetId, Hash, Signature, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
@@ -562,4 +563,55 @@ pub struct RevertView {
     pub height: u64,
     /// Pending transactions dropped from the mempool.
     pub dropped_transactions: u64,
+}
+
+/// `getProof` parameters: a state key (as in access sets) and the height
+/// whose state to prove (default: the head).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProofParams {
+    /// The state key.
+    pub key: StateKey,
+    /// The height (default: the head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+}
+
+/// `getProof` result: a key's value (or its absence) at a height, the
+/// proof, and the header whose state root it is checked against. Saved to
+/// a file, it is checked offline with [`ProofView::verify`] (`parlend
+/// verify-proof`): nothing in it needs to be trusted but the header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofView {
+    /// The state key.
+    pub key: StateKey,
+    /// The height of the state.
+    pub height: u64,
+    /// The value's bytes, hex; `null` when the key is absent.
+    pub value: Option<String>,
+    /// The proof's canonical bytes, hex (docs/encoding.md, "State proofs").
+    pub proof: String,
+    /// The header at `height`; the proof is against its `stateRoot`.
+    pub header: Header,
+}
+
+impl ProofView {
+    /// Checks the answer against its header's state root: the value (or
+    /// absence) is what the state at that height holds. Gives the value.
+    pub fn verify(&self) -> Result<Option<Vec<u8>>, ProofError> {
+        if self.header.height != self.height {
+            return Err(ProofError::Invalid(format!(
+                "the header is at height {}, the answer at {}",
+                self.header.height, self.height
+            )));
+        }
+        let hex_field = |name: &str, text: &str| {
+            hex::decode(text).map_err(|error| ProofError::Malformed(format!("{name} is not hex: {error}")))
+        };
+        let value = self.value.as_deref().map(|text| hex_field("value", text)).transpose()?;
+        let proof = hex_field("proof", &self.proof)?;
+        verify_state_proof(&self.header.state_root, &self.key, value.as_deref(), &proof)?;
+        Ok(value)
+    }
 }

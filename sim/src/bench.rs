@@ -62,6 +62,15 @@ pub struct BenchReport {
     pub parallel_tps: f64,
     /// `parallel_tps / serial_tps`.
     pub speedup: f64,
+    /// Parallel execution time per block (sum of the blocks' medians over
+    /// the blocks), milliseconds.
+    pub parallel_ms_per_block: f64,
+    /// Time to compute a block's state root (the state tree's update from
+    /// the block's changes, median of `repeat` runs, summed over the blocks
+    /// and divided by them), milliseconds.
+    pub state_root_ms_per_block: f64,
+    /// `state_root_ms_per_block / parallel_ms_per_block`.
+    pub state_root_share: f64,
     /// Time to build the dependency graph, per transaction (median), nanoseconds.
     pub schedule_ns_per_tx: f64,
     /// Transactions re-executed at commit, per run.
@@ -166,9 +175,10 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let blocks: Vec<&[VerifiedTransaction]> = verified.chunks(config.block_size.max(1)).collect();
 
     let mut state: BTreeMap<StateKey, Value> = workload.state;
-    let mut serial_commitment = StateCommitment::from_entries(state.clone());
+    let mut serial_commitment = StateCommitment::from_entries(state.clone())?;
     let mut parallel_commitment = serial_commitment.clone();
     let (mut serial_total, mut parallel_total, mut schedule_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut state_root_total = Duration::ZERO;
     let (mut reexecutions, mut serial_fallback, mut equal, mut succeeded) = (0, false, true, 0);
     for (index, block) in blocks.iter().enumerate() {
         let height = index as u64 + 1;
@@ -191,10 +201,17 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         equal &= sample.equal;
         let serial = sample.serial_output;
         succeeded += serial.receipts.iter().filter(|receipt| receipt.status.is_success()).count();
-        let update = serial_commitment.prepare(&serial.changes);
-        serial_commitment.apply(update);
-        let update = parallel_commitment.prepare(&sample.parallel_changes);
-        parallel_commitment.apply(update);
+        let update = serial_commitment.prepare(&serial.changes)?;
+        serial_commitment.apply(update)?;
+        let mut root_samples = Vec::with_capacity(config.repeat.max(1));
+        for _ in 0..config.repeat.max(1) {
+            let started = Instant::now();
+            parallel_commitment.prepare(&sample.parallel_changes)?;
+            root_samples.push(started.elapsed());
+        }
+        state_root_total += median(root_samples);
+        let update = parallel_commitment.prepare(&sample.parallel_changes)?;
+        parallel_commitment.apply(update)?;
         apply(&mut state, &serial.changes);
     }
     let transactions = verified.len();
@@ -203,6 +220,11 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     #[allow(clippy::float_arithmetic)]
     let (speedup, schedule_ns_per_tx) =
         (parallel_tps / serial_tps, schedule_total.as_nanos() as f64 / transactions.max(1) as f64);
+    #[allow(clippy::float_arithmetic)]
+    let per_block = |total: Duration| total.as_secs_f64() * 1_000.0 / blocks.len().max(1) as f64;
+    let (parallel_ms_per_block, state_root_ms_per_block) = (per_block(parallel_total), per_block(state_root_total));
+    #[allow(clippy::float_arithmetic)]
+    let state_root_share = state_root_ms_per_block / parallel_ms_per_block.max(1e-12);
     Ok(BenchReport {
         workload: config.workload.name(),
         transactions,
@@ -212,6 +234,9 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         serial_tps,
         parallel_tps,
         speedup,
+        parallel_ms_per_block,
+        state_root_ms_per_block,
+        state_root_share,
         schedule_ns_per_tx,
         reexecutions,
         succeeded,
@@ -240,6 +265,7 @@ mod tests {
             assert_eq!(report.serial_state_root, report.parallel_state_root);
             assert_eq!((report.transactions, report.blocks, report.threads), (400, 2, 2));
             assert!(report.succeeded > 0, "{}: {report:?}", workload.name());
+            assert!(report.state_root_ms_per_block > 0.0 && report.parallel_ms_per_block > 0.0, "{report:?}");
             assert_eq!(report.serial_fallback, workload == WorkloadKind::SerialChain, "{}", workload.name());
         }
     }

@@ -5,7 +5,9 @@
 //! the new head, all or nothing ([`BlockCommit`]). Two implementations:
 //! [`MemoryStore`] for tests and benchmarks, and [`RocksStore`] (column
 //! families, one write batch per block, fsync per block by default), which
-//! recovers its head on open and checks the state root against it.
+//! recovers its head on open and checks the state root against it. Both
+//! keep the versioned state tree (version = height) beside the flat state
+//! and prove any key's value at any height they keep.
 
 mod memory;
 mod rocks;
@@ -22,7 +24,7 @@ pub use rocks::{RocksStore, RocksStoreOptions};
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
-use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::state::{CommitmentUpdate, StateProof, StateReader, StoreError, Value, WriteSet};
 
 /// The last committed block.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -74,9 +76,15 @@ pub trait Store: StateReader {
     /// The root of the current state.
     fn state_root(&self) -> Hash;
 
-    /// The state root after `changes`, and the update that moves the store's
-    /// commitment there; changes nothing.
-    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate;
+    /// The state root after `changes` (the state tree at the head's height
+    /// plus one), and the update that moves the store's tree there; changes
+    /// nothing.
+    fn prepare_root(&self, changes: &WriteSet) -> Result<CommitmentUpdate, StoreError>;
+
+    /// The value of `key` at `height` and its proof against that height's
+    /// state root; `None` when the store does not hold that height's tree
+    /// (above the head, or not kept).
+    fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError>;
 
     /// Commits a block atomically. Its height must be the head's plus one
     /// (or 0 for genesis), its parent the head, and its state root the
@@ -133,6 +141,9 @@ pub fn check_extends(head: Option<&ChainHead>, commit: &BlockCommit) -> Result<(
     let inconsistent = |reason| Err(StoreError::Inconsistent { height: header.height, reason });
     if header.state_root != commit.commitment.root() {
         return inconsistent("its state root is not the prepared commitment's root");
+    }
+    if commit.commitment.version() != header.height {
+        return inconsistent("its state tree update is for another height");
     }
     if commit.receipts.len() != header.transaction_count as usize {
         return inconsistent("its receipt count is not the header's transaction count");

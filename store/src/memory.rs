@@ -8,7 +8,9 @@ use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends};
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
-use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::state::{
+    CommitmentUpdate, StateCommitment, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, tree::TreeReader,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -61,8 +63,12 @@ impl Store for MemoryStore {
         self.inner.read().commitment.root()
     }
 
-    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+    fn prepare_root(&self, changes: &WriteSet) -> Result<CommitmentUpdate, StoreError> {
         self.inner.read().commitment.prepare(changes)
+    }
+
+    fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
+        self.inner.read().commitment.prove(key, height)
     }
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
@@ -70,6 +76,9 @@ impl Store for MemoryStore {
         let head = inner.headers.last().map(|h| ChainHead { height: h.height, hash: h.hash(), header: h.clone() });
         check_extends(head.as_ref(), &commit)?;
         let height = commit.header.height;
+        // The tree first: it is the one step that can refuse, and nothing
+        // has changed yet if it does.
+        inner.commitment.apply(commit.commitment)?;
         let mut undo = Undo::with_capacity(commit.changes.len());
         for (key, value) in &commit.changes {
             let previous = match value {
@@ -83,7 +92,6 @@ impl Store for MemoryStore {
                 u32::try_from(index).map_err(|_| StoreError::Inconsistent { height, reason: "over 2^32 receipts" })?;
             inner.tx_index.insert(receipt.tx_hash, TxLocation { height, index });
         }
-        inner.commitment.apply(commit.commitment);
         inner.block_index.insert(commit.header.hash(), height);
         if let Some(certificate) = commit.certificate {
             inner.certificates.insert(height, certificate);
@@ -133,6 +141,10 @@ impl Store for MemoryStore {
         if target >= inner.headers.len() {
             return Err(not_committed());
         }
+        let expected = inner.headers[target].state_root;
+        if inner.commitment.root_at(height)? != Some(expected) {
+            return Err(StoreError::CannotRevert { height, reason: "its state tree is not kept".to_string() });
+        }
         let mut restored = WriteSet::new();
         while inner.headers.len() > target + 1 {
             let undo = inner.undo.pop().unwrap_or_default();
@@ -152,15 +164,23 @@ impl Store for MemoryStore {
                 inner.tx_index.remove(&receipt.tx_hash);
             }
         }
-        let update = inner.commitment.prepare(&restored);
-        let expected = inner.headers.last().map(|header| header.state_root);
-        if expected != Some(update.root()) {
-            return Err(StoreError::CannotRevert {
-                height,
-                reason: "the undo records do not restore its state root".to_string(),
-            });
-        }
-        inner.commitment.apply(update);
+        check_restored(&inner.commitment, height, &restored)?;
+        inner.commitment.revert_to(height)?;
         Ok(())
     }
+}
+
+/// Checks that the state the undo records restored is the state tree's at
+/// `height`, key by key.
+pub(crate) fn check_restored(tree: &impl TreeReader, height: u64, restored: &WriteSet) -> Result<(), StoreError> {
+    for (key, value) in restored {
+        let in_tree = tree.get_value_option(height, key_hash(key)).map_err(parlend_ledger::state::tree_error)?;
+        if in_tree.as_deref() != value.as_deref() {
+            return Err(StoreError::CannotRevert {
+                height,
+                reason: format!("the undo records do not restore {key} as its state tree holds it"),
+            });
+        }
+    }
+    Ok(())
 }

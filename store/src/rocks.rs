@@ -13,13 +13,21 @@
 //! | `undo`     | height             | borsh(previous values)        |
 //! | `meta`     | `head`             | borsh(ChainHead)              |
 //! | `certificates` | height         | the block's commit certificate (validator mode) |
+//! | `tree_nodes` | version, borsh(nibble path) | borsh(jmt `Node`)          |
+//! | `tree_values` | key hash, version | borsh(`Option<value>`): the value a version wrote |
+//! | `tree_stale` | stale-since version, node key | (empty): nodes no longer in the latest tree |
 //!
+//! The state tree (version = height) is read from `tree_nodes` and
+//! `tree_values` when a block's root is prepared and when a key is proven;
+//! its new nodes, values and stale entries go into the block's batch.
 //! A block is one `WriteBatch`, written with `sync = true` unless configured
 //! otherwise: after `commit` returns, the block survives a crash or power
 //! loss. A crash before that leaves the previous block as the head, and the
 //! write-ahead log guarantees no partial batch is ever visible. On open the
-//! head is read back and the state root is rebuilt from `state` and checked
-//! against the head's, so silent corruption is found before anything runs.
+//! head is read back, the state root is rebuilt from scratch from `state`
+//! and checked against the head's, and so is the stored tree's root at the
+//! head's height: silent corruption, or a tree that disagrees with the flat
+//! state, is found before anything runs.
 
 use std::path::Path;
 
@@ -29,11 +37,16 @@ use rocksdb::{
     WriteOptions,
 };
 
+use super::memory::check_restored;
 use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends, decode, encode};
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
-use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
+use parlend_ledger::state::{
+    CommitmentUpdate, EMPTY_ROOT, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, prepare_update,
+    prove_at, root_at, state_root_of,
+};
 
 const CF_STATE: &str = "state";
 const CF_HEADERS: &str = "headers";
@@ -44,8 +57,26 @@ const CF_UNDO: &str = "undo";
 const CF_BLOCK_INDEX: &str = "block_index";
 const CF_META: &str = "meta";
 const CF_CERTIFICATES: &str = "certificates";
-const FAMILIES: [&str; 9] =
-    [CF_STATE, CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_TX_INDEX, CF_BLOCK_INDEX, CF_UNDO, CF_META, CF_CERTIFICATES];
+const CF_TREE_NODES: &str = "tree_nodes";
+const CF_TREE_VALUES: &str = "tree_values";
+const CF_TREE_STALE: &str = "tree_stale";
+const FAMILIES: [&str; 12] = [
+    CF_STATE,
+    CF_HEADERS,
+    CF_BLOCKS,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_BLOCK_INDEX,
+    CF_UNDO,
+    CF_META,
+    CF_CERTIFICATES,
+    CF_TREE_NODES,
+    CF_TREE_VALUES,
+    CF_TREE_STALE,
+];
+/// Above every key that starts with a version (8 bytes, then a nibble
+/// path's borsh encoding, whose first byte is at most 64).
+const ABOVE_EVERY_VERSION: [u8; 9] = [0xff; 9];
 const HEAD_KEY: &[u8] = b"head";
 
 /// How a [`RocksStore`] writes.
@@ -66,14 +97,10 @@ impl Default for RocksStoreOptions {
 pub struct RocksStore {
     db: DB,
     options: RocksStoreOptions,
-    /// The head and the commitment change together, under one lock, after
-    /// the batch is durable.
-    tip: RwLock<Tip>,
-}
-
-struct Tip {
-    head: Option<ChainHead>,
-    commitment: StateCommitment,
+    /// The head, changed under this lock after the batch is durable; the
+    /// lock is held for writing across a commit, so a root is never
+    /// prepared against a tree that is being written.
+    tip: RwLock<Option<ChainHead>>,
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
@@ -101,6 +128,90 @@ fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
 }
 
+/// A tree node's key: its version (big-endian, so versions sort) and its
+/// nibble path.
+fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
+    let mut bytes = key.version().to_be_bytes().to_vec();
+    parlend_ledger::encode_canonical_into(key.nibble_path(), &mut bytes);
+    bytes
+}
+
+fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { what: format!("tree node key {}", hex_prefix(bytes)), reason };
+    let (version, path) = bytes.split_at_checked(8).ok_or_else(|| corrupt("shorter than a version".to_string()))?;
+    let version = u64::from_be_bytes(version.try_into().map_err(|_| corrupt("bad version".to_string()))?);
+    let path: NibblePath = borsh::from_slice(path).map_err(|error| corrupt(error.to_string()))?;
+    Ok(NodeKey::new(version, path))
+}
+
+/// A value's key in `tree_values`: the key hash, then the version that wrote it.
+fn value_key(key_hash: &[u8; 32], version: u64) -> [u8; 40] {
+    let mut bytes = [0; 40];
+    bytes[..32].copy_from_slice(key_hash);
+    bytes[32..].copy_from_slice(&version.to_be_bytes());
+    bytes
+}
+
+/// The state tree as stored: what the `jmt` library reads.
+struct StoredTree<'a> {
+    db: &'a DB,
+    nodes: &'a ColumnFamily,
+    values: &'a ColumnFamily,
+}
+
+impl StoredTree<'_> {
+    fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StoreError> {
+        match self.db.get_cf(self.nodes, node_key_bytes(node_key)).map_err(store_error)? {
+            Some(bytes) => decode(&bytes, "state tree node").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn value(&self, max_version: u64, key_hash: [u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let from = value_key(&key_hash, max_version);
+        let mut iterator = self.db.iterator_cf(self.values, IteratorMode::From(&from, Direction::Reverse));
+        match iterator.next() {
+            Some(item) => {
+                let (key, value) = item.map_err(store_error)?;
+                if !key.starts_with(&key_hash) {
+                    return Ok(None);
+                }
+                decode::<Option<Vec<u8>>>(&value, "state tree value")
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl TreeReader for StoredTree<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.node(node_key)?)
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: u64,
+        key_hash: parlend_ledger::state::KeyHash,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.value(max_version, key_hash.0)?)
+    }
+
+    /// The leaf with the greatest key hash, by a full scan (only the
+    /// library's restore asks; nothing in parlend does).
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        let mut rightmost: Option<(NodeKey, LeafNode)> = None;
+        for item in self.db.iterator_cf(self.nodes, IteratorMode::Start) {
+            let (key, value) = item.map_err(store_error)?;
+            if let Node::Leaf(leaf) = decode::<Node>(&value, "state tree node")?
+                && rightmost.as_ref().is_none_or(|(_, best)| leaf.key_hash() > best.key_hash())
+            {
+                rightmost = Some((decode_node_key(&key)?, leaf));
+            }
+        }
+        Ok(rightmost)
+    }
+}
+
 impl RocksStore {
     /// Opens (or creates) a store in `path`, recovering the head and
     /// checking the state against it.
@@ -115,8 +226,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(*name, family_options)
         });
         let db = DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?;
-        let store =
-            RocksStore { db, options, tip: RwLock::new(Tip { head: None, commitment: StateCommitment::new() }) };
+        let store = RocksStore { db, options, tip: RwLock::new(None) };
         store.recover()?;
         Ok(store)
     }
@@ -136,17 +246,42 @@ impl RocksStore {
             let key = decode_state_key(&key)?;
             entries.push((key, Value::from(value.into_vec())));
         }
-        let commitment = StateCommitment::from_entries(entries);
-        if let Some(head) = &head
-            && head.header.state_root != commitment.root()
-        {
-            return Err(StoreError::RootMismatch {
-                height: head.height,
-                expected: head.header.state_root,
-                found: commitment.root(),
-            });
+        let rebuilt = state_root_of(entries)?;
+        if let Some(head) = &head {
+            let mismatch =
+                |found| StoreError::RootMismatch { height: head.height, expected: head.header.state_root, found };
+            if head.header.state_root != rebuilt {
+                return Err(mismatch(rebuilt));
+            }
+            let stored = root_at(&self.tree()?, head.height)?;
+            if stored != Some(rebuilt) {
+                return Err(mismatch(stored.unwrap_or(Hash::ZERO)));
+            }
         }
-        *self.tip.write() = Tip { head, commitment };
+        *self.tip.write() = head;
+        Ok(())
+    }
+
+    fn tree(&self) -> Result<StoredTree<'_>, StoreError> {
+        Ok(StoredTree { db: &self.db, nodes: self.family(CF_TREE_NODES)?, values: self.family(CF_TREE_VALUES)? })
+    }
+
+    /// Adds a tree update's nodes, values and stale entries to `batch`.
+    fn write_tree(&self, batch: &mut WriteBatch, update: &CommitmentUpdate) -> Result<(), StoreError> {
+        let (nodes, values, stale) =
+            (self.family(CF_TREE_NODES)?, self.family(CF_TREE_VALUES)?, self.family(CF_TREE_STALE)?);
+        let node_batch = &update.batch().node_batch;
+        for (key, node) in node_batch.nodes() {
+            batch.put_cf(nodes, node_key_bytes(key), encode(node));
+        }
+        for ((version, key_hash), value) in node_batch.values() {
+            batch.put_cf(values, value_key(&key_hash.0, *version), encode(value));
+        }
+        for entry in update.stale_nodes() {
+            let mut key = entry.stale_since_version.to_be_bytes().to_vec();
+            key.extend_from_slice(&node_key_bytes(&entry.node_key));
+            batch.put_cf(stale, key, []);
+        }
         Ok(())
     }
 
@@ -178,22 +313,36 @@ impl StateReader for RocksStore {
 
 impl Store for RocksStore {
     fn head(&self) -> Option<ChainHead> {
-        self.tip.read().head.clone()
+        self.tip.read().clone()
     }
 
     fn state_root(&self) -> Hash {
-        self.tip.read().commitment.root()
+        self.tip.read().as_ref().map_or(EMPTY_ROOT, |head| head.header.state_root)
     }
 
-    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
-        self.tip.read().commitment.prepare(changes)
+    fn prepare_root(&self, changes: &WriteSet) -> Result<CommitmentUpdate, StoreError> {
+        let tip = self.tip.read();
+        let version = tip.as_ref().map_or(0, |head| head.height + 1);
+        prepare_update(&self.tree()?, version, changes)
+    }
+
+    fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
+        let tip = self.tip.read();
+        if tip.as_ref().is_none_or(|head| height > head.height) {
+            return Ok(None);
+        }
+        let tree = self.tree()?;
+        if root_at(&tree, height)?.is_none() {
+            return Ok(None);
+        }
+        prove_at(&tree, key, height).map(Some)
     }
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
         // One writer at a time: the tip lock is held across the batch so the
         // head and commitment cannot move underneath it.
         let mut tip = self.tip.write();
-        check_extends(tip.head.as_ref(), &commit)?;
+        check_extends(tip.as_ref(), &commit)?;
         let header = &commit.header;
         let height = height_key(header.height);
         let state = self.family(CF_STATE)?;
@@ -223,10 +372,10 @@ impl Store for RocksStore {
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
         }
+        self.write_tree(&mut batch, &commit.commitment)?;
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.write(batch)?;
-        tip.commitment.apply(commit.commitment);
-        tip.head = Some(head);
+        *tip = Some(head);
         Ok(())
     }
 
@@ -283,7 +432,7 @@ impl Store for RocksStore {
 
     fn revert_to(&self, height: u64) -> Result<(), StoreError> {
         let mut tip = self.tip.write();
-        let Some(head) = tip.head.clone() else {
+        let Some(head) = tip.clone() else {
             return Err(StoreError::CannotRevert { height, reason: "the store is empty".to_string() });
         };
         if height > head.height {
@@ -306,6 +455,7 @@ impl Store for RocksStore {
                     Some(value) => batch.put_cf(state, key.encode(), value),
                     None => batch.delete_cf(state, key.encode()),
                 }
+                batch.delete_cf(self.family(CF_TREE_VALUES)?, value_key(&key_hash(&key).0, reverted));
                 restored.insert(key, previous);
             }
             let receipts: Vec<Receipt> = self.get_height(CF_RECEIPTS, reverted, "receipts")?.unwrap_or_default();
@@ -319,18 +469,20 @@ impl Store for RocksStore {
                 batch.delete_cf(self.family(family)?, height_key(reverted));
             }
         }
-        let update = tip.commitment.prepare(&restored);
-        if update.root() != target.state_root {
-            return Err(StoreError::CannotRevert {
-                height,
-                reason: "the undo records do not restore its state root".to_string(),
-            });
+        let tree = self.tree()?;
+        if root_at(&tree, height)? != Some(target.state_root) {
+            return Err(StoreError::CannotRevert { height, reason: "its state tree is not kept".to_string() });
         }
+        check_restored(&tree, height, &restored)?;
+        // Tree nodes and stale entries of the reverted versions; their
+        // values went key by key above.
+        let above = height_key(height + 1);
+        batch.delete_range_cf(self.family(CF_TREE_NODES)?, &above[..], &ABOVE_EVERY_VERSION[..]);
+        batch.delete_range_cf(self.family(CF_TREE_STALE)?, &above[..], &ABOVE_EVERY_VERSION[..]);
         let new_head = ChainHead { height, hash: target.hash(), header: target };
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
         self.write(batch)?;
-        tip.commitment.apply(update);
-        tip.head = Some(new_head);
+        *tip = Some(new_head);
         Ok(())
     }
 }

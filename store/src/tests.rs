@@ -11,7 +11,7 @@ fn key(index: u8) -> StateKey {
 /// Builds the commit of a block with `changes` on top of `store`'s head.
 pub(crate) fn next_commit(store: &dyn Store, changes: WriteSet, tx_hashes: &[Hash]) -> BlockCommit {
     let head = store.head();
-    let commitment = store.prepare_root(&changes);
+    let commitment = store.prepare_root(&changes).unwrap();
     let receipts: Vec<Receipt> =
         tx_hashes.iter().map(|hash| Receipt { tx_hash: *hash, status: TxStatus::Success }).collect();
     let header = Header {
@@ -49,6 +49,7 @@ pub(crate) fn conformance(store: &dyn Store) {
     let first_hash = store.head().unwrap().hash;
     assert_eq!(store.block_height(&first_hash).unwrap(), Some(1));
     assert_eq!(store.state_root(), first_root);
+    assert_proves(store, 1, &[(key(1), value(b"c")), (key(2), value(b"b")), (key(3), value(b"d")), (key(4), None)]);
 
     // A block that does not extend the head is refused and changes nothing.
     let mut stale = next_commit(store, WriteSet::from([(key(1), value(b"x"))]), &[]);
@@ -63,6 +64,11 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.certificate(2).unwrap(), Some(vec![4, 5, 6]), "stored with its block");
     assert_eq!(store.certificate(1).unwrap(), None);
     assert_eq!(store.get(&key(2)).unwrap(), None);
+    // Every kept height proves its own values.
+    assert_proves(store, 2, &[(key(1), value(b"e")), (key(2), None), (key(3), value(b"d"))]);
+    assert_proves(store, 1, &[(key(1), value(b"c")), (key(2), value(b"b"))]);
+    assert_proves(store, 0, &[(key(1), value(b"a")), (key(3), None)]);
+    assert!(store.prove(&key(1), 3).unwrap().is_none(), "above the head");
 
     let mut seen = Vec::new();
     let prefix = [2u8]; // Balance keys.
@@ -83,10 +89,74 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.tx_location(&Hash([8; 32])).unwrap(), None);
     assert_eq!(store.header(2).unwrap(), None);
     assert_eq!(store.block_height(&first_hash).unwrap(), Some(1));
+    assert!(store.prove(&key(1), 2).unwrap().is_none(), "reverted");
+    assert_proves(store, 1, &[(key(1), value(b"c")), (key(2), value(b"b"))]);
+    // The chain grows again from the reverted height.
+    let again = next_commit(store, WriteSet::from([(key(2), None), (key(4), value(b"f"))]), &[]);
+    let again_root = again.header.state_root;
+    store.commit(again).unwrap();
+    assert_eq!(store.state_root(), again_root);
+    assert_proves(store, 2, &[(key(1), value(b"c")), (key(2), None), (key(4), value(b"f"))]);
+    store.revert_to(1).unwrap();
 
     store.revert_to(0).unwrap();
     assert_eq!(store.get(&key(3)).unwrap(), None);
     assert_eq!(store.tx_location(&tx).unwrap(), None);
+}
+
+/// Each `(key, value)` is proven at `height` against that height's header.
+fn assert_proves(store: &dyn Store, height: u64, expected: &[(StateKey, Option<Value>)]) {
+    let root = store.header(height).unwrap().unwrap().state_root;
+    for (key, value) in expected {
+        let (proven, proof) = store.prove(key, height).unwrap().unwrap();
+        assert_eq!(&proven, value, "{key} at {height}");
+        proof.verify(&root, key, value.as_deref()).unwrap();
+    }
+}
+
+/// Random blocks of writes and deletions: after each, the store's root is
+/// the root rebuilt from scratch from its flat state.
+pub(crate) fn incremental_equals_rebuilt(store: &dyn Store, seed: u64) {
+    let mut random = seed;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    for _ in 0..12 {
+        let mut changes = WriteSet::new();
+        for _ in 0..next() % 40 {
+            let index = (next() % 64) as u8;
+            let written = (next() % 4 != 0).then(|| Value::from(next().to_be_bytes().to_vec()));
+            changes.insert(key(index), written);
+        }
+        store.commit(next_commit(store, changes, &[])).unwrap();
+        let mut state = Vec::new();
+        store
+            .scan(&[], &mut |key, value| {
+                state.push((key, value));
+                true
+            })
+            .unwrap();
+        let rebuilt = parlend_ledger::state::state_root_of(state).unwrap();
+        assert_eq!(store.state_root(), rebuilt);
+        assert_eq!(store.head().unwrap().header.state_root, rebuilt);
+    }
+}
+
+#[test]
+fn memory_store_root_equals_rebuilt() {
+    for seed in 1..6 {
+        incremental_equals_rebuilt(&MemoryStore::new(), seed);
+    }
+}
+
+#[test]
+fn rocks_store_root_equals_rebuilt() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = RocksStore::open(directory.path(), RocksStoreOptions { sync: false }).unwrap();
+    incremental_equals_rebuilt(&store, 42);
 }
 
 #[test]
@@ -125,6 +195,31 @@ fn rocks_store_detects_state_that_does_not_match_its_head() {
         let families = rocksdb::DB::list_cf(&options, directory.path()).unwrap();
         let db = rocksdb::DB::open_cf(&options, directory.path(), families).unwrap();
         db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered").unwrap();
+    }
+    let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
+    assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");
+}
+
+#[test]
+fn rocks_store_detects_a_tree_that_does_not_match_its_state() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
+        store.commit(next_commit(&store, WriteSet::from([(key(1), value(b"a"))]), &[])).unwrap();
+    }
+    {
+        // Drop the tree's nodes behind the store's back: the flat state
+        // still matches the head, the stored tree does not.
+        let mut options = rocksdb::Options::default();
+        options.create_missing_column_families(true);
+        let families = rocksdb::DB::list_cf(&options, directory.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&options, directory.path(), families).unwrap();
+        let nodes = db.cf_handle("tree_nodes").unwrap();
+        let keys: Vec<Box<[u8]>> =
+            db.iterator_cf(nodes, rocksdb::IteratorMode::Start).map(|item| item.unwrap().0).collect();
+        for key in keys {
+            db.delete_cf(nodes, key).unwrap();
+        }
     }
     let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
     assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");

@@ -15,7 +15,11 @@
 //!   market's cash equal the genesis supply (the load mints nothing; the
 //!   treasury is part of a market's cash, see `contracts/src/market.rs`),
 //!   and the users' scaled deposits and debts add up to each market's
-//!   scaled totals.
+//!   scaled totals;
+//! - the state tree the crash left agrees with the flat state (the node
+//!   recomputes its root from scratch when it opens and refuses to start
+//!   otherwise), and every user's keys and every market's prove their
+//!   values against the head's header and the one before it.
 //!
 //! `PARLEND_SOAK_CYCLES` sets the number of kills (default
 //! [`CYCLES_DEFAULT`], the short version the normal suite runs); `make
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use parlend_contracts::dev::dev_genesis;
 use parlend_contracts::{AmountOrAll, Instruction};
-use parlend_ledger::{Address, Amount, AssetId, Hash, Wad};
+use parlend_ledger::{Address, Amount, AssetId, Hash, StateKey, Wad};
 use parlend_rpc::types::{BlockParams, TxState, TxStatusView};
 use parlend_rpc::{Client, ClientError};
 use parlend_tests::{ChildNode, asset, dev_keypair, post_raw, tokens};
@@ -349,6 +353,7 @@ async fn acknowledged_transactions_survive_sigkill_under_lending_load() {
         let acknowledged = acked.lock().unwrap().clone();
         check_acknowledged(&node.url, &acknowledged, &checked, cycle).await;
         check_conservation(&client, cycle).await;
+        check_proofs(&client, head, cycle).await;
         if cycle == cycles {
             continue_after_the_last_kill(&client, &checked).await;
             break;
@@ -382,6 +387,32 @@ async fn acknowledged_transactions_survive_sigkill_under_lending_load() {
     assert!(acked.len() >= cycles * 5, "too little load to test anything: {} acknowledged", acked.len());
     for kind in ["deposit", "withdraw", "borrow", "repay", "transfer", "setPrice"] {
         assert!(mix.get(kind).is_some_and(|counts| counts.0 > 0), "no {kind} succeeded: {mix:?}");
+    }
+}
+
+/// Each user's and market's keys prove their values at `head` and the
+/// height before it, against those heights' headers.
+async fn check_proofs(client: &Client, head: u64, cycle: usize) {
+    let mut keys = vec![StateKey::Config];
+    for user in 0..=USERS {
+        let owner = dev_keypair(user).address();
+        keys.extend([StateKey::Account { owner }, StateKey::Position { owner }]);
+        keys.push(StateKey::Balance { owner, asset: asset("USDC") });
+    }
+    for symbol in ["USDC", "WETH"] {
+        let asset = asset(symbol);
+        keys.extend([StateKey::MarketTotals { asset }, StateKey::MarketIndex { asset }, StateKey::Price { asset }]);
+    }
+    for height in [head, head.saturating_sub(1)] {
+        let header = client.block(&BlockParams { height: Some(height), ..Default::default() }).await;
+        let header = header.unwrap().expect("a committed block").header;
+        for key in &keys {
+            let answer = client.proof(*key, Some(height)).await.unwrap();
+            assert_eq!(answer.header, header, "cycle {cycle}: {key} at {height} answered with another header");
+            if let Err(error) = answer.verify() {
+                panic!("cycle {cycle}: the proof of {key} at {height} does not verify: {error}");
+            }
+        }
     }
 }
 

@@ -178,7 +178,7 @@ fn run_chain(seed: u64, executors: &[ParallelExecutor]) -> Totals {
     let mut chain = Chain {
         rng: StdRng::seed_from_u64(seed),
         accounts,
-        commitment: StateCommitment::from_entries(state.clone()),
+        commitment: StateCommitment::from_entries(state.clone()).expect("genesis tree"),
         state,
         parent: Hash::ZERO,
         height: 0,
@@ -279,8 +279,8 @@ impl Chain {
                 parlend_ledger::TxStatus::AccessViolation { .. } => totals.violations += 1,
             }
         }
-        let update = self.commitment.prepare(&serial.changes);
-        self.commitment.apply(update);
+        let update = self.commitment.prepare(&serial.changes).expect("tree update");
+        self.commitment.apply(update).expect("next version");
         apply(&mut self.state, &serial.changes);
         self.parent = serial_header.hash();
     }
@@ -294,7 +294,7 @@ impl Chain {
             timestamp: context.timestamp,
             transaction_count: u32::try_from(block.len()).expect("bounded block"),
             transactions_root: transactions_root(&ids),
-            state_root: self.commitment.prepare(&output.changes).root(),
+            state_root: self.commitment.prepare(&output.changes).expect("tree update").root(),
             receipts_root: receipts_root(&output.receipts),
         }
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use parlend_contracts::SignedTransaction;
 use parlend_ledger::block::{Header, Receipt};
-use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::state::{CommitmentUpdate, StateProof, StateReader, StoreError, Value, WriteSet};
 use parlend_ledger::{Amount, AssetId, Hash, StateKey};
 use parlend_node::node::{Node, NodeConfig};
 use parlend_rpc::Client;
@@ -109,8 +109,11 @@ impl Store for GatedStore {
     fn state_root(&self) -> Hash {
         self.inner.state_root()
     }
-    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+    fn prepare_root(&self, changes: &WriteSet) -> Result<CommitmentUpdate, StoreError> {
         self.inner.prepare_root(changes)
+    }
+    fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
+        self.inner.prove(key, height)
     }
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
         let mut closed = self.closed.lock();

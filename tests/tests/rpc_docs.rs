@@ -257,6 +257,7 @@ async fn provoke(nodes: &Nodes, method: &str, code: i64) -> Value {
         }
         ("getMarket" | "getPrice", codes::NOT_FOUND) => call(url, method, json!({"asset": "GOLD"})).await.1,
         ("dev_revert", codes::NOT_FOUND) => call(url, method, json!({"id": 999_999})).await.1,
+        ("getProof", codes::NOT_FOUND) => call(url, method, json!({"key": "config", "height": 1_000_000})).await.1,
         (_, codes::DEV_ONLY) => call(&nodes.production.url, method, json!({})).await.1,
         // Errors of every request.
         (_, codes::PARSE_ERROR) => post_raw(url, "{\"jsonrpc\": \"2.0\", \"method\": ").await.1,

@@ -1,53 +1,81 @@
-//! The state root: a fixed-shape hash tree over every key and value.
+//! The state root: the root of a Jellyfish Merkle tree over every key and
+//! value, built with the `jmt` crate and SHA-256 (docs/encoding.md).
 //!
 //! ```text
-//! entry(k, v)  = SHA-256("parlend/state-entry" || 0x00 || key(k) || v)
-//! bucket(k)    = first two bytes of SHA-256("parlend/state-bucket" || 0x00 || key(k))
-//! bucket_hash  = SHA-256(entry hashes of the bucket's keys, in key order), or 32 zero bytes if empty
-//! mid[i]       = SHA-256(bucket_hash[256 i] || ... || bucket_hash[256 i + 255])
-//! state_root   = SHA-256("parlend/state/v1" || 0x00 || mid[0] || ... || mid[255])
+//! key_hash(k)   = SHA-256(encoded state key k)           the leaf's path: 64 nibbles
+//! value_hash(v) = SHA-256(v)
+//! leaf          = SHA-256("JMT::LeafNode" || key_hash || value_hash)
+//! internal      = SHA-256("JMT::IntrnalNode" || left || right)
+//! empty subtree = the 32 bytes "SPARSE_MERKLE_PLACEHOLDER_HASH__"
 //! ```
 //!
-//! 65,536 buckets under 256 mid nodes. A block that writes `W` keys rehashes
-//! `W` entries, at most `W` (small) buckets, at most `min(W, 256)` mids of 8 KiB
-//! and the root: its cost follows the block, not the size of the state. The
-//! entry hashes are kept in memory (about 80 bytes a key) and rebuilt from
-//! the store when it opens, which then checks the root against its head.
+//! The tree is versioned: version = block height. Updating it for a block
+//! reads the nodes on the changed keys' paths at the parent's version and
+//! returns a [`CommitmentUpdate`]: the new root and the new nodes and values,
+//! which a store writes in the block's one atomic batch. Nothing is mutated
+//! before that, so preparing a root never changes what readers see.
+//!
+//! [`StateCommitment`] keeps a tree in memory (the memory store, replay,
+//! benchmarks and tests); the RocksDB store keeps its nodes in column
+//! families and reads them through the same [`TreeReader`] interface.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use rayon::prelude::*;
+use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
 use sha2::{Digest, Sha256};
 
+use super::proof::StateProof;
 use crate::access::StateKey;
-use crate::primitives::{Hash, sha256_tagged};
-use crate::state::{Value, WriteSet};
+use crate::primitives::Hash;
+use crate::state::{StoreError, Value, WriteSet};
 
-const BUCKETS: usize = 1 << 16;
-const BUCKETS_PER_MID: usize = 256;
-const MIDS: usize = BUCKETS / BUCKETS_PER_MID;
-/// Below this many writes, hashing in parallel costs more than it saves.
-const PARALLEL_WRITES_MIN: usize = 512;
+/// SHA-256 for the tree (the `jmt` crate's hasher interface over this
+/// workspace's `sha2`).
+pub struct TreeHasher(Sha256);
 
-/// One written key: its bucket, the key, and its new entry hash (`None` if deleted).
-type EntryChange = (usize, StateKey, Option<Hash>);
+impl SimpleHasher for TreeHasher {
+    fn new() -> Self {
+        TreeHasher(Sha256::new())
+    }
 
-/// The state commitment: entry hashes by bucket, bucket hashes, mids, root.
-#[derive(Clone)]
-pub struct StateCommitment {
-    buckets: Vec<BTreeMap<StateKey, Hash>>,
-    bucket_hashes: Vec<Hash>,
-    mid_hashes: Vec<Hash>,
-    root: Hash,
+    fn update(&mut self, data: &[u8]) {
+        Digest::update(&mut self.0, data);
+    }
+
+    fn finalize(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
 }
 
-/// The result of [`StateCommitment::prepare`]: the new root and everything
-/// needed to move the commitment to it.
+/// The tree over a [`TreeReader`].
+pub type StateTree<'a, R> = JellyfishMerkleTree<'a, R, TreeHasher>;
+
+/// The root of the empty state.
+pub const EMPTY_ROOT: Hash = Hash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__");
+
+/// Where a key lives in the tree: SHA-256 of its canonical encoding.
+pub fn key_hash(key: &StateKey) -> KeyHash {
+    KeyHash(Sha256::digest(key.encode()).into())
+}
+
+/// A failure of the tree library as a store error: a [`StoreError`] raised
+/// by a reader comes back as it was; anything else means the stored tree
+/// does not hold what it should.
+pub fn tree_error(error: anyhow::Error) -> StoreError {
+    match error.downcast::<StoreError>() {
+        Ok(error) => error,
+        Err(error) => StoreError::Corrupt { what: "state tree".to_string(), reason: format!("{error:#}") },
+    }
+}
+
+/// The result of preparing a block's root: the root and the tree's new
+/// nodes, values and stale-node index entries at `version`.
 #[derive(Debug, Clone)]
 pub struct CommitmentUpdate {
+    version: Version,
     root: Hash,
-    buckets: Vec<(usize, BTreeMap<StateKey, Hash>, Hash)>,
-    mids: Vec<(usize, Hash)>,
+    batch: TreeUpdateBatch,
 }
 
 impl CommitmentUpdate {
@@ -55,42 +83,101 @@ impl CommitmentUpdate {
     pub fn root(&self) -> Hash {
         self.root
     }
-}
 
-fn bucket_of(key: &StateKey) -> usize {
-    let digest = sha256_tagged(b"parlend/state-bucket", &[&key.encode()]);
-    usize::from(u16::from_be_bytes([digest.0[0], digest.0[1]]))
-}
-
-fn entry_hash(key: &StateKey, value: &[u8]) -> Hash {
-    sha256_tagged(b"parlend/state-entry", &[&key.encode(), value])
-}
-
-fn hash_bucket(entries: &BTreeMap<StateKey, Hash>) -> Hash {
-    if entries.is_empty() {
-        return Hash::ZERO;
+    /// The tree version (block height) the update creates.
+    pub fn version(&self) -> Version {
+        self.version
     }
-    let mut hasher = Sha256::new();
-    for hash in entries.values() {
-        hasher.update(hash.0);
+
+    /// What to write: nodes, values and the nodes it makes stale.
+    pub fn batch(&self) -> &TreeUpdateBatch {
+        &self.batch
     }
-    Hash(hasher.finalize().into())
+
+    /// The nodes that stop being part of the latest tree at this version:
+    /// the library's stale index, plus the previous version's root (the
+    /// library copies an unchanged root forward without marking the old one).
+    pub fn stale_nodes(&self) -> Vec<StaleNodeIndex> {
+        let mut stale: Vec<StaleNodeIndex> = self.batch.stale_node_index_batch.iter().cloned().collect();
+        if let Some(previous) = self.version.checked_sub(1)
+            && let Some(root) = self.batch.node_batch.nodes().keys().find(|key| key.nibble_path().is_empty())
+        {
+            let previous_root = NodeKey::new(previous, root.nibble_path().clone());
+            if !stale.iter().any(|entry| entry.node_key == previous_root) {
+                stale.push(StaleNodeIndex { stale_since_version: self.version, node_key: previous_root });
+            }
+        }
+        stale
+    }
 }
 
-fn hash_mid(bucket_hashes: &[Hash]) -> Hash {
-    let mut hasher = Sha256::new();
-    for hash in bucket_hashes {
-        hasher.update(hash.0);
-    }
-    Hash(hasher.finalize().into())
+/// Prepares the tree at `version` from the tree at `version - 1` (the empty
+/// tree for version 0) and `writes`. Reads through `reader`, writes nothing.
+pub fn prepare_update<R: TreeReader>(
+    reader: &R,
+    version: Version,
+    writes: &WriteSet,
+) -> Result<CommitmentUpdate, StoreError> {
+    let tree = StateTree::new(reader);
+    let inserts_only = !writes.is_empty() && writes.values().all(Option::is_some);
+    let (root, batch) = if inserts_only {
+        // One pass over the tree that hashes each new node once.
+        let set: Vec<(KeyHash, OwnedValue)> =
+            writes.iter().filter_map(|(key, value)| Some((key_hash(key), value.as_ref()?.to_vec()))).collect();
+        let (roots, batch) = tree.batch_put_value_sets(vec![set], None, version).map_err(tree_error)?;
+        let root = roots.first().copied().ok_or_else(|| tree_error(anyhow::anyhow!("no root for the batch")))?;
+        (root, batch)
+    } else {
+        // Deletions (and empty blocks) need the key-by-key path.
+        let set = writes.iter().map(|(key, value)| (key_hash(key), value.as_ref().map(|value| value.to_vec())));
+        tree.put_value_set(set, version).map_err(tree_error)?
+    };
+    Ok(CommitmentUpdate { version, root: Hash(root.0), batch })
 }
 
-fn hash_root(mid_hashes: &[Hash]) -> Hash {
-    let mut bytes = Vec::with_capacity(MIDS * 32);
-    for hash in mid_hashes {
-        bytes.extend_from_slice(&hash.0);
-    }
-    sha256_tagged(b"parlend/state/v1", &[&bytes])
+/// The root of the tree at `version`, or `None` if it is not stored (never
+/// written, reverted or pruned).
+pub fn root_at<R: TreeReader>(reader: &R, version: Version) -> Result<Option<Hash>, StoreError> {
+    let root = StateTree::new(reader).get_root_hash_option(version).map_err(tree_error)?;
+    Ok(root.map(|root| Hash(root.0)))
+}
+
+/// The value of `key` at `version` and its proof against that version's
+/// root. The caller checks first that the version is stored ([`root_at`]).
+pub fn prove_at<R: TreeReader>(
+    reader: &R,
+    key: &StateKey,
+    version: Version,
+) -> Result<(Option<Value>, StateProof), StoreError> {
+    let (value, proof) = StateTree::new(reader).get_with_proof(key_hash(key), version).map_err(tree_error)?;
+    Ok((value.map(Value::from), StateProof::from_jmt(proof)))
+}
+
+/// The root of a whole state, built from scratch.
+pub fn state_root_of(entries: impl IntoIterator<Item = (StateKey, Value)>) -> Result<Hash, StoreError> {
+    Ok(StateCommitment::from_entries(entries)?.root())
+}
+
+/// Which versions a [`StateCommitment`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Every version (proofs at any height, reverts to any height).
+    All,
+    /// Only the latest: memory follows the state, not the chain.
+    Latest,
+}
+
+/// A versioned state tree in memory.
+#[derive(Clone)]
+pub struct StateCommitment {
+    nodes: HashMap<NodeKey, Node>,
+    /// Values by key hash and the version that wrote them (`None`: deleted).
+    values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
+    /// Stale nodes by the version since which they are stale.
+    stale: BTreeMap<Version, Vec<NodeKey>>,
+    latest: Option<Version>,
+    root: Hash,
+    retention: Retention,
 }
 
 impl Default for StateCommitment {
@@ -100,110 +187,158 @@ impl Default for StateCommitment {
 }
 
 impl StateCommitment {
-    /// The commitment of the empty state.
+    /// The empty tree, keeping every version.
     pub fn new() -> StateCommitment {
-        let bucket_hashes = vec![Hash::ZERO; BUCKETS];
-        let empty_mid = hash_mid(&bucket_hashes[..BUCKETS_PER_MID]);
-        let mid_hashes = vec![empty_mid; MIDS];
-        let root = hash_root(&mid_hashes);
-        StateCommitment { buckets: vec![BTreeMap::new(); BUCKETS], bucket_hashes, mid_hashes, root }
+        StateCommitment::with_retention(Retention::All)
     }
 
-    /// The commitment of a whole state.
-    pub fn from_entries(entries: impl IntoIterator<Item = (StateKey, Value)>) -> StateCommitment {
+    /// The empty tree, keeping the versions `retention` says.
+    pub fn with_retention(retention: Retention) -> StateCommitment {
+        StateCommitment {
+            nodes: HashMap::new(),
+            values: BTreeMap::new(),
+            stale: BTreeMap::new(),
+            latest: None,
+            root: EMPTY_ROOT,
+            retention,
+        }
+    }
+
+    /// The tree of a whole state at version 0, keeping only the latest version.
+    pub fn from_entries(entries: impl IntoIterator<Item = (StateKey, Value)>) -> Result<StateCommitment, StoreError> {
         let writes: WriteSet = entries.into_iter().map(|(key, value)| (key, Some(value))).collect();
-        let mut commitment = StateCommitment::new();
-        let update = commitment.prepare(&writes);
-        commitment.apply(update);
-        commitment
+        let mut commitment = StateCommitment::with_retention(Retention::Latest);
+        let update = commitment.prepare(&writes)?;
+        commitment.apply(update)?;
+        Ok(commitment)
     }
 
-    /// The current root.
+    /// The latest root.
     pub fn root(&self) -> Hash {
         self.root
     }
 
-    /// Computes the root after `writes` without changing the commitment.
-    pub fn prepare(&self, writes: &WriteSet) -> CommitmentUpdate {
-        let hashed = |(key, value): (&StateKey, &Option<Value>)| {
-            (bucket_of(key), *key, value.as_ref().map(|value| entry_hash(key, value)))
-        };
-        let mut changes: Vec<(usize, StateKey, Option<Hash>)> = if writes.len() >= PARALLEL_WRITES_MIN {
-            writes.par_iter().map(hashed).collect()
-        } else {
-            writes.iter().map(hashed).collect()
-        };
-        changes.sort_unstable_by_key(|(bucket, key, _)| (*bucket, *key));
-
-        let mut groups: Vec<(usize, &[EntryChange])> = Vec::new();
-        let mut rest = &changes[..];
-        while let Some(&(bucket, _, _)) = rest.first() {
-            let end = rest.iter().position(|(b, _, _)| *b != bucket).unwrap_or(rest.len());
-            groups.push((bucket, &rest[..end]));
-            rest = &rest[end..];
-        }
-        let rebuild = |&(bucket, group): &(usize, &[EntryChange])| {
-            let mut entries = self.buckets[bucket].clone();
-            for (_, key, hash) in group {
-                match hash {
-                    Some(hash) => entries.insert(*key, *hash),
-                    None => entries.remove(key),
-                };
-            }
-            let hash = hash_bucket(&entries);
-            (bucket, entries, hash)
-        };
-        let buckets: Vec<(usize, BTreeMap<StateKey, Hash>, Hash)> = if groups.len() >= PARALLEL_WRITES_MIN {
-            groups.par_iter().map(rebuild).collect()
-        } else {
-            groups.iter().map(rebuild).collect()
-        };
-
-        let mut touched_mids: Vec<usize> = buckets.iter().map(|(bucket, _, _)| bucket / BUCKETS_PER_MID).collect();
-        touched_mids.dedup();
-        let new_bucket_hash: BTreeMap<usize, Hash> = buckets.iter().map(|(bucket, _, hash)| (*bucket, *hash)).collect();
-        let rehash_mid = |&mid: &usize| {
-            let start = mid * BUCKETS_PER_MID;
-            let mut hashes = self.bucket_hashes[start..start + BUCKETS_PER_MID].to_vec();
-            for (bucket, hash) in new_bucket_hash.range(start..start + BUCKETS_PER_MID) {
-                hashes[bucket - start] = *hash;
-            }
-            (mid, hash_mid(&hashes))
-        };
-        let mids: Vec<(usize, Hash)> = if touched_mids.len() >= 16 {
-            touched_mids.par_iter().map(rehash_mid).collect()
-        } else {
-            touched_mids.iter().map(rehash_mid).collect()
-        };
-
-        let mut mid_hashes = self.mid_hashes.clone();
-        for (mid, hash) in &mids {
-            mid_hashes[*mid] = *hash;
-        }
-        CommitmentUpdate { root: hash_root(&mid_hashes), buckets, mids }
+    /// The latest version, `None` while empty.
+    pub fn version(&self) -> Option<Version> {
+        self.latest
     }
 
-    /// Moves the commitment to a prepared update. The update must have been
-    /// prepared from this commitment as it is now.
-    pub fn apply(&mut self, update: CommitmentUpdate) {
-        for (bucket, entries, hash) in update.buckets {
-            self.buckets[bucket] = entries;
-            self.bucket_hashes[bucket] = hash;
-        }
-        for (mid, hash) in update.mids {
-            self.mid_hashes[mid] = hash;
-        }
-        self.root = update.root;
+    /// The version the next update creates.
+    pub fn next_version(&self) -> Version {
+        self.latest.map_or(0, |latest| latest + 1)
     }
 
-    /// Number of keys committed.
+    /// Computes the next version's root after `writes`; changes nothing.
+    pub fn prepare(&self, writes: &WriteSet) -> Result<CommitmentUpdate, StoreError> {
+        prepare_update(self, self.next_version(), writes)
+    }
+
+    /// Moves the tree to a prepared update, which must create the next version.
+    pub fn apply(&mut self, update: CommitmentUpdate) -> Result<(), StoreError> {
+        if update.version != self.next_version() {
+            return Err(StoreError::Inconsistent {
+                height: update.version,
+                reason: "the tree update is not for the next version",
+            });
+        }
+        let stale = update.stale_nodes();
+        let version = update.version;
+        let CommitmentUpdate { root, batch, .. } = update;
+        for (key, node) in batch.node_batch.nodes() {
+            self.nodes.insert(key.clone(), node.clone());
+        }
+        for ((value_version, key), value) in batch.node_batch.values() {
+            if self.retention == Retention::Latest {
+                let older: Vec<(KeyHash, Version)> =
+                    self.values.range((*key, 0)..(*key, *value_version)).map(|(entry, _)| *entry).collect();
+                for entry in older {
+                    self.values.remove(&entry);
+                }
+            }
+            if value.is_some() || self.retention == Retention::All {
+                self.values.insert((*key, *value_version), value.clone());
+            }
+        }
+        match self.retention {
+            Retention::Latest => {
+                for entry in stale {
+                    self.nodes.remove(&entry.node_key);
+                }
+            }
+            Retention::All => {
+                self.stale.entry(version).or_default().extend(stale.into_iter().map(|entry| entry.node_key));
+            }
+        }
+        self.latest = Some(version);
+        self.root = root;
+        Ok(())
+    }
+
+    /// The root at `version`, if kept.
+    pub fn root_at(&self, version: Version) -> Result<Option<Hash>, StoreError> {
+        root_at(self, version)
+    }
+
+    /// The value of `key` at `version` and its proof (`None` if the version
+    /// is not kept).
+    pub fn prove(&self, key: &StateKey, version: Version) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
+        if self.latest.is_none_or(|latest| version > latest) || self.root_at(version)?.is_none() {
+            return Ok(None);
+        }
+        prove_at(self, key, version).map(Some)
+    }
+
+    /// Drops every version above `version` (dev mode's reverts); gives the
+    /// root at `version`. Needs [`Retention::All`].
+    pub fn revert_to(&mut self, version: Version) -> Result<Hash, StoreError> {
+        let cannot = |reason: &str| StoreError::CannotRevert { height: version, reason: reason.to_string() };
+        if self.retention != Retention::All {
+            return Err(cannot("the state tree keeps only its latest version"));
+        }
+        let root = self.root_at(version)?.ok_or_else(|| cannot("the state tree does not hold that version"))?;
+        self.nodes.retain(|key, _| key.version() <= version);
+        self.values.retain(|(_, value_version), _| *value_version <= version);
+        self.stale.retain(|since, _| *since <= version);
+        self.latest = Some(version);
+        self.root = root;
+        Ok(root)
+    }
+
+    /// Number of keys in the latest version.
     pub fn len(&self) -> usize {
-        self.buckets.iter().map(BTreeMap::len).sum()
+        let mut latest: HashMap<KeyHash, bool> = HashMap::new();
+        for ((key, _), value) in &self.values {
+            latest.insert(*key, value.is_some());
+        }
+        latest.values().filter(|present| **present).count()
     }
 
-    /// Whether the state is empty.
+    /// Whether the latest version is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl TreeReader for StateCommitment {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.nodes.get(node_key).cloned())
+    }
+
+    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self.values.range((key_hash, 0)..=(key_hash, max_version)).next_back().and_then(|(_, value)| value.clone()))
+    }
+
+    /// The leaf with the greatest key hash (the library's restore uses it).
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        let mut rightmost: Option<(NodeKey, LeafNode)> = None;
+        for (key, node) in &self.nodes {
+            if let Node::Leaf(leaf) = node
+                && rightmost.as_ref().is_none_or(|(_, best)| leaf.key_hash() > best.key_hash())
+            {
+                rightmost = Some((key.clone(), leaf.clone()));
+            }
+        }
+        Ok(rightmost)
     }
 }
 
@@ -218,19 +353,68 @@ mod tests {
         StateKey::Account { owner: Address([index; 32]) }
     }
 
+    fn writes(entries: &[(u8, Option<&'static [u8]>)]) -> WriteSet {
+        entries.iter().map(|(k, v)| (key(*k), v.map(Value::from_static))).collect()
+    }
+
     #[test]
     fn root_depends_on_every_entry_and_not_on_history() {
-        let empty = StateCommitment::new().root();
-        let one = StateCommitment::from_entries([(key(1), Value::from_static(b"a"))]);
-        assert_ne!(one.root(), empty);
+        let empty = StateCommitment::new();
+        assert_eq!(empty.root(), EMPTY_ROOT);
+        let one = StateCommitment::from_entries([(key(1), Value::from_static(b"a"))]).unwrap();
+        assert_ne!(one.root(), EMPTY_ROOT);
         // Writing then deleting a key returns to the empty root.
         let mut commitment = one.clone();
-        let update = commitment.prepare(&WriteSet::from([(key(1), None)]));
-        commitment.apply(update);
-        assert_eq!(commitment.root(), empty);
+        let update = commitment.prepare(&writes(&[(1, None)])).unwrap();
+        commitment.apply(update).unwrap();
+        assert_eq!(commitment.root(), EMPTY_ROOT);
+        assert!(commitment.is_empty());
         // Value changes change the root.
-        let other = StateCommitment::from_entries([(key(1), Value::from_static(b"b"))]);
+        let other = StateCommitment::from_entries([(key(1), Value::from_static(b"b"))]).unwrap();
         assert_ne!(other.root(), one.root());
+    }
+
+    #[test]
+    fn an_empty_block_keeps_the_root_and_moves_the_version() {
+        let mut commitment = StateCommitment::new();
+        commitment.apply(commitment.prepare(&writes(&[(1, Some(b"a")), (2, Some(b"b"))])).unwrap()).unwrap();
+        let root = commitment.root();
+        commitment.apply(commitment.prepare(&WriteSet::new()).unwrap()).unwrap();
+        assert_eq!(commitment.version(), Some(1));
+        assert_eq!(commitment.root(), root);
+        assert_eq!(commitment.root_at(1).unwrap(), Some(root));
+        commitment.apply(commitment.prepare(&writes(&[(3, Some(b"c"))])).unwrap()).unwrap();
+        assert_eq!(commitment.root_at(1).unwrap(), Some(root));
+        assert_ne!(commitment.root(), root);
+    }
+
+    #[test]
+    fn an_update_for_another_version_is_refused() {
+        let mut commitment = StateCommitment::new();
+        let update = commitment.prepare(&writes(&[(1, Some(b"a"))])).unwrap();
+        commitment.apply(update.clone()).unwrap();
+        assert!(commitment.apply(update).is_err());
+    }
+
+    #[test]
+    fn reverting_restores_old_roots_and_values() {
+        let mut commitment = StateCommitment::new();
+        commitment.apply(commitment.prepare(&writes(&[(1, Some(b"a")), (2, Some(b"b"))])).unwrap()).unwrap();
+        let first = commitment.root();
+        commitment.apply(commitment.prepare(&writes(&[(1, None), (3, Some(b"c"))])).unwrap()).unwrap();
+        assert_eq!(commitment.revert_to(0).unwrap(), first);
+        assert_eq!(commitment.root(), first);
+        let (value, proof) = commitment.prove(&key(1), 0).unwrap().unwrap();
+        assert_eq!(value.as_deref(), Some(&b"a"[..]));
+        proof.verify(&first, &key(1), Some(b"a")).unwrap();
+        // The same block again gives the same root.
+        commitment.apply(commitment.prepare(&writes(&[(1, None), (3, Some(b"c"))])).unwrap()).unwrap();
+        assert_eq!(commitment.version(), Some(1));
+        assert!(StateCommitment::from_entries([(key(1), Value::from_static(b"a"))]).unwrap().revert_to(0).is_err());
+    }
+
+    fn rebuilt(state: &BTreeMap<u8, Vec<u8>>) -> Hash {
+        state_root_of(state.iter().map(|(k, v)| (key(*k), Value::from(v.clone())))).unwrap()
     }
 
     proptest! {
@@ -238,23 +422,66 @@ mod tests {
         #[test]
         fn incremental_equals_rebuilt(
             first in proptest::collection::btree_map(any::<u8>(), any::<Vec<u8>>(), 0..64),
-            second in proptest::collection::btree_map(any::<u8>(), proptest::option::of(any::<Vec<u8>>()), 0..64),
+            blocks in proptest::collection::vec(
+                proptest::collection::btree_map(any::<u8>(), proptest::option::of(any::<Vec<u8>>()), 0..48), 1..6),
         ) {
-            let mut commitment = StateCommitment::from_entries(first.iter().map(|(k, v)| (key(*k), Value::from(v.clone()))));
-            let writes: WriteSet = second.iter().map(|(k, v)| (key(*k), v.clone().map(Value::from))).collect();
-            let update = commitment.prepare(&writes);
-            commitment.apply(update);
-
+            let genesis: WriteSet = first.iter().map(|(k, v)| (key(*k), Some(Value::from(v.clone())))).collect();
+            let mut commitment = StateCommitment::new();
+            commitment.apply(commitment.prepare(&genesis).unwrap()).unwrap();
             let mut state = first.clone();
-            for (k, v) in &second {
-                match v {
-                    Some(v) => { state.insert(*k, v.clone()); }
-                    None => { state.remove(k); }
+            let mut roots = vec![commitment.root()];
+            for block in &blocks {
+                let writes: WriteSet = block.iter().map(|(k, v)| (key(*k), v.clone().map(Value::from))).collect();
+                commitment.apply(commitment.prepare(&writes).unwrap()).unwrap();
+                for (k, v) in block {
+                    match v {
+                        Some(v) => { state.insert(*k, v.clone()); }
+                        None => { state.remove(k); }
+                    }
                 }
+                prop_assert_eq!(commitment.root(), rebuilt(&state));
+                prop_assert_eq!(commitment.len(), state.len());
+                roots.push(commitment.root());
             }
-            let rebuilt = StateCommitment::from_entries(state.iter().map(|(k, v)| (key(*k), Value::from(v.clone()))));
-            prop_assert_eq!(commitment.root(), rebuilt.root());
-            prop_assert_eq!(commitment.len(), state.len());
+            // Every kept version still has its root, and every key of the
+            // latest state its proof.
+            for (version, root) in roots.iter().enumerate() {
+                prop_assert_eq!(commitment.root_at(version as u64).unwrap(), Some(*root));
+            }
+            let latest = commitment.version().unwrap();
+            for k in 0..=255u8 {
+                let (value, proof) = commitment.prove(&key(k), latest).unwrap().unwrap();
+                prop_assert_eq!(value.as_deref(), state.get(&k).map(Vec::as_slice));
+                prop_assert!(proof.verify(&commitment.root(), &key(k), state.get(&k).map(Vec::as_slice)).is_ok());
+            }
+        }
+
+        #[test]
+        fn latest_only_keeps_one_version_and_the_same_roots(
+            blocks in proptest::collection::vec(
+                proptest::collection::btree_map(any::<u8>(), proptest::option::of(any::<Vec<u8>>()), 0..32), 1..8),
+        ) {
+            let mut all = StateCommitment::new();
+            let mut latest = StateCommitment::with_retention(Retention::Latest);
+            for block in &blocks {
+                let writes: WriteSet = block.iter().map(|(k, v)| (key(*k), v.clone().map(Value::from))).collect();
+                all.apply(all.prepare(&writes).unwrap()).unwrap();
+                latest.apply(latest.prepare(&writes).unwrap()).unwrap();
+                prop_assert_eq!(all.root(), latest.root());
+            }
+            let last = latest.version().unwrap();
+            if last > 0 {
+                prop_assert_eq!(latest.root_at(last - 1).unwrap(), None);
+            }
+            // What it keeps is exactly the latest tree: rebuilt from its own
+            // values, it has as many nodes.
+            let rebuilt = latest.nodes.len();
+            let state: Vec<(KeyHash, OwnedValue)> =
+                latest.values.iter().filter_map(|((k, _), v)| Some((*k, v.clone()?))).collect();
+            if !state.is_empty() {
+                let fresh = StateTree::new(&StateCommitment::new()).batch_put_value_sets(vec![state], None, 0);
+                prop_assert_eq!(fresh.unwrap().1.node_batch.nodes().len(), rebuilt);
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
-//! State: keys map to byte values; aggregates; overlays; the state root.
+//! State: keys map to byte values; aggregates; overlays; the state root
+//! (a Jellyfish Merkle tree) and proofs against it.
 //!
 //! The ledger stores values as opaque bytes: their meaning belongs to the
 //! contracts. The exception is an *aggregate* key ([`StateKey::is_aggregate`]):
@@ -8,11 +9,20 @@
 
 mod aggregate;
 mod commitment;
+mod proof;
 
 use std::collections::BTreeMap;
 
 pub use aggregate::{AggregateError, Fields, SignedDelta, decode_fields, encode_fields};
-pub use commitment::{CommitmentUpdate, StateCommitment};
+pub use commitment::{
+    CommitmentUpdate, EMPTY_ROOT, Retention, StateCommitment, StateTree, TreeHasher, key_hash, prepare_update,
+    prove_at, root_at, state_root_of, tree_error,
+};
+/// Where a key sits in the tree (see [`key_hash`]).
+pub use jmt::KeyHash;
+/// The tree library's storage types, for stores that keep its nodes.
+pub use jmt::storage as tree;
+pub use proof::{ProofError, StateProof, verify_state_proof};
 
 use crate::access::StateKey;
 use crate::primitives::Hash;

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 
 use parking_lot::RwLock;
 use parlend_ledger::block::{Header, Receipt};
-use parlend_ledger::state::{CommitmentUpdate, StateCommitment, StateReader, StoreError, Value, WriteSet};
+use parlend_ledger::state::{
+    CommitmentUpdate, Retention, StateCommitment, StateProof, StateReader, StoreError, Value, WriteSet,
+};
 use parlend_ledger::{Hash, StateKey};
 use parlend_store::{BlockCommit, ChainHead, Store, TxLocation};
 
-#[derive(Default)]
 struct Inner {
     state: BTreeMap<StateKey, Value>,
     commitment: StateCommitment,
@@ -26,8 +27,8 @@ struct Inner {
 
 /// A pruned in-memory store: current state, block 0's header and the head.
 /// Blocks, receipts, transaction locations and undo records are dropped on
-/// commit; asking for them answers `None`, as a pruned node does.
-#[derive(Default)]
+/// commit; asking for them answers `None`, as a pruned node does. The
+/// state tree keeps only its latest version.
 pub struct StateOnlyStore {
     inner: RwLock<Inner>,
 }
@@ -35,12 +36,25 @@ pub struct StateOnlyStore {
 impl StateOnlyStore {
     /// An empty store (before genesis).
     pub fn new() -> StateOnlyStore {
-        StateOnlyStore::default()
+        StateOnlyStore {
+            inner: RwLock::new(Inner {
+                state: BTreeMap::new(),
+                commitment: StateCommitment::with_retention(Retention::Latest),
+                genesis: None,
+                head: None,
+            }),
+        }
     }
 
     /// Number of state entries: what this store's memory grows with.
     pub fn state_entries(&self) -> usize {
         self.inner.read().state.len()
+    }
+}
+
+impl Default for StateOnlyStore {
+    fn default() -> Self {
+        StateOnlyStore::new()
     }
 }
 
@@ -59,20 +73,24 @@ impl Store for StateOnlyStore {
         self.inner.read().commitment.root()
     }
 
-    fn prepare_root(&self, changes: &WriteSet) -> CommitmentUpdate {
+    fn prepare_root(&self, changes: &WriteSet) -> Result<CommitmentUpdate, StoreError> {
         self.inner.read().commitment.prepare(changes)
+    }
+
+    fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
+        self.inner.read().commitment.prove(key, height)
     }
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         parlend_store::check_extends(inner.head.as_ref(), &commit)?;
+        inner.commitment.apply(commit.commitment)?;
         for (key, value) in commit.changes {
             match value {
                 Some(value) => inner.state.insert(key, value),
                 None => inner.state.remove(&key),
             };
         }
-        inner.commitment.apply(commit.commitment);
         if commit.header.height == 0 {
             inner.genesis = Some(commit.header.clone());
         }
@@ -143,6 +161,11 @@ mod tests {
         assert_eq!(store.block_height(&head.hash).unwrap(), Some(1));
         assert_eq!(store.block_bytes(1).unwrap(), None);
         assert_eq!(store.state_root(), head.header.state_root);
+        // Proofs at the head only: the tree keeps no older version.
+        let key = parlend_ledger::StateKey::Config;
+        let (value, proof) = store.prove(&key, 1).unwrap().unwrap();
+        proof.verify(&head.header.state_root, &key, value.as_deref()).unwrap();
+        assert!(store.prove(&key, 0).unwrap().is_none());
         // The same block again does not extend the head.
         assert!(app.commit(stale).is_err());
         assert!(store.revert_to(0).is_err());

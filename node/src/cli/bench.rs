@@ -122,6 +122,11 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             println!("serial              {:>12.0} tx/s", report.serial_tps);
             println!("parallel            {:>12.0} tx/s", report.parallel_tps);
             println!("speedup             {:>12.2}x", report.speedup);
+            println!("parallel per block  {:>12.2} ms", report.parallel_ms_per_block);
+            println!(
+                "state root / block  {:>12.2} ms ({:.3} of parallel execution)",
+                report.state_root_ms_per_block, report.state_root_share
+            );
             println!("scheduling          {:>12.0} ns/tx", report.schedule_ns_per_tx);
             println!("succeeded           {:>12}", report.succeeded);
             println!("re-executions       {:>12}", report.reexecutions);
