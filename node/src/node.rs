@@ -14,26 +14,27 @@ use parlend_contracts::Instruction;
 use parlend_contracts::genesis::Genesis;
 use parlend_contracts::query::{self, QueryError};
 use parlend_contracts::state::GlobalConfig;
-use parlend_contracts::{Block, Failure, Transaction, VerifiedTransaction};
-use parlend_ledger::block::{Receipt, TxStatus};
+use parlend_contracts::{Block, Transaction, VerifiedTransaction};
+use parlend_ledger::block::Receipt;
 use parlend_ledger::exec::{AccountState, BlockContext, ExecutionStats, prepare_transaction, simulate_transaction};
 use parlend_ledger::state::{StateReader, StoreError};
-use parlend_ledger::{AccessSet, Address, Hash, Keypair, RejectReason, StateKey, TxStatus as LedgerStatus};
+use parlend_ledger::{AccessSet, Address, Hash, Keypair, RejectReason, StateKey};
 use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
-    CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, FaucetParams, HeadView,
-    INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams, LiquidatableView, MarketView, MineView,
-    OutcomeView, PositionView, PriceEntryView, ReceiptView, RevertView, RiskyPositionView, SimulateParams,
-    SimulationView, SnapshotView, StateChangeView, TransactionView, TxState, TxStatusView, ValidatorView,
-    ValidatorsView,
+    CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, EventsParams, EventsView,
+    FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
+    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ReceiptView, RevertView,
+    RiskyPositionView, SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView, TxState,
+    TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
 use rayon::prelude::*;
 use tokio::sync::watch;
 
+use crate::events::{outcome_view, typed_events};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
@@ -609,6 +610,7 @@ impl Node {
             block_hash,
             index: location.index,
             outcome: outcome_view(&receipt.status),
+            events: typed_events(&receipt.events)?,
         }))
     }
 }
@@ -650,20 +652,6 @@ fn query_error(error: QueryError) -> ApiError {
     match error {
         QueryError::UnknownMarket(asset) => ApiError::NotFound(format!("no market for {asset}")),
         other => ApiError::Unavailable(other.to_string()),
-    }
-}
-
-/// A receipt's outcome with the contracts' reason names.
-pub fn outcome_view(status: &LedgerStatus) -> OutcomeView {
-    match status {
-        TxStatus::Success => OutcomeView::Success,
-        TxStatus::AccessViolation { key } => OutcomeView::AccessViolation { key: *key },
-        TxStatus::Failed { instruction, code } => OutcomeView::Failed {
-            reason: Failure::from_code(*code)
-                .map_or_else(|| format!("Unknown({code})"), |failure| failure.name().to_string()),
-            code: *code,
-            instruction: *instruction,
-        },
     }
 }
 
@@ -875,6 +863,7 @@ impl NodeApi for Node {
             nonce,
             chain_id: self.app.chain_id(),
             changes,
+            events: typed_events(&simulation.events)?,
         })
     }
 
@@ -900,6 +889,10 @@ impl NodeApi for Node {
 
     fn prices(&self) -> Result<Vec<PriceEntryView>, ApiError> {
         query::prices(self.reader(), self.clock()).map_err(query_error)
+    }
+
+    fn events(&self, params: &EventsParams) -> Result<EventsView, ApiError> {
+        crate::events::events(&**self.app.store(), params)
     }
 
     fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError> {

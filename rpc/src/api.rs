@@ -6,9 +6,9 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::types::{
-    AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, FaucetParams, HeadView,
-    LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView, ReceiptView, RevertView,
-    SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
+    AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams, EventsView,
+    FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView,
+    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -81,6 +81,9 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// Positions that can be liquidated, and those at risk, worst first.
     fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError>;
+
+    /// `getEvents`, its params checked (range, limit, cursor within the range).
+    fn events(&self, params: &EventsParams) -> Result<EventsView, ApiError>;
 
     /// Whether dev-only methods are served.
     fn dev_mode(&self) -> bool;

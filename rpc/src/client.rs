@@ -19,9 +19,10 @@ use serde_json::value::RawValue;
 use crate::methods;
 use crate::types::{
     AccountView, AddressParams, AssetParams, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView,
-    FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams, LiquidatableView, MarketView,
-    MineParams, MineView, PositionView, PriceEntryView, ReceiptView, RevertParams, RevertView, SendOutcome,
-    SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView, SnapshotView, TxStatusView,
+    EventsParams, EventsView, FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams,
+    LiquidatableView, MarketView, MineParams, MineView, PositionView, PriceEntryView, ReceiptView, RevertParams,
+    RevertView, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView,
+    SnapshotView, TxStatusView,
 };
 
 /// How long a call may take, including `wait` for a commit.
@@ -129,6 +130,11 @@ impl Client {
     /// `getReceipt`.
     pub async fn receipt(&self, hash: Hash) -> Result<Option<ReceiptView>, ClientError> {
         self.call(methods::GET_RECEIPT, &HashParams { hash }).await
+    }
+
+    /// `getEvents`: one page.
+    pub async fn events(&self, params: &EventsParams) -> Result<EventsView, ClientError> {
+        self.call(methods::GET_EVENTS, params).await
     }
 
     /// `getTransactionStatus`.

@@ -36,6 +36,8 @@ pub const GET_PRICES: &str = "getPrices";
 pub const GET_VALIDATORS: &str = "getValidators";
 /// Positions that can be liquidated, and those at risk.
 pub const GET_LIQUIDATABLE: &str = "getLiquidatable";
+/// Events of a range of blocks, by account and kind, a page at a time.
+pub const GET_EVENTS: &str = "getEvents";
 /// Dev: mint tokens to an account.
 pub const DEV_FAUCET: &str = "dev_faucet";
 /// Dev: produce blocks now.
@@ -66,6 +68,7 @@ pub const ALL: &[&str] = &[
     GET_PRICE,
     GET_PRICES,
     GET_LIQUIDATABLE,
+    GET_EVENTS,
     GET_VALIDATORS,
     DEV_FAUCET,
     DEV_MINE,

@@ -13,6 +13,7 @@
 //! | `undo`     | height             | borsh(previous values)        |
 //! | `meta`     | `head`             | borsh(ChainHead)              |
 //! | `certificates` | height         | the block's commit certificate (validator mode) |
+//! | `events`   | see `events.rs`    | the event index               |
 //!
 //! A block is one `WriteBatch`, written with `sync = true` unless configured
 //! otherwise: after `commit` returns, the block survives a crash or power
@@ -29,7 +30,8 @@ use rocksdb::{
     WriteOptions,
 };
 
-use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends, decode, encode};
+use super::events::{IndexReader, index_entries, query_events};
+use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Undo, check_extends, decode, encode};
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
@@ -44,8 +46,19 @@ const CF_UNDO: &str = "undo";
 const CF_BLOCK_INDEX: &str = "block_index";
 const CF_META: &str = "meta";
 const CF_CERTIFICATES: &str = "certificates";
-const FAMILIES: [&str; 9] =
-    [CF_STATE, CF_HEADERS, CF_BLOCKS, CF_RECEIPTS, CF_TX_INDEX, CF_BLOCK_INDEX, CF_UNDO, CF_META, CF_CERTIFICATES];
+const CF_EVENTS: &str = "events";
+const FAMILIES: [&str; 10] = [
+    CF_STATE,
+    CF_HEADERS,
+    CF_BLOCKS,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_BLOCK_INDEX,
+    CF_UNDO,
+    CF_META,
+    CF_CERTIFICATES,
+    CF_EVENTS,
+];
 const HEAD_KEY: &[u8] = b"head";
 
 /// How a [`RocksStore`] writes.
@@ -169,6 +182,23 @@ impl RocksStore {
     }
 }
 
+impl IndexReader for RocksStore {
+    fn scan_from(&self, start: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        let mode = IteratorMode::From(start, Direction::Forward);
+        for item in self.db.iterator_cf(self.family(CF_EVENTS)?, mode) {
+            let (key, value) = item.map_err(store_error)?;
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get_entry(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.family(CF_EVENTS)?, key).map_err(store_error)
+    }
+}
+
 impl StateReader for RocksStore {
     fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
         let value = self.db.get_cf(self.family(CF_STATE)?, key.encode()).map_err(store_error)?;
@@ -219,6 +249,9 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height);
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
         batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
+        for (key, value) in index_entries(header.height, &commit.receipts)? {
+            batch.put_cf(self.family(CF_EVENTS)?, key, value);
+        }
         batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
@@ -244,6 +277,10 @@ impl Store for RocksStore {
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
         self.get_height(CF_RECEIPTS, height, "receipts")
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        query_events(self, query)
     }
 
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
@@ -309,6 +346,9 @@ impl Store for RocksStore {
                 restored.insert(key, previous);
             }
             let receipts: Vec<Receipt> = self.get_height(CF_RECEIPTS, reverted, "receipts")?.unwrap_or_default();
+            for (key, _) in index_entries(reverted, &receipts)? {
+                batch.delete_cf(self.family(CF_EVENTS)?, key);
+            }
             for receipt in receipts {
                 batch.delete_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0);
             }

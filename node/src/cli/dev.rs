@@ -66,7 +66,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 return super::print_json(&status);
             }
             println!("minted {} {asset} to {to}", super::format::tokens(amount, decimals(&client, asset).await?));
-            super::tx::print_status(&status);
+            super::describe::print_status(&status, &super::describe::Units::fetch(&client).await?);
         }
         DevCommand::Mine { blocks } => {
             let mined = client.mine(blocks).await?;

@@ -43,6 +43,19 @@ pub fn percent(rate: Ray) -> String {
     format!("{}.{:02}%", hundredths / 100, hundredths % 100)
 }
 
+/// Seconds as a duration for people (`"2d 3h"`, `"90s"`).
+pub fn duration(seconds: u64) -> String {
+    let text = humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string();
+    if text.is_empty() { "0s".to_string() } else { text }
+}
+
+/// Unix seconds as a UTC date next to the number
+/// (`"2026-01-01T00:00:00Z (1767225600)"`).
+pub fn timestamp(seconds: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    format!("{} ({seconds})", humantime::format_rfc3339_seconds(time))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +69,8 @@ mod tests {
         assert_eq!(cents(150_025), "$1500.25");
         assert_eq!(percent(Ray(Ray::SCALE / 25)), "4.00%");
         assert_eq!(percent(Ray(425 * (Ray::SCALE / 10_000))), "4.25%");
+        assert_eq!(duration(172_800), "2days");
+        assert_eq!(duration(0), "0s");
+        assert_eq!(timestamp(1_767_225_600), "2026-01-01T00:00:00Z (1767225600)");
     }
 }

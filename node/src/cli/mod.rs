@@ -1,6 +1,7 @@
 //! The `parlend` command line.
 
 mod bench;
+mod describe;
 mod dev;
 mod format;
 mod keys;

@@ -5,10 +5,11 @@ use clap::{Args, Subcommand};
 use parlend_ledger::{Address, AssetId, Hash};
 use parlend_rpc::Client;
 use parlend_rpc::types::{
-    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, LiquidatableParams, LiquidatableView,
-    MarketView, PositionView, PriceEntryView, TxStatusView,
+    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, EVENTS_LIMIT_MAX, EventView,
+    EventsParams, LiquidatableParams, LiquidatableView, MarketView, PositionView, PriceEntryView, TxStatusView,
 };
 
+use super::describe::Units;
 use super::{RpcArgs, format};
 
 /// `parlend query` arguments.
@@ -65,6 +66,24 @@ pub enum QueryKind {
     },
     /// Every oracle price.
     Prices,
+    /// Events of a range of blocks (default: the last 1000), by account and kind, in whole tokens.
+    Events {
+        /// Only events concerning this account (an address, or dev:N).
+        #[arg(long, value_parser = super::keys::parse_address)]
+        address: Option<Address>,
+        /// Only events of this kind (Liquidation, Deposit, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// The first block (default: 999 below the last).
+        #[arg(long)]
+        from: Option<u64>,
+        /// The last block (default: the head).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Most events to print (pages are fetched as needed).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Positions that can be liquidated now, and those at risk.
     Liquidatable {
         /// Upper bound of the at-risk band, a health factor (1.05).
@@ -95,13 +114,25 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
         QueryKind::Tx { hash } => {
             let Some(transaction) = client.transaction(hash).await? else { bail!("no transaction {hash}") };
-            show(json, &transaction, print_transaction)?;
+            let units = if json { Units::default() } else { Units::fetch(&client).await? };
+            show(json, &transaction, |transaction| print_transaction(transaction, &units))?;
         }
         QueryKind::Position { address } => show(json, &client.position(address).await?, print_position)?,
         QueryKind::Market { asset } => show(json, &client.market(asset).await?, print_market)?,
         QueryKind::Markets => show(json, &client.markets().await?, |markets| print_markets(markets))?,
         QueryKind::Price { asset } => show(json, &client.price(asset).await?, print_price)?,
         QueryKind::Prices => show(json, &client.prices().await?, |prices| prices.iter().for_each(print_price))?,
+        QueryKind::Events { address, kind, from, to, limit } => {
+            let to = match to {
+                Some(to) => to,
+                None => client.head().await?.height,
+            };
+            let from = from.unwrap_or(to.saturating_sub(999));
+            let params = EventsParams { address, kind, from_height: from, to_height: to, limit: None, cursor: None };
+            let events = fetch_events(&client, params, limit).await?;
+            let units = if json { Units::default() } else { Units::fetch(&client).await? };
+            show(json, &events, |events| print_events(events, &units))?;
+        }
         QueryKind::Liquidatable { at_risk_below, limit } => {
             let at_risk_below = at_risk_below.map(|text| parlend_contracts::units::wad(&text)).transpose()?;
             let view = client.liquidatable(&LiquidatableParams { at_risk_below, limit }).await?;
@@ -109,6 +140,37 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Up to `limit` events of `params`, page after page.
+async fn fetch_events(client: &Client, mut params: EventsParams, limit: usize) -> anyhow::Result<Vec<EventView>> {
+    let mut events = Vec::new();
+    while events.len() < limit {
+        let wanted = u32::try_from(limit - events.len()).unwrap_or(u32::MAX).min(EVENTS_LIMIT_MAX);
+        params.limit = Some(wanted);
+        let page = client.events(&params).await?;
+        events.extend(page.events);
+        match page.next {
+            Some(next) => params.cursor = Some(next),
+            None => break,
+        }
+    }
+    events.truncate(limit);
+    Ok(events)
+}
+
+fn print_events(events: &[EventView], units: &Units) {
+    if events.is_empty() {
+        println!("no events");
+    }
+    for found in events {
+        let position = &found.position;
+        let line = super::describe::event(&found.event, units);
+        println!(
+            "{:>7}.{}.{}  {line}  (tx {})",
+            position.height, position.tx_index, position.event_index, found.tx_hash
+        );
+    }
 }
 
 /// Prints `value` as JSON, or for people with `print`.
@@ -155,7 +217,7 @@ fn print_block(block: &BlockView) {
     }
 }
 
-fn print_transaction(transaction: &CommittedTransactionView) {
+fn print_transaction(transaction: &CommittedTransactionView, units: &Units) {
     let inner = &transaction.transaction;
     println!("signer: {}  nonce {}", inner.signer, inner.nonce);
     for (index, instruction) in inner.instructions.iter().enumerate() {
@@ -163,7 +225,7 @@ fn print_transaction(transaction: &CommittedTransactionView) {
         println!("  [{index}] {text}");
     }
     let status = TxStatusView { hash: inner.hash, status: transaction.status, receipt: transaction.receipt.clone() };
-    super::tx::print_status(&status);
+    super::describe::print_status(&status, units);
 }
 
 fn print_markets(markets: &[MarketView]) {

@@ -17,8 +17,9 @@ use parlend_contracts::units::{self, LiquidationChanges, MarketChanges};
 use parlend_contracts::{AmountOrAll, Instruction};
 use parlend_ledger::{Address, Amount, AssetId};
 use parlend_rpc::Client;
-use parlend_rpc::types::{OutcomeView, TxState, TxStatusView};
+use parlend_rpc::types::TxState;
 
+use super::describe::Units;
 use super::{RpcArgs, load_key};
 
 /// `parlend tx` arguments.
@@ -369,7 +370,7 @@ pub async fn run(args: TxArgs) -> anyhow::Result<()> {
     if args.rpc.json {
         super::print_json(&status)?;
     } else {
-        print_status(&status);
+        super::describe::print_status(&status, &Units::fetch(&client).await?);
     }
     // A failed transaction is included (its nonce is used), but the command
     // did not do what was asked: exit non-zero, as scripts expect.
@@ -499,30 +500,6 @@ async fn market_instruction(client: &Client, args: &MarketArgs) -> anyhow::Resul
     } else {
         Instruction::UpdateMarket { asset, params }
     })
-}
-
-/// Prints a transaction status for people.
-pub(crate) fn print_status(status: &TxStatusView) {
-    println!("transaction {}", status.hash);
-    match (&status.status, &status.receipt) {
-        (TxState::Pending, _) => println!("status: pending (use --wait to wait for the block)"),
-        (TxState::Unknown, _) => println!("status: unknown"),
-        (_, Some(receipt)) => {
-            println!("block:  {} ({}), index {}", receipt.block_height, receipt.block_hash, receipt.index);
-            match &receipt.outcome {
-                OutcomeView::Success => println!("status: success"),
-                OutcomeView::Failed { reason, code, instruction } => {
-                    println!(
-                        "status: failed: {reason} (code {code}) at instruction {instruction}; nothing changed but the nonce"
-                    )
-                }
-                OutcomeView::AccessViolation { key } => {
-                    println!("status: failed: access violation on {key}; nothing changed but the nonce")
-                }
-            }
-        }
-        (state, None) => println!("status: {state:?}"),
-    }
 }
 
 #[cfg(test)]
