@@ -76,3 +76,77 @@ pub fn events(store: &dyn Store, params: &EventsParams) -> Result<EventsView, Ap
 fn cursor(position: EventPosition) -> EventCursor {
     EventCursor { height: position.height, tx_index: position.tx_index, event_index: position.event_index }
 }
+
+/// What the node log says about one transaction of a block: its signer and
+/// instructions, known before the block is committed.
+#[derive(Debug, Clone)]
+pub struct TxLogEntry {
+    hash: parlend_ledger::Hash,
+    signer: parlend_ledger::Address,
+    instructions: String,
+}
+
+/// The log entries of a block's transactions, or none when the node log
+/// does not show transactions (below `info`).
+pub fn tx_log_entries(transactions: &[parlend_contracts::SignedTransaction]) -> Vec<TxLogEntry> {
+    if !tracing::enabled!(target: "parlend::tx", tracing::Level::INFO) {
+        return Vec::new();
+    }
+    transactions
+        .iter()
+        .map(|signed| TxLogEntry {
+            hash: signed.hash(),
+            signer: signed.transaction.signer,
+            instructions: signed.transaction.instructions.iter().map(instruction_name).collect::<Vec<_>>().join("+"),
+        })
+        .collect()
+}
+
+fn instruction_name(instruction: &parlend_contracts::Instruction) -> String {
+    serde_json::to_value(instruction)
+        .ok()
+        .and_then(|json| json["type"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// One line per transaction (hash, signer, instructions, outcome), then one
+/// for the block (height, transactions, parallel share, time).
+pub fn log_block(
+    head: &parlend_store::ChainHead,
+    entries: &[TxLogEntry],
+    receipts: &[parlend_ledger::Receipt],
+    stats: &parlend_ledger::exec::ExecutionStats,
+    took: std::time::Duration,
+) {
+    for (entry, receipt) in entries.iter().zip(receipts) {
+        let outcome = match outcome_view(&receipt.status) {
+            OutcomeView::Success => "ok".to_string(),
+            OutcomeView::Failed { reason, instruction, detail, .. } => match detail {
+                Some(detail) => format!("failed at {instruction}: {detail}"),
+                None => format!("failed at {instruction}: {reason}"),
+            },
+            OutcomeView::AccessViolation { key } => format!("access violation on {key}"),
+        };
+        tracing::info!(
+            target: "parlend::tx",
+            height = head.height,
+            hash = %entry.hash,
+            signer = %entry.signer,
+            instructions = %entry.instructions,
+            outcome = %outcome,
+            "transaction"
+        );
+    }
+    let count = receipts.len();
+    // Transactions that ran once, speculatively in parallel, and were kept.
+    let parallel = if stats.serial_fallback || count == 0 { 0 } else { count.saturating_sub(stats.reexecutions) };
+    tracing::info!(
+        target: "parlend::block",
+        height = head.height,
+        hash = %head.hash,
+        transactions = count,
+        parallel = %format_args!("{parallel}/{count}"),
+        millis = took.as_millis(),
+        "block committed"
+    );
+}

@@ -97,6 +97,9 @@ pub trait NodeApi: Send + Sync + 'static {
     /// Dev: moves the node's clock forward.
     fn dev_increase_time(&self, seconds: u64) -> Result<ClockView, ApiError>;
 
+    /// `dev_setTime`: the clock to `timestamp` (not before its current time).
+    fn dev_set_time(&self, timestamp: u64) -> Result<ClockView, ApiError>;
+
     /// Dev: remembers the head (and the clock offset).
     fn dev_snapshot(&self) -> Result<SnapshotView, ApiError>;
 

@@ -227,6 +227,11 @@ impl Client {
         self.call(methods::DEV_INCREASE_TIME, &IncreaseTimeParams { seconds }).await
     }
 
+    /// `dev_setTime`.
+    pub async fn set_time(&self, timestamp: u64) -> Result<ClockView, ClientError> {
+        self.call(methods::DEV_SET_TIME, &crate::types::SetTimeParams { timestamp }).await
+    }
+
     /// `dev_snapshot`.
     pub async fn snapshot(&self) -> Result<SnapshotView, ClientError> {
         self.call(methods::DEV_SNAPSHOT, &serde_json::json!({})).await

@@ -44,6 +44,8 @@ pub const DEV_FAUCET: &str = "dev_faucet";
 pub const DEV_MINE: &str = "dev_mine";
 /// Dev: move the node's clock forward.
 pub const DEV_INCREASE_TIME: &str = "dev_increaseTime";
+/// Dev: set the node's clock to a time (never back).
+pub const DEV_SET_TIME: &str = "dev_setTime";
 /// Dev: remember the current state.
 pub const DEV_SNAPSHOT: &str = "dev_snapshot";
 /// Dev: go back to a remembered state.
@@ -73,6 +75,7 @@ pub const ALL: &[&str] = &[
     DEV_FAUCET,
     DEV_MINE,
     DEV_INCREASE_TIME,
+    DEV_SET_TIME,
     DEV_SNAPSHOT,
     DEV_REVERT,
 ];

@@ -35,7 +35,7 @@ use crate::types::{
     AddressParams, AssetParams, BlockParams, EVENTS_BLOCK_RANGE_MAX, EVENTS_LIMIT_MAX, EventsParams, FaucetParams,
     HashParams, HealthView, INCREASE_TIME_SECONDS_MAX, IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams,
     MINE_BLOCKS_MAX, MineParams, RevertParams, SendOutcome, SendTransactionParams, SendTransactionsParams,
-    SimulateParams, TxState, TxStatusView,
+    SetTimeParams, SimulateParams, TxState, TxStatusView,
 };
 
 /// Server limits. Every one is bounded; the defaults are safe for a dev node.
@@ -443,6 +443,12 @@ fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered
         Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_increase_time(request.seconds)).await?)
     })?;
 
+    module.register_async_method(methods::DEV_SET_TIME, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_SET_TIME)?;
+        let request: SetTimeParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_set_time(request.timestamp)).await?)
+    })?;
+
     module.register_async_method(methods::DEV_SNAPSHOT, |params, context, _| async move {
         dev_only(&*context.node, methods::DEV_SNAPSHOT)?;
         let _: Empty = parse(&params)?;
@@ -497,6 +503,7 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
         methods::DEV_FAUCET => check::<FaucetParams>(&params),
         methods::DEV_MINE => check::<MineParams>(&params),
         methods::DEV_INCREASE_TIME => check::<IncreaseTimeParams>(&params),
+        methods::DEV_SET_TIME => check::<SetTimeParams>(&params),
         methods::DEV_REVERT => check::<RevertParams>(&params),
         _ => Ok(()),
     }

@@ -611,6 +611,19 @@ pub struct ClockView {
     pub offset_seconds: u64,
     /// The node's time now: the earliest timestamp of the next block.
     pub clock: u64,
+    /// Stale dev oracle prices re-posted at their last value after the
+    /// move (committed before the answer, unless the node mines manually).
+    #[serde(default)]
+    pub prices_refreshed: u32,
+}
+
+/// `dev_setTime` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetTimeParams {
+    /// The node's new time, seconds since the Unix epoch: not before the
+    /// node's clock (it never goes back).
+    pub timestamp: u64,
 }
 
 /// `dev_snapshot` result.

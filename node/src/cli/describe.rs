@@ -6,7 +6,7 @@ use parlend_contracts::event::LiquidationEvent;
 use parlend_contracts::{Event, Failure};
 use parlend_ledger::{Address, Amount, AssetId};
 use parlend_rpc::Client;
-use parlend_rpc::types::{OutcomeView, TxState, TxStatusView};
+use parlend_rpc::types::{OutcomeView, SimulationView, TxState, TxStatusView};
 
 use super::format;
 
@@ -162,6 +162,40 @@ pub fn outcome(outcome: &OutcomeView, units: &Units) -> String {
             format!("failed: access violation on {key}; nothing changed but the nonce")
         }
     }
+}
+
+/// A simulated failure: why, with its values.
+pub fn simulated(outcome: &OutcomeView, units: &Units) -> String {
+    match outcome {
+        OutcomeView::Success => "success".to_string(),
+        OutcomeView::Failed { reason, code, instruction, detail } => {
+            let why = detail.as_ref().map_or_else(|| reason.clone(), |detail| failure(detail, units));
+            format!("instruction {instruction} fails with {why} (code {code})")
+        }
+        OutcomeView::AccessViolation { key } => format!("access violation on {key}"),
+    }
+}
+
+/// Prints a `--dry-run`: the outcome, the events, the access set.
+pub fn print_simulation(simulation: &SimulationView, units: &Units) {
+    println!("dry run: nothing sent");
+    println!("outcome: {}", simulated(&simulation.outcome, units));
+    println!("nonce:   {}", simulation.nonce);
+    if !simulation.events.is_empty() {
+        println!("events:");
+        for (index, line) in simulation.events.iter().map(|item| event(item, units)).enumerate() {
+            println!("  [{index}] {line}");
+        }
+    }
+    println!("access set ({}):", plural(simulation.access.entries().len(), "key"));
+    for access in simulation.access.entries() {
+        println!("  {:<6} {}", format!("{:?}", access.mode).to_lowercase(), access.key);
+    }
+}
+
+/// `n thing` or `n things`.
+pub fn plural(count: usize, thing: &str) -> String {
+    if count == 1 { format!("1 {thing}") } else { format!("{count} {thing}s") }
 }
 
 /// Prints a transaction status for people, with its events.

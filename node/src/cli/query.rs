@@ -97,7 +97,7 @@ pub enum QueryKind {
 
 /// `parlend query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.rpc.rpc)?;
+    let client = super::client(&args.rpc)?;
     let json = args.rpc.json;
     match args.what {
         QueryKind::Account { address } => {
