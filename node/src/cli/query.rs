@@ -206,12 +206,12 @@ fn print_account(account: &AccountView, balances: &BalancesView) {
 fn print_block(block: &BlockView) {
     let header = &block.header;
     println!("block {} {}", header.height, block.hash);
-    println!("  parent:       {}", header.parent_hash);
-    println!("  timestamp:    {}", header.timestamp);
-    println!("  state root:   {}", header.state_root);
-    println!("  tx root:      {}", header.transactions_root);
-    println!("  receipts root:{}", header.receipts_root);
-    println!("  transactions: {}", block.transactions.len());
+    println!("  parent:        {}", header.parent_hash);
+    println!("  timestamp:     {}", format::timestamp(header.timestamp));
+    println!("  state root:    {}", header.state_root);
+    println!("  tx root:       {}", header.transactions_root);
+    println!("  receipts root: {}", header.receipts_root);
+    println!("  transactions:  {}", block.transactions.len());
     for hash in &block.transactions {
         println!("    {hash}");
     }
@@ -236,9 +236,9 @@ fn print_markets(markets: &[MarketView]) {
     for market in markets {
         println!(
             "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
-            market.asset,
-            format::truncated(&format::tokens(market.total_supply, market.decimals), 4),
-            format::truncated(&format::tokens(market.total_debt, market.decimals), 4),
+            market.asset.to_string(),
+            format::rounded(&format::tokens(market.total_supply, market.decimals), 4),
+            format::rounded(&format::tokens(market.total_debt, market.decimals), 4),
             format::percent(market.utilization),
             format::percent(market.supply_apy),
             format::percent(market.borrow_apy),
@@ -248,7 +248,11 @@ fn print_markets(markets: &[MarketView]) {
 }
 
 fn print_liquidatable(view: &LiquidatableView) {
-    println!("{} positions with debt examined at time {}", view.scanned, view.timestamp);
+    println!(
+        "{} examined at {}",
+        super::describe::plural(usize::try_from(view.scanned).unwrap_or(usize::MAX), "position with debt"),
+        format::timestamp(view.timestamp)
+    );
     for (title, list) in [("liquidatable now", &view.liquidatable), ("at risk", &view.at_risk)] {
         println!("{title}: {}", list.len());
         for entry in list {
@@ -265,7 +269,7 @@ fn print_liquidatable(view: &LiquidatableView) {
 }
 
 fn print_position(position: &PositionView) {
-    println!("position of {} at time {}", position.owner, position.timestamp);
+    println!("position of {} at {}", position.owner, format::timestamp(position.timestamp));
     if position.assets.is_empty() {
         println!("  no deposits and no debt");
         return;
@@ -329,9 +333,9 @@ fn print_market(market: &MarketView) {
     println!("  borrow APY:   {}  (APR {})", format::percent(market.borrow_apy), format::percent(market.borrow_apr));
     match &market.price {
         Some(price) => println!(
-            "  price:        {}  ({} s old{})",
+            "  price:        {}  ({} old{})",
             format::usd(price.price),
-            price.age_seconds,
+            format::duration(price.age_seconds),
             if price.stale { ", STALE" } else { "" }
         ),
         None => println!("  price:        none"),
@@ -352,11 +356,11 @@ fn print_market(market: &MarketView) {
         format::percent(params.optimal_utilization)
     );
     println!(
-        "  caps: supply {}, borrow {} (0: none); flash-loan fee {} bps; price staleness {} s",
+        "  caps: supply {}, borrow {} (0: none); flash-loan fee {} bps; price staleness {}",
         amount(params.supply_cap),
         amount(params.borrow_cap),
         params.flash_loan_fee.0,
-        params.price_staleness_seconds
+        format::duration(params.price_staleness_seconds)
     );
     println!(
         "  borrowing {}, flash loans {}, paused {}, frozen {}",
@@ -381,11 +385,11 @@ fn print_market(market: &MarketView) {
 fn print_price(entry: &PriceEntryView) {
     match &entry.price {
         Some(price) => println!(
-            "{:>6}  {:>14}  at {} ({} s old{})",
+            "{:>6}  {:>14}  at {} ({} old{})",
             entry.asset.to_string(),
             format::usd(price.price),
-            price.timestamp,
-            price.age_seconds,
+            format::timestamp(price.timestamp),
+            format::duration(price.age_seconds),
             if price.stale { ", STALE" } else { "" }
         ),
         None => println!("{:>6}  no price", entry.asset.to_string()),
