@@ -21,6 +21,7 @@
 use parlend_ledger::exec::TxView;
 use parlend_ledger::{Amount, AssetId};
 
+use crate::event::Event;
 use crate::failure::Failure;
 use crate::instruction::AmountOrAll;
 use crate::market::{
@@ -58,7 +59,7 @@ pub struct CoverRequest {
 }
 
 /// `CoverDeficit`.
-pub fn cover_deficit(view: &mut TxView<'_>, context: &Context<'_>, request: &CoverRequest) -> Result<(), Failure> {
+pub fn cover_deficit(view: &mut TxView<'_>, context: &Context<'_>, request: &CoverRequest) -> Result<Event, Failure> {
     if request.amount == AmountOrAll::Amount(Amount::ZERO) {
         return Err(Failure::ZeroAmount);
     }
@@ -85,5 +86,11 @@ pub fn cover_deficit(view: &mut TxView<'_>, context: &Context<'_>, request: &Cov
         debit(view, context.signer, asset, Amount(covered))?;
         add_cash(view, asset, covered)?;
     }
-    sub_deficit(view, asset, covered)
+    sub_deficit(view, asset, covered)?;
+    Ok(Event::DeficitCovered {
+        payer: context.signer,
+        asset,
+        amount: Amount(covered),
+        from_treasury: request.from_treasury,
+    })
 }

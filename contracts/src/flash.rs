@@ -14,6 +14,7 @@
 use parlend_ledger::exec::TxView;
 use parlend_ledger::{Amount, AssetId, Rounding};
 
+use crate::event::Event;
 use crate::failure::Failure;
 use crate::market::{add_cash, read_market, sub_cash};
 use crate::tokens::{credit, debit};
@@ -99,9 +100,10 @@ pub fn flash_repay(
     context: &Context<'_>,
     loans: &mut FlashLoans,
     asset: AssetId,
-) -> Result<(), Failure> {
+) -> Result<Event, Failure> {
     let loan = loans.take(asset).ok_or(Failure::NoFlashLoan)?;
     let owed = loan.amount.checked_add(loan.fee).ok_or(Failure::MathOverflow)?;
     debit(view, context.signer, asset, Amount(owed))?;
-    add_cash(view, asset, owed)
+    add_cash(view, asset, owed)?;
+    Ok(Event::FlashLoan { account: context.signer, asset, amount: Amount(loan.amount), fee: Amount(loan.fee) })
 }

@@ -91,7 +91,7 @@ pub fn collateral_value(entry: &PositionEntry, market: &MarketView) -> Result<Wa
     if !counts_as_collateral(entry, &market.config) {
         return Ok(Wad::ZERO);
     }
-    let price = market.price.ok_or(Failure::PriceMissing)?;
+    let price = market.price.ok_or(Failure::PriceMissing { asset: market.config.asset })?;
     let deposit = deposit_balance(entry.scaled_deposit, market.index.liquidity_index)?;
     Ok(value(deposit, price, market.config.decimals, Rounding::Down)?)
 }
@@ -101,7 +101,7 @@ pub fn debt_value(entry: &PositionEntry, market: &MarketView) -> Result<Wad, Fai
     if entry.scaled_debt == 0 {
         return Ok(Wad::ZERO);
     }
-    let price = market.price.ok_or(Failure::PriceMissing)?;
+    let price = market.price.ok_or(Failure::PriceMissing { asset: market.config.asset })?;
     let debt = debt_balance(entry.scaled_debt, market.index.borrow_index)?;
     Ok(value(debt, price, market.config.decimals, Rounding::Up)?)
 }
@@ -161,7 +161,10 @@ pub fn require_healthy(
     }
     let markets = load_markets(view, position, now)?;
     let health = evaluate(position, &markets, emode)?;
-    if health.health_factor < HEALTH_FACTOR_THRESHOLD { Err(Failure::HealthFactorTooLow) } else { Ok(()) }
+    if health.health_factor < HEALTH_FACTOR_THRESHOLD {
+        return Err(Failure::HealthFactorTooLow { health_factor: health.health_factor });
+    }
+    Ok(())
 }
 
 /// Fails with `InsufficientCollateral` unless the borrowing power covers
@@ -172,7 +175,10 @@ pub fn require_borrowing_power(
     emode: Option<&EModeCategory>,
 ) -> Result<(), Failure> {
     let health = evaluate(position, markets, emode)?;
-    if health.borrowing_power < health.debt_value { Err(Failure::InsufficientCollateral) } else { Ok(()) }
+    if health.borrowing_power < health.debt_value {
+        return Err(Failure::InsufficientCollateral { available: health.borrowing_power, needed: health.debt_value });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -235,7 +241,7 @@ mod tests {
         let mut usdc = market("USDC", 6, 8_000, 1);
         usdc.price = None;
         let position = Position { entries: vec![entry("USDC", 0, 5)], ..Default::default() };
-        assert_eq!(evaluate(&position, &[usdc], None), Err(Failure::PriceMissing));
+        assert_eq!(evaluate(&position, &[usdc], None), Err(Failure::PriceMissing { asset: usdc.config.asset }));
         assert_eq!(health_factor(Wad(u128::MAX), Wad(1)), Wad::MAX);
     }
 }

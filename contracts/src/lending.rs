@@ -16,6 +16,7 @@ use parlend_ledger::exec::TxView;
 use parlend_ledger::{Address, Amount, AssetId, Bps, Ray};
 
 use crate::emode::{collateral_risk, in_category, position_category};
+use crate::event::Event;
 use crate::failure::Failure;
 use crate::health::{load_markets, require_borrowing_power, require_healthy};
 use crate::instruction::AmountOrAll;
@@ -35,7 +36,7 @@ use crate::vm::Context;
 
 /// `Deposit`: wallet tokens into the market, as a scaled deposit. The first
 /// deposit of an asset turns it on as collateral when its LTV is positive.
-pub fn deposit(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amount: Amount) -> Result<(), Failure> {
+pub fn deposit(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amount: Amount) -> Result<Event, Failure> {
     if amount.is_zero() {
         return Err(Failure::ZeroAmount);
     }
@@ -48,11 +49,21 @@ pub fn deposit(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amo
     }
     let mut position = read_position(view, context.signer)?;
     credit_deposit(view, &mut position, &market, scaled)?;
+    let (scaled_deposit, collateral) =
+        position.entry(asset).map_or((scaled, false), |entry| (entry.scaled_deposit, entry.collateral));
 
     debit(view, context.signer, asset, amount)?;
-    add_supply(view, &market, &index, scaled)?;
+    add_supply(view, &market, &index, amount, scaled)?;
     add_cash(view, asset, amount.0)?;
-    write_position(view, context.signer, position)
+    write_position(view, context.signer, position)?;
+    Ok(Event::Deposit {
+        account: context.signer,
+        asset,
+        amount,
+        scaled_minted: Amount(scaled),
+        scaled_deposit: Amount(scaled_deposit),
+        collateral,
+    })
 }
 
 /// Adds `scaled` to a position's deposit; a deposit that starts from zero
@@ -92,7 +103,7 @@ pub fn withdraw(
     context: &Context<'_>,
     asset: AssetId,
     amount: AmountOrAll,
-) -> Result<(), Failure> {
+) -> Result<Event, Failure> {
     let index = unpaused_index(view, asset, amount)?;
     let mut position = read_position(view, context.signer)?;
     let entry = position.entry_mut(asset).filter(|entry| entry.scaled_deposit > 0).ok_or(Failure::NoDeposit)?;
@@ -100,7 +111,9 @@ pub fn withdraw(
         AmountOrAll::All => (entry.scaled_deposit, deposit_balance(entry.scaled_deposit, index.liquidity_index)?),
         AmountOrAll::Amount(amount) => (scaled_deposit_burned(amount.0, index.liquidity_index)?, amount.0),
     };
-    entry.scaled_deposit = entry.scaled_deposit.checked_sub(burned).ok_or(Failure::InsufficientBalance)?;
+    let scaled_deposit =
+        entry.scaled_deposit.checked_sub(burned).ok_or(Failure::InsufficientBalance { asset, amount: Amount(paid) })?;
+    entry.scaled_deposit = scaled_deposit;
     position.normalize();
     let emode = position_category(context.config, position.emode_category)?;
     require_healthy(view, &position, emode.as_ref(), context.now)?;
@@ -108,7 +121,14 @@ pub fn withdraw(
     sub_cash(view, asset, paid)?;
     sub_supply(view, asset, burned)?;
     credit(view, context.signer, asset, Amount(paid))?;
-    write_position(view, context.signer, position)
+    write_position(view, context.signer, position)?;
+    Ok(Event::Withdraw {
+        account: context.signer,
+        asset,
+        amount: Amount(paid),
+        scaled_burned: Amount(burned),
+        scaled_deposit: Amount(scaled_deposit),
+    })
 }
 
 /// `Borrow`: new debt to the wallet. The market must be open with
@@ -116,7 +136,7 @@ pub fn withdraw(
 /// position's borrowing power must cover its debt afterwards (prices
 /// fresh), and a position in isolation mode may borrow only assets
 /// borrowable in isolation, within the ceiling.
-pub fn borrow(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amount: Amount) -> Result<(), Failure> {
+pub fn borrow(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amount: Amount) -> Result<Event, Failure> {
     if amount.is_zero() {
         return Err(Failure::ZeroAmount);
     }
@@ -134,16 +154,24 @@ pub fn borrow(view: &mut TxView<'_>, context: &Context<'_>, asset: AssetId, amou
     let scaled = scaled_debt_minted(amount.0, index.borrow_index)?;
     let entry = position.entry_or_insert(asset)?;
     entry.scaled_debt = entry.scaled_debt.checked_add(scaled).ok_or(Failure::MathOverflow)?;
+    let scaled_debt = entry.scaled_debt;
     let markets = load_markets(view, &position, context.now)?;
     require_borrowing_power(&markets, &position, emode.as_ref())?;
     let isolated = isolated_collateral_in(&position, &markets)?;
     check_borrowable(isolated.as_ref(), &market)?;
 
     record_borrow(view, &mut position, isolated.as_ref(), &market, amount.0)?;
-    add_debt(view, &market, &index, scaled)?;
+    add_debt(view, &market, &index, amount, scaled)?;
     sub_cash(view, asset, amount.0)?;
     credit(view, context.signer, asset, amount)?;
-    write_position(view, context.signer, position)
+    write_position(view, context.signer, position)?;
+    Ok(Event::Borrow {
+        account: context.signer,
+        asset,
+        amount,
+        scaled_minted: Amount(scaled),
+        scaled_debt: Amount(scaled_debt),
+    })
 }
 
 /// `Repay`: debt paid from the signer's wallet, for itself or another
@@ -155,7 +183,7 @@ pub fn repay(
     asset: AssetId,
     amount: AmountOrAll,
     on_behalf_of: Option<Address>,
-) -> Result<(), Failure> {
+) -> Result<Event, Failure> {
     if amount == AmountOrAll::Amount(Amount::ZERO) {
         return Err(Failure::ZeroAmount);
     }
@@ -167,6 +195,7 @@ pub fn repay(
     let entry = position.entry_mut(asset).filter(|entry| entry.scaled_debt > 0).ok_or(Failure::NoDebt)?;
     let (burned, paid) = repayment(entry.scaled_debt, index.borrow_index, amount)?;
     entry.scaled_debt = entry.scaled_debt.checked_sub(burned).ok_or(Failure::CorruptState)?;
+    let scaled_debt = entry.scaled_debt;
     // Only a position that added to a ceiling has anything to release.
     if position.isolation_debt > 0 {
         let isolated = isolated_collateral(view, &position)?;
@@ -176,7 +205,15 @@ pub fn repay(
     debit(view, context.signer, asset, Amount(paid))?;
     sub_debt(view, asset, burned)?;
     add_cash(view, asset, paid)?;
-    write_position(view, borrower, position)
+    write_position(view, borrower, position)?;
+    Ok(Event::Repay {
+        payer: context.signer,
+        borrower,
+        asset,
+        amount: Amount(paid),
+        scaled_burned: Amount(burned),
+        scaled_debt: Amount(scaled_debt),
+    })
 }
 
 /// Scaled debt burned and underlying paid to repay `amount` of a debt of

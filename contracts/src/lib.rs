@@ -34,7 +34,9 @@
 //! - [`health`] and [`oracle`]: values, prices and the health factor.
 //! - [`block`]: the block prologue (accrual) and epilogue (rates).
 //! - [`query`]: read-only views for the node (positions, markets, health).
-//! - [`failure::Failure`]: stable reason codes of failed instructions.
+//! - [`failure::Failure`]: stable reason codes of failed instructions, with
+//!   the values that explain them.
+//! - [`event::Event`]: what each successful instruction did (receipts).
 //! - [`state`], [`position`]: typed values and their keys.
 //! - [`genesis::Genesis`]: the initial state of a chain.
 //! - [`limits`]: every bound of the state machine.
@@ -44,6 +46,7 @@ pub mod block;
 pub mod deficit;
 pub mod dev;
 pub mod emode;
+pub mod event;
 pub mod failure;
 pub mod flash;
 pub mod genesis;
@@ -66,6 +69,7 @@ pub mod vm;
 #[cfg(test)]
 mod tests;
 
+pub use event::Event;
 pub use failure::Failure;
 pub use instruction::{AmountOrAll, Instruction};
 pub use vm::LendingVm;

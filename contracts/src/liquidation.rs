@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deficit::record_bad_debt;
 use crate::emode::{EModeCategory, collateral_risk, position_category};
+use crate::event::{DeficitCreated, LiquidationEvent};
 use crate::failure::Failure;
 use crate::health::{
     HEALTH_FACTOR_THRESHOLD, Health, MarketView, counts_as_collateral, evaluate, load_markets, market_of,
@@ -88,6 +89,9 @@ pub struct LiquidationPlan {
     pub collateral_seized: u128,
     /// Scaled deposit burned from the borrower.
     pub collateral_scaled_burned: u128,
+    /// The bonus part of the seizure: seized less `seized / bonus` (the
+    /// debt's worth, rounded down).
+    pub bonus: u128,
     /// The protocol's share of the bonus (stays in the market).
     pub protocol_fee: u128,
     /// Collateral the liquidator receives: seized less the protocol fee.
@@ -105,7 +109,7 @@ pub struct Reserve<'a> {
 
 impl Reserve<'_> {
     fn price(&self) -> Result<Wad, Failure> {
-        self.market.price.ok_or(Failure::PriceMissing)
+        self.market.price.ok_or(Failure::PriceMissing { asset: self.market.config.asset })
     }
 
     fn decimals(&self) -> u8 {
@@ -114,7 +118,11 @@ impl Reserve<'_> {
 }
 
 /// `Liquidate`.
-pub fn liquidate(view: &mut TxView<'_>, context: &Context<'_>, request: &LiquidationRequest) -> Result<(), Failure> {
+pub fn liquidate(
+    view: &mut TxView<'_>,
+    context: &Context<'_>,
+    request: &LiquidationRequest,
+) -> Result<LiquidationEvent, Failure> {
     if request.borrower == context.signer {
         return Err(Failure::SelfLiquidation);
     }
@@ -148,9 +156,13 @@ pub fn liquidate(view: &mut TxView<'_>, context: &Context<'_>, request: &Liquida
     debit(view, context.signer, request.debt_asset, Amount(plan.debt_repaid))?;
     sub_debt(view, request.debt_asset, plan.debt_scaled_burned)?;
     add_cash(view, request.debt_asset, plan.debt_repaid)?;
+    let mut deficit = Vec::new();
     for burned in bad_debt {
-        record_bad_debt(view, burned.asset, &market_of(&markets, burned.asset)?.index, burned.debt)?;
+        let created = record_bad_debt(view, burned.asset, &market_of(&markets, burned.asset)?.index, burned.debt)?;
         sub_debt(view, burned.asset, burned.scaled)?;
+        if created > 0 {
+            deficit.push(DeficitCreated { asset: burned.asset, amount: Amount(created) });
+        }
     }
     sub_supply(view, request.collateral_asset, plan.collateral_scaled_burned)?;
     match receiver {
@@ -163,7 +175,37 @@ pub fn liquidate(view: &mut TxView<'_>, context: &Context<'_>, request: &Liquida
             credit(view, context.signer, request.collateral_asset, Amount(plan.liquidator_collateral))?;
         }
     }
-    write_position(view, request.borrower, position)
+    let event = liquidation_event(context, request, &plan, &position, deficit);
+    write_position(view, request.borrower, position)?;
+    Ok(event)
+}
+
+/// The event of a liquidation: the plan's amounts and the borrower's
+/// balances afterwards.
+fn liquidation_event(
+    context: &Context<'_>,
+    request: &LiquidationRequest,
+    plan: &LiquidationPlan,
+    position: &Position,
+    deficit: Vec<DeficitCreated>,
+) -> LiquidationEvent {
+    LiquidationEvent {
+        liquidator: context.signer,
+        borrower: request.borrower,
+        debt_asset: request.debt_asset,
+        collateral_asset: request.collateral_asset,
+        debt_repaid: Amount(plan.debt_repaid),
+        collateral_seized: Amount(plan.collateral_seized),
+        bonus: Amount(plan.bonus),
+        protocol_fee: Amount(plan.protocol_fee),
+        liquidator_collateral: Amount(plan.liquidator_collateral),
+        received_as_deposit: request.receive_deposit,
+        borrower_scaled_debt: Amount(position.entry(request.debt_asset).map_or(0, |entry| entry.scaled_debt)),
+        borrower_scaled_deposit: Amount(
+            position.entry(request.collateral_asset).map_or(0, |entry| entry.scaled_deposit),
+        ),
+        deficit,
+    }
 }
 
 /// Finds both reserves of the request in the borrower's position
@@ -234,6 +276,7 @@ pub fn plan(
         scaled_deposit_burned(collateral_seized, collateral.market.index.liquidity_index)?
             .min(collateral.entry.scaled_deposit)
     };
+    let bonus_part = bonus_part(collateral_seized, bonus)?;
     let protocol_fee =
         protocol_fee(collateral_seized, bonus, collateral.market.config.params.liquidation_protocol_fee)?;
     // The fee is at most the bonus part, which is at most the seizure.
@@ -243,6 +286,7 @@ pub fn plan(
         debt_scaled_burned,
         collateral_seized,
         collateral_scaled_burned,
+        bonus: bonus_part,
         protocol_fee,
         liquidator_collateral,
     })
@@ -295,9 +339,14 @@ fn collateral_for_debt(
 
 /// The protocol's share `fee` of the bonus in `seized` at `bonus` (rule 3), rounded up.
 pub fn protocol_fee(seized: u128, bonus: Bps, fee: Bps) -> Result<u128, Failure> {
+    Ok(fee.apply(bonus_part(seized, bonus)?, Rounding::Up)?)
+}
+
+/// The bonus part of `seized` at `bonus`: seized less `seized / bonus`
+/// (rounded down, so the part rounds up).
+pub fn bonus_part(seized: u128, bonus: Bps) -> Result<u128, Failure> {
     let base = mul_div(seized, Bps::SCALE, u128::from(bonus.0), Rounding::Down)?;
-    let bonus_part = seized.saturating_sub(base);
-    Ok(fee.apply(bonus_part, Rounding::Up)?)
+    Ok(seized.saturating_sub(base))
 }
 
 /// Takes the plan's debt and collateral out of the borrower's position.

@@ -342,15 +342,19 @@ fn scaled_cap(cap: Amount, index: Ray) -> Result<Option<u128>, Failure> {
     Ok(Some(index.div_int(cap.0, Rounding::Down)?))
 }
 
-/// Adds scaled deposits, within the supply cap (`SupplyCapExceeded`).
+/// Adds scaled deposits, within the supply cap (`SupplyCapExceeded`, with
+/// the cap and `amount`, the deposit in underlying units).
 pub fn add_supply(
     view: &mut TxView<'_>,
     config: &MarketConfig,
     index: &MarketIndex,
+    amount: Amount,
     scaled: u128,
 ) -> Result<(), Failure> {
-    let cap = scaled_cap(config.params.supply_cap, index.liquidity_index)?;
-    add_within(view, config.asset, SCALED_SUPPLY_FIELD, scaled, cap, Failure::SupplyCapExceeded)
+    let cap = config.params.supply_cap;
+    let scaled_cap = scaled_cap(cap, index.liquidity_index)?;
+    let over_cap = Failure::SupplyCapExceeded { cap, amount };
+    add_within(view, config.asset, SCALED_SUPPLY_FIELD, scaled, scaled_cap, over_cap)
 }
 
 /// Adds `scaled` to a totals field, within a scaled cap if there is one
@@ -382,15 +386,19 @@ pub fn sub_supply(view: &mut TxView<'_>, asset: AssetId, scaled: u128) -> Result
     bounded(view.sub(totals_key(asset), SCALED_SUPPLY_FIELD, scaled), Failure::CorruptState)
 }
 
-/// Adds scaled debt, within the borrow cap (`BorrowCapExceeded`).
+/// Adds scaled debt, within the borrow cap (`BorrowCapExceeded`, with the
+/// cap and `amount`, the borrow in underlying units).
 pub fn add_debt(
     view: &mut TxView<'_>,
     config: &MarketConfig,
     index: &MarketIndex,
+    amount: Amount,
     scaled: u128,
 ) -> Result<(), Failure> {
-    let cap = scaled_cap(config.params.borrow_cap, index.borrow_index)?;
-    add_within(view, config.asset, SCALED_DEBT_FIELD, scaled, cap, Failure::BorrowCapExceeded)
+    let cap = config.params.borrow_cap;
+    let scaled_cap = scaled_cap(cap, index.borrow_index)?;
+    let over_cap = Failure::BorrowCapExceeded { cap, amount };
+    add_within(view, config.asset, SCALED_DEBT_FIELD, scaled, scaled_cap, over_cap)
 }
 
 /// Removes scaled debt (`CorruptState` if the total holds less).
@@ -405,7 +413,8 @@ pub fn add_cash(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Result<(
 
 /// Takes underlying out of the market's cash (`InsufficientLiquidity`).
 pub fn sub_cash(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Result<(), Failure> {
-    bounded(view.sub(totals_key(asset), CASH_FIELD, amount), Failure::InsufficientLiquidity)
+    let short = Failure::InsufficientLiquidity { asset, amount: Amount(amount) };
+    bounded(view.sub(totals_key(asset), CASH_FIELD, amount), short)
 }
 
 /// Records `amount` of new deficit.
@@ -422,9 +431,10 @@ pub fn sub_deficit(view: &mut TxView<'_>, asset: AssetId, amount: u128) -> Resul
 /// Adds `cents` to the isolation debt of the isolated collateral
 /// `collateral`, within its ceiling (`DebtCeilingExceeded`).
 pub fn add_isolation_debt(view: &mut TxView<'_>, collateral: &MarketConfig, cents: u128) -> Result<(), Failure> {
-    let ceiling = u128::from(collateral.params.debt_ceiling_cents);
+    let ceiling_cents = collateral.params.debt_ceiling_cents;
     let key = totals_key(collateral.asset);
-    bounded(view.add_capped(key, ISOLATION_DEBT_FIELD, cents, ceiling), Failure::DebtCeilingExceeded)
+    let over = Failure::DebtCeilingExceeded { collateral: collateral.asset, ceiling_cents, amount_cents: cents };
+    bounded(view.add_capped(key, ISOLATION_DEBT_FIELD, cents, u128::from(ceiling_cents)), over)
 }
 
 /// Removes `cents` from the isolation debt of `collateral`. A position

@@ -66,9 +66,11 @@ pub fn amount_for_value(usd: Wad, price: Wad, decimals: u8, rounding: Rounding) 
 /// The market's price at `now`: `PriceMissing` when there is none,
 /// `PriceStale` when it is older than the market allows.
 pub fn read_fresh_price(view: &mut TxView<'_>, market: &MarketConfig, now: u64) -> Result<Wad, Failure> {
-    let entry: PriceEntry = read(view, &price_key(market.asset))?.ok_or(Failure::PriceMissing)?;
-    if entry.is_stale(now, market.params.price_staleness_seconds) {
-        return Err(Failure::PriceStale);
+    let asset = market.asset;
+    let entry: PriceEntry = read(view, &price_key(asset))?.ok_or(Failure::PriceMissing { asset })?;
+    let limit = market.params.price_staleness_seconds;
+    if entry.is_stale(now, limit) {
+        return Err(Failure::PriceStale { asset, age: entry.age(now), limit });
     }
     Ok(entry.price)
 }

@@ -12,7 +12,7 @@ use crate::state::{BALANCE_FIELD, GlobalConfig, balance_key};
 /// Takes `amount` of `asset` out of `owner`'s wallet.
 pub fn debit(view: &mut TxView<'_>, owner: Address, asset: AssetId, amount: Amount) -> Result<(), Failure> {
     view.sub(balance_key(owner, asset), BALANCE_FIELD, amount.0).map_err(|error| match error {
-        ViewError::OutOfBounds { .. } => Failure::InsufficientBalance,
+        ViewError::OutOfBounds { .. } => Failure::InsufficientBalance { asset, amount },
         other => other.into(),
     })
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::StateKey;
 use crate::encoding::encode_canonical;
-use crate::primitives::{Hash, merkle_root, sha256, sha256_tagged};
+use crate::primitives::{Address, Hash, merkle_root, sha256, sha256_tagged};
 use crate::tx::{Instruction, SignedTransaction};
 
 /// Domain tag of block hashes.
@@ -100,6 +100,11 @@ pub enum TxStatus {
         instruction: u16,
         /// Reason code, defined by the contracts (stable across versions).
         code: u16,
+        /// The values that explain the failure, encoded by the contracts
+        /// (empty when the reason has none; at most
+        /// [`FAILURE_DETAIL_BYTES_MAX`](crate::limits::FAILURE_DETAIL_BYTES_MAX) bytes).
+        #[serde(with = "hex_bytes")]
+        detail: Vec<u8>,
     },
 }
 
@@ -107,6 +112,33 @@ impl TxStatus {
     /// Whether the transaction succeeded.
     pub fn is_success(&self) -> bool {
         matches!(self, TxStatus::Success)
+    }
+}
+
+/// Something an instruction did, as its transaction's receipt records it.
+///
+/// Typed by the contracts (`kind` names the type, `data` is its encoding);
+/// the ledger only carries it, bounds it and indexes it by kind and by the
+/// accounts it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The event type, defined by the contracts (stable across versions).
+    pub kind: u16,
+    /// The accounts it concerns (at most
+    /// [`EVENT_ACCOUNTS_MAX`](crate::limits::EVENT_ACCOUNTS_MAX)), for the event index.
+    pub accounts: Vec<Address>,
+    /// The typed event, encoded by the contracts (at most
+    /// [`EVENT_DATA_BYTES_MAX`](crate::limits::EVENT_DATA_BYTES_MAX) bytes).
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl Event {
+    /// Whether the event fits the ledger's bounds.
+    pub fn within_limits(&self) -> bool {
+        self.accounts.len() <= crate::limits::EVENT_ACCOUNTS_MAX
+            && self.data.len() <= crate::limits::EVENT_DATA_BYTES_MAX
     }
 }
 
@@ -118,11 +150,28 @@ pub struct Receipt {
     pub tx_hash: Hash,
     /// The outcome.
     pub status: TxStatus,
+    /// What its instructions did, in execution order: one event per
+    /// instruction on success, none on failure.
+    pub events: Vec<Event>,
 }
 
 impl Receipt {
     /// SHA-256 of the canonical encoding: the leaf of the receipts root.
     pub fn hash(&self) -> Hash {
         sha256(&encode_canonical(self))
+    }
+}
+
+/// Byte strings as lower-case hex in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        hex::decode(text.as_ref()).map_err(serde::de::Error::custom)
     }
 }

@@ -36,7 +36,7 @@ pub mod state;
 pub mod tx;
 
 pub use access::{Access, AccessMode, AccessSet, StateKey};
-pub use block::{Block, Header, Receipt, TxStatus};
+pub use block::{Block, Event, Header, Receipt, TxStatus};
 pub use crypto::{Keypair, Signature, SignatureError};
 pub use encoding::{encode_canonical, encode_canonical_into};
 pub use primitives::{Address, Amount, AssetId, Bps, Hash, MathError, Ray, Rounding, Wad};

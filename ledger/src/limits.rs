@@ -25,6 +25,18 @@ pub const AGGREGATE_FIELDS_MAX: usize = 8;
 /// Longest asset symbol, in bytes (`USDC`, `WETH`, `TBILL`).
 pub const ASSET_SYMBOL_BYTES_MAX: usize = 8;
 
+/// Most events one transaction emits (its contracts emit one per instruction).
+pub const EVENTS_PER_TRANSACTION_MAX: usize = INSTRUCTIONS_PER_TRANSACTION_MAX;
+
+/// Most accounts one event is indexed under.
+pub const EVENT_ACCOUNTS_MAX: usize = 4;
+
+/// Largest encoding of one event's data, in bytes.
+pub const EVENT_DATA_BYTES_MAX: usize = 512;
+
+/// Largest encoding of a failure's explaining values, in bytes.
+pub const FAILURE_DETAIL_BYTES_MAX: usize = 128;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@
 pub mod bench_rpc;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

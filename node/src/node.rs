@@ -14,26 +14,27 @@ use parlend_contracts::Instruction;
 use parlend_contracts::genesis::Genesis;
 use parlend_contracts::query::{self, QueryError};
 use parlend_contracts::state::GlobalConfig;
-use parlend_contracts::{Block, Failure, Transaction, VerifiedTransaction};
-use parlend_ledger::block::{Receipt, TxStatus};
+use parlend_contracts::{Block, Transaction, VerifiedTransaction};
+use parlend_ledger::block::Receipt;
 use parlend_ledger::exec::{AccountState, BlockContext, ExecutionStats, prepare_transaction, simulate_transaction};
 use parlend_ledger::state::{StateReader, StoreError};
-use parlend_ledger::{AccessSet, Address, Hash, Keypair, RejectReason, StateKey, TxStatus as LedgerStatus};
+use parlend_ledger::{AccessSet, Address, Hash, Keypair, RejectReason, StateKey};
 use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
-    CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, FaucetParams, HeadView,
-    INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams, LiquidatableView, MarketView, MineView,
-    OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, ReceiptView, RevertView, RiskyPositionView,
-    SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView, TxState, TxStatusView,
-    ValidatorView, ValidatorsView,
+    CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, EventsParams, EventsView,
+    FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
+    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView,
+    ReceiptView, RevertView, RiskyPositionView, SimulateParams, SimulationView, SnapshotView, StateChangeView,
+    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
 use rayon::prelude::*;
 use tokio::sync::watch;
 
+use crate::events::{outcome_view, typed_events};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
@@ -110,8 +111,15 @@ impl NodeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The store could not be opened.
-    #[error("cannot open the store: {0}")]
+    #[error("cannot open the store")]
     Store(#[from] StoreError),
+    /// Another process holds the data directory's lock.
+    #[error(
+        "the data directory {} is in use by another parlend node: stop that node, or give another --data-dir \
+         (or --in-memory)",
+        .0.display()
+    )]
+    DataDirInUse(PathBuf),
     /// The application could not start.
     #[error(transparent)]
     App(#[from] AppError),
@@ -236,6 +244,9 @@ impl NodeHandle {
 }
 
 /// How long [`NodeHandle::shutdown`] waits for the last reference to the node.
+/// How long a dev time warp waits for its price update to be committed.
+const WARP_PRICES_WAIT: Duration = Duration::from_secs(10);
+
 const STORE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn now_seconds() -> u64 {
@@ -247,7 +258,14 @@ impl Node {
     /// producer and the RPC server.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         let store: Arc<dyn Store> = match &config.data_dir {
-            Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync })?),
+            Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync }).map_err(
+                |error| match &error {
+                    StoreError::Io(text) if text.contains("lock") || text.contains("LOCK") => {
+                        StartError::DataDirInUse(path.clone())
+                    }
+                    _ => StartError::Store(error),
+                },
+            )?),
             None => Arc::new(MemoryStore::new()),
         };
         Node::start_on(store, config).await
@@ -287,7 +305,9 @@ impl Node {
         // Validators decide blocks together: no producer cuts them.
         let producer = config.validator.is_none().then(|| producer::spawn(node.clone(), receiver));
         match node.refresh_dev_prices() {
-            Ok(Some(count)) => tracing::info!(count, "dev: re-posted stale oracle prices at their last value"),
+            Ok(Some((count, _))) => {
+                tracing::info!(target: "parlend::dev", count, "dev: re-posted stale oracle prices at their last value")
+            }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "dev: could not re-post stale oracle prices"),
         }
@@ -470,7 +490,6 @@ impl Node {
                 receipts: Arc::new(receipts.to_vec()),
             });
         }
-        tracing::info!(height = head.height, hash = %head.hash, transactions = hashes.len(), "block committed");
         self.heads.send_replace(head.height);
     }
 
@@ -479,8 +498,9 @@ impl Node {
     /// oracle. The dev genesis is dated (so its hash is the same
     /// everywhere), and its prices are long stale by the time a developer
     /// starts a node; without this, borrowing and liquidating would fail
-    /// until someone posts prices. Returns how many prices were posted.
-    pub fn refresh_dev_prices(&self) -> Result<Option<usize>, ApiError> {
+    /// until someone posts prices. Returns how many prices were posted, and
+    /// the transaction that posts them.
+    pub fn refresh_dev_prices(&self) -> Result<Option<(usize, Hash)>, ApiError> {
         let oracle = dev_keypair(0);
         if !self.config.dev || !self.config.refresh_dev_prices || self.config_value()?.oracle != oracle.address() {
             return Ok(None);
@@ -498,11 +518,30 @@ impl Node {
             return Ok(None);
         }
         let count = instructions.len();
-        self.submit_prepared(&oracle, instructions).map_err(|error| match error {
+        let hash = self.submit_prepared(&oracle, instructions).map_err(|error| match error {
             ApiError::InvalidParams(reason) => ApiError::Unavailable(format!("the price update {reason}")),
             other => other,
         })?;
-        Ok(Some(count))
+        Ok(Some((count, hash)))
+    }
+
+    /// After a dev time warp: the dev oracle's prices re-posted at their
+    /// last value (as at start), and, unless blocks are mined only on
+    /// demand, committed before the warp answers, so the next transaction
+    /// sees fresh prices. Returns how many were posted.
+    fn refresh_after_warp(&self) -> Result<u32, ApiError> {
+        let Some((count, hash)) = self.refresh_dev_prices()? else { return Ok(0) };
+        tracing::info!(target: "parlend::dev", count, %hash, "dev: re-posted stale oracle prices at their last value");
+        if !self.config.manual_mining {
+            let deadline = Instant::now() + WARP_PRICES_WAIT;
+            while self.receipt_view(&hash)?.is_none() {
+                if Instant::now() >= deadline {
+                    return Err(ApiError::Unavailable(format!("the price update {hash} was not committed in time")));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     /// Prepares `instructions` as `key`'s next transaction (simulated on the
@@ -616,6 +655,7 @@ impl Node {
             block_hash,
             index: location.index,
             outcome: outcome_view(&receipt.status),
+            events: typed_events(&receipt.events)?,
         }))
     }
 }
@@ -657,20 +697,6 @@ fn query_error(error: QueryError) -> ApiError {
     match error {
         QueryError::UnknownMarket(asset) => ApiError::NotFound(format!("no market for {asset}")),
         other => ApiError::Unavailable(other.to_string()),
-    }
-}
-
-/// A receipt's outcome with the contracts' reason names.
-pub fn outcome_view(status: &LedgerStatus) -> OutcomeView {
-    match status {
-        TxStatus::Success => OutcomeView::Success,
-        TxStatus::AccessViolation { key } => OutcomeView::AccessViolation { key: *key },
-        TxStatus::Failed { instruction, code } => OutcomeView::Failed {
-            reason: Failure::from_code(*code)
-                .map_or_else(|| format!("Unknown({code})"), |failure| failure.name().to_string()),
-            code: *code,
-            instruction: *instruction,
-        },
     }
 }
 
@@ -882,6 +908,7 @@ impl NodeApi for Node {
             nonce,
             chain_id: self.app.chain_id(),
             changes,
+            events: typed_events(&simulation.events)?,
         })
     }
 
@@ -931,6 +958,10 @@ impl NodeApi for Node {
             proof: hex::encode(proof.to_bytes()),
             header,
         })
+    }
+
+    fn events(&self, params: &EventsParams) -> Result<EventsView, ApiError> {
+        crate::events::events(&**self.app.store(), params)
     }
 
     fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError> {
@@ -991,10 +1022,13 @@ impl NodeApi for Node {
         let instructions = vec![Instruction::Mint { to: params.address, asset: params.asset, amount: params.amount }];
         // One mint at a time: each takes the minter's next pending nonce.
         let _faucet = self.faucet.lock();
-        self.submit_prepared(&minter, instructions).map_err(|error| match error {
+        let hash = self.submit_prepared(&minter, instructions).map_err(|error| match error {
             ApiError::InvalidParams(reason) => ApiError::InvalidParams(format!("the mint {reason}")),
             other => other,
-        })
+        })?;
+        let (to, asset, amount) = (params.address, params.asset, params.amount);
+        tracing::info!(target: "parlend::dev", %to, %asset, %amount, %hash, "dev: faucet");
+        Ok(hash)
     }
 
     fn dev_mine(&self, blocks: u32) -> Result<MineView, ApiError> {
@@ -1002,6 +1036,7 @@ impl NodeApi for Node {
         for _ in 0..blocks {
             height = self.mine().map_err(|error| ApiError::Unavailable(error.to_string()))?;
         }
+        tracing::info!(target: "parlend::dev", blocks, height, "dev: mined");
         Ok(MineView { blocks, height })
     }
 
@@ -1015,7 +1050,25 @@ impl NodeApi for Node {
                 .ok_or_else(|| ApiError::InvalidParams("the clock offset would exceed 1000 years".into()))?;
             dev.offset_seconds
         };
-        Ok(ClockView { offset_seconds, clock: self.clock() })
+        let clock = self.clock();
+        tracing::info!(target: "parlend::dev", seconds, clock, offset_seconds, "dev: clock moved forward");
+        let prices_refreshed = self.refresh_after_warp()?;
+        Ok(ClockView { offset_seconds, clock, prices_refreshed })
+    }
+
+    fn dev_set_time(&self, timestamp: u64) -> Result<ClockView, ApiError> {
+        let now = self.clock();
+        if timestamp < now {
+            return Err(ApiError::InvalidParams(format!(
+                "{timestamp} is before the node's clock ({now}): the clock never goes back (dev_revert does)"
+            )));
+        }
+        // The clock is the wall clock plus the offset (or the head's time,
+        // when that is later): the offset that makes it `timestamp`, which
+        // is at least the current offset since `timestamp >= now`.
+        let target = timestamp.saturating_sub(now_seconds());
+        let current = self.dev.lock().offset_seconds;
+        self.dev_increase_time(target.saturating_sub(current))
     }
 
     fn dev_snapshot(&self) -> Result<SnapshotView, ApiError> {
@@ -1028,6 +1081,7 @@ impl NodeApi for Node {
             dev.snapshots.remove(0);
         }
         dev.snapshots.push(Snapshot { id, height, offset_seconds });
+        tracing::info!(target: "parlend::dev", id, height, "dev: snapshot");
         Ok(SnapshotView { id, height })
     }
 
@@ -1047,6 +1101,7 @@ impl NodeApi for Node {
         self.commands.lock().send(Command::Revert(snapshot.height, reply)).map_err(|_| stopped())?;
         let dropped =
             answer.recv().map_err(|_| stopped())?.map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        tracing::info!(target: "parlend::dev", id, height = snapshot.height, dropped, "dev: reverted to a snapshot");
         Ok(RevertView { id, height: snapshot.height, dropped_transactions: dropped as u64 })
     }
 

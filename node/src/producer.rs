@@ -317,6 +317,7 @@ pub(crate) fn execute_pending(
 /// metrics and the head move, waiters wake.
 fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     let Job { finalized, hashes, mut timings } = job;
+    let entries = crate::events::tx_log_entries(&finalized.block.transactions);
     let nonces = account_nonces(&finalized.changes);
     let receipts = finalized.receipts.clone();
     let stats = finalized.stats;
@@ -327,6 +328,8 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     })?;
     timings.commit += started.elapsed();
     node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
+    let took = timings.schedule + timings.execute + timings.commit;
+    crate::events::log_block(&head, &entries, &receipts, &stats, took);
     Ok(head.height)
 }
 

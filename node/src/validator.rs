@@ -68,6 +68,7 @@ impl Host for NodeHost {
         let node = &self.node;
         let height = finalized.block.header.height;
         let hashes: Vec<Hash> = finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect();
+        let entries = crate::events::tx_log_entries(&finalized.block.transactions);
         let nonces = account_nonces(&finalized.changes);
         let receipts = finalized.receipts.clone();
         let stats = finalized.stats;
@@ -78,6 +79,7 @@ impl Host for NodeHost {
         let head = node.app().commit_certified(finalized, Some(certificate))?;
         timings.commit += started.elapsed();
         node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
+        crate::events::log_block(&head, &entries, &receipts, &stats, timings.schedule + timings.commit);
         Ok(head)
     }
 

@@ -6,9 +6,10 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::types::{
-    AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, FaucetParams, HeadView,
-    LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView, ProofParams, ProofView,
-    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
+    AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams, EventsView,
+    FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView,
+    ProofParams, ProofView, ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, TxStatusView,
+    ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -87,6 +88,9 @@ pub trait NodeApi: Send + Sync + 'static {
     /// Positions that can be liquidated, and those at risk, worst first.
     fn liquidatable(&self, params: &LiquidatableParams) -> Result<LiquidatableView, ApiError>;
 
+    /// `getEvents`, its params checked (range, limit, cursor within the range).
+    fn events(&self, params: &EventsParams) -> Result<EventsView, ApiError>;
+
     /// Whether dev-only methods are served.
     fn dev_mode(&self) -> bool;
 
@@ -98,6 +102,9 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// Dev: moves the node's clock forward.
     fn dev_increase_time(&self, seconds: u64) -> Result<ClockView, ApiError>;
+
+    /// `dev_setTime`: the clock to `timestamp` (not before its current time).
+    fn dev_set_time(&self, timestamp: u64) -> Result<ClockView, ApiError>;
 
     /// Dev: remembers the head (and the clock offset).
     fn dev_snapshot(&self) -> Result<SnapshotView, ApiError>;

@@ -19,10 +19,10 @@ use serde_json::value::RawValue;
 use crate::methods;
 use crate::types::{
     AccountView, AddressParams, AssetParams, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView,
-    FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams, LiquidatableView, MarketView,
-    MineParams, MineView, PositionView, PriceEntryView, ProofParams, ProofView, ReceiptView, RevertParams, RevertView,
-    SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView, SnapshotView,
-    TxStatusView,
+    EventsParams, EventsView, FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams,
+    LiquidatableView, MarketView, MineParams, MineView, PositionView, PriceEntryView, ProofParams, ProofView,
+    ReceiptView, RevertParams, RevertView, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams,
+    SimulationView, SnapshotView, TxStatusView,
 };
 
 /// How long a call may take, including `wait` for a commit.
@@ -139,6 +139,11 @@ impl Client {
         self.call(methods::GET_RECEIPT, &HashParams { hash }).await
     }
 
+    /// `getEvents`: one page.
+    pub async fn events(&self, params: &EventsParams) -> Result<EventsView, ClientError> {
+        self.call(methods::GET_EVENTS, params).await
+    }
+
     /// `getTransactionStatus`.
     pub async fn transaction_status(&self, hash: Hash) -> Result<TxStatusView, ClientError> {
         self.call(methods::GET_TRANSACTION_STATUS, &HashParams { hash }).await
@@ -227,6 +232,11 @@ impl Client {
     /// `dev_increaseTime`.
     pub async fn increase_time(&self, seconds: u64) -> Result<ClockView, ClientError> {
         self.call(methods::DEV_INCREASE_TIME, &IncreaseTimeParams { seconds }).await
+    }
+
+    /// `dev_setTime`.
+    pub async fn set_time(&self, timestamp: u64) -> Result<ClockView, ClientError> {
+        self.call(methods::DEV_SET_TIME, &crate::types::SetTimeParams { timestamp }).await
     }
 
     /// `dev_snapshot`.

@@ -38,12 +38,16 @@ pub const GET_PROOF: &str = "getProof";
 pub const GET_VALIDATORS: &str = "getValidators";
 /// Positions that can be liquidated, and those at risk.
 pub const GET_LIQUIDATABLE: &str = "getLiquidatable";
+/// Events of a range of blocks, by account and kind, a page at a time.
+pub const GET_EVENTS: &str = "getEvents";
 /// Dev: mint tokens to an account.
 pub const DEV_FAUCET: &str = "dev_faucet";
 /// Dev: produce blocks now.
 pub const DEV_MINE: &str = "dev_mine";
 /// Dev: move the node's clock forward.
 pub const DEV_INCREASE_TIME: &str = "dev_increaseTime";
+/// Dev: set the node's clock to a time (never back).
+pub const DEV_SET_TIME: &str = "dev_setTime";
 /// Dev: remember the current state.
 pub const DEV_SNAPSHOT: &str = "dev_snapshot";
 /// Dev: go back to a remembered state.
@@ -69,10 +73,12 @@ pub const ALL: &[&str] = &[
     GET_PRICES,
     GET_PROOF,
     GET_LIQUIDATABLE,
+    GET_EVENTS,
     GET_VALIDATORS,
     DEV_FAUCET,
     DEV_MINE,
     DEV_INCREASE_TIME,
+    DEV_SET_TIME,
     DEV_SNAPSHOT,
     DEV_REVERT,
 ];

@@ -32,9 +32,10 @@ use crate::error::{
 };
 use crate::methods;
 use crate::types::{
-    AddressParams, AssetParams, BlockParams, FaucetParams, HashParams, HealthView, INCREASE_TIME_SECONDS_MAX,
-    IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams, MINE_BLOCKS_MAX, MineParams, ProofParams,
-    RevertParams, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams, TxState, TxStatusView,
+    AddressParams, AssetParams, BlockParams, EVENTS_BLOCK_RANGE_MAX, EVENTS_LIMIT_MAX, EventsParams, FaucetParams,
+    HashParams, HealthView, INCREASE_TIME_SECONDS_MAX, IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams,
+    MINE_BLOCKS_MAX, MineParams, ProofParams, RevertParams, SendOutcome, SendTransactionParams, SendTransactionsParams,
+    SetTimeParams, SimulateParams, TxState, TxStatusView,
 };
 
 /// Server limits. Every one is bounded; the defaults are safe for a dev node.
@@ -367,7 +368,33 @@ fn register_reads<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Register
     read_method(module, methods::GET_PROOF, any, |node: &N, request: ProofParams| node.proof(&request))?;
     read_method(module, methods::GET_LIQUIDATABLE, check_liquidatable, |node: &N, request: LiquidatableParams| {
         node.liquidatable(&request)
-    })
+    })?;
+    read_method(module, methods::GET_EVENTS, check_events, |node: &N, request: EventsParams| node.events(&request))
+}
+
+/// `getEvents`: a bounded range, a bounded page, a known kind and a cursor
+/// inside the range.
+fn check_events(request: &EventsParams) -> Result<(), ApiError> {
+    let invalid = |message: String| Err(ApiError::InvalidParams(message));
+    if request.to_height < request.from_height {
+        return invalid("toHeight must be at least fromHeight".to_string());
+    }
+    if request.to_height - request.from_height >= EVENTS_BLOCK_RANGE_MAX {
+        return invalid(format!("a range spans at most {EVENTS_BLOCK_RANGE_MAX} blocks"));
+    }
+    if request.limit.is_some_and(|limit| limit == 0 || limit > EVENTS_LIMIT_MAX) {
+        return invalid(format!("limit must be between 1 and {EVENTS_LIMIT_MAX}"));
+    }
+    if let Some(kind) = &request.kind
+        && parlend_contracts::Event::kind_of(kind).is_none()
+    {
+        let kinds: Vec<&str> = parlend_contracts::Event::KINDS.iter().map(|(_, name)| *name).collect();
+        return invalid(format!("unknown event kind {kind:?} (one of {})", kinds.join(", ")));
+    }
+    if request.cursor.is_some_and(|cursor| cursor.height < request.from_height || cursor.height > request.to_height) {
+        return invalid("the cursor is outside fromHeight..=toHeight".to_string());
+    }
+    Ok(())
 }
 
 fn check_block(request: &BlockParams) -> Result<(), ApiError> {
@@ -415,6 +442,12 @@ fn register_dev<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Registered
             return Err(ApiError::InvalidParams(message).into());
         }
         Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_increase_time(request.seconds)).await?)
+    })?;
+
+    module.register_async_method(methods::DEV_SET_TIME, |params, context, _| async move {
+        dev_only(&*context.node, methods::DEV_SET_TIME)?;
+        let request: SetTimeParams = parse(&params)?;
+        Ok::<_, ErrorObjectOwned>(blocking(&context.node, move |node| node.dev_set_time(request.timestamp)).await?)
     })?;
 
     module.register_async_method(methods::DEV_SNAPSHOT, |params, context, _| async move {
@@ -465,9 +498,14 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
         methods::GET_MARKET | methods::GET_PRICE => check::<AssetParams>(&params),
         methods::GET_LIQUIDATABLE => check::<LiquidatableParams>(&params),
         methods::GET_PROOF => check::<ProofParams>(&params),
+        methods::GET_EVENTS => {
+            let request: EventsParams = parse(&params)?;
+            check_events(&request).map_err(ErrorObjectOwned::from)
+        }
         methods::DEV_FAUCET => check::<FaucetParams>(&params),
         methods::DEV_MINE => check::<MineParams>(&params),
         methods::DEV_INCREASE_TIME => check::<IncreaseTimeParams>(&params),
+        methods::DEV_SET_TIME => check::<SetTimeParams>(&params),
         methods::DEV_REVERT => check::<RevertParams>(&params),
         _ => Ok(()),
     }

@@ -5,7 +5,7 @@
 //! structs reject unknown fields: a misspelt `wiat` is an error, never a
 //! silently ignored option.
 
-use parlend_contracts::Instruction;
+use parlend_contracts::{Event, Failure, Instruction};
 use parlend_ledger::block::Header;
 use parlend_ledger::state::{ProofError, verify_state_proof};
 use parlend_ledger::{AccessSet, Address, Amount, AssetId, Hash, Signature, StateKey, Wad};
@@ -101,6 +101,11 @@ pub enum OutcomeView {
         code: u16,
         /// Index of the failing instruction.
         instruction: u16,
+        /// The reason with the values that explain it (`{"reason":
+        /// "PriceStale", "asset": "WETH", "age": 90000, "limit": 86400}`),
+        /// when it has any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<Failure>,
     },
     /// A key outside the access set was touched; nothing but the nonce changed.
     AccessViolation {
@@ -130,6 +135,8 @@ pub struct ReceiptView {
     pub index: u32,
     /// The outcome.
     pub outcome: OutcomeView,
+    /// What its instructions did, one event each, in order (none on failure).
+    pub events: Vec<Event>,
 }
 
 /// A `{"hash": ...}` parameter.
@@ -392,6 +399,8 @@ pub struct SimulationView {
     pub chain_id: u64,
     /// State changes (empty if it fails).
     pub changes: Vec<StateChangeView>,
+    /// The events it would emit (none if it fails).
+    pub events: Vec<Event>,
 }
 
 /// `GET /health`.
@@ -425,6 +434,76 @@ pub type MarketView = parlend_contracts::query::MarketSummary;
 
 /// `getPrice` result (and each entry of `getPrices`).
 pub type PriceEntryView = parlend_contracts::query::AssetPrice;
+
+/// Most blocks one `getEvents` call may span.
+pub const EVENTS_BLOCK_RANGE_MAX: u64 = 100_000;
+
+/// Default number of events `getEvents` returns per page.
+pub const EVENTS_LIMIT_DEFAULT: u32 = 100;
+
+/// Most events `getEvents` returns per page.
+pub const EVENTS_LIMIT_MAX: u32 = 1_000;
+
+/// `getEvents` parameters: events of blocks `fromHeight..=toHeight`
+/// (at most [`EVENTS_BLOCK_RANGE_MAX`] blocks), optionally only those of
+/// one account and/or one kind, one page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventsParams {
+    /// Only events concerning this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    /// Only events of this kind (`"Liquidation"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The first block.
+    pub from_height: u64,
+    /// The last block (inclusive).
+    pub to_height: u64,
+    /// Most events to return (default 100, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Where to continue: the `next` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<EventCursor>,
+}
+
+/// Where an event is: block, transaction and event index. Also a
+/// `getEvents` page's continuation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventCursor {
+    /// Block height.
+    pub height: u64,
+    /// Index of the transaction in the block.
+    pub tx_index: u32,
+    /// Index of the event in the receipt.
+    pub event_index: u16,
+}
+
+/// One event found by `getEvents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    /// Where it is.
+    pub position: EventCursor,
+    /// The transaction that emitted it.
+    pub tx_hash: Hash,
+    /// The event.
+    pub event: Event,
+}
+
+/// `getEvents` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsView {
+    /// The events, in chain order.
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` (same filters and range) for the next page; absent
+    /// when the range has no more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<EventCursor>,
+}
 
 /// Default upper bound of the at-risk band of `getLiquidatable`: 1.05.
 pub const AT_RISK_BELOW_DEFAULT: Wad = Wad(1_050_000_000_000_000_000);
@@ -533,6 +612,19 @@ pub struct ClockView {
     pub offset_seconds: u64,
     /// The node's time now: the earliest timestamp of the next block.
     pub clock: u64,
+    /// Stale dev oracle prices re-posted at their last value after the
+    /// move (committed before the answer, unless the node mines manually).
+    #[serde(default)]
+    pub prices_refreshed: u32,
+}
+
+/// `dev_setTime` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetTimeParams {
+    /// The node's new time, seconds since the Unix epoch: not before the
+    /// node's clock (it never goes back).
+    pub timestamp: u64,
 }
 
 /// `dev_snapshot` result.

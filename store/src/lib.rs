@@ -1,14 +1,16 @@
 //! parlend stores: where committed blocks, receipts and state live.
 //!
 //! A [`Store`] commits one block at a time, atomically: state changes, the
-//! block, its header, receipts, the transaction index, an undo record and
-//! the new head, all or nothing ([`BlockCommit`]). Two implementations:
+//! block, its header, receipts, the transaction index, the event index
+//! (`events.rs`), an undo record and the new head, all or nothing
+//! ([`BlockCommit`]). Two implementations:
 //! [`MemoryStore`] for tests and benchmarks, and [`RocksStore`] (column
 //! families, one write batch per block, fsync per block by default), which
 //! recovers its head on open and checks the state root against it. Both
 //! keep the versioned state tree (version = height) beside the flat state
 //! and prove any key's value at any height they keep.
 
+mod events;
 mod memory;
 mod rocks;
 
@@ -18,6 +20,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use parlend_ledger::encode_canonical as encode;
 use serde::{Deserialize, Serialize};
 
+pub use events::{EventPage, EventPosition, EventQuery, IndexedEvent};
 pub use memory::MemoryStore;
 pub use rocks::{RocksStore, RocksStoreOptions};
 
@@ -112,6 +115,11 @@ pub trait Store: StateReader {
         let _ = height;
         Ok(None)
     }
+
+    /// The events of `query` from the event index: at most `query.limit`,
+    /// in chain order, and where the next page starts when there are more.
+    /// The work is bounded by the page, not by the blocks in the range.
+    fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
 
     /// Visits, in key order, every key whose encoding starts with `prefix`,
     /// until `visit` returns `false`.

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::RwLock;
 
-use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends};
+use super::events::{IndexReader, index_entries, query_events};
+use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Undo, check_extends};
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
@@ -23,6 +24,22 @@ struct Inner {
     tx_index: HashMap<Hash, TxLocation>,
     block_index: HashMap<Hash, u64>,
     certificates: HashMap<u64, Vec<u8>>,
+    events: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl IndexReader for Inner {
+    fn scan_from(&self, start: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        for (key, value) in self.events.range(start.to_vec()..) {
+            if !visit(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get_entry(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.events.get(key).cloned())
+    }
 }
 
 /// A store in memory.
@@ -76,6 +93,7 @@ impl Store for MemoryStore {
         let head = inner.headers.last().map(|h| ChainHead { height: h.height, hash: h.hash(), header: h.clone() });
         check_extends(head.as_ref(), &commit)?;
         let height = commit.header.height;
+        let index = index_entries(height, &commit.receipts)?;
         // The tree first: it is the one step that can refuse, and nothing
         // has changed yet if it does.
         inner.commitment.apply(commit.commitment)?;
@@ -92,6 +110,7 @@ impl Store for MemoryStore {
                 u32::try_from(index).map_err(|_| StoreError::Inconsistent { height, reason: "over 2^32 receipts" })?;
             inner.tx_index.insert(receipt.tx_hash, TxLocation { height, index });
         }
+        inner.events.extend(index);
         inner.block_index.insert(commit.header.hash(), height);
         if let Some(certificate) = commit.certificate {
             inner.certificates.insert(height, certificate);
@@ -113,6 +132,10 @@ impl Store for MemoryStore {
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
         Ok(usize::try_from(height).ok().and_then(|h| self.inner.read().receipts.get(h).cloned()))
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        query_events(&*self.inner.read(), query)
     }
 
     fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -160,7 +183,12 @@ impl Store for MemoryStore {
                 inner.certificates.remove(&header.height);
             }
             inner.blocks.pop();
-            for receipt in inner.receipts.pop().unwrap_or_default() {
+            let receipts = inner.receipts.pop().unwrap_or_default();
+            let reverted = u64::try_from(inner.receipts.len()).map_err(|_| not_committed())?;
+            for (key, _) in index_entries(reverted, &receipts)? {
+                inner.events.remove(&key);
+            }
+            for receipt in receipts {
                 inner.tx_index.remove(&receipt.tx_hash);
             }
         }

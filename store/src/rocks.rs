@@ -16,6 +16,7 @@
 //! | `tree_nodes` | version, borsh(nibble path) | borsh(jmt `Node`)          |
 //! | `tree_values` | key hash, version | borsh(`Option<value>`): the value a version wrote |
 //! | `tree_stale` | stale-since version, node key | (empty): nodes no longer in the latest tree |
+//! | `events`   | see `events.rs`    | the event index               |
 //!
 //! The state tree (version = height) is read from `tree_nodes` and
 //! `tree_values` when a block's root is prepared and when a key is proven;
@@ -37,8 +38,9 @@ use rocksdb::{
     WriteOptions,
 };
 
+use super::events::{IndexReader, index_entries, query_events};
 use super::memory::check_restored;
-use super::{BlockCommit, ChainHead, Store, TxLocation, Undo, check_extends, decode, encode};
+use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Undo, check_extends, decode, encode};
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
@@ -60,7 +62,8 @@ const CF_CERTIFICATES: &str = "certificates";
 const CF_TREE_NODES: &str = "tree_nodes";
 const CF_TREE_VALUES: &str = "tree_values";
 const CF_TREE_STALE: &str = "tree_stale";
-const FAMILIES: [&str; 12] = [
+const CF_EVENTS: &str = "events";
+const FAMILIES: [&str; 13] = [
     CF_STATE,
     CF_HEADERS,
     CF_BLOCKS,
@@ -73,6 +76,7 @@ const FAMILIES: [&str; 12] = [
     CF_TREE_NODES,
     CF_TREE_VALUES,
     CF_TREE_STALE,
+    CF_EVENTS,
 ];
 /// Above every key that starts with a version (8 bytes, then a nibble
 /// path's borsh encoding, whose first byte is at most 64).
@@ -304,6 +308,23 @@ impl RocksStore {
     }
 }
 
+impl IndexReader for RocksStore {
+    fn scan_from(&self, start: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        let mode = IteratorMode::From(start, Direction::Forward);
+        for item in self.db.iterator_cf(self.family(CF_EVENTS)?, mode) {
+            let (key, value) = item.map_err(store_error)?;
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get_entry(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.family(CF_EVENTS)?, key).map_err(store_error)
+    }
+}
+
 impl StateReader for RocksStore {
     fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
         let value = self.db.get_cf(self.family(CF_STATE)?, key.encode()).map_err(store_error)?;
@@ -368,6 +389,9 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height);
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
         batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
+        for (key, value) in index_entries(header.height, &commit.receipts)? {
+            batch.put_cf(self.family(CF_EVENTS)?, key, value);
+        }
         batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
@@ -393,6 +417,10 @@ impl Store for RocksStore {
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
         self.get_height(CF_RECEIPTS, height, "receipts")
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        query_events(self, query)
     }
 
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
@@ -459,6 +487,9 @@ impl Store for RocksStore {
                 restored.insert(key, previous);
             }
             let receipts: Vec<Receipt> = self.get_height(CF_RECEIPTS, reverted, "receipts")?.unwrap_or_default();
+            for (key, _) in index_entries(reverted, &receipts)? {
+                batch.delete_cf(self.family(CF_EVENTS)?, key);
+            }
             for receipt in receipts {
                 batch.delete_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0);
             }

@@ -1,7 +1,7 @@
 //! One conformance suite, run against every store.
 
 use super::*;
-use parlend_ledger::block::{TxStatus, receipts_root, transactions_root};
+use parlend_ledger::block::{Event, TxStatus, receipts_root, transactions_root};
 use parlend_ledger::primitives::{Address, AssetId};
 
 fn key(index: u8) -> StateKey {
@@ -12,8 +12,10 @@ fn key(index: u8) -> StateKey {
 pub(crate) fn next_commit(store: &dyn Store, changes: WriteSet, tx_hashes: &[Hash]) -> BlockCommit {
     let head = store.head();
     let commitment = store.prepare_root(&changes).unwrap();
-    let receipts: Vec<Receipt> =
-        tx_hashes.iter().map(|hash| Receipt { tx_hash: *hash, status: TxStatus::Success }).collect();
+    let receipts: Vec<Receipt> = tx_hashes
+        .iter()
+        .map(|hash| Receipt { tx_hash: *hash, status: TxStatus::Success, events: vec![test_event(hash.0[0])] })
+        .collect();
     let header = Header {
         chain_id: 7,
         height: head.as_ref().map_or(0, |head| head.height + 1),
@@ -25,6 +27,58 @@ pub(crate) fn next_commit(store: &dyn Store, changes: WriteSet, tx_hashes: &[Has
         receipts_root: receipts_root(&receipts),
     };
     BlockCommit { header, block_bytes: vec![1, 2, 3], receipts, changes, commitment, certificate: None }
+}
+
+/// An event of kind `tag % 3` concerning accounts `tag` and 200.
+fn test_event(tag: u8) -> Event {
+    Event { kind: u16::from(tag % 3), accounts: vec![Address([tag; 32]), Address([200; 32])], data: vec![tag] }
+}
+
+fn all_events(store: &dyn Store, address: Option<Address>, kind: Option<u16>) -> Vec<(u64, u8)> {
+    let query = EventQuery { address, kind, from: EventPosition::block_start(0), to_height: u64::MAX, limit: 1_000 };
+    let page = store.events(&query).unwrap();
+    assert_eq!(page.next, None);
+    page.events.iter().map(|indexed| (indexed.position.height, indexed.event.data[0])).collect()
+}
+
+/// Pages through the events of a chain of 60 blocks of 3 transactions.
+pub(crate) fn event_paging(store: &dyn Store) {
+    store.commit(next_commit(store, WriteSet::new(), &[])).unwrap();
+    for height in 1..=60u8 {
+        let hashes: Vec<Hash> = (0..3).map(|index| Hash([height.wrapping_mul(3).wrapping_add(index); 32])).collect();
+        store.commit(next_commit(store, WriteSet::new(), &hashes)).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut query = EventQuery {
+        address: Some(Address([200; 32])),
+        kind: None,
+        from: EventPosition::block_start(10),
+        to_height: 49,
+        limit: 7,
+    };
+    let mut pages = 0;
+    loop {
+        let page = store.events(&query).unwrap();
+        assert!(page.events.len() <= 7);
+        pages += 1;
+        seen.extend(page.events.iter().map(|indexed| indexed.position));
+        match page.next {
+            Some(next) => query.from = next,
+            None => break,
+        }
+    }
+    // Blocks 10..=49, three events each, every one in chain order, once.
+    assert_eq!(seen.len(), 120);
+    assert_eq!(pages, 18);
+    assert!(seen.windows(2).all(|pair| pair[0] < pair[1]));
+    assert_eq!((seen[0].height, seen[119].height), (10, 49));
+    // By kind and by account and kind: only matching events.
+    let kind_one = all_events(store, None, Some(1));
+    assert_eq!(kind_one.len(), 60);
+    assert!(kind_one.iter().all(|(_, tag)| tag % 3 == 1));
+    assert_eq!(all_events(store, Some(Address([7; 32])), None), vec![(2, 7)]);
+    assert_eq!(all_events(store, Some(Address([7; 32])), Some(1)), vec![(2, 7)]);
+    assert_eq!(all_events(store, Some(Address([7; 32])), Some(2)), vec![]);
 }
 
 fn value(bytes: &'static [u8]) -> Option<Value> {
@@ -69,6 +123,8 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_proves(store, 1, &[(key(1), value(b"c")), (key(2), value(b"b"))]);
     assert_proves(store, 0, &[(key(1), value(b"a")), (key(3), None)]);
     assert!(store.prove(&key(1), 3).unwrap().is_none(), "above the head");
+    assert_eq!(all_events(store, None, None), vec![(1, 9), (2, 8)]);
+    assert_eq!(all_events(store, Some(Address([8; 32])), Some(2)), vec![(2, 8)]);
 
     let mut seen = Vec::new();
     let prefix = [2u8]; // Balance keys.
@@ -87,6 +143,8 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.get(&key(2)).unwrap(), value(b"b"));
     assert_eq!(store.state_root(), first_root);
     assert_eq!(store.tx_location(&Hash([8; 32])).unwrap(), None);
+    assert_eq!(all_events(store, None, None), vec![(1, 9)], "reverted with its block");
+    assert_eq!(all_events(store, Some(Address([200; 32])), Some(2)), vec![]);
     assert_eq!(store.header(2).unwrap(), None);
     assert_eq!(store.block_height(&first_hash).unwrap(), Some(1));
     assert!(store.prove(&key(1), 2).unwrap().is_none(), "reverted");
@@ -162,6 +220,13 @@ fn rocks_store_root_equals_rebuilt() {
 #[test]
 fn memory_store_conforms() {
     conformance(&MemoryStore::new());
+    event_paging(&MemoryStore::new());
+}
+
+#[test]
+fn rocks_store_pages_through_events() {
+    let directory = tempfile::tempdir().unwrap();
+    event_paging(&RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap());
 }
 
 #[test]

@@ -108,10 +108,18 @@ fn a_user_borrows_warps_a_year_is_liquidated_and_reverts() {
     let listed = cli.json(&["query", "liquidatable"]);
     assert!(listed["liquidatable"].as_array().unwrap().iter().any(|view| view["owner"] == me.as_str()), "{listed}");
 
-    // The borrower cannot liquidate itself (exit status 1, receipt says why).
+    // The borrower cannot liquidate itself: the simulation says why, nothing
+    // is sent (exit status 1, nonce unchanged); --force sends it anyway, to
+    // be included as failed.
     let liquidate = ["tx", "liquidate", "--borrower", &me, "--debt-asset", "USDC", "--collateral-asset", "WETH"];
-    let (success, stdout, _) = cli.run(&[&liquidate[..], &["--key", "me.json", "--wait"]].concat());
-    assert!(!success && stdout.contains("failed"), "{stdout}");
+    let nonce = |cli: &Cli<'_>| cli.json(&["query", "account", &me])["account"]["nonce"].as_u64().unwrap();
+    let before = nonce(&cli);
+    let (success, _, stderr) = cli.run(&[&liquidate[..], &["--key", "me.json"]].concat());
+    assert!(!success && stderr.contains("not sent") && stderr.contains("SelfLiquidation"), "{stderr}");
+    assert_eq!(nonce(&cli), before, "nothing was sent");
+    let (success, stdout, _) = cli.run(&[&liquidate[..], &["--key", "me.json", "--force"]].concat());
+    assert!(!success && stdout.contains("failed") && stdout.contains("SelfLiquidation"), "{stdout}");
+    assert_eq!(nonce(&cli), before + 1, "sent with --force, included as failed");
     let liquidated = cli.json(&[&liquidate[..], &["--key", "liquidator.json", "--wait"]].concat());
     assert_eq!(liquidated["status"], "committed", "{liquidated}");
     let after = cli.json(&["query", "position", &me]);
@@ -164,9 +172,10 @@ fn isolation_emode_flags_and_deficits_from_the_command_line() {
     assert_eq!(deficit(&cli), 1_447_619_047);
     cli.ok(&["tx", "cover-deficit", "--asset", "USDC", "--amount", "447.619047", "--key", "dev:4", "--wait"]);
     assert_eq!(deficit(&cli), 1_000_000_000);
-    let (success, stdout, _) =
+    // Only the admin covers from the treasury: refused before sending.
+    let (success, _, stderr) =
         cli.run(&["tx", "cover-deficit", "--asset", "USDC", "--from-treasury", "--key", "dev:4", "--wait"]);
-    assert!(!success && stdout.contains("Unauthorized"), "{stdout}");
+    assert!(!success && stderr.contains("not sent") && stderr.contains("Unauthorized"), "{stderr}");
     cli.ok(&["tx", "cover-deficit", "--asset", "USDC", "--key", "dev:0", "--wait"]);
     assert_eq!(deficit(&cli), 0);
 
@@ -192,9 +201,9 @@ fn isolation_emode_flags_and_deficits_from_the_command_line() {
         (Some(150_025), Some(100_000))
     );
     cli.ok(&["tx", "market", "--asset", "WETH", "--flash-loan-enabled", "false", "--key", "dev:0", "--wait"]);
-    let (success, stdout, _) =
+    let (success, _, stderr) =
         cli.run(&["tx", "flash", "--asset", "WETH", "--amount", "1", "--key", "dev:3", "--wait"]);
-    assert!(!success && stdout.contains("FlashLoanDisabled"), "{stdout}");
+    assert!(!success && stderr.contains("not sent") && stderr.contains("FlashLoanDisabled"), "{stderr}");
     let category = ["--id", "2", "--ltv", "90%", "--liquidation-threshold", "92%", "--liquidation-bonus", "102%"];
     cli.ok(&[&["tx", "emode-category"][..], &category, &["--key", "dev:0", "--wait"]].concat());
 

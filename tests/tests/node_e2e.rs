@@ -85,10 +85,14 @@ async fn a_transfer_beyond_balance_is_included_as_failed_and_moves_nothing() {
     let status = client.submit(&poor, vec![too_much], true).await.unwrap();
     assert_eq!(status.status, TxState::Failed);
     match status.receipt.unwrap().outcome {
-        OutcomeView::Failed { reason, code, instruction } => {
+        OutcomeView::Failed { reason, code, instruction, detail } => {
             assert_eq!(reason, "InsufficientBalance");
-            assert_eq!(code, parlend_contracts::Failure::InsufficientBalance.code());
+            assert_eq!(parlend_contracts::failure::reason_name(code), Some("InsufficientBalance"));
             assert_eq!(instruction, 0);
+            let Some(parlend_contracts::Failure::InsufficientBalance { amount, .. }) = detail else {
+                panic!("the failure carries the amount asked: {detail:?}")
+            };
+            assert!(amount > parlend_ledger::Amount::ZERO);
         }
         other => panic!("expected a failed receipt, got {other:?}"),
     }

@@ -90,6 +90,7 @@ fn parallel_equals_serial_on_random_lending_blocks() {
     assert!(totals.liquidations_succeeded > 0 && totals.flash_loans_succeeded > 0, "too narrow: {totals:?}");
     assert!(totals.covers_succeeded > 0 && totals.emode_switches_succeeded > 0, "too narrow: {totals:?}");
     assert!(totals.reexecutions > 0, "no re-execution: {totals:?}");
+    assert!(totals.events >= totals.succeeded, "too few events: {totals:?}");
     // With more than one thread, most blocks must take the parallel path.
     assert!(totals.parallel_blocks * 2 >= totals.blocks * (THREADS.len() - 1), "too few parallel blocks: {totals:?}");
 }
@@ -98,6 +99,7 @@ fn parallel_equals_serial_on_random_lending_blocks() {
 struct Totals {
     blocks: usize,
     transactions: usize,
+    events: usize,
     succeeded: usize,
     failed: usize,
     violations: usize,
@@ -115,6 +117,7 @@ impl Totals {
     fn add(&mut self, other: &Totals) {
         self.blocks += other.blocks;
         self.transactions += other.transactions;
+        self.events += other.events;
         self.succeeded += other.succeeded;
         self.failed += other.failed;
         self.violations += other.violations;
@@ -269,7 +272,13 @@ impl Chain {
 
         totals.blocks += 1;
         totals.transactions += block.len();
-        for (receipt, kind) in serial.receipts.iter().zip(kinds) {
+        for ((receipt, kind), transaction) in serial.receipts.iter().zip(kinds).zip(&block) {
+            // One event per instruction on success, none on failure: the
+            // receipts compared above carry every transaction's events.
+            let instructions = transaction.transaction().instructions.len();
+            let expected_events = if receipt.status.is_success() { instructions } else { 0 };
+            assert_eq!(receipt.events.len(), expected_events, "events of {:?}", receipt.status);
+            totals.events += receipt.events.len();
             if receipt.status.is_success() {
                 totals.succeeded_as(kind);
             }

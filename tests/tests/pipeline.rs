@@ -139,6 +139,9 @@ impl Store for GatedStore {
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
         self.inner.tx_location(hash)
     }
+    fn events(&self, query: &parlend_store::EventQuery) -> Result<parlend_store::EventPage, StoreError> {
+        self.inner.events(query)
+    }
     fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
         self.inner.scan(prefix, visit)
     }

@@ -423,3 +423,95 @@ async fn metrics_count_blocks_transactions_and_phases() {
     assert_eq!(health["result"]["height"], json!(2), "null params are accepted");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_carry_typed_events_and_failures_their_values() {
+    let node = TestNode::in_memory().await;
+    let (alice, bob) = (dev_keypair(1), dev_keypair(2));
+    let status = node.client.submit(&alice, vec![transfer(&bob, 3), transfer(&bob, 4)], true).await.unwrap();
+    let receipt = status.receipt.unwrap();
+    let amounts: Vec<Amount> = receipt
+        .events
+        .iter()
+        .map(|event| match event {
+            parlend_contracts::Event::Transfer { from, to, amount, .. } => {
+                assert_eq!((*from, *to), (alice.address(), bob.address()));
+                *amount
+            }
+            other => panic!("expected transfers, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(amounts, vec![tokens("USDC", 3), tokens("USDC", 4)]);
+    assert_eq!(node.client.receipt(status.hash).await.unwrap().unwrap().events, receipt.events);
+    // A borrow without collateral fails with what it needed and had.
+    post_prices(&node.client, &[("USDC", 1)]).await;
+    let borrow = Instruction::Borrow { asset: asset("USDC"), amount: tokens("USDC", 5) };
+    let failed = node.client.submit(&dev_keypair(3), vec![borrow], true).await.unwrap();
+    let receipt = failed.receipt.unwrap();
+    assert!(receipt.events.is_empty(), "a failed transaction emits nothing");
+    match receipt.outcome {
+        OutcomeView::Failed {
+            detail: Some(parlend_contracts::Failure::InsufficientCollateral { available, needed }),
+            ..
+        } => {
+            assert_eq!((available, needed), (Wad::ZERO, parlend_tests::usd(5)));
+        }
+        other => panic!("expected InsufficientCollateral with values, got {other:?}"),
+    }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_pages_through_a_long_chain_with_bounded_responses() {
+    use parlend_rpc::types::EventsParams;
+    let node = TestNode::in_memory().await;
+    let (alice, bob, carol) = (dev_keypair(1), dev_keypair(2), dev_keypair(3));
+    // 40 blocks: alice pays bob, carol pays alice, one transaction each.
+    for round in 0..20 {
+        submit_ok(&node.client, &alice, vec![transfer(&bob, round + 1)]).await;
+        submit_ok(&node.client, &carol, vec![transfer(&alice, 1)]).await;
+    }
+    let head = node.client.head().await.unwrap().height;
+    assert!(head >= 40, "one block per waited transaction: {head}");
+    let mut params = EventsParams {
+        address: Some(bob.address()),
+        kind: Some("Transfer".to_string()),
+        from_height: 0,
+        to_height: head,
+        limit: Some(3),
+        cursor: None,
+    };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = node.client.events(&params).await.unwrap();
+        assert!(page.events.len() <= 3, "a page is bounded by its limit");
+        pages += 1;
+        seen.extend(page.events);
+        match page.next {
+            Some(next) => params.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 7, "20 events, 3 a page");
+    let paid: Vec<Amount> = seen
+        .iter()
+        .map(|found| match &found.event {
+            parlend_contracts::Event::Transfer { to, amount, .. } if *to == bob.address() => *amount,
+            other => panic!("only bob's transfers: {other:?}"),
+        })
+        .collect();
+    assert_eq!(paid, (1..=20).map(|whole| tokens("USDC", whole)).collect::<Vec<_>>(), "in chain order, once each");
+    // Every event of alice's: her 20 payments and carol's 20 to her.
+    let all = EventsParams { address: Some(alice.address()), limit: Some(1_000), cursor: None, kind: None, ..params };
+    assert_eq!(node.client.events(&all).await.unwrap().events.len(), 40);
+    // A range is bounded, and so is a page.
+    let too_wide = EventsParams { from_height: 0, to_height: 100_000, ..all.clone() };
+    let error = node.client.events(&too_wide).await.unwrap_err();
+    assert_eq!(error.code(), Some(parlend_rpc::error::INVALID_PARAMS), "{error}");
+    let too_long = EventsParams { limit: Some(1_001), ..all.clone() };
+    assert_eq!(node.client.events(&too_long).await.unwrap_err().code(), Some(parlend_rpc::error::INVALID_PARAMS));
+    let unknown = EventsParams { kind: Some("Teleport".to_string()), ..all };
+    assert_eq!(node.client.events(&unknown).await.unwrap_err().code(), Some(parlend_rpc::error::INVALID_PARAMS));
+    node.stop().await;
+}

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use parlend_sim::scenario::golden::read_manifest;
 use parlend_sim::scenario::{Scenario, ScenarioError, ScenarioOptions, ScenarioReport, run};
-use parlend_tests::{golden_dir, parlend_binary, scenario_files};
+use parlend_tests::{dev_keypair, golden_dir, parlend_binary, scenario_files};
 
 fn run_text(text: &str) -> Result<ScenarioReport, ScenarioError> {
     let scenario = Scenario::parse(text, None)?;
@@ -220,5 +220,54 @@ fn cli_scenario_run_reports_failures_and_saves_replayable_logs() {
         let summary = parlend_tests::replay(&logs.join(format!("{name}.plog"))).unwrap();
         let entry = read_manifest(&logs).unwrap()[name].clone();
         assert_eq!(summary.head.hash, entry.head_hash);
+    }
+}
+
+#[test]
+fn event_expectations_report_differences_and_refuse_mistakes() {
+    let text = r#"
+name = "events"
+[accounts]
+alice = "dev:1"
+bob = "dev:2"
+
+[[step]]
+by = "alice"
+transfer = { to = "bob", asset = "USDC", amount = "5" }
+expect.events = [{ kind = "Transfer", from = "alice", to = "alice", amount = "6" }]
+
+[[step]]
+by = "alice"
+transfer = { to = "bob", asset = "USDC", amount = "5" }
+expect.events = [{ kind = "Deposit" }]
+
+[[step]]
+by = "alice"
+transfer = { to = "bob", asset = "USDC", amount = "5" }
+expect.events = []
+"#;
+    let report = run_text(text).unwrap();
+    let lines =
+        |step: usize| -> Vec<String> { report.steps[step].differences.iter().map(ToString::to_string).collect() };
+    let bob = dev_keypair(2).address();
+    assert_eq!(
+        lines(0),
+        [
+            "event 0 (Transfer) amount: expected 6, got 5 (off by -1)".to_string(),
+            format!("event 0 (Transfer) to: expected alice, got {bob}"),
+        ]
+    );
+    assert_eq!(lines(1), ["event 0: expected Deposit, got Transfer"]);
+    assert_eq!(lines(2), ["events: expected 0 events, got 1 (Transfer)"]);
+    for (expectation, message) in [
+        ("[{ kind = \"Teleport\" }]", "unknown event kind \"Teleport\""),
+        ("[{ kind = \"Transfer\", colour = \"red\" }]", "has no field \"colour\""),
+    ] {
+        let text = format!(
+            "name = \"bad\"\n[[step]]\nby = \"dev:1\"\ntransfer = {{ to = \"dev:2\", asset = \"USDC\", amount = \"1\" }}\n\
+             expect.events = {expectation}\n"
+        );
+        let error = run_text(&text).err().unwrap_or_else(|| panic!("{expectation} ran"));
+        assert!(error.to_string().contains(message), "{expectation}: {error}");
     }
 }

@@ -325,11 +325,24 @@ pub(crate) fn update_market(
     chain.exec(0, Instruction::UpdateMarket { asset, params })
 }
 
+/// A result with the failure's name alone, for assertions on the reason
+/// (the values are checked where they are the point).
+pub(crate) fn named<T>(result: Result<T, Failure>) -> Result<T, &'static str> {
+    result.map_err(|failure| failure.name())
+}
+
+/// [`named`] for results that say which instruction failed.
+pub(crate) fn named_at<T>(result: Result<T, Failed>) -> Result<T, (u16, &'static str)> {
+    result.map_err(|(instruction, failure)| (instruction, failure.name()))
+}
+
 /// A receipt status as a result.
 pub(crate) fn outcome(status: &TxStatus) -> Result<(), Failed> {
     match status {
         TxStatus::Success => Ok(()),
-        TxStatus::Failed { instruction, code } => Err((*instruction, Failure::from_code(*code).unwrap())),
+        TxStatus::Failed { instruction, code, detail } => {
+            Err((*instruction, Failure::decode(*code, detail).expect("the contracts' failures decode")))
+        }
         TxStatus::AccessViolation { key } => panic!("access violation on {key}"),
     }
 }

@@ -152,10 +152,10 @@ fn isolation_mode_counts_borrows_against_the_ceiling_in_cents() {
     update_market(&mut chain, TBILL, |params| params.debt_ceiling_cents = 150_000).unwrap();
     chain.exec(5, deposit(TBILL, tokens(TBILL, 1_000))).unwrap();
     chain.exec(5, collateral(TBILL, true)).unwrap();
-    assert_eq!(chain.exec(5, borrow(USDC, 265_450_000)), Err(Failure::DebtCeilingExceeded));
+    assert_eq!(named(chain.exec(5, borrow(USDC, 265_450_000))), Err("DebtCeilingExceeded"));
     chain.exec(5, borrow(USDC, 265_440_000)).unwrap();
     assert_eq!(chain.totals(TBILL).isolation_debt, 150_000);
-    assert_eq!(chain.exec(BORROWER, borrow(USDC, tokens(USDC, 1) / 100)), Err(Failure::DebtCeilingExceeded));
+    assert_eq!(named(chain.exec(BORROWER, borrow(USDC, tokens(USDC, 1) / 100))), Err("DebtCeilingExceeded"));
     // Repaying 234.567891 releases 23,456 cents (Aave: total − repaid / 10^4).
     chain.exec(BORROWER, repay(USDC, some(234_567_891))).unwrap();
     assert_eq!(chain.totals(TBILL).isolation_debt, 150_000 - 23_456);
@@ -255,7 +255,10 @@ fn emode_raises_ltv_and_threshold_within_the_category() {
     // Category LTV 93%: $9,300 of borrowing power, where USDC's own 77% gives $7,700.
     let health = chain.health(BORROWER).health.unwrap();
     assert_eq!((health.borrowing_power, health.liquidation_value), (usd(9_300), usd(9_500)));
-    assert_eq!(chain.exec(BORROWER, borrow(USDC, 9_300_000_001)), Err(Failure::InsufficientCollateral));
+    // The failure says by how much: $9,300.000001 of debt against $9,300.
+    let needed = Wad(9_300_000_001 * 1_000_000_000_000);
+    let refused = Failure::InsufficientCollateral { available: usd(9_300), needed };
+    assert_eq!(chain.exec(BORROWER, borrow(USDC, 9_300_000_001)), Err(refused));
     chain.exec(BORROWER, borrow(USDC, tokens(USDC, 9_300))).unwrap();
     // HF = 10,000 × 95% / 9,300 = 1.021505376344086021 (down).
     assert_eq!(chain.health_factor(BORROWER).to_string(), "1.021505376344086021");
@@ -263,7 +266,7 @@ fn emode_raises_ltv_and_threshold_within_the_category() {
     // health factor to 10,000 × 80% / 9,300 < 1.
     chain.exec(OTHER, deposit(WETH, tokens(WETH, 10))).unwrap();
     assert_eq!(chain.exec(BORROWER, borrow(WETH, 1_000)), Err(Failure::NotBorrowableInEMode));
-    assert_eq!(chain.exec(BORROWER, Instruction::SetEMode { category: 0 }), Err(Failure::HealthFactorTooLow));
+    assert_eq!(named(chain.exec(BORROWER, Instruction::SetEMode { category: 0 })), Err("HealthFactorTooLow"));
     // Collateral outside the category keeps its own parameters: 1 WETH adds
     // $3,000 × 80% of borrowing power and × 83% of liquidation value.
     chain.exec(BORROWER, deposit(WETH, tokens(WETH, 1))).unwrap();
@@ -366,7 +369,7 @@ fn a_frozen_collateral_lends_nothing_but_still_protects() {
     let health = chain.health(BORROWER).health.unwrap();
     assert_eq!((health.borrowing_power, health.liquidation_value), (Wad::ZERO, usd(2_490)));
     assert_eq!(health.health_factor.to_string(), "2.49");
-    assert_eq!(chain.exec(BORROWER, borrow(USDC, 1)), Err(Failure::InsufficientCollateral));
+    assert_eq!(named(chain.exec(BORROWER, borrow(USDC, 1))), Err("InsufficientCollateral"));
     // No new deposits, no enabling as collateral; withdrawals that keep HF >= 1 go on.
     assert_eq!(chain.exec(BORROWER, deposit(WETH, 1)), Err(Failure::MarketFrozen));
     chain.exec(BORROWER, Instruction::Withdraw { asset: WETH, amount: some(tokens(WETH, 1) / 2) }).unwrap();

@@ -69,12 +69,25 @@ pub struct BlockContext {
 }
 
 /// A failed instruction, as the contracts report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxFailure {
     /// Index of the failing instruction.
     pub instruction: u16,
     /// The contracts' reason code.
     pub code: u16,
+    /// The values that explain it, encoded by the contracts (empty for none).
+    pub detail: Vec<u8>,
+}
+
+impl TxFailure {
+    /// The receipt status. A detail over
+    /// [`FAILURE_DETAIL_BYTES_MAX`](crate::limits::FAILURE_DETAIL_BYTES_MAX)
+    /// is dropped (the code still says why).
+    pub fn into_status(self) -> TxStatus {
+        let detail =
+            if self.detail.len() <= crate::limits::FAILURE_DETAIL_BYTES_MAX { self.detail } else { Vec::new() };
+        TxStatus::Failed { instruction: self.instruction, code: self.code, detail }
+    }
 }
 
 /// The state machine a ledger executes: pure and deterministic.
@@ -188,7 +201,7 @@ pub fn run_transaction<V: Vm>(
     }
     let status = match (view.violation(), result) {
         (Some(key), _) => TxStatus::AccessViolation { key },
-        (None, Err(failure)) => TxStatus::Failed { instruction: failure.instruction, code: failure.code },
+        (None, Err(failure)) => failure.into_status(),
         (None, Ok(())) => TxStatus::Success,
     };
     let mut output = view.finish(status);

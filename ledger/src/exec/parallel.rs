@@ -899,7 +899,8 @@ impl<'a, V: Vm> Run<'a, V> {
             }
         }
         self.apply(commit, index, &attempt)?;
-        commit.receipts.push(Receipt { tx_hash: self.transactions[index].hash(), status: output.status.clone() });
+        let tx_hash = self.transactions[index].hash();
+        commit.receipts.push(Receipt { tx_hash, status: output.status.clone(), events: output.events.clone() });
         Ok(())
     }
 

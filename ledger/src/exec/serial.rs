@@ -53,7 +53,7 @@ pub fn execute_block_serial<V: Vm>(
         apply_output(&mut overlay, &output)?;
         touched.extend(output.writes.iter().map(|(key, _)| *key));
         touched.extend(output.deltas.iter().map(|(key, _)| *key));
-        receipts.push(Receipt { tx_hash: transaction.hash(), status: output.status });
+        receipts.push(Receipt { tx_hash: transaction.hash(), status: output.status, events: output.events });
     }
     let touched: Vec<StateKey> = touched.into_iter().collect();
     vm.end_block(context, &mut overlay, &touched)?;

@@ -3,7 +3,7 @@
 
 use super::{AccountState, BlockContext, BlockError, TxOutput, TxView, ViewError, Vm};
 use crate::access::{Access, AccessMode, StateKey, merge_accesses};
-use crate::block::TxStatus;
+use crate::block::{Event, TxStatus};
 use crate::exec::serial::{Exact, apply_output};
 use crate::state::{Overlay, StateReader, WriteSet};
 use crate::tx::Transaction;
@@ -20,6 +20,8 @@ pub struct Simulation {
     pub changes: WriteSet,
     /// The value of each changed key before the transaction.
     pub before: WriteSet,
+    /// The events it would emit (none if it fails).
+    pub events: Vec<Event>,
 }
 
 /// Simulates `transaction` as the only transaction of the block described
@@ -48,7 +50,7 @@ pub fn simulate_transaction<V: Vm>(
     }
     let status = match result {
         Ok(()) => TxStatus::Success,
-        Err(failure) => TxStatus::Failed { instruction: failure.instruction, code: failure.code },
+        Err(failure) => failure.into_status(),
     };
     let mut accesses = view.recorded_accesses();
     accesses.push(Access { key: account_key, mode: AccessMode::Write });
@@ -66,5 +68,5 @@ pub fn simulate_transaction<V: Vm>(
         before.insert(*key, overlay.get(key)?);
     }
     let accesses = merge_accesses(accesses);
-    Ok(Simulation { status, accesses, changes, before })
+    Ok(Simulation { status, accesses, changes, before, events: output.events })
 }

@@ -7,6 +7,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use super::{BlockContext, TxFailure, TxView, ViewError, Vm};
 use crate::access::{Access, AccessMode, AccessSet, StateKey};
+use crate::block::Event;
 use crate::crypto::Keypair;
 use crate::primitives::sha256_tagged;
 use crate::state::{Fields, Overlay, StoreError, Value, encode_fields};
@@ -51,7 +52,7 @@ impl Vm for ToyVm {
     ) -> Result<(), TxFailure> {
         for (index, op) in transaction.instructions.iter().enumerate() {
             let instruction = u16::try_from(index).unwrap_or(u16::MAX);
-            let fail = |_: ViewError| TxFailure { instruction, code: 1 };
+            let fail = |_: ViewError| TxFailure { instruction, code: 1, detail: Vec::new() };
             match op {
                 Op::Nop => {}
                 Op::Read(key) => {
@@ -60,15 +61,20 @@ impl Vm for ToyVm {
                 Op::Add(key, amount) => view.add(*key, 0, *amount).map_err(fail)?,
                 Op::Sub(key, amount) => view.sub(*key, 0, *amount).map_err(fail)?,
                 Op::AddCapped(key, amount, cap) => view.add_capped(*key, 0, *amount, *cap).map_err(fail)?,
+                // What a transaction observes shows in its events, so the
+                // executors' tests compare events read from speculative and
+                // exact values too.
                 Op::Peek(key) => {
-                    view.peek(key, 0).map_err(fail)?;
+                    let observed = view.peek(key, 0).map_err(fail)?;
+                    view.emit(note_event(transaction.signer, observed)).map_err(fail)?;
                 }
                 Op::Copy(from, to) => {
                     let fields = view.fields(from).map_err(fail)?;
                     view.put(*to, note_value(fields[0])).map_err(fail)?;
+                    view.emit(note_event(transaction.signer, fields[0])).map_err(fail)?;
                 }
                 Op::Fail => {
-                    return Err(TxFailure { instruction, code: 2 });
+                    return Err(TxFailure { instruction, code: 2, detail: vec![2] });
                 }
             }
         }
@@ -83,6 +89,11 @@ impl Vm for ToyVm {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// The event `Op::Peek` and `Op::Copy` emit: the value seen.
+pub fn note_event(signer: crate::Address, amount: u128) -> Event {
+    Event { kind: 1, accounts: vec![signer], data: amount.to_le_bytes().to_vec() }
 }
 
 /// The `index`-th toy key.

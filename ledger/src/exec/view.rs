@@ -20,8 +20,8 @@
 //! value and re-executes the transaction if any outcome differs.
 
 use crate::access::{AccessMode, AccessSet, StateKey};
-use crate::block::TxStatus;
-use crate::limits::AGGREGATE_FIELDS_MAX;
+use crate::block::{Event, TxStatus};
+use crate::limits::{AGGREGATE_FIELDS_MAX, EVENTS_PER_TRANSACTION_MAX};
 use crate::state::{Fields, SignedDelta, StoreError, Value, decode_fields, encode_fields};
 
 /// Where a view reads from.
@@ -63,6 +63,10 @@ pub enum ViewError {
         /// The field.
         field: u8,
     },
+    /// An event over the ledger's bounds (too many in the transaction, too
+    /// many accounts or too much data): the contracts' bug, never emitted.
+    #[error("event out of bounds")]
+    EventOutOfBounds,
     /// A stored value does not decode: the state is corrupt.
     #[error("corrupt value at {0}")]
     Corrupt(StateKey),
@@ -138,6 +142,8 @@ pub struct TxOutput {
     pub deltas: Vec<(StateKey, [SignedDelta; AGGREGATE_FIELDS_MAX])>,
     /// Bounded operations on `delta` keys, in execution order (kept on failure).
     pub predicates: Vec<Predicate>,
+    /// Events emitted, in order. Empty on failure.
+    pub events: Vec<Event>,
 }
 
 /// How a key was used, for [`TxView::recording`].
@@ -163,6 +169,7 @@ pub struct TxView<'a> {
     aggregates: Vec<(StateKey, Fields)>,
     deltas: Vec<DeltaEntry>,
     predicates: Vec<Predicate>,
+    events: Vec<Event>,
     usage: Vec<(StateKey, Usage)>,
     violation: Option<StateKey>,
     fault: Option<ViewError>,
@@ -190,6 +197,7 @@ impl<'a> TxView<'a> {
             aggregates: Vec::new(),
             deltas: Vec::new(),
             predicates: Vec::new(),
+            events: Vec::new(),
             usage: Vec::new(),
             violation: None,
             fault: None,
@@ -393,6 +401,16 @@ impl<'a> TxView<'a> {
         Ok(self.deltas.last_mut().expect("just pushed"))
     }
 
+    /// Records an event. It is kept only if the transaction succeeds;
+    /// `EventOutOfBounds` (and nothing recorded) past the ledger's bounds.
+    pub fn emit(&mut self, event: Event) -> Result<(), ViewError> {
+        if self.events.len() >= EVENTS_PER_TRANSACTION_MAX || !event.within_limits() {
+            return Err(ViewError::EventOutOfBounds);
+        }
+        self.events.push(event);
+        Ok(())
+    }
+
     /// The first access violation, if any.
     pub fn violation(&self) -> Option<StateKey> {
         self.violation
@@ -425,7 +443,8 @@ impl<'a> TxView<'a> {
     /// only the predicates (the parallel executor validates failures too).
     pub fn finish(self, status: TxStatus) -> TxOutput {
         if !status.is_success() {
-            return TxOutput { status, writes: Vec::new(), deltas: Vec::new(), predicates: self.predicates };
+            let predicates = self.predicates;
+            return TxOutput { status, writes: Vec::new(), deltas: Vec::new(), predicates, events: Vec::new() };
         }
         let mut writes = self.writes;
         writes.extend(self.aggregates.into_iter().map(|(key, fields)| (key, encode_fields(&fields))));
@@ -437,6 +456,6 @@ impl<'a> TxView<'a> {
             .map(|entry| (entry.key, entry.net))
             .collect();
         deltas.sort_unstable_by_key(|(key, _)| *key);
-        TxOutput { status, writes, deltas, predicates: self.predicates }
+        TxOutput { status, writes, deltas, predicates: self.predicates, events: self.events }
     }
 }

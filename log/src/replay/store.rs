@@ -125,6 +125,11 @@ impl Store for StateOnlyStore {
         Ok(None)
     }
 
+    /// It keeps no receipts, so no events either.
+    fn events(&self, _query: &parlend_store::EventQuery) -> Result<parlend_store::EventPage, StoreError> {
+        Ok(parlend_store::EventPage::default())
+    }
+
     fn scan(&self, prefix: &[u8], visit: &mut dyn FnMut(StateKey, Value) -> bool) -> Result<(), StoreError> {
         // Copied out first, so `visit` runs without the lock held.
         let matching = parlend_store::matching(&self.inner.read().state, prefix);

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use parlend_ledger::{Address, AssetId};
 use parlend_rpc::Client;
+use parlend_rpc::types::ClockView;
 
 use super::RpcArgs;
 
@@ -45,6 +46,13 @@ pub enum DevCommand {
         #[arg(value_parser = parse_duration)]
         duration: u64,
     },
+    /// Set the node's clock to a time: Unix seconds, or a UTC date (2027-01-01, 2027-01-01T12:00:00Z).
+    /// Never back: only later than the node's clock.
+    SetTime {
+        /// The time.
+        #[arg(value_parser = parse_time)]
+        time: u64,
+    },
     /// Remember the chain's current state; prints the snapshot id.
     Snapshot,
     /// Go back to a snapshot (it and later snapshots are used up; pending transactions are dropped).
@@ -56,7 +64,7 @@ pub enum DevCommand {
 
 /// `parlend dev`.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.rpc.rpc)?;
+    let client = super::client(&args.rpc)?;
     let json = args.rpc.json;
     match args.command {
         DevCommand::Faucet { to, asset, amount } => {
@@ -66,7 +74,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 return super::print_json(&status);
             }
             println!("minted {} {asset} to {to}", super::format::tokens(amount, decimals(&client, asset).await?));
-            super::tx::print_status(&status);
+            super::describe::print_status(&status, &super::describe::Units::fetch(&client).await?);
         }
         DevCommand::Mine { blocks } => {
             let mined = client.mine(blocks).await?;
@@ -80,10 +88,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             if json {
                 return super::print_json(&clock);
             }
-            println!(
-                "clock moved {duration} s forward: now {} ({} s ahead of the wall clock)",
-                clock.clock, clock.offset_seconds
-            );
+            println!("clock moved {} forward", super::format::duration(duration));
+            print_clock(&clock);
+        }
+        DevCommand::SetTime { time } => {
+            let clock = client.set_time(time).await?;
+            if json {
+                return super::print_json(&clock);
+            }
+            print_clock(&clock);
         }
         DevCommand::Snapshot => {
             let snapshot = client.snapshot().await?;
@@ -104,6 +117,34 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_clock(clock: &ClockView) {
+    println!(
+        "clock: {} ({} ahead of the wall clock)",
+        super::format::timestamp(clock.clock),
+        super::format::duration(clock.offset_seconds)
+    );
+    if clock.prices_refreshed > 0 {
+        println!(
+            "re-posted {} at their last value, so they stay fresh (run the node with --keep-stale-prices to opt out)",
+            super::describe::plural(
+                usize::try_from(clock.prices_refreshed).unwrap_or(usize::MAX),
+                "stale oracle price"
+            )
+        );
+    }
+}
+
+/// Unix seconds, or an RFC 3339 UTC date (`2027-01-01`, `2027-01-01T12:00:00Z`).
+fn parse_time(text: &str) -> Result<u64, String> {
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(seconds);
+    }
+    let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_string() };
+    let time = humantime::parse_rfc3339(&full)
+        .map_err(|error| format!("{text:?}: not Unix seconds nor a UTC date ({error})"))?;
+    time.duration_since(std::time::UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).map_err(|error| error.to_string())
 }
 
 async fn decimals(client: &Client, asset: AssetId) -> anyhow::Result<u8> {

@@ -1,6 +1,7 @@
 //! The `parlend` command line.
 
 mod bench;
+mod describe;
 mod dev;
 mod format;
 mod keys;
@@ -27,6 +28,18 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// The log's format on stderr: `text` (colours only on a terminal) or `json` (one object a line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "PARLEND_LOG_FORMAT", global = true)]
+    pub log_format: LogFormat,
+}
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
 }
 
 /// Subcommands.
@@ -57,7 +70,7 @@ pub enum Command {
 /// Options shared by commands that talk to a node.
 #[derive(Debug, Clone, Args)]
 pub struct RpcArgs {
-    /// The node's RPC URL.
+    /// The node's RPC URL (`http://` is assumed without a scheme: `localhost:8545`).
     #[arg(long, env = "PARLEND_RPC", default_value = "http://127.0.0.1:8545", global = true)]
     pub rpc: String,
     /// Print machine-readable JSON instead of text.
@@ -65,8 +78,49 @@ pub struct RpcArgs {
     pub json: bool,
 }
 
+/// A client for `args.rpc`, `http://` assumed when the URL has no scheme.
+pub(crate) fn client(args: &RpcArgs) -> anyhow::Result<parlend_rpc::Client> {
+    let url = rpc_url(&args.rpc);
+    parlend_rpc::Client::new(&url).map_err(|error| anyhow::anyhow!("--rpc {}: not a usable URL: {error}", args.rpc))
+}
+
+/// The URL with `http://` added when it has no scheme.
+pub fn rpc_url(text: &str) -> String {
+    if text.contains("://") { text.to_string() } else { format!("http://{text}") }
+}
+
+/// The message when no node answers at `url`.
+pub fn unreachable_message(url: &str) -> String {
+    format!(
+        "cannot reach a parlend node at {url} (connection refused). Start one with `parlend run --dev`, \
+         or point --rpc (or PARLEND_RPC) at a running node."
+    )
+}
+
+/// Replaces "transport: client error (Connect)" with what to do about it.
+fn explain(error: anyhow::Error, url: Option<&str>) -> anyhow::Error {
+    let unreachable = error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<parlend_rpc::ClientError>(), Some(parlend_rpc::ClientError::Transport(text))
+            if text.contains("Connect") || text.contains("connect"))
+    });
+    match url {
+        Some(url) if unreachable => anyhow::anyhow!(unreachable_message(&rpc_url(url))),
+        _ => error,
+    }
+}
+
 /// Runs the CLI.
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    let url = match &cli.command {
+        Command::Tx(args) => Some(args.rpc.rpc.clone()),
+        Command::Query(args) => Some(args.rpc.rpc.clone()),
+        Command::Dev(args) => Some(args.rpc.rpc.clone()),
+        _ => None,
+    };
+    dispatch(cli).await.map_err(|error| explain(error, url.as_deref()))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Testnet(args) => testnet::run(args).await,

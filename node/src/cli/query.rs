@@ -5,10 +5,11 @@ use clap::{Args, Subcommand};
 use parlend_ledger::{Address, AssetId, Hash};
 use parlend_rpc::Client;
 use parlend_rpc::types::{
-    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, LiquidatableParams, LiquidatableView,
-    MarketView, PositionView, PriceEntryView, TxStatusView,
+    AccountView, BalancesView, BlockParams, BlockView, CommittedTransactionView, EVENTS_LIMIT_MAX, EventView,
+    EventsParams, LiquidatableParams, LiquidatableView, MarketView, PositionView, PriceEntryView, TxStatusView,
 };
 
+use super::describe::Units;
 use super::{RpcArgs, format};
 
 /// `parlend query` arguments.
@@ -65,6 +66,24 @@ pub enum QueryKind {
     },
     /// Every oracle price.
     Prices,
+    /// Events of a range of blocks (default: the last 1000), by account and kind, in whole tokens.
+    Events {
+        /// Only events concerning this account (an address, or dev:N).
+        #[arg(long, value_parser = super::keys::parse_address)]
+        address: Option<Address>,
+        /// Only events of this kind (Liquidation, Deposit, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// The first block (default: 999 below the last).
+        #[arg(long)]
+        from: Option<u64>,
+        /// The last block (default: the head).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Most events to print (pages are fetched as needed).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Positions that can be liquidated now, and those at risk.
     Liquidatable {
         /// Upper bound of the at-risk band, a health factor (1.05).
@@ -78,7 +97,7 @@ pub enum QueryKind {
 
 /// `parlend query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.rpc.rpc)?;
+    let client = super::client(&args.rpc)?;
     let json = args.rpc.json;
     match args.what {
         QueryKind::Account { address } => {
@@ -95,13 +114,25 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
         QueryKind::Tx { hash } => {
             let Some(transaction) = client.transaction(hash).await? else { bail!("no transaction {hash}") };
-            show(json, &transaction, print_transaction)?;
+            let units = if json { Units::default() } else { Units::fetch(&client).await? };
+            show(json, &transaction, |transaction| print_transaction(transaction, &units))?;
         }
         QueryKind::Position { address } => show(json, &client.position(address).await?, print_position)?,
         QueryKind::Market { asset } => show(json, &client.market(asset).await?, print_market)?,
         QueryKind::Markets => show(json, &client.markets().await?, |markets| print_markets(markets))?,
         QueryKind::Price { asset } => show(json, &client.price(asset).await?, print_price)?,
         QueryKind::Prices => show(json, &client.prices().await?, |prices| prices.iter().for_each(print_price))?,
+        QueryKind::Events { address, kind, from, to, limit } => {
+            let to = match to {
+                Some(to) => to,
+                None => client.head().await?.height,
+            };
+            let from = from.unwrap_or(to.saturating_sub(999));
+            let params = EventsParams { address, kind, from_height: from, to_height: to, limit: None, cursor: None };
+            let events = fetch_events(&client, params, limit).await?;
+            let units = if json { Units::default() } else { Units::fetch(&client).await? };
+            show(json, &events, |events| print_events(events, &units))?;
+        }
         QueryKind::Liquidatable { at_risk_below, limit } => {
             let at_risk_below = at_risk_below.map(|text| parlend_contracts::units::wad(&text)).transpose()?;
             let view = client.liquidatable(&LiquidatableParams { at_risk_below, limit }).await?;
@@ -109,6 +140,37 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Up to `limit` events of `params`, page after page.
+async fn fetch_events(client: &Client, mut params: EventsParams, limit: usize) -> anyhow::Result<Vec<EventView>> {
+    let mut events = Vec::new();
+    while events.len() < limit {
+        let wanted = u32::try_from(limit - events.len()).unwrap_or(u32::MAX).min(EVENTS_LIMIT_MAX);
+        params.limit = Some(wanted);
+        let page = client.events(&params).await?;
+        events.extend(page.events);
+        match page.next {
+            Some(next) => params.cursor = Some(next),
+            None => break,
+        }
+    }
+    events.truncate(limit);
+    Ok(events)
+}
+
+fn print_events(events: &[EventView], units: &Units) {
+    if events.is_empty() {
+        println!("no events");
+    }
+    for found in events {
+        let position = &found.position;
+        let line = super::describe::event(&found.event, units);
+        println!(
+            "{:>7}.{}.{}  {line}  (tx {})",
+            position.height, position.tx_index, position.event_index, found.tx_hash
+        );
+    }
 }
 
 /// Prints `value` as JSON, or for people with `print`.
@@ -144,18 +206,18 @@ fn print_account(account: &AccountView, balances: &BalancesView) {
 fn print_block(block: &BlockView) {
     let header = &block.header;
     println!("block {} {}", header.height, block.hash);
-    println!("  parent:       {}", header.parent_hash);
-    println!("  timestamp:    {}", header.timestamp);
-    println!("  state root:   {}", header.state_root);
-    println!("  tx root:      {}", header.transactions_root);
-    println!("  receipts root:{}", header.receipts_root);
-    println!("  transactions: {}", block.transactions.len());
+    println!("  parent:        {}", header.parent_hash);
+    println!("  timestamp:     {}", format::timestamp(header.timestamp));
+    println!("  state root:    {}", header.state_root);
+    println!("  tx root:       {}", header.transactions_root);
+    println!("  receipts root: {}", header.receipts_root);
+    println!("  transactions:  {}", block.transactions.len());
     for hash in &block.transactions {
         println!("    {hash}");
     }
 }
 
-fn print_transaction(transaction: &CommittedTransactionView) {
+fn print_transaction(transaction: &CommittedTransactionView, units: &Units) {
     let inner = &transaction.transaction;
     println!("signer: {}  nonce {}", inner.signer, inner.nonce);
     for (index, instruction) in inner.instructions.iter().enumerate() {
@@ -163,7 +225,7 @@ fn print_transaction(transaction: &CommittedTransactionView) {
         println!("  [{index}] {text}");
     }
     let status = TxStatusView { hash: inner.hash, status: transaction.status, receipt: transaction.receipt.clone() };
-    super::tx::print_status(&status);
+    super::describe::print_status(&status, units);
 }
 
 fn print_markets(markets: &[MarketView]) {
@@ -174,9 +236,9 @@ fn print_markets(markets: &[MarketView]) {
     for market in markets {
         println!(
             "{:>6}  {:>20}  {:>20}  {:>7}  {:>8}  {:>8}  {:>12}",
-            market.asset,
-            format::truncated(&format::tokens(market.total_supply, market.decimals), 4),
-            format::truncated(&format::tokens(market.total_debt, market.decimals), 4),
+            market.asset.to_string(),
+            format::rounded(&format::tokens(market.total_supply, market.decimals), 4),
+            format::rounded(&format::tokens(market.total_debt, market.decimals), 4),
             format::percent(market.utilization),
             format::percent(market.supply_apy),
             format::percent(market.borrow_apy),
@@ -186,7 +248,11 @@ fn print_markets(markets: &[MarketView]) {
 }
 
 fn print_liquidatable(view: &LiquidatableView) {
-    println!("{} positions with debt examined at time {}", view.scanned, view.timestamp);
+    println!(
+        "{} examined at {}",
+        super::describe::plural(usize::try_from(view.scanned).unwrap_or(usize::MAX), "position with debt"),
+        format::timestamp(view.timestamp)
+    );
     for (title, list) in [("liquidatable now", &view.liquidatable), ("at risk", &view.at_risk)] {
         println!("{title}: {}", list.len());
         for entry in list {
@@ -203,7 +269,7 @@ fn print_liquidatable(view: &LiquidatableView) {
 }
 
 fn print_position(position: &PositionView) {
-    println!("position of {} at time {}", position.owner, position.timestamp);
+    println!("position of {} at {}", position.owner, format::timestamp(position.timestamp));
     if position.assets.is_empty() {
         println!("  no deposits and no debt");
         return;
@@ -267,9 +333,9 @@ fn print_market(market: &MarketView) {
     println!("  borrow APY:   {}  (APR {})", format::percent(market.borrow_apy), format::percent(market.borrow_apr));
     match &market.price {
         Some(price) => println!(
-            "  price:        {}  ({} s old{})",
+            "  price:        {}  ({} old{})",
             format::usd(price.price),
-            price.age_seconds,
+            format::duration(price.age_seconds),
             if price.stale { ", STALE" } else { "" }
         ),
         None => println!("  price:        none"),
@@ -290,11 +356,11 @@ fn print_market(market: &MarketView) {
         format::percent(params.optimal_utilization)
     );
     println!(
-        "  caps: supply {}, borrow {} (0: none); flash-loan fee {} bps; price staleness {} s",
+        "  caps: supply {}, borrow {} (0: none); flash-loan fee {} bps; price staleness {}",
         amount(params.supply_cap),
         amount(params.borrow_cap),
         params.flash_loan_fee.0,
-        params.price_staleness_seconds
+        format::duration(params.price_staleness_seconds)
     );
     println!(
         "  borrowing {}, flash loans {}, paused {}, frozen {}",
@@ -319,11 +385,11 @@ fn print_market(market: &MarketView) {
 fn print_price(entry: &PriceEntryView) {
     match &entry.price {
         Some(price) => println!(
-            "{:>6}  {:>14}  at {} ({} s old{})",
+            "{:>6}  {:>14}  at {} ({} old{})",
             entry.asset.to_string(),
             format::usd(price.price),
-            price.timestamp,
-            price.age_seconds,
+            format::timestamp(price.timestamp),
+            format::duration(price.age_seconds),
             if price.stale { ", STALE" } else { "" }
         ),
         None => println!("{:>6}  no price", entry.asset.to_string()),

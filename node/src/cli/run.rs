@@ -49,8 +49,9 @@ pub struct RunArgs {
     /// Produce blocks only on `dev_mine` (or `parlend dev mine`); transactions stay pending until then.
     #[arg(long)]
     pub manual_mining: bool,
-    /// Dev mode: do not re-post stale oracle prices at start. By default a dev node whose oracle is dev
-    /// account 0 re-posts every stale price at its last value, so borrowing works at once.
+    /// Dev mode: do not re-post stale oracle prices at start and after time warps. By default a dev node
+    /// whose oracle is dev account 0 re-posts every stale price at its last value, so borrowing works at
+    /// once and after `parlend dev increase-time`.
     #[arg(long)]
     pub keep_stale_prices: bool,
     /// Most transactions per block. Default 5000.
@@ -225,10 +226,16 @@ fn resolve_validator(args: &RunArgs, file: &FileConfig, config: &mut NodeConfig)
 /// back to back, even when every block is empty.
 const VALIDATOR_BLOCK_TIME_MIN: Duration = Duration::from_millis(100);
 
-fn print_dev_accounts() {
+/// The dev banner: the keys, and their genesis funds (`continued`: the
+/// chain has blocks, so balances have moved since).
+fn print_dev_accounts(continued: bool) {
     println!("parlend dev chain");
     println!();
-    println!("Dev accounts (each holds 1,000,000 USDC, 1,000 WETH, 50 WBTC, 1,000,000 TBILL):");
+    if continued {
+        println!("Dev accounts (funded at genesis; this chain has moved on: `parlend query account dev:N`):");
+    } else {
+        println!("Dev accounts (each holds 1,000,000 USDC, 1,000 WETH, 50 WBTC, 1,000,000 TBILL):");
+    }
     for index in 0..DEV_ACCOUNTS {
         let key = dev_keypair(index);
         println!("  dev:{index}  address {}  secret {}", key.address(), hex::encode(key.seed()));
@@ -237,6 +244,21 @@ fn print_dev_accounts() {
     println!();
     println!("WARNING: these keys are publicly known. Anyone can sign with them. Never use them outside a dev chain.");
     println!();
+}
+
+/// Says so when the head is later than the wall clock (a dev time warp
+/// before a restart): blocks are stamped from the head's time until the
+/// wall clock catches up.
+fn print_clock_ahead(head_timestamp: u64) {
+    let wall =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    if head_timestamp > wall {
+        println!(
+            "Clock: the head is at {}, {} ahead of the wall clock (a time warp); blocks are stamped from there",
+            crate::cli::format::timestamp(head_timestamp),
+            crate::cli::format::duration(head_timestamp - wall)
+        );
+    }
 }
 
 /// `parlend run`.
@@ -268,15 +290,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         crate::cli::log::import(log, path, config.threads, false)?;
     }
 
-    if dev {
-        print_dev_accounts();
-    }
+    // The store is opened (and its lock taken) before anything is printed:
+    // a second node on the same directory fails with one line.
     let handle = Node::start(config).await?;
     let head = handle.node.app().info();
+    if dev {
+        print_dev_accounts(head.height > 0);
+    }
     match &data_dir {
         Some(path) => println!("Chain {} at height {} in {}", head.header.chain_id, head.height, path.display()),
         None => println!("Chain {} at height {} in memory", head.header.chain_id, head.height),
     }
+    print_clock_ahead(head.header.timestamp);
     println!("RPC listening on http://{}", handle.rpc_address);
     if let Some(validator) = &handle.node.config().validator {
         println!("Validator {} on p2p {}", validator.key.address(), validator.listen);

@@ -8,6 +8,7 @@
 //! in one atomic transaction).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -15,10 +16,13 @@ use parlend_contracts::dev::dev_params;
 use parlend_contracts::state::LiquidationConfig;
 use parlend_contracts::units::{self, LiquidationChanges, MarketChanges};
 use parlend_contracts::{AmountOrAll, Instruction};
+use parlend_ledger::Hash;
+use parlend_ledger::exec::Plan;
 use parlend_ledger::{Address, Amount, AssetId};
 use parlend_rpc::Client;
-use parlend_rpc::types::{OutcomeView, TxState, TxStatusView};
+use parlend_rpc::types::{SimulateParams, SimulationView, TxState, TxStatusView};
 
+use super::describe::Units;
 use super::{RpcArgs, load_key};
 
 /// `parlend tx` arguments.
@@ -30,9 +34,19 @@ pub struct TxArgs {
     /// The signer: a key file, or dev:N for the N-th dev account.
     #[arg(long, global = true)]
     pub key: Option<String>,
-    /// Wait for the block and print the receipt.
+    /// Send and return at once, without waiting for the block (the default waits and prints the receipt).
     #[arg(long, global = true)]
+    pub no_wait: bool,
+    /// Wait for the block and print the receipt (the default; kept for scripts that say it).
+    #[arg(long, global = true, conflicts_with = "no_wait")]
     pub wait: bool,
+    /// Simulate and print what the transaction would do (outcome, events, access set); send nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Send even when the simulation says the transaction would fail (it is then included as failed
+    /// and uses up a nonce).
+    #[arg(long, global = true, conflicts_with = "dry_run")]
+    pub force: bool,
     /// RPC options.
     #[command(flatten)]
     pub rpc: RpcArgs,
@@ -359,17 +373,37 @@ async fn amount_or_all(client: &Client, asset: AssetId, amount: &str) -> anyhow:
     Ok(units::amount_or_all(amount, decimals(client, asset).await?)?)
 }
 
-/// `parlend tx`.
+/// `parlend tx`: simulate; refuse what would fail (unless `--force`);
+/// sign with the simulation's access set and nonce; send; wait for the
+/// receipt unless `--no-wait`.
 pub async fn run(args: TxArgs) -> anyhow::Result<()> {
     let key_spec = args.key.as_deref().context("--key is required (a key file, or dev:N)")?;
     let key = load_key(key_spec)?;
-    let client = Client::new(&args.rpc.rpc)?;
+    let client = super::client(&args.rpc)?;
     let instructions = instructions(&client, &args.kind).await?;
-    let status = client.submit(&key, instructions, args.wait).await?;
+    let params = SimulateParams { signer: key.address(), nonce: None, instructions };
+    let simulation = client.simulate(&params).await?;
+    let units = if args.rpc.json { Units::default() } else { Units::fetch(&client).await? };
+    if args.dry_run {
+        return dry_run(&simulation, &units, args.rpc.json);
+    }
+    if !simulation.outcome.is_success() && !args.force {
+        bail!(
+            "not sent: the simulation says it would fail: {}; nothing was sent and the nonce is unchanged \
+             (--force sends it anyway, to be included as failed)",
+            super::describe::simulated(&simulation.outcome, &units)
+        );
+    }
+    let plan = Plan { chain_id: simulation.chain_id, nonce: simulation.nonce, access: simulation.access };
+    let signed = plan.sign(&key, params.instructions);
+    let mut status = client.send(&signed, false).await?;
+    if !args.no_wait {
+        status = wait_for_receipt(&client, status.hash).await?;
+    }
     if args.rpc.json {
         super::print_json(&status)?;
     } else {
-        print_status(&status);
+        super::describe::print_status(&status, &units);
     }
     // A failed transaction is included (its nonce is used), but the command
     // did not do what was asked: exit non-zero, as scripts expect.
@@ -377,6 +411,60 @@ pub async fn run(args: TxArgs) -> anyhow::Result<()> {
         bail!("the transaction failed");
     }
     Ok(())
+}
+
+/// `--dry-run`: the simulation, for people or as JSON. Exits non-zero when
+/// the transaction would fail, as sending it would.
+fn dry_run(simulation: &SimulationView, units: &Units, json: bool) -> anyhow::Result<()> {
+    if json {
+        super::print_json(simulation)?;
+    } else {
+        super::describe::print_simulation(simulation, units);
+    }
+    if !simulation.outcome.is_success() {
+        bail!("the transaction would fail (dry run: nothing was sent)");
+    }
+    Ok(())
+}
+
+/// How long `parlend tx` waits for its block.
+const WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// After this long without a new block, the wait says why it may never come.
+const WAIT_HINT_AFTER: Duration = Duration::from_secs(3);
+
+/// Waits until `hash` is committed (or failed), polling its status; says so
+/// on stderr when no block comes (a node that mines only on `dev mine`).
+async fn wait_for_receipt(client: &Client, hash: Hash) -> anyhow::Result<TxStatusView> {
+    let started = Instant::now();
+    let start_height = client.head().await?.height;
+    let mut hinted = false;
+    loop {
+        let status = client.transaction_status(hash).await?;
+        if matches!(status.status, TxState::Committed | TxState::Failed) {
+            return Ok(status);
+        }
+        if status.status == TxState::Unknown {
+            bail!("transaction {hash} is neither pending nor committed (the node dropped it: a revert?)");
+        }
+        let waited = started.elapsed();
+        if !hinted && waited >= WAIT_HINT_AFTER && client.head().await?.height == start_height {
+            eprintln!(
+                "waiting for a block: none for {}s. If the node mines only on demand (--manual-mining), \
+                 run `parlend dev mine`",
+                waited.as_secs()
+            );
+            hinted = true;
+        }
+        if waited >= WAIT_MAX {
+            bail!(
+                "transaction {hash} is still pending after {}s (sent; `parlend query tx {hash}` shows it later; \
+                 on a manual-mining node, run `parlend dev mine`)",
+                WAIT_MAX.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn instructions(client: &Client, kind: &TxKind) -> anyhow::Result<Vec<Instruction>> {
@@ -499,30 +587,6 @@ async fn market_instruction(client: &Client, args: &MarketArgs) -> anyhow::Resul
     } else {
         Instruction::UpdateMarket { asset, params }
     })
-}
-
-/// Prints a transaction status for people.
-pub(crate) fn print_status(status: &TxStatusView) {
-    println!("transaction {}", status.hash);
-    match (&status.status, &status.receipt) {
-        (TxState::Pending, _) => println!("status: pending (use --wait to wait for the block)"),
-        (TxState::Unknown, _) => println!("status: unknown"),
-        (_, Some(receipt)) => {
-            println!("block:  {} ({}), index {}", receipt.block_height, receipt.block_hash, receipt.index);
-            match &receipt.outcome {
-                OutcomeView::Success => println!("status: success"),
-                OutcomeView::Failed { reason, code, instruction } => {
-                    println!(
-                        "status: failed: {reason} (code {code}) at instruction {instruction}; nothing changed but the nonce"
-                    )
-                }
-                OutcomeView::AccessViolation { key } => {
-                    println!("status: failed: access violation on {key}; nothing changed but the nonce")
-                }
-            }
-        }
-        (state, None) => println!("status: {state:?}"),
-    }
 }
 
 #[cfg(test)]

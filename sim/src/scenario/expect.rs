@@ -2,6 +2,7 @@
 //! difference in words a reader can act on.
 
 use parlend_contracts::Failure;
+use parlend_contracts::failure::{is_reason_name, reason_name};
 use parlend_contracts::limits::ISOLATION_DEBT_DECIMALS;
 use parlend_contracts::query::{self, PositionSummary};
 use parlend_contracts::state::{BALANCE_FIELD, balance_key};
@@ -36,10 +37,10 @@ pub fn outcome_name(status: &TxStatus) -> String {
     match status {
         TxStatus::Success => "success".to_string(),
         TxStatus::AccessViolation { key } => format!("failure AccessViolation ({key})"),
-        TxStatus::Failed { instruction, code } => {
-            let name = Failure::from_code(*code).map_or_else(|| format!("Unknown({code})"), |f| f.name().to_string());
-            format!("failure {name} (instruction {instruction})")
-        }
+        TxStatus::Failed { instruction, code, detail } => match Failure::decode(*code, detail) {
+            Some(failure) => format!("failure {failure} (instruction {instruction})"),
+            None => format!("failure {} (instruction {instruction})", reason_name(*code).unwrap_or("Unknown")),
+        },
     }
 }
 
@@ -48,7 +49,7 @@ pub fn check_outcome(expect: &ExpectSpec, status: &TxStatus) -> Option<Differenc
     let matches = match (&expect.fail, status) {
         (None, TxStatus::Success) => true,
         (Some(reason), TxStatus::AccessViolation { .. }) => reason == "AccessViolation",
-        (Some(reason), TxStatus::Failed { code, .. }) => Failure::from_code(*code).is_some_and(|f| f.name() == reason),
+        (Some(reason), TxStatus::Failed { code, .. }) => reason_name(*code) == Some(reason.as_str()),
         _ => false,
     };
     let expected = match &expect.fail {
@@ -60,10 +61,10 @@ pub fn check_outcome(expect: &ExpectSpec, status: &TxStatus) -> Option<Differenc
 
 /// Checks a failure name is one that exists, so a typo is not a silent mismatch.
 pub fn validate_failure_name(name: &str) -> Result<(), String> {
-    if name == "AccessViolation" || Failure::ALL.iter().any(|failure| failure.name() == name) {
+    if name == "AccessViolation" || is_reason_name(name) {
         return Ok(());
     }
-    let known: Vec<&str> = Failure::ALL.iter().map(|failure| failure.name()).collect();
+    let known: Vec<&str> = Failure::REASONS.iter().map(|(_, name)| *name).collect();
     Err(format!("unknown failure {name:?}; known: {}", known.join(", ")))
 }
 
@@ -275,7 +276,13 @@ impl Checker<'_> {
 
 /// Compares `value` (with `decimals`) against `text`: a number, a range,
 /// or `infinite` (the largest value: a health factor without debt).
-fn compare(label: &str, text: &str, value: u128, decimals: u8, out: &mut Vec<Difference>) -> Result<(), String> {
+pub(crate) fn compare(
+    label: &str,
+    text: &str,
+    value: u128,
+    decimals: u8,
+    out: &mut Vec<Difference>,
+) -> Result<(), String> {
     compare_with(label, text, value, decimals, &|part| Ok(decimal(part, decimals)?), out)
 }
 

@@ -332,6 +332,32 @@ pub struct ExpectSpec {
     /// Next nonces.
     #[serde(default)]
     pub nonce: BTreeMap<String, u64>,
+    /// The transaction's events, in order (one per instruction on success).
+    #[serde(default)]
+    pub events: Option<Vec<EventExpect>>,
+}
+
+/// One expected event: its kind, and any of its fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventExpect {
+    /// The kind (`"Liquidation"`).
+    pub kind: String,
+    /// Fields to check, by snake-case name.
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, FieldExpect>,
+}
+
+/// An expected event field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FieldExpect {
+    /// A flag.
+    Flag(bool),
+    /// An amount (whole tokens), an integer, an account name or a symbol;
+    /// numbers exact or ranges.
+    Text(String),
+    /// Whole tokens per asset (`deficit`).
+    PerAsset(BTreeMap<String, String>),
 }
 
 /// Market figures to check.

@@ -16,6 +16,7 @@
 
 mod build;
 mod chain;
+mod events;
 mod expect;
 pub mod format;
 pub mod golden;
@@ -372,6 +373,11 @@ fn finish_block(
                 height = Some(head.height);
                 let receipt = receipts.get(*index).ok_or_else(|| chain_error("a receipt is missing".into()))?;
                 differences.extend(expect::check_outcome(&spec.expect, &receipt.status));
+                if let Some(expected) = &spec.expect.events {
+                    events::check_events(expected, &receipt.events, names, &mut differences).map_err(|reason| {
+                        ScenarioError::Step { scenario: file.name.clone(), step: step.number, reason }
+                    })?;
+                }
             }
             (Some(Err(reason)), _) => differences.push(Difference {
                 what: "transaction".to_string(),
