@@ -7,7 +7,9 @@
 //! - [`error`]: stable error codes.
 //! - [`server`]: the axum router with jsonrpsee mounted on `POST /`.
 //! - [`api::NodeApi`]: what the server needs from a node.
-//! - [`client::Client`]: the typed client used by the CLI and tests.
+//! - [`subscriptions`]: the WebSocket subscriptions and their limits.
+//! - [`client::Client`]: the typed client used by the CLI and tests;
+//!   [`client::WsClient`] subscribes.
 
 pub mod api;
 pub mod client;
@@ -15,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod methods;
 pub mod server;
+pub mod subscriptions;
 mod transport;
 pub mod types;
 
