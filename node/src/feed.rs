@@ -1,18 +1,22 @@
 //! What the node publishes after each committed block, for the RPC's
 //! subscriptions, and the liquidatable index kept up to date with it.
 //!
-//! The committer hands each committed block's digest to the feed thread
-//! through a bounded queue without waiting ([`Feed::committed`]); when the
-//! queue is full the event is dropped and the index rebuilt from the state
-//! at the next one, so the producer never waits for the feed. The feed
-//! thread brings the [`RiskIndex`] to the block, and, when anyone
+//! The committer only wakes the feed thread after each commit
+//! ([`Feed::committed`]: a token in a queue of one, never waiting). The feed
+//! thread then takes every block from the last one it processed to the
+//! store's head, in order, from the store: it derives what each block may
+//! have changed from its transactions' declared access sets
+//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it, and, when anyone
 //! subscribes, builds one [`BlockFeed`] (head, transactions with receipts,
 //! markets and prices, index moves) and broadcasts it: every subscriber
-//! reads the same `Arc`, and one that falls more than the channel's
-//! capacity behind is dropped by the RPC ([`parlend_rpc::subscriptions`]).
+//! reads the same `Arc`, and one that falls more than the channel's capacity
+//! behind is dropped by the RPC ([`parlend_rpc::subscriptions`]). So the
+//! producer never waits for the feed, and no block is skipped however far
+//! the feed falls behind, up to [`CATCH_UP_MAX`] blocks, beyond which the
+//! index is rebuilt at the head and the blocks between are not published.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,53 +36,41 @@ use tokio::sync::broadcast;
 use crate::node::{Node, outcome_view};
 use crate::risk::{BlockDigest, RiskIndex};
 
-/// Committed blocks waiting for the feed thread; beyond it, the index is
-/// rebuilt instead.
-pub const FEED_QUEUE: usize = 1_024;
+/// The most blocks the feed catches up on one by one; further behind, it
+/// rebuilds the index at the head and publishes from there.
+pub const CATCH_UP_MAX: u64 = 4_096;
 
 /// How long a reader of the index waits for it to reach the head.
 pub const INDEX_WAIT: Duration = Duration::from_secs(10);
 
-/// What the committer tells the feed thread.
-#[derive(Debug)]
-pub(crate) enum FeedEvent {
-    /// A block was committed.
-    Committed {
-        /// Its height.
-        height: u64,
-        /// What it changed.
-        digest: BlockDigest,
-    },
-    /// The chain went back to `height` (`dev_revert`).
-    Reverted {
-        /// The head afterwards.
-        height: u64,
-    },
-}
-
 /// The node's side of the feed.
 pub(crate) struct Feed {
-    events: SyncSender<FeedEvent>,
+    /// Wakes the feed thread (a queue of one token).
+    wake: SyncSender<()>,
     blocks: broadcast::Sender<Arc<BlockFeed>>,
     index: Mutex<RiskIndex>,
-    /// An event was dropped (queue full): rebuild at the next one.
-    lost: AtomicBool,
+    /// The chain went back (`dev_revert`): rebuild.
+    reverted: AtomicBool,
 }
 
 impl Feed {
     /// A feed whose subscribers may fall `capacity` blocks behind.
-    pub(crate) fn new(capacity: usize) -> (Feed, Receiver<FeedEvent>) {
-        let (events, receiver) = sync_channel(FEED_QUEUE);
+    pub(crate) fn new(capacity: usize) -> (Feed, Receiver<()>) {
+        let (wake, wakes) = sync_channel(1);
         let (blocks, _) = broadcast::channel(capacity.max(1));
-        (Feed { events, blocks, index: Mutex::new(RiskIndex::new()), lost: AtomicBool::new(false) }, receiver)
+        (Feed { wake, blocks, index: Mutex::new(RiskIndex::new()), reverted: AtomicBool::new(false) }, wakes)
     }
 
-    /// Hands an event to the feed thread without waiting.
-    pub(crate) fn send(&self, event: FeedEvent) {
-        match self.events.try_send(event) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => self.lost.store(true, Ordering::Release),
-        }
+    /// A block was committed: wakes the feed thread without waiting (a
+    /// token already queued will do).
+    pub(crate) fn committed(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// The chain went back: the index is rebuilt.
+    pub(crate) fn reverted(&self) {
+        self.reverted.store(true, Ordering::Release);
+        self.committed();
     }
 
     /// A receiver of the blocks published from now on.
@@ -93,7 +85,7 @@ impl Feed {
         loop {
             {
                 let index = self.index.lock();
-                if index.height().is_some_and(|at| at >= height) {
+                if index.height().is_some_and(|at| at >= height) && !self.reverted.load(Ordering::Acquire) {
                     return Ok(read(&index));
                 }
             }
@@ -103,26 +95,58 @@ impl Feed {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+
+    /// The index's members below `bound`, once it has reached `height`.
+    pub(crate) fn snapshot(&self, height: u64, bound: Wad) -> Result<RiskSnapshot, ApiError> {
+        self.read_index(height, |index| RiskSnapshot {
+            height: index.height().unwrap_or(height),
+            members: index.members(bound),
+        })
+    }
 }
 
 /// Starts the feed thread. It holds the node weakly: it ends when the node
-/// is dropped (its queue's sender with it).
-pub(crate) fn spawn(node: Weak<Node>, events: Receiver<FeedEvent>) -> std::io::Result<JoinHandle<()>> {
+/// is dropped (its wake sender with it).
+pub(crate) fn spawn(node: Weak<Node>, wakes: Receiver<()>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("parlend-feed".to_string()).spawn(move || {
-        if let Some(node) = node.upgrade() {
-            let height = node.app().info().height;
-            if let Err(error) = rebuild(&node, height) {
-                tracing::error!(%error, "building the liquidatable index failed");
+        // The next block to publish; `None` until the index is built.
+        let mut next: Option<u64> = None;
+        loop {
+            if let Some(node) = node.upgrade() {
+                match catch_up(&node, next) {
+                    Ok(processed) => next = Some(processed),
+                    Err(error) => {
+                        tracing::error!(%error, "the block feed failed; the index is rebuilt at the next block");
+                        next = None;
+                    }
+                }
+            } else {
+                break;
             }
-        }
-        while let Ok(event) = events.recv() {
-            let Some(node) = node.upgrade() else { break };
-            if let Err(error) = process(&node, event) {
-                tracing::error!(%error, "the block feed failed; the index is rebuilt at the next block");
-                node.feed_state().lost.store(true, Ordering::Release);
+            if wakes.recv().is_err() {
+                break;
             }
         }
     })
+}
+
+/// Processes every block from `next` to the head; the next block to process.
+fn catch_up(node: &Node, next: Option<u64>) -> Result<u64, ApiError> {
+    let head = node.app().info().height;
+    let feed = node.feed_state();
+    let reverted = feed.reverted.swap(false, Ordering::AcqRel);
+    match next {
+        Some(next) if !reverted && head.saturating_sub(next) < CATCH_UP_MAX => {
+            for height in next..=head {
+                publish(node, height)?;
+            }
+            Ok(head.saturating_add(1).max(next))
+        }
+        _ => {
+            rebuild(node, head)?;
+            Ok(head + 1)
+        }
+    }
 }
 
 fn rebuild(node: &Node, height: u64) -> Result<Vec<RiskMove>, ApiError> {
@@ -139,22 +163,16 @@ fn query_error(error: query::QueryError) -> ApiError {
     ApiError::Unavailable(format!("liquidatable index: {error}"))
 }
 
-fn process(node: &Node, event: FeedEvent) -> Result<(), ApiError> {
+/// Brings the index to block `height` and publishes the block.
+fn publish(node: &Node, height: u64) -> Result<(), ApiError> {
     let feed = node.feed_state();
-    let lost = feed.lost.swap(false, Ordering::AcqRel);
-    let (height, digest) = match event {
-        FeedEvent::Reverted { height } => {
-            rebuild(node, height)?;
-            return Ok(());
-        }
-        FeedEvent::Committed { height, digest } => (height, digest),
-    };
     let Some(block) = node.block_at(height)? else {
-        // Reverted since: the revert's event rebuilds.
+        // Reverted since: the revert's wake rebuilds.
         return Ok(());
     };
+    let digest = BlockDigest::of(&block);
     let timestamp = block.header.timestamp;
-    let moves = if lost || digest.parameters_changed || feed.index.lock().height().is_none() {
+    let moves = if digest.parameters_changed {
         rebuild(node, height)?
     } else {
         feed.index.lock().apply(node.reader(), &digest, height, timestamp).map_err(query_error)?
@@ -247,15 +265,5 @@ fn named_address(instruction: &Instruction) -> Option<Address> {
         | Instruction::SetEModeCategory { .. }
         | Instruction::SetEMode { .. }
         | Instruction::CoverDeficit { .. } => None,
-    }
-}
-
-impl Feed {
-    /// The index's members below `bound`, once it has reached `height`.
-    pub(crate) fn snapshot(&self, height: u64, bound: Wad) -> Result<RiskSnapshot, ApiError> {
-        self.read_index(height, |index| RiskSnapshot {
-            height: index.height().unwrap_or(height),
-            members: index.members(bound),
-        })
     }
 }

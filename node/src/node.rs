@@ -33,11 +33,10 @@ use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store
 use rayon::prelude::*;
 use tokio::sync::watch;
 
-use crate::feed::{self, Feed, FeedEvent};
+use crate::feed::{self, Feed};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
-use crate::risk::BlockDigest;
 use crate::validator::{NodeHost, Relay};
 use parlend_app::certificate::{CommitCertificate, ValidatorSet};
 use parlend_app::{App, AppError};
@@ -273,7 +272,7 @@ impl Node {
         tracing::info!(height = head.height, hash = %head.hash, "chain opened");
         let (heads, _) = watch::channel(head.height);
         let (sender, receiver) = mpsc::channel();
-        let (feed, feed_events) = Feed::new(config.feed_capacity);
+        let (feed, feed_wakes) = Feed::new(config.feed_capacity);
         let admission = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|index| format!("parlend-admit-{index}"))
@@ -297,7 +296,7 @@ impl Node {
             relay: OnceLock::new(),
             feed,
         });
-        feed::spawn(Arc::downgrade(&node), feed_events).map_err(|error| StartError::Admission(error.to_string()))?;
+        feed::spawn(Arc::downgrade(&node), feed_wakes).map_err(|error| StartError::Admission(error.to_string()))?;
         node.metrics.head(head.height);
         // Validators decide blocks together: no producer cuts them.
         let producer = config.validator.is_none().then(|| producer::spawn(node.clone(), receiver));
@@ -449,7 +448,6 @@ impl Node {
 
     /// After a block's commit: the mempool forgets its transactions and
     /// learns its signers' nonces, metrics and the head move, waiters wake.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn published(
         &self,
         head: &ChainHead,
@@ -458,7 +456,6 @@ impl Node {
         receipts: &[Receipt],
         stats: &ExecutionStats,
         timings: BlockTimings,
-        digest: BlockDigest,
     ) {
         {
             let mut mempool = self.mempool.lock();
@@ -482,7 +479,7 @@ impl Node {
         }
         tracing::info!(height = head.height, hash = %head.hash, transactions = hashes.len(), "block committed");
         self.heads.send_replace(head.height);
-        self.feed.send(FeedEvent::Committed { height: head.height, digest });
+        self.feed.committed();
     }
 
     /// In dev mode, when the chain's oracle is dev account 0: re-posts
@@ -554,7 +551,7 @@ impl Node {
         self.executions.lock().retain(|(at, _)| *at <= height);
         self.recent_receipts.lock().retain(|block| block.height <= height);
         self.heads.send_replace(height);
-        self.feed.send(FeedEvent::Reverted { height });
+        self.feed.reverted();
         self.metrics.head(height);
         self.metrics.mempool(0, 0);
         tracing::warn!(height, dropped, "chain reverted to a snapshot");

@@ -319,7 +319,6 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     let Job { finalized, hashes, mut timings } = job;
     let nonces = account_nonces(&finalized.changes);
     let receipts = finalized.receipts.clone();
-    let digest = crate::risk::BlockDigest::of(&finalized.changes);
     let stats = finalized.stats;
     node.executed(finalized.block.header.height, &stats, timings);
     let started = Instant::now();
@@ -327,7 +326,7 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
         tracing::error!(%error, "committing a block failed; its transactions go back to the mempool");
     })?;
     timings.commit += started.elapsed();
-    node.published(&head, &hashes, &nonces, &receipts, &stats, timings, digest);
+    node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
     Ok(head.height)
 }
 

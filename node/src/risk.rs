@@ -31,29 +31,38 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use parlend_contracts::query::{self, QueryError};
 use parlend_ledger::Rounding;
 use parlend_ledger::primitives::mul_div;
-use parlend_ledger::state::{StateReader, WriteSet};
-use parlend_ledger::{Address, AssetId, StateKey, Wad};
+use parlend_ledger::state::StateReader;
+use parlend_ledger::{AccessMode, Address, AssetId, StateKey, Wad};
 use parlend_rpc::types::{RiskMove, RiskPoint, RiskyPositionView, WATCH_BELOW_MAX};
 
-/// What a block changed that can move health factors.
+/// What a block may have changed that can move health factors, from the
+/// access sets its transactions declared (a transaction writes only keys it
+/// declared for writing, so this covers every change, and perhaps more).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockDigest {
-    /// Positions the block wrote.
+    /// Positions the block may have written.
     pub touched: Vec<Address>,
-    /// Assets whose price the block posted.
+    /// Assets whose price it may have posted.
     pub repriced: Vec<AssetId>,
-    /// Whether it changed the configuration or a market's parameters.
+    /// Whether it may have changed the configuration or a market's parameters.
     pub parameters_changed: bool,
 }
 
 impl BlockDigest {
-    /// The digest of a block's state changes.
-    pub fn of(changes: &WriteSet) -> BlockDigest {
+    /// The digest of a block.
+    pub fn of(block: &parlend_contracts::Block) -> BlockDigest {
         let mut digest = BlockDigest::default();
-        for key in changes.keys() {
-            match key {
-                StateKey::Position { owner } => digest.touched.push(*owner),
-                StateKey::Price { asset } => digest.repriced.push(*asset),
+        let mut touched = BTreeSet::new();
+        let mut repriced = BTreeSet::new();
+        let accesses = block.transactions.iter().flat_map(|transaction| transaction.transaction.access.entries());
+        for access in accesses.filter(|access| access.mode != AccessMode::Read) {
+            match access.key {
+                StateKey::Position { owner } => {
+                    touched.insert(owner);
+                }
+                StateKey::Price { asset } => {
+                    repriced.insert(asset);
+                }
                 StateKey::Config | StateKey::MarketConfig { .. } => digest.parameters_changed = true,
                 StateKey::Account { .. }
                 | StateKey::Balance { .. }
@@ -61,6 +70,8 @@ impl BlockDigest {
                 | StateKey::MarketTotals { .. } => {}
             }
         }
+        digest.touched = touched.into_iter().collect();
+        digest.repriced = repriced.into_iter().collect();
         digest
     }
 }

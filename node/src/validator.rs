@@ -67,7 +67,6 @@ impl Host for NodeHost {
         let hashes: Vec<Hash> = finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect();
         let nonces = account_nonces(&finalized.changes);
         let receipts = finalized.receipts.clone();
-        let digest = crate::risk::BlockDigest::of(&finalized.changes);
         let stats = finalized.stats;
         let mut timings =
             BlockTimings { schedule: stats.schedule, execute: Duration::ZERO, commit: finalized.state_root_time };
@@ -75,7 +74,7 @@ impl Host for NodeHost {
         let started = Instant::now();
         let head = node.app().commit_certified(finalized, Some(certificate))?;
         timings.commit += started.elapsed();
-        node.published(&head, &hashes, &nonces, &receipts, &stats, timings, digest);
+        node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
         Ok(head)
     }
 

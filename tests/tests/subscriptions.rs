@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parlend_contracts::dev::dev_genesis;
 use parlend_contracts::{AmountOrAll, Instruction};
-use parlend_ledger::Wad;
+use parlend_ledger::{Amount, Wad};
 use parlend_node::node::NodeConfig;
 use parlend_rpc::client::{Subscription, WsClient};
 use parlend_rpc::error as codes;
@@ -16,7 +16,9 @@ use parlend_rpc::types::{
     LiquidatableFilter, LiquidatableNoticeView, LiquidatableParams, MarketsNoticeView, NewHeadView, RiskState,
     TransactionNoticeView, TransactionsFilter,
 };
-use parlend_tests::{RawWs, TestNode, asset, call, dev_keypair, error_code, post_prices, submit_ok, tokens, usd};
+use parlend_tests::{
+    RawWs, TestNode, asset, call, dev_keypair, error_code, post_prices, signed_transfer, submit_ok, tokens, usd,
+};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -164,44 +166,69 @@ async fn a_deposit_borrow_price_drop_and_liquidation_are_notified_in_order() {
     node.stop().await;
 }
 
+/// Blocks of `BATCH` transfers from dev accounts 1 to 8, pre-signed, with
+/// consecutive nonces from `nonces`.
+fn transfer_blocks(blocks: usize, nonces: &mut [u64; 8]) -> Vec<Vec<parlend_contracts::SignedTransaction>> {
+    const BATCH: usize = 1_000;
+    let to = dev_keypair(9).address();
+    (0..blocks)
+        .map(|_| {
+            (0..BATCH)
+                .map(|index| {
+                    let signer = index % 8;
+                    let nonce = nonces[signer];
+                    nonces[signer] += 1;
+                    signed_transfer(&dev_keypair(signer as u32 + 1), nonce, to, asset("USDC"), Amount(1))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Sends each block's transactions and waits for their commits; the time taken.
+async fn commit_blocks(client: &parlend_rpc::Client, blocks: &[Vec<parlend_contracts::SignedTransaction>]) -> Duration {
+    let started = Instant::now();
+    for block in blocks {
+        let outcomes = client.send_many(block, true).await.expect("sending");
+        assert!(
+            outcomes.iter().all(|outcome| outcome.accepted.as_ref().is_some_and(|status| status.receipt.is_some()))
+        );
+    }
+    started.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_stops_reading_is_dropped_while_blocks_keep_their_pace() {
     let mut config = NodeConfig::new(dev_genesis());
     config.rpc_limits.subscriber_buffer = 16;
-    config.feed_capacity = 256;
     let node = TestNode::start(config).await;
-    let mine = |blocks: u32| {
-        let client = node.client.clone();
-        async move {
-            let started = Instant::now();
-            client.mine(blocks).await.expect("mining");
-            started.elapsed()
-        }
-    };
-    // Enough blocks that their markets notifications (~5 KiB each) overflow
-    // what the kernel buffers on loopback (over a MiB).
-    const BLOCKS: u32 = 600;
-    let alone = mine(BLOCKS).await;
+    let client = &node.client;
+    // Blocks of 1,000 transfers: their `transactions` notifications (about
+    // half a KiB each) overflow what the kernel buffers on loopback (over a
+    // MiB) within a few blocks.
+    const BLOCKS: usize = 4;
+    let mut nonces = [0u64; 8];
+    let alone = commit_blocks(client, &transfer_blocks(BLOCKS, &mut nonces)).await;
 
     // A reader that keeps up, on its own connection.
     let ws = WsClient::connect(&node.url).await.unwrap();
     let mut heads = ws.new_heads().await.unwrap();
-    let from = node.client.head().await.unwrap().height;
-    let last = from + 2 * u64::from(BLOCKS);
+    let from = client.head().await.unwrap().height;
+    let last = from + 3 * BLOCKS as u64;
     let reader = tokio::spawn(async move { until(&mut heads, last, |head| head.header.height).await });
 
-    // A subscriber whose socket holds 4 KiB and which never reads.
+    // A subscriber whose socket holds 4 KiB and which stops reading.
     let mut slow = RawWs::connect(&node.url, Some(4_096)).await.expect("a WebSocket");
-    let subscribed = slow.call("subscribeMarkets", json!({})).await;
+    let subscribed = slow.call("subscribeTransactions", json!({})).await;
     let id = subscribed["result"].clone();
     assert!(!id.is_null(), "{subscribed}");
-    let with_slow = mine(BLOCKS).await;
-    let with_slow_too = mine(BLOCKS).await;
+    let with_slow = commit_blocks(client, &transfer_blocks(3 * BLOCKS, &mut nonces)).await;
     // Blocks keep their pace (a generous margin for a loaded machine).
-    let slowest = with_slow.max(with_slow_too);
+    let per_block = |time: Duration, blocks: usize| time / u32::try_from(blocks).unwrap();
+    let (alone, with_slow) = (per_block(alone, BLOCKS), per_block(with_slow, 3 * BLOCKS));
     assert!(
-        slowest < alone * 3 + Duration::from_secs(2),
-        "{BLOCKS} blocks: {alone:?} alone, {slowest:?} with a slow subscriber"
+        with_slow < alone * 3 + Duration::from_secs(1),
+        "per block: {alone:?} alone, {with_slow:?} with a slow subscriber"
     );
 
     // The reader that kept up saw every block (the feed may still have been
@@ -209,8 +236,11 @@ async fn a_subscriber_that_stops_reading_is_dropped_while_blocks_keep_their_pace
     let seen = reader.await.unwrap();
     let heights: Vec<u64> = seen.iter().map(|head| head.header.height).filter(|height| *height > from).collect();
     assert_eq!(heights, (from + 1..=last).collect::<Vec<_>>());
+    assert!(seen.iter().filter(|head| head.header.height > from).all(|head| head.transactions == 1_000));
 
-    // The slow one finds, after what was buffered, its closing error.
+    // The slow one's next notification waits for room past the limit...
+    tokio::time::sleep(parlend_rpc::subscriptions::SUBSCRIBER_SEND_TIMEOUT + Duration::from_secs(1)).await;
+    // ... so after what was buffered, it finds its closing error.
     let mut closed = None;
     let mut notifications = 0;
     while let Some(message) = slow.next_message(Duration::from_secs(10)).await {
@@ -223,11 +253,11 @@ async fn a_subscriber_that_stops_reading_is_dropped_while_blocks_keep_their_pace
     }
     let error = closed.unwrap_or_else(|| panic!("no closing error after {notifications} notifications"));
     eprintln!(
-        "{BLOCKS} blocks: {alone:?} alone, {slowest:?} with a slow subscriber; it got {notifications} notifications, then {error}"
+        "per block: {alone:?} alone, {with_slow:?} with a slow subscriber; it got {notifications} notifications, then {error}"
     );
     assert_eq!(error["code"].as_i64(), Some(i64::from(codes::SUBSCRIBER_TOO_SLOW)), "{error}");
     assert!(error["message"].as_str().unwrap().contains("too slow"), "{error}");
-    assert!(notifications < 2 * BLOCKS, "it was dropped, not served: {notifications}");
+    assert!(notifications < 3 * BLOCKS * 1_000, "it was dropped, not served: {notifications}");
     // Nothing more arrives for it.
     assert!(slow.next_message(Duration::from_millis(500)).await.is_none());
     node.stop().await;
