@@ -178,7 +178,13 @@ fn transfer_blocks(blocks: usize, nonces: &mut [u64; 8]) -> Vec<Vec<parlend_cont
                     let signer = index % 8;
                     let nonce = nonces[signer];
                     nonces[signer] += 1;
-                    signed_transfer(&dev_keypair(signer as u32 + 1), nonce, to, asset("USDC"), Amount(1))
+                    signed_transfer(
+                        &dev_keypair(u32::try_from(signer).expect("eight signers") + 1),
+                        nonce,
+                        to,
+                        asset("USDC"),
+                        Amount(1),
+                    )
                 })
                 .collect()
         })
