@@ -326,7 +326,10 @@ impl RiskIndex {
 
     /// `getLiquidatable`: the positions liquidatable at `now` and those in
     /// the band below `at_risk_below`, worst first, at most `limit` each.
-    /// Evaluates only the range whose health may be below the band.
+    /// Evaluates candidates in the order of their lower bounds, only while
+    /// one may still belong to a list: below the band, and (once a list is
+    /// full) strictly below its worst entry. So a wide band costs about
+    /// `limit` evaluations, not one per position.
     pub fn query(
         &self,
         reader: &dyn StateReader,
@@ -336,10 +339,23 @@ impl RiskIndex {
     ) -> Result<RiskQuery, QueryError> {
         let growth = self.grown(&Self::borrow_indexes_at(reader, now)?);
         let bound = at_risk_below.max(Wad::ONE);
-        let mut found = RiskQuery { liquidatable: Vec::new(), at_risk: Vec::new(), evaluated: 0 };
-        for owner in self.below(bound, growth) {
+        let threshold = scale_up(bound.0, growth).saturating_add(1);
+        let mut liquidatable = Worst::new(limit);
+        let mut at_risk = Worst::new(limit);
+        let mut evaluated = 0u64;
+        let unpriced = self.unpriced.iter().map(|owner| (None, *owner));
+        let ordered = self.order.range(..(threshold, Address([0; 32]))).map(|(key, owner)| (Some(*key), *owner));
+        for (key, owner) in unpriced.chain(ordered) {
+            if let Some(key) = key {
+                // A lower bound of this and every later candidate's health.
+                let floor = Wad(mul_div(key, WAD, growth, Rounding::Down).unwrap_or(u128::MAX));
+                let liquidatable_done = floor >= Wad::ONE || liquidatable.excludes(floor);
+                if liquidatable_done && at_risk.excludes(floor) {
+                    break;
+                }
+            }
             let report = query::health(reader, owner, now)?;
-            found.evaluated += 1;
+            evaluated += 1;
             let Some(health) = report.health.filter(|health| health.debt_value > Wad::ZERO) else { continue };
             let view = RiskyPositionView {
                 owner,
@@ -349,16 +365,70 @@ impl RiskIndex {
                 prices_fresh: report.prices_fresh,
             };
             if report.is_liquidatable() {
-                found.liquidatable.push(view);
+                liquidatable.offer(view);
             } else if health.health_factor < at_risk_below {
-                found.at_risk.push(view);
+                at_risk.offer(view);
             }
         }
-        for list in [&mut found.liquidatable, &mut found.at_risk] {
-            list.sort_by_key(|view| (view.health_factor, view.owner));
-            list.truncate(limit);
+        Ok(RiskQuery { liquidatable: liquidatable.sorted(), at_risk: at_risk.sorted(), evaluated })
+    }
+}
+
+/// The `limit` positions with the lowest health factors offered so far.
+struct Worst {
+    limit: usize,
+    heap: std::collections::BinaryHeap<Ranked>,
+}
+
+/// A position ranked by (health factor, owner).
+struct Ranked(RiskyPositionView);
+
+impl Ranked {
+    fn rank(&self) -> (Wad, Address) {
+        (self.0.health_factor, self.0.owner)
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank() == other.rank()
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
+    }
+}
+
+impl Worst {
+    fn new(limit: usize) -> Worst {
+        Worst { limit, heap: std::collections::BinaryHeap::new() }
+    }
+
+    fn offer(&mut self, view: RiskyPositionView) {
+        self.heap.push(Ranked(view));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
         }
-        Ok(found)
+    }
+
+    /// Whether no position with health at least `floor` can enter: full,
+    /// and its worst entry strictly below `floor` (ties are evaluated).
+    fn excludes(&self, floor: Wad) -> bool {
+        self.heap.len() >= self.limit && self.heap.peek().is_some_and(|worst| worst.0.health_factor < floor)
+    }
+
+    fn sorted(self) -> Vec<RiskyPositionView> {
+        self.heap.into_sorted_vec().into_iter().map(|ranked| ranked.0).collect()
     }
 }
 
@@ -457,19 +527,21 @@ mod tests {
     }
 
     fn assert_same(index: &RiskIndex, state: &BTreeMap<StateKey, Value>, owners: &[Address], now: u64) {
-        for band in [Wad::ONE, AT_RISK_BELOW, Wad(1_200_000_000_000_000_000), Wad(2 * WAD)] {
+        for band in [Wad::ONE, AT_RISK_BELOW, Wad(1_200_000_000_000_000_000), Wad(2 * WAD), Wad(1_000 * WAD)] {
             let answer = index.query(state, now, band, usize::MAX).unwrap();
             let expected = scan(state, owners, now, band);
             assert_eq!(answer.liquidatable, expected.liquidatable, "band {band:?}");
             assert_eq!(answer.at_risk, expected.at_risk, "band {band:?}");
-            if band == AT_RISK_BELOW {
-                assert!(
-                    answer.evaluated * 5 < owners.len() as u64,
-                    "evaluated {} of {}",
-                    answer.evaluated,
-                    owners.len()
-                );
-            }
+            // With a limit: the first entries of each list, for no more
+            // evaluations.
+            let limited = index.query(state, now, band, 25).unwrap();
+            assert_eq!(
+                limited.liquidatable,
+                expected.liquidatable[..expected.liquidatable.len().min(25)],
+                "band {band:?}"
+            );
+            assert_eq!(limited.at_risk, expected.at_risk[..expected.at_risk.len().min(25)], "band {band:?}");
+            assert!(limited.evaluated <= answer.evaluated);
         }
     }
 
@@ -486,6 +558,12 @@ mod tests {
         index.rebuild(&state, &owners, 1, now).unwrap();
         assert_eq!(index.len(), owners.len());
         assert_same(&index, &state, &owners, now);
+        // The 25 lowest health factors of any band: the liquidatable ones
+        // (all below the first at-risk entry) and about 25 more evaluated.
+        let lowest = index.query(&state, now, Wad(1_000 * WAD), 25).unwrap();
+        let liquidatable = scan(&state, &owners, now, Wad::ONE).liquidatable.len() as u64;
+        assert_eq!(lowest.at_risk.len(), 25);
+        assert!(lowest.evaluated <= liquidatable + 30, "{} evaluated, {liquidatable} liquidatable", lowest.evaluated);
 
         // WETH falls 10%: its holders are re-evaluated.
         let weth = AssetId::new("WETH").unwrap();

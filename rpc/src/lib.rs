@@ -5,7 +5,8 @@
 //! - [`methods`]: the fixed method names.
 //! - [`types`]: every method's params and result, as JSON.
 //! - [`error`]: stable error codes.
-//! - [`server`]: the axum router with jsonrpsee mounted on `POST /`.
+//! - [`server`]: the axum router with jsonrpsee mounted on `POST /`, the
+//!   WebSocket subscriptions and the dashboard on `GET /`.
 //! - [`api::NodeApi`]: what the server needs from a node.
 //! - [`subscriptions`]: the WebSocket subscriptions and their limits.
 //! - [`client::Client`]: the typed client used by the CLI and tests;
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod client;
+mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod methods;

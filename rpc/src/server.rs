@@ -1,5 +1,7 @@
 //! The HTTP server: JSON-RPC 2.0 on `POST /` (jsonrpsee, mounted in axum),
-//! `GET /health`, `GET /metrics`. Connections are accepted, timed and
+//! WebSocket subscriptions on `GET /` with an upgrade, the dashboard on
+//! `GET /` without one (and its `/dashboard/*` files), `GET /health`,
+//! `GET /metrics`. Connections are accepted, timed and
 //! shared out by `transport.rs`; `envelope.rs` mends the JSON-RPC details
 //! jsonrpsee does not handle (notifications, negative ids).
 //!
@@ -508,7 +510,8 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
     }
 }
 
-/// The axum router: `POST /` for JSON-RPC, `GET /health`, `GET /metrics`.
+/// The axum router: `POST /` for JSON-RPC, `GET /` for WebSocket
+/// subscriptions (an upgrade) or the dashboard, `GET /health`, `GET /metrics`.
 ///
 /// A request passes, in order: a place among the bodies being read (503
 /// with [`SERVER_BUSY`] when there is none), the declared-length check (413
@@ -567,6 +570,8 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
                 async move { websocket.handle(request).await }
             }),
         )
+        .route("/dashboard/app.js", get(|| async { crate::dashboard::script() }))
+        .route("/dashboard/style.css", get(|| async { crate::dashboard::style() }))
         .route("/health", get(move || health(health_node.clone())))
         .route("/metrics", get(move || metrics(metrics_node.clone())))
 }
@@ -607,7 +612,7 @@ const WEBSOCKET_PING_INTERVAL: Duration = Duration::from_secs(30);
 impl WebSocket {
     async fn handle(self, request: Request) -> Response {
         if !jsonrpsee::server::ws::is_upgrade_request(&request) {
-            return not_a_websocket();
+            return crate::dashboard::index();
         }
         let service = self.builder.build(self.methods, self.stop);
         match service.oneshot(request).await {
@@ -615,11 +620,6 @@ impl WebSocket {
             Err(error) => internal_error(&error.to_string()),
         }
     }
-}
-
-fn not_a_websocket() -> Response {
-    let text = "parlend node: JSON-RPC over POST /, subscriptions over a WebSocket on the same address\n";
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 type LaneService = tower::util::BoxCloneSyncService<Request, jsonrpsee::server::HttpResponse, tower::BoxError>;

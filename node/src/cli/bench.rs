@@ -172,6 +172,7 @@ fn liquidatable(positions: usize, seed: u64, repeat: usize) -> anyhow::Result<()
     let mut index = RiskIndex::new();
     let (build, _) = timed(1, || Ok(index.rebuild(&state, &owners, 1, now)?))?;
     let (query, found) = timed(repeat, || Ok(index.query(&state, now, band, 100)?))?;
+    let (lowest, lowest_found) = timed(repeat, || Ok(index.query(&state, now, Wad(1_000_000 * Wad::SCALE), 25)?))?;
     let (scan, scanned) = timed(repeat.min(3), || {
         let mut below = 0usize;
         for owner in &owners {
@@ -204,6 +205,7 @@ fn liquidatable(positions: usize, seed: u64, repeat: usize) -> anyhow::Result<()
         found.liquidatable.len(),
         found.at_risk.len()
     );
+    println!("lowest 25 of any band      {:>10} ms  ({} evaluated)", ms(lowest), lowest_found.evaluated);
     println!("scan of every position     {:>10} ms  ({scanned} below the band)", ms(scan));
     println!("block writing 100 positions{:>10} ms  ({} moves near the band)", ms(block), moves.len());
     println!("block moving WETH's price  {:>10} ms  ({} holders)", ms(price_move), owners.len().div_ceil(2));
