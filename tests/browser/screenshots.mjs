@@ -56,8 +56,12 @@ try {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   await page.goto(url + "/");
   await page.waitForSelector("#status.live", { timeout: 30_000 });
-  // Let the history charts and the block feed fill.
-  await page.waitForTimeout(20_000);
+  // Let the block feed and the history charts fill (the workload signs
+  // every transaction before it sends the first).
+  await page.waitForFunction(() => document.querySelectorAll("#blocks tbody tr").length >= 16, null, {
+    timeout: 240_000,
+  });
+  await page.waitForTimeout(3_000);
   await page.screenshot({ path: join(SHOTS, "dashboard-workload.png"), fullPage: true });
   console.log("saved " + join(SHOTS, "dashboard-workload.png"));
 } finally {
