@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/parlend-target
 
-.PHONY: setup run test lint fmt pr bench soak fuzz fuzz-build fuzz-smoke
+.PHONY: setup run test lint fmt pr bench soak fuzz fuzz-build fuzz-smoke screenshots
 
 ## Install build prerequisites when missing (libclang for RocksDB's bindings).
 setup:
@@ -69,3 +69,12 @@ fuzz: fuzz-build
 ## A short fuzz run (10,000 executions per target), cheap enough for CI.
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_RUNS=10000 FUZZ_SECONDS=60
+
+## The README's dashboard screenshots: the browser test (a liquidation) and a
+## lending-mix workload, in headless Chromium (see tests/browser).
+SCREENSHOT_DIR ?= $(CURDIR)/docs/images
+screenshots: setup
+	cargo build --release --bin parlend
+	cd tests/browser && ([ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund)
+	cd tests/browser && PARLEND_BIN=$(CARGO_TARGET_DIR)/release/parlend SCREENSHOT_DIR=$(SCREENSHOT_DIR) node dashboard.test.mjs
+	cd tests/browser && PARLEND_BIN=$(CARGO_TARGET_DIR)/release/parlend SCREENSHOT_DIR=$(SCREENSHOT_DIR) RATE=2000 TXS=40000 node screenshots.mjs

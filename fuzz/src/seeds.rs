@@ -148,6 +148,11 @@ fn rpc_params(dir: &Path) {
         ("dev_increaseTime", r#"{"seconds": 86400}"#.to_string()),
         ("dev_snapshot", "{}".to_string()),
         ("dev_revert", r#"{"id": 1}"#.to_string()),
+        ("subscribeNewHeads", "{}".to_string()),
+        ("subscribeTransactions", format!(r#"{{"address": "{address}"}}"#)),
+        ("subscribeLiquidatable", r#"{"atRiskBelow": "1100000000000000000"}"#.to_string()),
+        ("subscribeMarkets", "{}".to_string()),
+        ("unsubscribe", r#"{"subscription": 42}"#.to_string()),
     ];
     let mut named: Vec<&str> = examples.iter().map(|(name, _)| *name).collect();
     let mut all = parlend_rpc::methods::ALL.to_vec();

@@ -34,6 +34,11 @@
 //! body_read_timeout_ms = 10000
 //! request_timeout_ms = 60000
 //! wait_max_ms = 50000
+//! websocket_connections_max = 128
+//! subscriptions_per_connection_max = 16
+//! subscriptions_max = 1024
+//! subscriber_buffer = 256
+//! feed_capacity = 64
 //!
 //! # Validator mode (`parlend testnet init` writes this section)
 //! [validator]
@@ -146,6 +151,16 @@ pub struct RpcSection {
     pub request_timeout_ms: Option<u64>,
     /// Longest `wait` for a commit, milliseconds.
     pub wait_max_ms: Option<u64>,
+    /// Most open WebSocket connections.
+    pub websocket_connections_max: Option<u32>,
+    /// Most subscriptions on one WebSocket connection.
+    pub subscriptions_per_connection_max: Option<u32>,
+    /// Most subscriptions on the server.
+    pub subscriptions_max: Option<u32>,
+    /// Messages waiting to be written on one WebSocket connection.
+    pub subscriber_buffer: Option<u32>,
+    /// Blocks a subscriber may fall behind before it is dropped.
+    pub feed_capacity: Option<usize>,
 }
 
 impl FileConfig {

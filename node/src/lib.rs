@@ -9,14 +9,18 @@
 //!
 //! - [`node::Node`]: the running node (producer thread, mempool, RPC face).
 //! - [`mempool::Mempool`]: bounded, nonce-ordered pending transactions.
+//! - [`risk::RiskIndex`]: the liquidatable index, kept up to date per block.
+//! - [`feed`]: what the node publishes per block for the subscriptions.
 //! - [`cli`]: the `parlend` command line.
 
 pub mod bench_rpc;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod feed;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod producer;
+pub mod risk;
 pub mod validator;

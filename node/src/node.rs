@@ -26,8 +26,8 @@ use parlend_rpc::types::{
     CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, EventsParams, EventsView,
     FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
     LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView,
-    ReceiptView, RevertView, RiskyPositionView, SimulateParams, SimulationView, SnapshotView, StateChangeView,
-    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
+    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView, TxState,
+    TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -35,6 +35,7 @@ use rayon::prelude::*;
 use tokio::sync::watch;
 
 use crate::events::{outcome_view, typed_events};
+use crate::feed::{self, Feed};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
@@ -82,6 +83,9 @@ pub struct NodeConfig {
     pub relay_to: Vec<SocketAddr>,
     /// Test only: propose blocks with a wrong state root.
     pub wrong_state_root: bool,
+    /// Blocks a subscriber may fall behind before it is dropped (the
+    /// capacity of the block feed's broadcast channel).
+    pub feed_capacity: usize,
 }
 
 impl NodeConfig {
@@ -103,9 +107,15 @@ impl NodeConfig {
             validator: None,
             relay_to: Vec::new(),
             wrong_state_root: false,
+            feed_capacity: FEED_CAPACITY_DEFAULT,
         }
     }
 }
+
+/// Default of [`NodeConfig::feed_capacity`]. The broadcast channel keeps
+/// the last this many blocks' feeds (shared by every subscriber), so it
+/// bounds the feed's memory too.
+pub const FEED_CAPACITY_DEFAULT: usize = 64;
 
 /// Why a node cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +174,8 @@ pub struct Node {
     consensus: OnceLock<Arc<Mutex<ConsensusStatus>>>,
     /// Validator mode: sends admitted transactions to the other validators.
     relay: OnceLock<Relay>,
+    /// The block feed and the liquidatable index.
+    feed: Feed,
 }
 
 /// Dev mode's clock offset and snapshots.
@@ -204,7 +216,7 @@ struct RecentReceipts {
 /// Most live snapshots; the oldest is forgotten beyond it.
 pub const SNAPSHOTS_MAX: usize = 1_000;
 
-/// Most positions `getLiquidatable` examines in one call.
+/// Most positions the liquidatable index reads when it is (re)built.
 pub const LIQUIDATABLE_SCAN_MAX: u64 = 1_000_000;
 
 /// A started node: its RPC server and producer thread.
@@ -279,6 +291,7 @@ impl Node {
         tracing::info!(height = head.height, hash = %head.hash, "chain opened");
         let (heads, _) = watch::channel(head.height);
         let (sender, receiver) = mpsc::channel();
+        let (feed, feed_wakes) = Feed::new(config.feed_capacity);
         let admission = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|index| format!("parlend-admit-{index}"))
@@ -300,7 +313,9 @@ impl Node {
             validators: ValidatorSet::from_genesis(&config.genesis.validators),
             consensus: OnceLock::new(),
             relay: OnceLock::new(),
+            feed,
         });
+        feed::spawn(Arc::downgrade(&node), feed_wakes).map_err(|error| StartError::Admission(error.to_string()))?;
         node.metrics.head(head.height);
         // Validators decide blocks together: no producer cuts them.
         let producer = config.validator.is_none().then(|| producer::spawn(node.clone(), receiver));
@@ -491,6 +506,7 @@ impl Node {
             });
         }
         self.heads.send_replace(head.height);
+        self.feed.committed();
     }
 
     /// In dev mode, when the chain's oracle is dev account 0: re-posts
@@ -582,14 +598,51 @@ impl Node {
         self.executions.lock().retain(|(at, _)| *at <= height);
         self.recent_receipts.lock().retain(|block| block.height <= height);
         self.heads.send_replace(height);
+        self.feed.reverted();
         self.metrics.head(height);
         self.metrics.mempool(0, 0);
         tracing::warn!(height, dropped, "chain reverted to a snapshot");
         Ok(dropped)
     }
 
-    fn reader(&self) -> &dyn StateReader {
+    pub(crate) fn reader(&self) -> &dyn StateReader {
         &**self.app.store()
+    }
+
+    pub(crate) fn feed_state(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Every account with a position (at most [`LIQUIDATABLE_SCAN_MAX`]).
+    pub(crate) fn position_owners(&self) -> Result<Vec<Address>, ApiError> {
+        // Collect the owners first: evaluating reads the store, which must
+        // not happen inside its scan.
+        let mut owners = Vec::new();
+        let prefix = StateKey::Position { owner: Address([0; 32]) }.encode();
+        self.app
+            .store()
+            .scan(&prefix[..1], &mut |key, _| {
+                if let StateKey::Position { owner } = key {
+                    owners.push(owner);
+                }
+                (owners.len() as u64) < LIQUIDATABLE_SCAN_MAX
+            })
+            .map_err(unavailable)?;
+        Ok(owners)
+    }
+
+    /// A committed block's receipts (kept decoded for recent blocks).
+    pub(crate) fn receipts_at(&self, height: u64) -> Result<Arc<Vec<Receipt>>, ApiError> {
+        let recent = self.recent_receipts.lock().iter().find(|block| block.height == height).cloned();
+        match recent {
+            Some(block) => Ok(block.receipts),
+            None => Ok(Arc::new(self.app.store().receipts(height).map_err(unavailable)?.unwrap_or_default())),
+        }
+    }
+
+    /// How this node executed a recent block.
+    pub(crate) fn execution_of(&self, height: u64) -> Option<BlockExecutionView> {
+        self.executions.lock().iter().rev().find(|(at, _)| *at == height).map(|(_, view)| *view)
     }
 
     fn committed_nonce(&self, address: &Address) -> Result<u64, ApiError> {
@@ -607,7 +660,7 @@ impl Node {
             .ok_or_else(|| ApiError::Unavailable("the configuration is missing".to_string()))
     }
 
-    fn block_at(&self, height: u64) -> Result<Option<Block>, ApiError> {
+    pub(crate) fn block_at(&self, height: u64) -> Result<Option<Block>, ApiError> {
         let Some(bytes) = self.app.store().block_bytes(height).map_err(unavailable)? else {
             return Ok(None);
         };
@@ -968,46 +1021,27 @@ impl NodeApi for Node {
         let now = self.clock();
         let at_risk_below = params.at_risk_below.unwrap_or(AT_RISK_BELOW_DEFAULT);
         let limit = usize::try_from(params.limit.unwrap_or(LIQUIDATABLE_LIMIT_DEFAULT)).unwrap_or(usize::MAX);
-        // Collect the owners first: evaluating reads the store, which must
-        // not happen inside its scan.
-        let mut owners = Vec::new();
-        let prefix = StateKey::Position { owner: Address([0; 32]) }.encode();
-        self.app
-            .store()
-            .scan(&prefix[..1], &mut |key, _| {
-                if let StateKey::Position { owner } = key {
-                    owners.push(owner);
-                }
-                (owners.len() as u64) < LIQUIDATABLE_SCAN_MAX
-            })
-            .map_err(unavailable)?;
-        let mut liquidatable = Vec::new();
-        let mut at_risk = Vec::new();
-        let mut scanned = 0u64;
-        for owner in owners {
-            let report = query::health(self.reader(), owner, now).map_err(query_error)?;
-            let Some(health) = report.health.filter(|health| health.debt_value > Wad::ZERO) else {
-                continue;
-            };
-            scanned += 1;
-            let view = RiskyPositionView {
-                owner,
-                health_factor: health.health_factor,
-                collateral_value: health.collateral_value,
-                debt_value: health.debt_value,
-                prices_fresh: report.prices_fresh,
-            };
-            if report.is_liquidatable() {
-                liquidatable.push(view);
-            } else if health.health_factor < at_risk_below {
-                at_risk.push(view);
-            }
-        }
-        for list in [&mut liquidatable, &mut at_risk] {
-            list.sort_by_key(|view| (view.health_factor, view.owner));
-            list.truncate(limit);
-        }
-        Ok(LiquidatableView { timestamp: now, at_risk_below, liquidatable, at_risk, scanned })
+        let head = self.app.info().height;
+        let (found, scanned) = self
+            .feed
+            .read_index(head, |index| (index.query(self.reader(), now, at_risk_below, limit), index.len() as u64))?;
+        let found = found.map_err(query_error)?;
+        Ok(LiquidatableView {
+            timestamp: now,
+            at_risk_below,
+            liquidatable: found.liquidatable,
+            at_risk: found.at_risk,
+            scanned,
+            evaluated: found.evaluated,
+        })
+    }
+
+    fn feed(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<parlend_rpc::types::BlockFeed>>> {
+        Some(self.feed.subscribe())
+    }
+
+    fn risk_snapshot(&self, at_risk_below: Wad) -> Result<parlend_rpc::types::RiskSnapshot, ApiError> {
+        self.feed.snapshot(self.app.info().height, at_risk_below)
     }
 
     fn dev_mode(&self) -> bool {

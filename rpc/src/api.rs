@@ -1,15 +1,17 @@
 //! What the server needs from a node. `parlend-node` implements it; the
 //! server knows nothing else about the node, so `rpc` never depends on `node`.
 
-use parlend_ledger::{Address, AssetId, Hash};
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use parlend_ledger::{Address, AssetId, Hash, Wad};
+use tokio::sync::{broadcast, watch};
 
 use crate::error::ApiError;
 use crate::types::{
-    AccountView, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams, EventsView,
-    FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView, PriceEntryView,
-    ProofParams, ProofView, ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, TxStatusView,
-    ValidatorsView,
+    AccountView, BalancesView, BlockFeed, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams,
+    EventsView, FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView,
+    PriceEntryView, ProofParams, ProofView, ReceiptView, RevertView, RiskSnapshot, SimulateParams, SimulationView,
+    SnapshotView, TxStatusView, ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -90,6 +92,21 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// `getEvents`, its params checked (range, limit, cursor within the range).
     fn events(&self, params: &EventsParams) -> Result<EventsView, ApiError>;
+
+    /// What the node publishes after each committed block, for the
+    /// subscriptions: a receiver of its own per subscriber, which falls
+    /// behind rather than holding the node up. `None` when the node
+    /// publishes nothing.
+    fn feed(&self) -> Option<broadcast::Receiver<Arc<BlockFeed>>> {
+        None
+    }
+
+    /// The liquidatable index's members whose last evaluated health is
+    /// below `at_risk_below`, and the block it is at.
+    fn risk_snapshot(&self, at_risk_below: Wad) -> Result<RiskSnapshot, ApiError> {
+        let _ = at_risk_below;
+        Err(ApiError::Unavailable("this node keeps no liquidatable index".to_string()))
+    }
 
     /// Whether dev-only methods are served.
     fn dev_mode(&self) -> bool;

@@ -24,6 +24,10 @@ use crate::types::{
     ReceiptView, RevertParams, RevertView, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams,
     SimulationView, SnapshotView, TxStatusView,
 };
+use crate::types::{
+    LiquidatableFilter, LiquidatableNoticeView, MarketsNoticeView, NewHeadView, NoParams, TransactionNoticeView,
+    TransactionsFilter,
+};
 
 /// How long a call may take, including `wait` for a commit.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -273,5 +277,85 @@ impl Client {
     ) -> Result<TxStatusView, ClientError> {
         let transaction = self.prepare(key, instructions).await?;
         self.send(&transaction, wait).await
+    }
+}
+
+/// A subscription's notifications, as they come (`next().await`); `None`
+/// once it ended (unsubscribed, dropped as too slow, or the connection
+/// closed).
+pub use jsonrpsee::core::client::Subscription;
+
+/// A WebSocket connection to a parlend node, for its subscriptions.
+pub struct WsClient {
+    ws: jsonrpsee_ws_client::WsClient,
+}
+
+impl WsClient {
+    /// Connects to the node at `url` (`ws://127.0.0.1:8545`; an `http://`
+    /// address is taken to mean the same host and port).
+    pub async fn connect(url: &str) -> Result<WsClient, ClientError> {
+        let url = websocket_url(url);
+        let ws = jsonrpsee_ws_client::WsClientBuilder::default()
+            .request_timeout(REQUEST_TIMEOUT)
+            .build(&url)
+            .await
+            .map_err(|error| ClientError::Transport(format!("{url}: {error}")))?;
+        Ok(WsClient { ws })
+    }
+
+    async fn subscribe<P: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Subscription<T>, ClientError> {
+        use jsonrpsee::core::client::SubscriptionClientT;
+        let unsubscribe = methods::SUBSCRIPTIONS
+            .iter()
+            .find(|(subscribe, _, _)| *subscribe == method)
+            .map(|(_, _, unsubscribe)| *unsubscribe)
+            .ok_or_else(|| ClientError::Transport(format!("{method} is not a subscription")))?;
+        Ok(self.ws.subscribe(method, object(params)?, unsubscribe).await?)
+    }
+
+    /// `subscribeNewHeads`.
+    pub async fn new_heads(&self) -> Result<Subscription<NewHeadView>, ClientError> {
+        self.subscribe(methods::SUBSCRIBE_NEW_HEADS, &NoParams {}).await
+    }
+
+    /// `subscribeTransactions`.
+    pub async fn transactions(
+        &self,
+        filter: &TransactionsFilter,
+    ) -> Result<Subscription<TransactionNoticeView>, ClientError> {
+        self.subscribe(methods::SUBSCRIBE_TRANSACTIONS, filter).await
+    }
+
+    /// `subscribeLiquidatable`.
+    pub async fn liquidatable(
+        &self,
+        filter: &LiquidatableFilter,
+    ) -> Result<Subscription<LiquidatableNoticeView>, ClientError> {
+        self.subscribe(methods::SUBSCRIBE_LIQUIDATABLE, filter).await
+    }
+
+    /// `subscribeMarkets`.
+    pub async fn markets(&self) -> Result<Subscription<MarketsNoticeView>, ClientError> {
+        self.subscribe(methods::SUBSCRIBE_MARKETS, &NoParams {}).await
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_connected(&self) -> bool {
+        self.ws.is_connected()
+    }
+}
+
+/// `ws://` for `http://` (and `wss://` for `https://`); other text as is.
+pub fn websocket_url(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        url.to_string()
     }
 }

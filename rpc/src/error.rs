@@ -34,6 +34,9 @@
 //! | 1080 | node unavailable (store failure, shutting down) |
 //! | 1090 | request timed out (HTTP 503) |
 //! | 1091 | request body not received in time (HTTP 408) |
+//! | 1100 | too many subscriptions (on the connection or on the server) |
+//! | 1101 | subscriber too slow: dropped (a subscription's closing error) |
+//! | 1102 | subscription method called over HTTP (needs a WebSocket) |
 //!
 //! `docs/rpc.md` documents the same table with each method's errors; a
 //! test checks that the two agree with [`ALL_CODES`].
@@ -100,6 +103,14 @@ pub const REQUEST_TIMEOUT: i32 = 1090;
 /// The request's body did not arrive within the body read timeout.
 pub const BODY_TIMEOUT: i32 = 1091;
 
+/// A WebSocket connection or the server holds as many subscriptions as it may.
+pub const TOO_MANY_SUBSCRIPTIONS: i32 = 1100;
+/// A subscriber fell too far behind and was dropped (the error of its
+/// closing notification).
+pub const SUBSCRIBER_TOO_SLOW: i32 = 1101;
+/// A subscription method called over HTTP: it needs a WebSocket connection.
+pub const WEBSOCKET_ONLY: i32 = 1102;
+
 /// Every code the server answers with, and what it means.
 pub const ALL_CODES: &[(i32, &str)] = &[
     (PARSE_ERROR, "parse error"),
@@ -131,6 +142,9 @@ pub const ALL_CODES: &[(i32, &str)] = &[
     (UNAVAILABLE, "node unavailable"),
     (REQUEST_TIMEOUT, "request timed out"),
     (BODY_TIMEOUT, "body timed out"),
+    (TOO_MANY_SUBSCRIPTIONS, "too many subscriptions"),
+    (SUBSCRIBER_TOO_SLOW, "subscriber too slow"),
+    (WEBSOCKET_ONLY, "WebSocket only"),
 ];
 
 /// The code of a rejection.
@@ -177,6 +191,12 @@ pub enum ApiError {
     /// The node cannot serve (store failure, shutting down).
     #[error("node unavailable: {0}")]
     Unavailable(String),
+    /// A subscription beyond a limit (per connection or on the server).
+    #[error("too many subscriptions: {0}")]
+    TooManySubscriptions(String),
+    /// A subscription method called over HTTP.
+    #[error("{0} needs a WebSocket connection (ws:// on the RPC address)")]
+    WebSocketOnly(&'static str),
 }
 
 impl ApiError {
@@ -190,6 +210,8 @@ impl ApiError {
             ApiError::WaitTimeout(_) => WAIT_TIMEOUT,
             ApiError::DevOnly(_) => DEV_ONLY,
             ApiError::Unavailable(_) => UNAVAILABLE,
+            ApiError::TooManySubscriptions(_) => TOO_MANY_SUBSCRIPTIONS,
+            ApiError::WebSocketOnly(_) => WEBSOCKET_ONLY,
         }
     }
 }

@@ -5,16 +5,21 @@
 //! - [`methods`]: the fixed method names.
 //! - [`types`]: every method's params and result, as JSON.
 //! - [`error`]: stable error codes.
-//! - [`server`]: the axum router with jsonrpsee mounted on `POST /`.
+//! - [`server`]: the axum router with jsonrpsee mounted on `POST /`, the
+//!   WebSocket subscriptions and the dashboard on `GET /`.
 //! - [`api::NodeApi`]: what the server needs from a node.
-//! - [`client::Client`]: the typed client used by the CLI and tests.
+//! - [`subscriptions`]: the WebSocket subscriptions and their limits.
+//! - [`client::Client`]: the typed client used by the CLI and tests;
+//!   [`client::WsClient`] subscribes.
 
 pub mod api;
 pub mod client;
+mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod methods;
 pub mod server;
+pub mod subscriptions;
 mod transport;
 pub mod types;
 

@@ -53,6 +53,27 @@ pub const DEV_SNAPSHOT: &str = "dev_snapshot";
 /// Dev: go back to a remembered state.
 pub const DEV_REVERT: &str = "dev_revert";
 
+/// WebSocket: a notification per committed block (header, transaction
+/// count, how the block was executed).
+pub const SUBSCRIBE_NEW_HEADS: &str = "subscribeNewHeads";
+/// WebSocket: a notification per committed transaction, with its receipt.
+pub const SUBSCRIBE_TRANSACTIONS: &str = "subscribeTransactions";
+/// WebSocket: positions entering and leaving the at-risk and liquidatable sets.
+pub const SUBSCRIBE_LIQUIDATABLE: &str = "subscribeLiquidatable";
+/// WebSocket: every market and price after each block.
+pub const SUBSCRIBE_MARKETS: &str = "subscribeMarkets";
+/// WebSocket: ends a subscription of any kind.
+pub const UNSUBSCRIBE: &str = "unsubscribe";
+
+/// The subscriptions: (subscribe method, notification method, its own
+/// unsubscribe method). [`UNSUBSCRIBE`] ends any of them.
+pub const SUBSCRIPTIONS: &[(&str, &str, &str)] = &[
+    (SUBSCRIBE_NEW_HEADS, "newHeads", "unsubscribeNewHeads"),
+    (SUBSCRIBE_TRANSACTIONS, "transactions", "unsubscribeTransactions"),
+    (SUBSCRIBE_LIQUIDATABLE, "liquidatable", "unsubscribeLiquidatable"),
+    (SUBSCRIBE_MARKETS, "markets", "unsubscribeMarkets"),
+];
+
 /// Every method the server registers, in documentation order.
 pub const ALL: &[&str] = &[
     SEND_TRANSACTION,
@@ -81,7 +102,17 @@ pub const ALL: &[&str] = &[
     DEV_SET_TIME,
     DEV_SNAPSHOT,
     DEV_REVERT,
+    SUBSCRIBE_NEW_HEADS,
+    SUBSCRIBE_TRANSACTIONS,
+    SUBSCRIBE_LIQUIDATABLE,
+    SUBSCRIBE_MARKETS,
+    UNSUBSCRIBE,
 ];
+
+/// Whether `method` is served only on a WebSocket connection.
+pub fn is_websocket_only(method: &str) -> bool {
+    method == UNSUBSCRIBE || SUBSCRIPTIONS.iter().any(|(subscribe, _, _)| *subscribe == method)
+}
 
 /// Whether `method` is served only by dev nodes.
 pub fn is_dev_only(method: &str) -> bool {

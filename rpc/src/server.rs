@@ -1,5 +1,7 @@
 //! The HTTP server: JSON-RPC 2.0 on `POST /` (jsonrpsee, mounted in axum),
-//! `GET /health`, `GET /metrics`. Connections are accepted, timed and
+//! WebSocket subscriptions on `GET /` with an upgrade, the dashboard on
+//! `GET /` without one (and its `/dashboard/*` files), `GET /health`,
+//! `GET /metrics`. Connections are accepted, timed and
 //! shared out by `transport.rs`; `envelope.rs` mends the JSON-RPC details
 //! jsonrpsee does not handle (notifications, negative ids).
 //!
@@ -31,6 +33,7 @@ use crate::error::{
     SERVER_BUSY,
 };
 use crate::methods;
+use crate::subscriptions::Subscriptions;
 use crate::types::{
     AddressParams, AssetParams, BlockParams, EVENTS_BLOCK_RANGE_MAX, EVENTS_LIMIT_MAX, EventsParams, FaucetParams,
     HashParams, HealthView, INCREASE_TIME_SECONDS_MAX, IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams,
@@ -79,6 +82,17 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// Longest `wait` for a commit (below the request timeout).
     pub wait_max: Duration,
+    /// Most open WebSocket connections (beyond it an upgrade is answered
+    /// with HTTP 429). They do not count against `connections_max`.
+    pub websocket_connections_max: u32,
+    /// Most subscriptions on one WebSocket connection.
+    pub subscriptions_per_connection_max: u32,
+    /// Most subscriptions on the server.
+    pub subscriptions_max: u32,
+    /// Messages a WebSocket connection may have waiting to be written; a
+    /// subscription whose message waits 5 s for room is dropped (the
+    /// subscriber is too slow).
+    pub subscriber_buffer: u32,
 }
 
 impl Default for ServerLimits {
@@ -96,6 +110,10 @@ impl Default for ServerLimits {
             body_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             wait_max: Duration::from_secs(50),
+            websocket_connections_max: 128,
+            subscriptions_per_connection_max: 16,
+            subscriptions_max: 1_024,
+            subscriber_buffer: 256,
         }
     }
 }
@@ -114,6 +132,10 @@ impl ServerLimits {
             ("requests_in_flight_max", self.requests_in_flight_max),
             ("light_requests_in_flight_max", self.light_requests_in_flight_max),
             ("body_reads_in_flight_max", self.body_reads_in_flight_max),
+            ("websocket_connections_max", self.websocket_connections_max),
+            ("subscriptions_per_connection_max", self.subscriptions_per_connection_max),
+            ("subscriptions_max", self.subscriptions_max),
+            ("subscriber_buffer", self.subscriber_buffer),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{name} must be positive"));
@@ -167,7 +189,7 @@ impl RunningServer {
     }
 }
 
-fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+pub(crate) fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     // Absent params are an empty object, so methods without required fields
     // accept `{}`, `null` and no params alike.
     // Params are named: an array would fill a struct's fields by position,
@@ -218,14 +240,30 @@ async fn blocking<N: NodeApi, T: Send + 'static>(
 
 /// State shared by the method handlers.
 pub struct RpcContext<N> {
-    node: Arc<N>,
+    pub(crate) node: Arc<N>,
     limits: ServerLimits,
+    pub(crate) subscriptions: Arc<Subscriptions>,
 }
 
-/// The JSON-RPC methods, for mounting or for calling in-process.
+/// The JSON-RPC methods served over HTTP, for mounting or for calling
+/// in-process (the subscription methods answer that they need a WebSocket).
 pub fn rpc_module<N: NodeApi>(node: Arc<N>, limits: ServerLimits) -> RpcModule<RpcContext<N>> {
-    let mut module = RpcModule::new(RpcContext { node, limits });
+    let subscriptions = Subscriptions::new(&limits);
+    let mut module = RpcModule::new(RpcContext { node, limits, subscriptions });
     register(&mut module).expect("method names are unique");
+    crate::subscriptions::register_http(&mut module).expect("method names are unique");
+    module
+}
+
+/// What WebSocket connections serve: the subscriptions and `unsubscribe`
+/// (every other method is served over HTTP), sharing `subscriptions`.
+pub fn websocket_module<N: NodeApi>(
+    node: Arc<N>,
+    limits: ServerLimits,
+    subscriptions: Arc<Subscriptions>,
+) -> RpcModule<RpcContext<N>> {
+    let mut module = RpcModule::new(RpcContext { node, limits, subscriptions });
+    crate::subscriptions::register_websocket(&mut module).expect("method names are unique");
     module
 }
 
@@ -507,11 +545,13 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
         methods::DEV_INCREASE_TIME => check::<IncreaseTimeParams>(&params),
         methods::DEV_SET_TIME => check::<SetTimeParams>(&params),
         methods::DEV_REVERT => check::<RevertParams>(&params),
+        method if methods::is_websocket_only(method) => crate::subscriptions::check_filter(method, &params),
         _ => Ok(()),
     }
 }
 
-/// The axum router: `POST /` for JSON-RPC, `GET /health`, `GET /metrics`.
+/// The axum router: `POST /` for JSON-RPC, `GET /` for WebSocket
+/// subscriptions (an upgrade) or the dashboard, `GET /health`, `GET /metrics`.
 ///
 /// A request passes, in order: a place among the bodies being read (503
 /// with [`SERVER_BUSY`] when there is none), the declared-length check (413
@@ -536,7 +576,7 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
     let service = jsonrpsee::server::Server::builder()
         .set_config(config)
         .to_service_builder()
-        .build(rpc_module(node.clone(), limits), stop);
+        .build(rpc_module(node.clone(), limits), stop.clone());
     let lane = |in_flight_max: u32| {
         let in_flight_max = usize::try_from(in_flight_max).unwrap_or(usize::MAX);
         let lane = ServiceBuilder::new()
@@ -553,6 +593,7 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
         body_reads: Arc::new(tokio::sync::Semaphore::new(body_reads)),
     };
 
+    let websocket = websocket_service(node.clone(), limits, stop);
     let rpc_node = node.clone();
     let health_node = node.clone();
     let metrics_node = node;
@@ -563,10 +604,62 @@ pub fn router<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) 
                 let lanes = lanes.clone();
                 let node = rpc_node.clone();
                 async move { handle_rpc(&*node, lanes, limits, request).await }
+            })
+            .get(move |request: Request| {
+                let websocket = websocket.clone();
+                async move { websocket.handle(request).await }
             }),
         )
+        .route("/dashboard/app.js", get(|| async { crate::dashboard::script() }))
+        .route("/dashboard/style.css", get(|| async { crate::dashboard::style() }))
         .route("/health", get(move || health(health_node.clone())))
         .route("/metrics", get(move || metrics(metrics_node.clone())))
+}
+
+/// WebSocket connections: each upgrade gets a jsonrpsee service of its own
+/// (its own connection id), all sharing the methods, the subscriptions and
+/// a bound on open connections.
+#[derive(Clone)]
+struct WebSocket {
+    builder: jsonrpsee::server::TowerServiceBuilder<tower::layer::util::Identity, tower::layer::util::Identity>,
+    methods: jsonrpsee::Methods,
+    stop: StopHandle,
+}
+
+fn websocket_service<N: NodeApi>(node: Arc<N>, limits: ServerLimits, stop: StopHandle) -> WebSocket {
+    let config = ServerConfig::builder()
+        .max_request_body_size(limits.body_bytes_max)
+        .max_response_body_size(limits.response_bytes_max)
+        // The subscriptions' own limit answers first, with its own code.
+        .max_subscriptions_per_connection(limits.subscriptions_per_connection_max.saturating_add(1))
+        .set_message_buffer_capacity(limits.subscriber_buffer)
+        .enable_ws_ping(jsonrpsee::server::PingConfig::new().ping_interval(WEBSOCKET_PING_INTERVAL))
+        .ws_only()
+        .build();
+    let builder = jsonrpsee::server::Server::builder()
+        .set_config(config)
+        .to_service_builder()
+        .max_connections(limits.websocket_connections_max);
+    let subscriptions = Subscriptions::new(&limits);
+    let methods = websocket_module(node, limits, subscriptions).into();
+    WebSocket { builder, methods, stop }
+}
+
+/// How often a WebSocket connection is pinged; one that stays silent for
+/// longer than jsonrpsee's inactivity limit (40 s) is closed.
+const WEBSOCKET_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+impl WebSocket {
+    async fn handle(self, request: Request) -> Response {
+        if !jsonrpsee::server::ws::is_upgrade_request(&request) {
+            return crate::dashboard::index();
+        }
+        let service = self.builder.build(self.methods, self.stop);
+        match service.oneshot(request).await {
+            Ok(response) => response.map(axum::body::Body::new).into_response(),
+            Err(error) => internal_error(&error.to_string()),
+        }
+    }
 }
 
 type LaneService = tower::util::BoxCloneSyncService<Request, jsonrpsee::server::HttpResponse, tower::BoxError>;

@@ -281,7 +281,9 @@ async fn serve_connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout);
-    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    // Upgrades: a WebSocket handshake hands the socket to jsonrpsee, and
+    // this connection's slot is free again.
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(connection);
     let stopped = stop.shutdown();
     tokio::pin!(stopped);

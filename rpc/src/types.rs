@@ -555,8 +555,11 @@ pub struct LiquidatableView {
     /// Positions in the at-risk band (HF < `atRiskBelow`) that cannot be
     /// liquidated now (HF ≥ 1, or a price is stale), worst first.
     pub at_risk: Vec<RiskyPositionView>,
-    /// Positions with debt that were examined.
+    /// Positions with debt the node's liquidatable index covers.
     pub scanned: u64,
+    /// Positions evaluated to answer: only those the index could not rule
+    /// out of the band (see docs/rpc.md), not every position.
+    pub evaluated: u64,
 }
 
 /// `dev_faucet` parameters.
@@ -706,4 +709,205 @@ impl ProofView {
         verify_state_proof(&self.header.state_root, &self.key, value.as_deref(), &proof)?;
         Ok(value)
     }
+}
+
+/// Most an `atRiskBelow` of `subscribeLiquidatable` may be: 1.25. The
+/// node re-evaluates, every block, the positions that might be below it.
+pub const WATCH_BELOW_MAX: Wad = Wad(1_250_000_000_000_000_000);
+
+/// `subscribeNewHeads` and `subscribeMarkets` parameters: none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// `subscribeTransactions` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransactionsFilter {
+    /// Only transactions this account signed or that name it (a transfer's
+    /// recipient, a liquidated borrower, ...); every transaction if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// `subscribeLiquidatable` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LiquidatableFilter {
+    /// Upper bound (exclusive) of the at-risk band, WAD (default 1.05e18,
+    /// at most [`WATCH_BELOW_MAX`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_risk_below: Option<Wad>,
+}
+
+/// `unsubscribe` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnsubscribeParams {
+    /// The id a `subscribe...` call answered with.
+    pub subscription: serde_json::Value,
+}
+
+/// A `subscribeNewHeads` notification: one per committed block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewHeadView {
+    /// The block hash.
+    pub hash: Hash,
+    /// The header.
+    pub header: Header,
+    /// Transactions in the block.
+    pub transactions: u32,
+    /// Of which failed.
+    pub failed: u32,
+    /// Of which liquidations (transactions with a `liquidate` instruction that succeeded).
+    pub liquidations: u32,
+    /// How this node executed the block (parallel path, depth,
+    /// re-executions, phase times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<BlockExecutionView>,
+}
+
+/// A `subscribeTransactions` notification: one committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionNoticeView {
+    /// The signer.
+    pub signer: Address,
+    /// Its nonce.
+    pub nonce: u64,
+    /// The instructions.
+    pub instructions: Vec<Instruction>,
+    /// The receipt.
+    pub receipt: ReceiptView,
+}
+
+/// Where a position is, for `subscribeLiquidatable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RiskState {
+    /// No debt (or a price that counts is missing).
+    None,
+    /// Health factor at or above the band.
+    Safe,
+    /// In the at-risk band but not liquidatable now (HF ≥ 1, or a price is stale).
+    AtRisk,
+    /// Liquidatable now: HF < 1 and every price that counts fresh.
+    Liquidatable,
+}
+
+/// A position's health as the node's liquidatable index last evaluated it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskPoint {
+    /// Health factor, WAD.
+    pub health_factor: Wad,
+    /// Σ collateral value, USD WAD.
+    pub collateral_value: Wad,
+    /// Σ debt value, USD WAD.
+    pub debt_value: Wad,
+    /// Whether every price that counts is fresh.
+    pub prices_fresh: bool,
+}
+
+impl RiskPoint {
+    /// Where this health puts a position, for a band ending at `at_risk_below`.
+    pub fn state(point: Option<&RiskPoint>, at_risk_below: Wad) -> RiskState {
+        match point {
+            None => RiskState::None,
+            Some(point) if point.prices_fresh && point.health_factor < Wad::ONE => RiskState::Liquidatable,
+            Some(point) if point.health_factor < at_risk_below => RiskState::AtRisk,
+            Some(_) => RiskState::Safe,
+        }
+    }
+}
+
+/// A position the index re-evaluated in a block, before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskMove {
+    /// The borrower.
+    pub owner: Address,
+    /// Its health before the block (none: no debt).
+    pub before: Option<RiskPoint>,
+    /// Its health after (none: no debt).
+    pub after: Option<RiskPoint>,
+}
+
+/// One position entering or leaving the at-risk or liquidatable set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskChangeView {
+    /// The borrower.
+    pub owner: Address,
+    /// Where it was.
+    pub from: RiskState,
+    /// Where it is.
+    pub to: RiskState,
+    /// Its health now (none: no debt any more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<RiskPoint>,
+}
+
+/// A `subscribeLiquidatable` notification: the positions that entered or
+/// left the at-risk and liquidatable sets in one block (the first
+/// notification, `snapshot`, lists every member at subscription time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiquidatableNoticeView {
+    /// The block the changes are for.
+    pub height: u64,
+    /// Whether this is the first notification: the sets' members.
+    pub snapshot: bool,
+    /// The band used.
+    pub at_risk_below: Wad,
+    /// The changes, worst health first.
+    pub changes: Vec<RiskChangeView>,
+}
+
+/// A `subscribeMarkets` notification: every market and price after a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketsNoticeView {
+    /// The block.
+    pub height: u64,
+    /// Its timestamp (the figures are for it).
+    pub timestamp: u64,
+    /// Every market.
+    pub markets: Vec<MarketView>,
+    /// Every registered asset's price.
+    pub prices: Vec<PriceEntryView>,
+}
+
+/// One committed transaction in a [`BlockFeed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedTransaction {
+    /// What `subscribeTransactions` sends.
+    pub notice: TransactionNoticeView,
+    /// Every account it names (signer first), for the address filter.
+    pub addresses: Vec<Address>,
+}
+
+/// What the node publishes after each committed block, for the
+/// subscriptions (shared by every subscriber).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockFeed {
+    /// The head.
+    pub head: NewHeadView,
+    /// Its transactions with their receipts, in block order.
+    pub transactions: Vec<FeedTransaction>,
+    /// Markets and prices after the block.
+    pub markets: MarketsNoticeView,
+    /// Positions re-evaluated by the liquidatable index whose health was
+    /// or is below [`WATCH_BELOW_MAX`].
+    pub risk: Vec<RiskMove>,
+}
+
+/// The liquidatable index's members below a band: `(height, positions)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskSnapshot {
+    /// The block the index is at.
+    pub height: u64,
+    /// Positions whose last evaluated health is below the band, worst first.
+    pub members: Vec<(Address, RiskPoint)>,
 }

@@ -280,3 +280,75 @@ pub async fn call(url: &str, method: &str, params: serde_json::Value) -> (u16, s
 pub fn error_code(body: &serde_json::Value) -> i64 {
     body["error"]["code"].as_i64().unwrap_or_else(|| panic!("expected a JSON-RPC error, got {body}"))
 }
+
+/// A WebSocket JSON-RPC connection at the frame level, for tests that need
+/// to control reading (a subscriber that stops reading) or see raw
+/// notifications and errors.
+pub struct RawWs {
+    sender: soketto::Sender<tokio_util::compat::Compat<tokio::net::TcpStream>>,
+    receiver: soketto::Receiver<tokio_util::compat::Compat<tokio::net::TcpStream>>,
+    next_id: u64,
+    /// Messages read while waiting for an answer, in order.
+    queued: std::collections::VecDeque<serde_json::Value>,
+}
+
+impl RawWs {
+    /// Opens a WebSocket to the node at `url` (`http://host:port`). With
+    /// `receive_buffer`, the socket's kernel receive buffer is that small.
+    /// `Err` holds the HTTP status of a refused upgrade.
+    pub async fn connect(url: &str, receive_buffer: Option<u32>) -> Result<RawWs, u16> {
+        use tokio_util::compat::TokioAsyncReadCompatExt;
+        let host = url.trim_start_matches("http://").to_string();
+        let address: std::net::SocketAddr = host.parse().expect("an address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).expect("a receive buffer size");
+        }
+        let stream = socket.connect(address).await.expect("connecting");
+        let mut client = soketto::handshake::Client::new(stream.compat(), &host, "/");
+        match client.handshake().await.expect("a handshake answer") {
+            soketto::handshake::ServerResponse::Accepted { .. } => {}
+            soketto::handshake::ServerResponse::Rejected { status_code } => return Err(status_code),
+            soketto::handshake::ServerResponse::Redirect { status_code, .. } => return Err(status_code),
+        }
+        let (sender, receiver) = client.into_builder().finish();
+        Ok(RawWs { sender, receiver, next_id: 1, queued: std::collections::VecDeque::new() })
+    }
+
+    /// Sends a call and returns its answer (an object with `result` or
+    /// `error`); notifications that arrive first are kept for
+    /// [`RawWs::next_message`].
+    pub async fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.sender.send_text(body.to_string()).await.expect("sending");
+        self.sender.flush().await.expect("flushing");
+        loop {
+            let message = self
+                .receive(std::time::Duration::from_secs(20))
+                .await
+                .unwrap_or_else(|| panic!("no answer to {method}"));
+            if message["id"].as_u64() == Some(id) {
+                return message;
+            }
+            self.queued.push_back(message);
+        }
+    }
+
+    /// The next message (kept or read), waiting at most `timeout`.
+    pub async fn next_message(&mut self, timeout: std::time::Duration) -> Option<serde_json::Value> {
+        match self.queued.pop_front() {
+            Some(message) => Some(message),
+            None => self.receive(timeout).await,
+        }
+    }
+
+    async fn receive(&mut self, timeout: std::time::Duration) -> Option<serde_json::Value> {
+        let mut data = Vec::new();
+        match tokio::time::timeout(timeout, self.receiver.receive_data(&mut data)).await {
+            Ok(Ok(_)) => Some(serde_json::from_slice(&data).expect("JSON")),
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+}

@@ -103,7 +103,7 @@ struct Nodes {
     /// A node not in dev mode.
     production: TestNode,
     /// One heavy request in flight at most; mines only on dev_mine; one
-    /// pending transaction per signer.
+    /// pending transaction per signer; one subscription per WebSocket.
     narrow: TestNode,
     /// A 1 ms request timeout.
     hasty: TestNode,
@@ -120,6 +120,7 @@ async fn nodes() -> Nodes {
     narrow.manual_mining = true;
     narrow.rpc_limits.requests_in_flight_max = 1;
     narrow.mempool.per_signer = 1;
+    narrow.rpc_limits.subscriptions_per_connection_max = 1;
     let mut hasty = NodeConfig::new(dev_genesis());
     hasty.rpc_limits.request_timeout = Duration::from_millis(1);
     hasty.rpc_limits.wait_max = Duration::ZERO;
@@ -158,6 +159,14 @@ async fn provoke(nodes: &Nodes, method: &str, code: i64) -> Value {
     let code_i32 = i32::try_from(code).unwrap();
     match (method, code_i32) {
         (_, codes::INVALID_PARAMS) => call(url, method, json!({"noSuchField": 1})).await.1,
+        ("unsubscribe", codes::WEBSOCKET_ONLY) => call(url, method, json!({"subscription": 1})).await.1,
+        (_, codes::WEBSOCKET_ONLY) => call(url, method, json!({})).await.1,
+        (_, codes::TOO_MANY_SUBSCRIPTIONS) => {
+            let mut ws = parlend_tests::RawWs::connect(&nodes.narrow.url, None).await.expect("a WebSocket");
+            let first = ws.call("subscribeMarkets", json!({})).await;
+            assert!(first["result"].is_number(), "{first}");
+            ws.call(method, json!({})).await
+        }
         ("sendTransaction", codes::TRANSACTION_TOO_LARGE) => {
             let accesses: Vec<Access> = (0..40u8)
                 .map(|i| Access {

@@ -45,6 +45,20 @@ pub enum BenchKind {
     /// node (started here as a child process unless `--url`), committed
     /// tx/s, latency and the signature-check ceiling from one run.
     Rpc(Box<RpcArgs>),
+    /// The liquidatable index on a synthetic state of `--positions`
+    /// borrowers: building it, a block's update, a price move, and
+    /// `getLiquidatable` from it against a scan of every position.
+    Liquidatable {
+        /// Borrowers in the state.
+        #[arg(long, default_value_t = 100_000)]
+        positions: usize,
+        /// Seed of the state.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Runs of each query; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
 }
 
 /// `parlend bench rpc` arguments.
@@ -102,6 +116,7 @@ pub struct RpcArgs {
 pub fn main(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchKind::Rpc(args) => rpc(&args),
+        BenchKind::Liquidatable { positions, seed, repeat } => liquidatable(positions, seed, repeat.max(1)),
         BenchKind::Exec { workload, txs, block_size, threads, repeat, seed, json } => {
             anyhow::ensure!(txs > 0 && block_size > 0, "--txs and --block-size must be positive");
             anyhow::ensure!(
@@ -139,6 +154,67 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The median of `repeat` runs of `run`, and its last result.
+fn timed<T>(repeat: usize, mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(std::time::Duration, T)> {
+    let mut times = Vec::with_capacity(repeat);
+    let mut last = None;
+    for _ in 0..repeat {
+        let started = std::time::Instant::now();
+        last = Some(run()?);
+        times.push(started.elapsed());
+    }
+    times.sort_unstable();
+    Ok((times[times.len() / 2], last.ok_or_else(|| anyhow::anyhow!("no run"))?))
+}
+
+fn liquidatable(positions: usize, seed: u64, repeat: usize) -> anyhow::Result<()> {
+    use crate::risk::{BlockDigest, RiskIndex, SyntheticState, synthetic_state};
+    use parlend_ledger::{AssetId, StateKey, Wad};
+    let SyntheticState { mut state, now, owners } = synthetic_state(positions, seed).map_err(anyhow::Error::msg)?;
+    let band = Wad(1_050_000_000_000_000_000);
+    let mut index = RiskIndex::new();
+    let (build, _) = timed(1, || Ok(index.rebuild(&state, &owners, 1, now)?))?;
+    let (query, found) = timed(repeat, || Ok(index.query(&state, now, band, 100)?))?;
+    let (lowest, lowest_found) = timed(repeat, || Ok(index.query(&state, now, Wad(1_000_000 * Wad::SCALE), 25)?))?;
+    let (scan, scanned) = timed(repeat.min(3), || {
+        let mut below = 0usize;
+        for owner in &owners {
+            let report = parlend_contracts::query::health(&state, *owner, now)?;
+            below += usize::from(report.health.is_some_and(|health| health.health_factor < band));
+        }
+        Ok(below)
+    })?;
+    // A block that rewrote 100 positions (their health re-evaluated, and
+    // the range that may be below 1.25).
+    let touched = BlockDigest { touched: owners[..100.min(owners.len())].to_vec(), ..BlockDigest::default() };
+    let (block, moves) = timed(1, || Ok(index.apply(&state, &touched, 2, now)?))?;
+    // A block that moved WETH's price: half the borrowers hold WETH.
+    let weth = AssetId::new("WETH").map_err(anyhow::Error::msg)?;
+    let entry = parlend_contracts::oracle::PriceEntry { price: Wad(2_900 * Wad::SCALE), timestamp: now };
+    state.insert(StateKey::Price { asset: weth }, borsh::to_vec(&entry)?.into());
+    let repriced = BlockDigest { repriced: vec![weth], ..BlockDigest::default() };
+    let (price_move, _) = timed(1, || Ok(index.apply(&state, &repriced, 3, now)?))?;
+    // Milliseconds with three decimals, in integers.
+    let ms = |duration: std::time::Duration| {
+        let micros = duration.as_micros();
+        format!("{}.{:03}", micros / 1_000, micros % 1_000)
+    };
+    println!("positions with debt        {:>10}", index.len());
+    println!("index build                {:>10} ms", ms(build));
+    println!(
+        "getLiquidatable (index)    {:>10} ms  ({} evaluated; {} liquidatable, {} at risk)",
+        ms(query),
+        found.evaluated,
+        found.liquidatable.len(),
+        found.at_risk.len()
+    );
+    println!("lowest 25 of any band      {:>10} ms  ({} evaluated)", ms(lowest), lowest_found.evaluated);
+    println!("scan of every position     {:>10} ms  ({scanned} below the band)", ms(scan));
+    println!("block writing 100 positions{:>10} ms  ({} moves near the band)", ms(block), moves.len());
+    println!("block moving WETH's price  {:>10} ms  ({} holders)", ms(price_move), owners.len().div_ceil(2));
+    Ok(())
 }
 
 fn rpc(args: &RpcArgs) -> anyhow::Result<()> {

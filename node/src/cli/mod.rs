@@ -13,6 +13,7 @@ mod run;
 mod scenario;
 mod testnet;
 mod tx;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,8 @@ pub enum Command {
     Scenario(scenario::ScenarioArgs),
     /// Several validators on this machine: write a testnet, run it.
     Testnet(testnet::TestnetArgs),
+    /// Follow a node live over WebSocket: heads, txs, liquidatable, markets.
+    Watch(watch::WatchArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -132,6 +135,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => tokio::task::spawn_blocking(move || replay::main(&args)).await?,
         Command::Log(args) => tokio::task::spawn_blocking(move || log::main(args)).await?,
         Command::Scenario(args) => tokio::task::spawn_blocking(move || scenario::main(args)).await?,
+        Command::Watch(args) => watch::run(args).await,
     }
 }
 

@@ -100,6 +100,22 @@ pub struct RunArgs {
     /// Longest `wait` for a commit, milliseconds; below the request timeout. Default 50000.
     #[arg(long, env = "PARLEND_RPC_WAIT_MAX_MS")]
     pub rpc_wait_max_ms: Option<u64>,
+    /// Most open WebSocket connections (apart from HTTP ones); beyond it an upgrade gets HTTP 429. Default 128.
+    #[arg(long, env = "PARLEND_RPC_WEBSOCKET_CONNECTIONS_MAX")]
+    pub rpc_websocket_connections_max: Option<u32>,
+    /// Most subscriptions on one WebSocket connection. Default 16.
+    #[arg(long, env = "PARLEND_RPC_SUBSCRIPTIONS_PER_CONNECTION_MAX")]
+    pub rpc_subscriptions_per_connection_max: Option<u32>,
+    /// Most subscriptions on the node. Default 1024.
+    #[arg(long, env = "PARLEND_RPC_SUBSCRIPTIONS_MAX")]
+    pub rpc_subscriptions_max: Option<u32>,
+    /// Messages waiting to be written on one WebSocket connection; a subscription whose message waits
+    /// 5 s for room is dropped as too slow. Default 256.
+    #[arg(long, env = "PARLEND_RPC_SUBSCRIBER_BUFFER")]
+    pub rpc_subscriber_buffer: Option<u32>,
+    /// Blocks a subscriber may fall behind before it is dropped as too slow. Default 64.
+    #[arg(long, env = "PARLEND_RPC_FEED_CAPACITY")]
+    pub rpc_feed_capacity: Option<usize>,
     /// Before serving, verify and import this log (from `parlend log export`) into the data directory;
     /// the chain then continues from the log's last block. The log's genesis must be this node's.
     #[arg(long, conflicts_with = "in_memory")]
@@ -160,6 +176,10 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
         bail!("mempool capacity, per-signer limit and block size must be positive");
     }
     rpc_limits(args, &file.rpc, &mut config.rpc_limits);
+    config.feed_capacity = args.rpc_feed_capacity.or(file.rpc.feed_capacity).unwrap_or(config.feed_capacity);
+    if config.feed_capacity == 0 {
+        bail!("feed_capacity must be positive");
+    }
     config.rpc_limits.validate().map_err(|message| anyhow::anyhow!("invalid RPC limits: {message}"))?;
     resolve_validator(args, file, &mut config)?;
     Ok(Resolved { config, reset: args.reset })
@@ -194,6 +214,16 @@ fn rpc_limits(args: &RunArgs, rpc: &crate::config::RpcSection, limits: &mut parl
     if let Some(ms) = args.rpc_wait_max_ms.or(rpc.wait_max_ms) {
         limits.wait_max = Duration::from_millis(ms);
     }
+    limits.websocket_connections_max = args
+        .rpc_websocket_connections_max
+        .or(rpc.websocket_connections_max)
+        .unwrap_or(limits.websocket_connections_max);
+    limits.subscriptions_per_connection_max = args
+        .rpc_subscriptions_per_connection_max
+        .or(rpc.subscriptions_per_connection_max)
+        .unwrap_or(limits.subscriptions_per_connection_max);
+    limits.subscriptions_max = args.rpc_subscriptions_max.or(rpc.subscriptions_max).unwrap_or(limits.subscriptions_max);
+    limits.subscriber_buffer = args.rpc_subscriber_buffer.or(rpc.subscriber_buffer).unwrap_or(limits.subscriber_buffer);
 }
 
 /// The `[validator]` section: consensus with the genesis's validators.

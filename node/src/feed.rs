@@ -1,0 +1,271 @@
+//! What the node publishes after each committed block, for the RPC's
+//! subscriptions, and the liquidatable index kept up to date with it.
+//!
+//! The committer only wakes the feed thread after each commit
+//! ([`Feed::committed`]: a token in a queue of one, never waiting). The feed
+//! thread then takes every block from the last one it processed to the
+//! store's head, in order, from the store: it derives what each block may
+//! have changed from its transactions' declared access sets
+//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it, and, when anyone
+//! subscribes, builds one [`BlockFeed`] (head, transactions with receipts,
+//! markets and prices, index moves) and broadcasts it: every subscriber
+//! reads the same `Arc`, and one that falls more than the channel's capacity
+//! behind is dropped by the RPC ([`parlend_rpc::subscriptions`]). So the
+//! producer never waits for the feed, and no block is skipped however far
+//! the feed falls behind, up to [`CATCH_UP_MAX`] blocks, beyond which the
+//! index is rebuilt at the head and the blocks between are not published.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use parlend_contracts::query;
+use parlend_contracts::{Instruction, SignedTransaction};
+use parlend_ledger::block::TxStatus;
+use parlend_ledger::{Address, Wad};
+use parlend_rpc::ApiError;
+use parlend_rpc::types::{
+    BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskMove, RiskSnapshot,
+    TransactionNoticeView,
+};
+use tokio::sync::broadcast;
+
+use crate::events::{outcome_view, typed_events};
+use crate::node::Node;
+use crate::risk::{BlockDigest, RiskIndex};
+
+/// The most blocks the feed catches up on one by one; further behind, it
+/// rebuilds the index at the head and publishes from there.
+pub const CATCH_UP_MAX: u64 = 4_096;
+
+/// How long a reader of the index waits for it to reach the head.
+pub const INDEX_WAIT: Duration = Duration::from_secs(10);
+
+/// The node's side of the feed.
+pub(crate) struct Feed {
+    /// Wakes the feed thread (a queue of one token).
+    wake: SyncSender<()>,
+    blocks: broadcast::Sender<Arc<BlockFeed>>,
+    index: Mutex<RiskIndex>,
+    /// The chain went back (`dev_revert`): rebuild.
+    reverted: AtomicBool,
+}
+
+impl Feed {
+    /// A feed whose subscribers may fall `capacity` blocks behind.
+    pub(crate) fn new(capacity: usize) -> (Feed, Receiver<()>) {
+        let (wake, wakes) = sync_channel(1);
+        let (blocks, _) = broadcast::channel(capacity.max(1));
+        (Feed { wake, blocks, index: Mutex::new(RiskIndex::new()), reverted: AtomicBool::new(false) }, wakes)
+    }
+
+    /// A block was committed: wakes the feed thread without waiting (a
+    /// token already queued will do).
+    pub(crate) fn committed(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// The chain went back: the index is rebuilt.
+    pub(crate) fn reverted(&self) {
+        self.reverted.store(true, Ordering::Release);
+        self.committed();
+    }
+
+    /// A receiver of the blocks published from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<BlockFeed>> {
+        self.blocks.subscribe()
+    }
+
+    /// Runs `read` on the index once it has reached `height` (waiting at
+    /// most [`INDEX_WAIT`]).
+    pub(crate) fn read_index<T>(&self, height: u64, read: impl FnOnce(&RiskIndex) -> T) -> Result<T, ApiError> {
+        let deadline = Instant::now() + INDEX_WAIT;
+        loop {
+            {
+                let index = self.index.lock();
+                if index.height().is_some_and(|at| at >= height) && !self.reverted.load(Ordering::Acquire) {
+                    return Ok(read(&index));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Unavailable("the liquidatable index is still catching up; retry".into()));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The index's members below `bound`, once it has reached `height`.
+    pub(crate) fn snapshot(&self, height: u64, bound: Wad) -> Result<RiskSnapshot, ApiError> {
+        self.read_index(height, |index| RiskSnapshot {
+            height: index.height().unwrap_or(height),
+            members: index.members(bound),
+        })
+    }
+}
+
+/// Starts the feed thread. It holds the node weakly: it ends when the node
+/// is dropped (its wake sender with it).
+pub(crate) fn spawn(node: Weak<Node>, wakes: Receiver<()>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("parlend-feed".to_string()).spawn(move || {
+        // The next block to publish; `None` until the index is built.
+        let mut next: Option<u64> = None;
+        loop {
+            if let Some(node) = node.upgrade() {
+                match catch_up(&node, next) {
+                    Ok(processed) => next = Some(processed),
+                    Err(error) => {
+                        tracing::error!(%error, "the block feed failed; the index is rebuilt at the next block");
+                        next = None;
+                    }
+                }
+            } else {
+                break;
+            }
+            if wakes.recv().is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Processes every block from `next` to the head; the next block to process.
+fn catch_up(node: &Node, next: Option<u64>) -> Result<u64, ApiError> {
+    let head = node.app().info().height;
+    let feed = node.feed_state();
+    let reverted = feed.reverted.swap(false, Ordering::AcqRel);
+    match next {
+        Some(next) if !reverted && head.saturating_sub(next) < CATCH_UP_MAX => {
+            for height in next..=head {
+                publish(node, height)?;
+            }
+            Ok(head.saturating_add(1).max(next))
+        }
+        _ => {
+            rebuild(node, head)?;
+            Ok(head + 1)
+        }
+    }
+}
+
+fn rebuild(node: &Node, height: u64) -> Result<Vec<RiskMove>, ApiError> {
+    let owners = node.position_owners()?;
+    let timestamp = node.app().info().header.timestamp;
+    let started = Instant::now();
+    let moves =
+        node.feed_state().index.lock().rebuild(node.reader(), &owners, height, timestamp).map_err(query_error)?;
+    tracing::debug!(positions = owners.len(), elapsed = ?started.elapsed(), "liquidatable index built");
+    Ok(moves)
+}
+
+fn query_error(error: query::QueryError) -> ApiError {
+    ApiError::Unavailable(format!("liquidatable index: {error}"))
+}
+
+/// Brings the index to block `height` and publishes the block.
+fn publish(node: &Node, height: u64) -> Result<(), ApiError> {
+    let feed = node.feed_state();
+    let Some(block) = node.block_at(height)? else {
+        // Reverted since: the revert's wake rebuilds.
+        return Ok(());
+    };
+    let digest = BlockDigest::of(&block);
+    let timestamp = block.header.timestamp;
+    let moves = if digest.parameters_changed {
+        rebuild(node, height)?
+    } else {
+        feed.index.lock().apply(node.reader(), &digest, height, timestamp).map_err(query_error)?
+    };
+    if feed.blocks.receiver_count() == 0 {
+        return Ok(());
+    }
+    let published = block_feed(node, &block, moves)?;
+    let _ = feed.blocks.send(Arc::new(published));
+    Ok(())
+}
+
+/// The feed of one committed block.
+fn block_feed(node: &Node, block: &parlend_contracts::Block, risk: Vec<RiskMove>) -> Result<BlockFeed, ApiError> {
+    let header = block.header.clone();
+    let height = header.height;
+    let hash = header.hash();
+    let receipts = node.receipts_at(height)?;
+    let mut transactions = Vec::with_capacity(block.transactions.len());
+    let (mut failed, mut liquidations) = (0u32, 0u32);
+    for (index, (transaction, receipt)) in block.transactions.iter().zip(receipts.iter()).enumerate() {
+        let succeeded = matches!(receipt.status, TxStatus::Success);
+        failed += u32::from(!succeeded);
+        let instructions = &transaction.transaction.instructions;
+        if succeeded && instructions.iter().any(|instruction| matches!(instruction, Instruction::Liquidate { .. })) {
+            liquidations += 1;
+        }
+        let receipt = ReceiptView {
+            tx_hash: receipt.tx_hash,
+            block_height: height,
+            block_hash: hash,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            outcome: outcome_view(&receipt.status),
+            events: typed_events(&receipt.events)?,
+        };
+        transactions.push(feed_transaction(transaction, receipt));
+    }
+    let timestamp = header.timestamp;
+    let reader = node.reader();
+    let markets = query::markets(reader, timestamp).map_err(query_error)?;
+    let prices = query::prices(reader, timestamp).map_err(query_error)?;
+    let head = NewHeadView {
+        hash,
+        transactions: u32::try_from(block.transactions.len()).unwrap_or(u32::MAX),
+        failed,
+        liquidations,
+        execution: node.execution_of(height),
+        header,
+    };
+    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices }, risk })
+}
+
+fn feed_transaction(transaction: &SignedTransaction, receipt: ReceiptView) -> FeedTransaction {
+    let signer = transaction.transaction.signer;
+    let mut addresses = vec![signer];
+    for instruction in &transaction.transaction.instructions {
+        if let Some(address) = named_address(instruction)
+            && !addresses.contains(&address)
+        {
+            addresses.push(address);
+        }
+    }
+    let notice = TransactionNoticeView {
+        signer,
+        nonce: transaction.transaction.nonce,
+        instructions: transaction.transaction.instructions.clone(),
+        receipt,
+    };
+    FeedTransaction { notice, addresses }
+}
+
+/// The account an instruction names besides its signer, if any.
+fn named_address(instruction: &Instruction) -> Option<Address> {
+    match instruction {
+        Instruction::Transfer { to, .. } | Instruction::Mint { to, .. } => Some(*to),
+        Instruction::Repay { on_behalf_of, .. } => *on_behalf_of,
+        Instruction::Liquidate { borrower, .. } => Some(*borrower),
+        Instruction::SetOracle { oracle } => Some(*oracle),
+        Instruction::SetAdmin { admin } => Some(*admin),
+        Instruction::SetMinter { minter } => *minter,
+        Instruction::CreateMarket { .. }
+        | Instruction::UpdateMarket { .. }
+        | Instruction::SetPrice { .. }
+        | Instruction::SetLiquidationConfig { .. }
+        | Instruction::Deposit { .. }
+        | Instruction::Withdraw { .. }
+        | Instruction::Borrow { .. }
+        | Instruction::SetCollateral { .. }
+        | Instruction::FlashBorrow { .. }
+        | Instruction::FlashRepay { .. }
+        | Instruction::SetEModeCategory { .. }
+        | Instruction::SetEMode { .. }
+        | Instruction::CoverDeficit { .. } => None,
+    }
+}
