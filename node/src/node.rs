@@ -30,7 +30,7 @@ use parlend_rpc::types::{
     ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
-use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
+use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, RocksStoreOptions, Store};
 use rayon::prelude::*;
 use tokio::sync::watch;
 
@@ -60,6 +60,9 @@ pub struct NodeConfig {
     pub block_transactions_max: usize,
     /// fsync every block.
     pub fsync: bool,
+    /// How many heights' state trees to keep for proofs (`None`: every
+    /// height, an archive node); older ones are pruned.
+    pub state_history: Option<u64>,
     /// Dev mode: dev-only RPC methods are enabled.
     pub dev: bool,
     /// RPC limits.
@@ -94,6 +97,7 @@ impl NodeConfig {
             mempool: MempoolLimits::default(),
             block_transactions_max: 5_000,
             fsync: true,
+            state_history: Some(DEFAULT_STATE_HISTORY),
             dev: true,
             rpc_limits: ServerLimits::default(),
             threads: 0,
@@ -247,8 +251,11 @@ impl Node {
     /// producer and the RPC server.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         let store: Arc<dyn Store> = match &config.data_dir {
-            Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync })?),
-            None => Arc::new(MemoryStore::new()),
+            Some(path) => Arc::new(RocksStore::open(
+                path,
+                RocksStoreOptions { sync: config.fsync, history: config.state_history },
+            )?),
+            None => Arc::new(MemoryStore::with_history(config.state_history)),
         };
         Node::start_on(store, config).await
     }
@@ -909,6 +916,12 @@ impl NodeApi for Node {
             return Err(ApiError::NotFound(format!("height {height} is above the head ({})", head.height)));
         }
         let store = self.app.store();
+        let pruned_below = store.pruned_below();
+        if height < pruned_below {
+            return Err(ApiError::Pruned(format!(
+                "the state at height {height} is pruned: this node keeps heights from {pruned_below} (run an archive node for older ones)"
+            )));
+        }
         let header = store
             .header(height)
             .map_err(unavailable)?

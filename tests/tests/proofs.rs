@@ -144,3 +144,44 @@ async fn proofs_from_a_node_on_rocksdb_and_after_it_restarts() {
     }
     node.stop().await;
 }
+
+/// A node keeping 3 heights: a proof at the oldest kept height verifies,
+/// one height older answers "state pruned" with its own code; an archive
+/// node still proves genesis.
+async fn pruned_beyond_the_window(node: &TestNode) {
+    let client = &node.client;
+    client.mine(8).await.unwrap();
+    let head = client.head().await.unwrap().height;
+    let oldest = head - 2;
+    let answer = client.proof(StateKey::Config, Some(oldest)).await.unwrap();
+    assert!(answer.verify().unwrap().is_some());
+    assert_eq!(answer.header.height, oldest);
+    let (_, body) = call(&node.url, "getProof", json!({"key": "config", "height": oldest - 1})).await;
+    assert_eq!(error_code(&body), i64::from(codes::PRUNED), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("pruned") && message.contains(&oldest.to_string()), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_beyond_the_state_history_are_pruned() {
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.state_history = Some(3);
+    let node = TestNode::start(config).await;
+    pruned_beyond_the_window(&node).await;
+    node.stop().await;
+
+    let directory = tempfile::tempdir().unwrap();
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.data_dir = Some(directory.path().to_path_buf());
+    config.state_history = Some(3);
+    let node = TestNode::start(config).await;
+    pruned_beyond_the_window(&node).await;
+    node.stop().await;
+
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.state_history = None;
+    let node = TestNode::start(config).await;
+    node.client.mine(8).await.unwrap();
+    node.client.proof(StateKey::Config, Some(0)).await.unwrap().verify().unwrap();
+    node.stop().await;
+}
