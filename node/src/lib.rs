@@ -18,4 +18,5 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod producer;
+mod proving;
 pub mod validator;
