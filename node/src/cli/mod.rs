@@ -6,6 +6,7 @@ mod format;
 mod keys;
 mod log;
 mod progress;
+mod proof;
 mod query;
 mod replay;
 mod run;
@@ -52,6 +53,8 @@ pub enum Command {
     Scenario(scenario::ScenarioArgs),
     /// Several validators on this machine: write a testnet, run it.
     Testnet(testnet::TestnetArgs),
+    /// Check a saved proof offline against its header's state root (exit status 1 if it does not verify).
+    VerifyProof(proof::VerifyProofArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -73,6 +76,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keys::keygen(&args),
         Command::Tx(args) => tx::run(args).await,
         Command::Query(args) => query::run(args).await,
+        Command::VerifyProof(args) => proof::verify(&args),
         Command::Bench(args) => tokio::task::spawn_blocking(move || bench::main(args)).await?,
         Command::Dev(args) => dev::run(args).await,
         Command::Replay(args) => tokio::task::spawn_blocking(move || replay::main(&args)).await?,
