@@ -1082,6 +1082,13 @@ impl NodeApi for Node {
                 return Err(ApiError::NotFound(format!("no snapshot {id} (reverting consumes it and later ones)")));
             };
             let snapshot = dev.snapshots[position];
+            let pruned_below = self.app.store().pruned_below();
+            if snapshot.height < pruned_below {
+                return Err(ApiError::Pruned(format!(
+                    "snapshot {id} is at height {}, whose state tree is pruned: this node keeps heights from {pruned_below} (--state-history, or --archive)",
+                    snapshot.height
+                )));
+            }
             dev.snapshots.truncate(position);
             dev.offset_seconds = snapshot.offset_seconds;
             snapshot

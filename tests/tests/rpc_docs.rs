@@ -259,6 +259,11 @@ async fn provoke(nodes: &Nodes, method: &str, code: i64) -> Value {
         }
         ("getMarket" | "getPrice", codes::NOT_FOUND) => call(url, method, json!({"asset": "GOLD"})).await.1,
         ("dev_revert", codes::NOT_FOUND) => call(url, method, json!({"id": 999_999})).await.1,
+        ("dev_revert", codes::PRUNED) => {
+            let (_, snapshot) = call(url, "dev_snapshot", json!({})).await;
+            call(url, "dev_mine", json!({"blocks": 2})).await;
+            call(url, method, json!({"id": snapshot["result"]["id"]})).await.1
+        }
         ("getProof", codes::PRUNED) => {
             call(url, "dev_mine", json!({"blocks": 1})).await;
             call(url, method, json!({"key": "config", "height": 0})).await.1
