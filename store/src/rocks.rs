@@ -300,7 +300,10 @@ impl RocksStore {
         let (nodes, values) = (self.family(CF_TREE_NODES)?, self.family(CF_TREE_VALUES)?);
         let (stale, stale_values) = (self.family(CF_TREE_STALE)?, self.family(CF_TREE_STALE_VALUES)?);
         let end = height_key(oldest + 1);
-        for item in self.db.iterator_cf(stale, IteratorMode::Start) {
+        // Entries stale since a height below the last pruning point are
+        // gone already: seeking past them skips their deletion markers.
+        let start = height_key(self.pruned_below());
+        for item in self.db.iterator_cf(stale, IteratorMode::From(&start, Direction::Forward)) {
             let (key, _) = item.map_err(store_error)?;
             if key[..] >= end[..] {
                 break;
@@ -308,7 +311,7 @@ impl RocksStore {
             batch.delete_cf(nodes, key.get(8..).unwrap_or_default());
             batch.delete_cf(stale, &key);
         }
-        for item in self.db.iterator_cf(stale_values, IteratorMode::Start) {
+        for item in self.db.iterator_cf(stale_values, IteratorMode::From(&start, Direction::Forward)) {
             let (key, below) = item.map_err(store_error)?;
             if key[..] >= end[..] {
                 break;
