@@ -13,6 +13,7 @@
 //! block_time_ms = 200
 //! threads = 0
 //! fsync = true
+//! state_history = 1000      # or: archive = true
 //! block_transactions_max = 5000
 //! manual_mining = false
 //! keep_stale_prices = false
@@ -76,6 +77,10 @@ pub struct FileConfig {
     pub threads: Option<usize>,
     /// fsync every block.
     pub fsync: Option<bool>,
+    /// How many heights' state trees to keep (proofs reach that far back).
+    pub state_history: Option<u64>,
+    /// Keep every height's state tree (an archive node).
+    pub archive: Option<bool>,
     /// Most transactions per block.
     pub block_transactions_max: Option<usize>,
     /// Produce blocks only on `dev_mine`.

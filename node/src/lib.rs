@@ -22,5 +22,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod producer;
+mod proving;
 pub mod risk;
 pub mod validator;

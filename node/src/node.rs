@@ -25,12 +25,12 @@ use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
     CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, EventsParams, EventsView,
     FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
-    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView,
-    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, TransactionView, TxState,
-    TxStatusView, ValidatorView, ValidatorsView,
+    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, Proven,
+    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, StateProofsView,
+    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
-use parlend_store::{ChainHead, MemoryStore, RocksStore, RocksStoreOptions, Store};
+use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, RocksStoreOptions, Store};
 use rayon::prelude::*;
 use tokio::sync::watch;
 
@@ -39,6 +39,7 @@ use crate::feed::{self, Feed};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
+use crate::proving::{ProvingError, ProvingReader};
 use crate::validator::{NodeHost, Relay};
 use parlend_app::certificate::{CommitCertificate, ValidatorSet};
 use parlend_app::{App, AppError};
@@ -62,6 +63,9 @@ pub struct NodeConfig {
     pub block_transactions_max: usize,
     /// fsync every block.
     pub fsync: bool,
+    /// How many heights' state trees to keep for proofs (`None`: every
+    /// height, an archive node); older ones are pruned.
+    pub state_history: Option<u64>,
     /// Dev mode: dev-only RPC methods are enabled.
     pub dev: bool,
     /// RPC limits.
@@ -99,6 +103,7 @@ impl NodeConfig {
             mempool: MempoolLimits::default(),
             block_transactions_max: 5_000,
             fsync: true,
+            state_history: Some(DEFAULT_STATE_HISTORY),
             dev: true,
             rpc_limits: ServerLimits::default(),
             threads: 0,
@@ -270,15 +275,16 @@ impl Node {
     /// producer and the RPC server.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         let store: Arc<dyn Store> = match &config.data_dir {
-            Some(path) => Arc::new(RocksStore::open(path, RocksStoreOptions { sync: config.fsync }).map_err(
-                |error| match &error {
-                    StoreError::Io(text) if text.contains("lock") || text.contains("LOCK") => {
-                        StartError::DataDirInUse(path.clone())
-                    }
-                    _ => StartError::Store(error),
-                },
-            )?),
-            None => Arc::new(MemoryStore::new()),
+            Some(path) => Arc::new(
+                RocksStore::open(path, RocksStoreOptions { sync: config.fsync, history: config.state_history })
+                    .map_err(|error| match &error {
+                        StoreError::Io(text) if text.contains("lock") || text.contains("LOCK") => {
+                            StartError::DataDirInUse(path.clone())
+                        }
+                        _ => StartError::Store(error),
+                    })?,
+            ),
+            None => Arc::new(MemoryStore::with_history(config.state_history)),
         };
         Node::start_on(store, config).await
     }
@@ -605,6 +611,51 @@ impl Node {
         Ok(dropped)
     }
 
+    /// An account's balances as `reader` holds them.
+    fn balances_in(&self, reader: &dyn StateReader, address: &Address) -> Result<BalancesView, ApiError> {
+        let config = config_in(reader)?;
+        let mut balances = Vec::with_capacity(config.assets.len());
+        for asset in &config.assets {
+            let key = parlend_contracts::state::balance_key(*address, asset.id);
+            let value = reader.get(&key).map_err(unavailable)?;
+            let fields = parlend_ledger::state::decode_fields(value.as_deref())
+                .map_err(|_| ApiError::Unavailable(format!("corrupt balance {key}")))?;
+            let amount = parlend_ledger::Amount(fields[parlend_contracts::state::BALANCE_FIELD]);
+            balances.push(BalanceView {
+                asset: asset.id,
+                decimals: asset.decimals,
+                amount,
+                formatted: amount.to_decimal_string(asset.decimals),
+            });
+        }
+        Ok(BalancesView { address: *address, balances })
+    }
+
+    /// `answer` computed from the store, or, with `proof`, from the values
+    /// proven at the head: every key it reads is proven against the head's
+    /// header, so the answer and its proofs are of the same state.
+    fn proven<T>(
+        &self,
+        proof: bool,
+        answer: impl FnOnce(&dyn StateReader) -> Result<T, ApiError>,
+    ) -> Result<Proven<T>, ApiError> {
+        if !proof {
+            return Ok(Proven { view: answer(self.reader())?, proofs: None });
+        }
+        let store: &dyn Store = &**self.app.store();
+        let head = store.head().ok_or_else(|| ApiError::NotFound("no block yet".to_string()))?;
+        let reader = ProvingReader::new(store, head.height);
+        let view = answer(&reader);
+        let entries = reader.into_entries().map_err(|error| match error {
+            ProvingError::Pruned => ApiError::Pruned(format!(
+                "the state at height {} was pruned while the answer was read; ask again",
+                head.height
+            )),
+            ProvingError::Store(error) => unavailable(error),
+        })?;
+        Ok(Proven { view: view?, proofs: Some(StateProofsView { height: head.height, header: head.header, entries }) })
+    }
+
     pub(crate) fn reader(&self) -> &dyn StateReader {
         &**self.app.store()
     }
@@ -654,10 +705,7 @@ impl Node {
     }
 
     fn config_value(&self) -> Result<GlobalConfig, ApiError> {
-        let value = self.app.store().get(&StateKey::Config).map_err(unavailable)?;
-        value
-            .and_then(|bytes| borsh::from_slice(&bytes).ok())
-            .ok_or_else(|| ApiError::Unavailable("the configuration is missing".to_string()))
+        config_in(self.reader())
     }
 
     pub(crate) fn block_at(&self, height: u64) -> Result<Option<Block>, ApiError> {
@@ -740,6 +788,14 @@ fn execution_view(stats: &ExecutionStats, timings: BlockTimings) -> BlockExecuti
         execute_micros: micros(timings.execute),
         commit_micros: micros(timings.commit),
     }
+}
+
+/// The global configuration as `reader` holds it.
+fn config_in(reader: &dyn StateReader) -> Result<GlobalConfig, ApiError> {
+    let value = reader.get(&StateKey::Config).map_err(unavailable)?;
+    value
+        .and_then(|bytes| borsh::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::Unavailable("the configuration is missing".to_string()))
 }
 
 fn unavailable(error: StoreError) -> ApiError {
@@ -904,23 +960,8 @@ impl NodeApi for Node {
         Ok(AccountView { address: *address, nonce, pending_nonce: mempool.next_nonce(address).unwrap_or(nonce) })
     }
 
-    fn balances(&self, address: &Address) -> Result<BalancesView, ApiError> {
-        let config = self.config_value()?;
-        let mut balances = Vec::with_capacity(config.assets.len());
-        for asset in &config.assets {
-            let key = parlend_contracts::state::balance_key(*address, asset.id);
-            let value = self.app.store().get(&key).map_err(unavailable)?;
-            let fields = parlend_ledger::state::decode_fields(value.as_deref())
-                .map_err(|_| ApiError::Unavailable(format!("corrupt balance {key}")))?;
-            let amount = parlend_ledger::Amount(fields[parlend_contracts::state::BALANCE_FIELD]);
-            balances.push(BalanceView {
-                asset: asset.id,
-                decimals: asset.decimals,
-                amount,
-                formatted: amount.to_decimal_string(asset.decimals),
-            });
-        }
-        Ok(BalancesView { address: *address, balances })
+    fn balances(&self, address: &Address, proof: bool) -> Result<Proven<BalancesView>, ApiError> {
+        self.proven(proof, |reader| self.balances_in(reader, address))
     }
 
     fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ApiError> {
@@ -965,12 +1006,14 @@ impl NodeApi for Node {
         })
     }
 
-    fn position(&self, owner: &Address) -> Result<PositionView, ApiError> {
-        query::position_summary(self.reader(), *owner, self.clock()).map_err(query_error)
+    fn position(&self, owner: &Address, proof: bool) -> Result<Proven<PositionView>, ApiError> {
+        let now = self.clock();
+        self.proven(proof, |reader| query::position_summary(reader, *owner, now).map_err(query_error))
     }
 
-    fn market(&self, asset: AssetId) -> Result<MarketView, ApiError> {
-        query::market_summary(self.reader(), asset, self.clock()).map_err(query_error)
+    fn market(&self, asset: AssetId, proof: bool) -> Result<Proven<MarketView>, ApiError> {
+        let now = self.clock();
+        self.proven(proof, |reader| query::market_summary(reader, asset, now).map_err(query_error))
     }
 
     fn markets(&self) -> Result<Vec<MarketView>, ApiError> {
@@ -996,6 +1039,12 @@ impl NodeApi for Node {
             return Err(ApiError::NotFound(format!("height {height} is above the head ({})", head.height)));
         }
         let store = self.app.store();
+        let pruned_below = store.pruned_below();
+        if height < pruned_below {
+            return Err(ApiError::Pruned(format!(
+                "the state at height {height} is pruned: this node keeps heights from {pruned_below} (run an archive node for older ones)"
+            )));
+        }
         let header = store
             .header(height)
             .map_err(unavailable)?
@@ -1126,6 +1175,13 @@ impl NodeApi for Node {
                 return Err(ApiError::NotFound(format!("no snapshot {id} (reverting consumes it and later ones)")));
             };
             let snapshot = dev.snapshots[position];
+            let pruned_below = self.app.store().pruned_below();
+            if snapshot.height < pruned_below {
+                return Err(ApiError::Pruned(format!(
+                    "snapshot {id} is at height {}, whose state tree is pruned: this node keeps heights from {pruned_below} (--state-history, or --archive)",
+                    snapshot.height
+                )));
+            }
             dev.snapshots.truncate(position);
             dev.offset_seconds = snapshot.offset_seconds;
             snapshot

@@ -10,8 +10,8 @@ use crate::error::ApiError;
 use crate::types::{
     AccountView, BalancesView, BlockFeed, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams,
     EventsView, FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView,
-    PriceEntryView, ProofParams, ProofView, ReceiptView, RevertView, RiskSnapshot, SimulateParams, SimulationView,
-    SnapshotView, TxStatusView, ValidatorsView,
+    PriceEntryView, ProofParams, ProofView, Proven, ReceiptView, RevertView, RiskSnapshot, SimulateParams,
+    SimulationView, SnapshotView, TxStatusView, ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -62,16 +62,19 @@ pub trait NodeApi: Send + Sync + 'static {
     fn account(&self, address: &Address) -> Result<AccountView, ApiError>;
 
     /// An account's wallet balances.
-    fn balances(&self, address: &Address) -> Result<BalancesView, ApiError>;
+    /// With `proof`, the proofs of every key read, at the head.
+    fn balances(&self, address: &Address, proof: bool) -> Result<Proven<BalancesView>, ApiError>;
 
     /// Runs a transaction against the current state without committing it.
     fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ApiError>;
 
     /// A user's position at the node's clock.
-    fn position(&self, owner: &Address) -> Result<PositionView, ApiError>;
+    /// With `proof`, the proofs of every key read, at the head.
+    fn position(&self, owner: &Address, proof: bool) -> Result<Proven<PositionView>, ApiError>;
 
     /// One market at the node's clock (`NotFound` without a market).
-    fn market(&self, asset: AssetId) -> Result<MarketView, ApiError>;
+    /// With `proof`, the proofs of every key read, at the head.
+    fn market(&self, asset: AssetId, proof: bool) -> Result<Proven<MarketView>, ApiError>;
 
     /// Every market at the node's clock.
     fn markets(&self) -> Result<Vec<MarketView>, ApiError>;

@@ -28,6 +28,7 @@
 //! | 1030 | mempool full (retry later) |
 //! | 1031 | too many pending transactions for this signer |
 //! | 1040 | not found |
+//! | 1041 | state pruned: the height's state tree is no longer kept |
 //! | 1050 | simulation failed (no access set fits the limits) |
 //! | 1060 | timed out waiting for commit (the transaction is still pending) |
 //! | 1070 | dev-mode method on a node not in dev mode |
@@ -90,6 +91,8 @@ pub const MEMPOOL_FULL: i32 = 1030;
 pub const SIGNER_QUEUE_FULL: i32 = 1031;
 /// Not found.
 pub const NOT_FOUND: i32 = 1040;
+/// The state at that height is pruned.
+pub const PRUNED: i32 = 1041;
 /// Simulation failed.
 pub const SIMULATION_FAILED: i32 = 1050;
 /// Wait timed out.
@@ -136,6 +139,7 @@ pub const ALL_CODES: &[(i32, &str)] = &[
     (MEMPOOL_FULL, "mempool full"),
     (SIGNER_QUEUE_FULL, "signer queue full"),
     (NOT_FOUND, "not found"),
+    (PRUNED, "state pruned"),
     (SIMULATION_FAILED, "simulation failed"),
     (WAIT_TIMEOUT, "wait timed out"),
     (DEV_ONLY, "dev mode only"),
@@ -179,6 +183,9 @@ pub enum ApiError {
     /// Nothing with that id.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The state at a height is no longer kept.
+    #[error("state pruned: {0}")]
+    Pruned(String),
     /// The simulation could not produce a transaction.
     #[error("simulation failed: {0}")]
     Simulation(String),
@@ -206,6 +213,7 @@ impl ApiError {
             ApiError::Rejected(reason) => reject_code(reason),
             ApiError::InvalidParams(_) => INVALID_PARAMS,
             ApiError::NotFound(_) => NOT_FOUND,
+            ApiError::Pruned(_) => PRUNED,
             ApiError::Simulation(_) => SIMULATION_FAILED,
             ApiError::WaitTimeout(_) => WAIT_TIMEOUT,
             ApiError::DevOnly(_) => DEV_ONLY,

@@ -37,8 +37,8 @@ use crate::subscriptions::Subscriptions;
 use crate::types::{
     AddressParams, AssetParams, BlockParams, EVENTS_BLOCK_RANGE_MAX, EVENTS_LIMIT_MAX, EventsParams, FaucetParams,
     HashParams, HealthView, INCREASE_TIME_SECONDS_MAX, IncreaseTimeParams, LIQUIDATABLE_LIMIT_MAX, LiquidatableParams,
-    MINE_BLOCKS_MAX, MineParams, ProofParams, RevertParams, SendOutcome, SendTransactionParams, SendTransactionsParams,
-    SetTimeParams, SimulateParams, TxState, TxStatusView,
+    MINE_BLOCKS_MAX, MineParams, ProofParams, ProvableAddressParams, ProvableAssetParams, RevertParams, SendOutcome,
+    SendTransactionParams, SendTransactionsParams, SetTimeParams, SimulateParams, TxState, TxStatusView,
 };
 
 /// Server limits. Every one is bounded; the defaults are safe for a dev node.
@@ -393,13 +393,15 @@ fn register_reads<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Register
     read_method(module, methods::GET_HEAD, any, |node: &N, _: Empty| node.head())?;
     read_method(module, methods::GET_VALIDATORS, any, |node: &N, _: Empty| node.validators())?;
     read_method(module, methods::GET_ACCOUNT, any, |node: &N, request: AddressParams| node.account(&request.address))?;
-    read_method(module, methods::GET_BALANCES, any, |node: &N, request: AddressParams| {
-        node.balances(&request.address)
+    read_method(module, methods::GET_BALANCES, any, |node: &N, request: ProvableAddressParams| {
+        node.balances(&request.address, request.proof)
     })?;
-    read_method(module, methods::GET_POSITION, any, |node: &N, request: AddressParams| {
-        node.position(&request.address)
+    read_method(module, methods::GET_POSITION, any, |node: &N, request: ProvableAddressParams| {
+        node.position(&request.address, request.proof)
     })?;
-    read_method(module, methods::GET_MARKET, any, |node: &N, request: AssetParams| node.market(request.asset))?;
+    read_method(module, methods::GET_MARKET, any, |node: &N, request: ProvableAssetParams| {
+        node.market(request.asset, request.proof)
+    })?;
     read_method(module, methods::GET_MARKETS, any, |node: &N, _: Empty| node.markets())?;
     read_method(module, methods::GET_PRICE, any, |node: &N, request: AssetParams| node.price(request.asset))?;
     read_method(module, methods::GET_PRICES, any, |node: &N, _: Empty| node.prices())?;
@@ -532,8 +534,10 @@ pub fn parse_method_params(method: &str, params: Option<&str>) -> Result<(), Err
         | methods::GET_PRICES
         | methods::GET_VALIDATORS
         | methods::DEV_SNAPSHOT => check::<Empty>(&params),
-        methods::GET_ACCOUNT | methods::GET_BALANCES | methods::GET_POSITION => check::<AddressParams>(&params),
-        methods::GET_MARKET | methods::GET_PRICE => check::<AssetParams>(&params),
+        methods::GET_ACCOUNT => check::<AddressParams>(&params),
+        methods::GET_BALANCES | methods::GET_POSITION => check::<ProvableAddressParams>(&params),
+        methods::GET_MARKET => check::<ProvableAssetParams>(&params),
+        methods::GET_PRICE => check::<AssetParams>(&params),
         methods::GET_LIQUIDATABLE => check::<LiquidatableParams>(&params),
         methods::GET_PROOF => check::<ProofParams>(&params),
         methods::GET_EVENTS => {

@@ -416,6 +416,90 @@ pub struct HealthView {
     pub consensus: Option<ConsensusView>,
 }
 
+/// `getBalances` / `getPosition` parameters: an account, and whether to
+/// attach proofs of every state key the answer was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvableAddressParams {
+    /// An account.
+    pub address: Address,
+    /// Attach `proofs` (default false).
+    #[serde(default)]
+    pub proof: bool,
+}
+
+/// `getMarket` parameters: an asset, and whether to attach proofs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvableAssetParams {
+    /// The asset (`"USDC"`).
+    pub asset: AssetId,
+    /// Attach `proofs` (default false).
+    #[serde(default)]
+    pub proof: bool,
+}
+
+/// An answer with, when asked for (`proof: true`), the proofs of the state
+/// keys it was computed from: the answer's fields, then `proofs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Proven<T> {
+    /// The answer.
+    #[serde(flatten)]
+    pub view: T,
+    /// The proofs, present only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proofs: Option<StateProofsView>,
+}
+
+/// One proven key: its value (hex, `null` when absent) and proof (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvenEntryView {
+    /// The state key.
+    pub key: StateKey,
+    /// Its value's bytes, hex; `null` when the key is absent.
+    pub value: Option<String>,
+    /// The proof's canonical bytes, hex (docs/encoding.md, "State proofs").
+    pub proof: String,
+}
+
+/// Proofs of several keys at one height, against that height's header:
+/// every value an answer was computed from, so a client can recompute the
+/// answer from proven state alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateProofsView {
+    /// The height the values are read at.
+    pub height: u64,
+    /// The header at `height`; every proof is against its `stateRoot`.
+    pub header: Header,
+    /// Each key read, in key order.
+    pub entries: Vec<ProvenEntryView>,
+}
+
+/// A key and its proven value (`None`: proven absent).
+pub type ProvenValue = (StateKey, Option<Vec<u8>>);
+
+impl StateProofsView {
+    /// Checks every entry against the header's state root; gives each key's
+    /// proven value.
+    pub fn verify(&self) -> Result<Vec<ProvenValue>, ProofError> {
+        self.entries
+            .iter()
+            .map(|entry| {
+                let single = ProofView {
+                    key: entry.key,
+                    height: self.height,
+                    value: entry.value.clone(),
+                    proof: entry.proof.clone(),
+                    header: self.header.clone(),
+                };
+                single.verify().map(|value| (entry.key, value))
+            })
+            .collect()
+    }
+}
+
 /// An `{"asset": ...}` parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,9 @@
 //! families, one write batch per block, fsync per block by default), which
 //! recovers its head on open and checks the state root against it. Both
 //! keep the versioned state tree (version = height) beside the flat state
-//! and prove any key's value at any height they keep.
+//! and prove any key's value at any height they keep: the last
+//! [`DEFAULT_STATE_HISTORY`] heights by default, older versions' nodes and
+//! values pruned in each block's commit, or every height (archive).
 
 mod events;
 mod memory;
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use events::{EventPage, EventPosition, EventQuery, IndexedEvent};
 pub use memory::MemoryStore;
-pub use rocks::{RocksStore, RocksStoreOptions};
+pub use rocks::{DEFAULT_STATE_HISTORY, RocksStore, RocksStoreOptions};
 
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
@@ -88,6 +90,12 @@ pub trait Store: StateReader {
     /// state root; `None` when the store does not hold that height's tree
     /// (above the head, or not kept).
     fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError>;
+
+    /// Heights below this one have their state tree pruned: their keys
+    /// cannot be proven any more (0: nothing is pruned).
+    fn pruned_below(&self) -> u64 {
+        0
+    }
 
     /// Commits a block atomically. Its height must be the head's plus one
     /// (or 0 for genesis), its parent the head, and its state root the

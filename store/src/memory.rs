@@ -10,7 +10,8 @@ use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
 use parlend_ledger::state::{
-    CommitmentUpdate, StateCommitment, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, tree::TreeReader,
+    CommitmentUpdate, Retention, StateCommitment, StateProof, StateReader, StoreError, Value, WriteSet, key_hash,
+    tree::TreeReader,
 };
 
 #[derive(Default)]
@@ -54,6 +55,18 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// An empty store whose state tree keeps the last `history` heights
+    /// (`None`: every height).
+    pub fn with_history(history: Option<u64>) -> MemoryStore {
+        let commitment = StateCommitment::with_retention(Retention::from_history(history));
+        MemoryStore { inner: RwLock::new(Inner { commitment, ..Inner::default() }) }
+    }
+
+    /// How many tree nodes and value entries the store holds.
+    pub fn tree_stored(&self) -> (usize, usize) {
+        self.inner.read().commitment.stored()
+    }
+
     /// A copy of the whole state, sorted by key.
     pub fn state_snapshot(&self) -> BTreeMap<StateKey, Value> {
         self.inner.read().state.clone()
@@ -86,6 +99,10 @@ impl Store for MemoryStore {
 
     fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
         self.inner.read().commitment.prove(key, height)
+    }
+
+    fn pruned_below(&self) -> u64 {
+        self.inner.read().commitment.pruned_below()
     }
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {

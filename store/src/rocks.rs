@@ -17,7 +17,15 @@
 //! | `tree_values` | key hash, version | borsh(`Option<value>`): the value a version wrote |
 //! | `tree_stale` | stale-since version, node key | (empty): nodes no longer in the latest tree |
 //! | `events`   | see `events.rs`    | the event index               |
+//! | `tree_stale_values` | stale-since version, key hash | version: that key's entries below it are superseded |
+//! | `meta`     | `pruned_below`     | height: older trees are pruned |
 //!
+//! Pruning (the last `history` heights are kept, [`RocksStoreOptions`])
+//! runs in the block's batch: when block `h` is committed, the nodes and
+//! values stale since a height up to `h + 1 - history` are deleted with
+//! their index entries, and `pruned_below` moves to that height. A crash
+//! therefore never leaves a half-pruned tree: the batch is written whole
+//! or not at all.
 //! The state tree (version = height) is read from `tree_nodes` and
 //! `tree_values` when a block's root is prepared and when a key is proven;
 //! its new nodes, values and stale entries go into the block's batch.
@@ -31,6 +39,7 @@
 //! state, is found before anything runs.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use rocksdb::{
@@ -46,8 +55,8 @@ use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
 use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use parlend_ledger::state::{
-    CommitmentUpdate, EMPTY_ROOT, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, prepare_update,
-    prove_at, root_at, state_root_of,
+    CommitmentUpdate, EMPTY_ROOT, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, oldest_kept,
+    prepare_update, prove_at, root_at, state_root_of, superseded_below,
 };
 
 const CF_STATE: &str = "state";
@@ -63,7 +72,8 @@ const CF_TREE_NODES: &str = "tree_nodes";
 const CF_TREE_VALUES: &str = "tree_values";
 const CF_TREE_STALE: &str = "tree_stale";
 const CF_EVENTS: &str = "events";
-const FAMILIES: [&str; 13] = [
+const CF_TREE_STALE_VALUES: &str = "tree_stale_values";
+const FAMILIES: [&str; 14] = [
     CF_STATE,
     CF_HEADERS,
     CF_BLOCKS,
@@ -77,11 +87,16 @@ const FAMILIES: [&str; 13] = [
     CF_TREE_VALUES,
     CF_TREE_STALE,
     CF_EVENTS,
+    CF_TREE_STALE_VALUES,
 ];
 /// Above every key that starts with a version (8 bytes, then a nibble
 /// path's borsh encoding, whose first byte is at most 64).
 const ABOVE_EVERY_VERSION: [u8; 9] = [0xff; 9];
 const HEAD_KEY: &[u8] = b"head";
+const PRUNED_BELOW_KEY: &[u8] = b"pruned_below";
+
+/// How many heights' state trees a node keeps by default.
+pub const DEFAULT_STATE_HISTORY: u64 = 1_000;
 
 /// How a [`RocksStore`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,11 +104,14 @@ pub struct RocksStoreOptions {
     /// fsync every block (default). Off trades durability of the last
     /// blocks for speed; a crash still never leaves a partial block.
     pub sync: bool,
+    /// How many heights' state trees to keep (proofs and reverts reach
+    /// that far back); `None` keeps every height (archive).
+    pub history: Option<u64>,
 }
 
 impl Default for RocksStoreOptions {
     fn default() -> Self {
-        RocksStoreOptions { sync: true }
+        RocksStoreOptions { sync: true, history: Some(DEFAULT_STATE_HISTORY) }
     }
 }
 
@@ -105,6 +123,8 @@ pub struct RocksStore {
     /// lock is held for writing across a commit, so a root is never
     /// prepared against a tree that is being written.
     tip: RwLock<Option<ChainHead>>,
+    /// Heights below this one are pruned; changed under the tip lock.
+    pruned_below: AtomicU64,
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
@@ -130,6 +150,13 @@ fn encode_undo(undo: &Undo) -> Vec<u8> {
 
 fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
+}
+
+fn decode_height(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    let raw: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { what: what.to_string(), reason: format!("{} bytes, not 8", bytes.len()) })?;
+    Ok(u64::from_be_bytes(raw))
 }
 
 /// A tree node's key: its version (big-endian, so versions sort) and its
@@ -230,7 +257,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(*name, family_options)
         });
         let db = DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?;
-        let store = RocksStore { db, options, tip: RwLock::new(None) };
+        let store = RocksStore { db, options, tip: RwLock::new(None), pruned_below: AtomicU64::new(0) };
         store.recover()?;
         Ok(store)
     }
@@ -262,8 +289,61 @@ impl RocksStore {
                 return Err(mismatch(stored.unwrap_or(Hash::ZERO)));
             }
         }
+        let pruned_below = match self.db.get_cf(self.family(CF_META)?, PRUNED_BELOW_KEY).map_err(store_error)? {
+            Some(bytes) => decode_height(&bytes, "pruned height")?,
+            None => 0,
+        };
+        self.pruned_below.store(pruned_below, Ordering::SeqCst);
         *self.tip.write() = head;
         Ok(())
+    }
+
+    /// Adds to `batch` the deletion of every node and value that no height
+    /// from `oldest` on reads, and of their stale entries.
+    fn prune_into(&self, batch: &mut WriteBatch, oldest: u64) -> Result<(), StoreError> {
+        let (nodes, values) = (self.family(CF_TREE_NODES)?, self.family(CF_TREE_VALUES)?);
+        let (stale, stale_values) = (self.family(CF_TREE_STALE)?, self.family(CF_TREE_STALE_VALUES)?);
+        let end = height_key(oldest + 1);
+        // Entries stale since a height below the last pruning point are
+        // gone already: seeking past them skips their deletion markers.
+        let start = height_key(self.pruned_below());
+        for item in self.db.iterator_cf(stale, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, _) = item.map_err(store_error)?;
+            if key[..] >= end[..] {
+                break;
+            }
+            batch.delete_cf(nodes, key.get(8..).unwrap_or_default());
+            batch.delete_cf(stale, &key);
+        }
+        for item in self.db.iterator_cf(stale_values, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, below) = item.map_err(store_error)?;
+            if key[..] >= end[..] {
+                break;
+            }
+            let key_hash: [u8; 32] =
+                key.get(8..).and_then(|hash| hash.try_into().ok()).ok_or_else(|| StoreError::Corrupt {
+                    what: "stale value entry".to_string(),
+                    reason: "not a version and a key hash".to_string(),
+                })?;
+            let below = decode_height(&below, "stale value entry")?;
+            batch.delete_range_cf(values, value_key(&key_hash, 0), value_key(&key_hash, below));
+            batch.delete_cf(stale_values, &key);
+        }
+        batch.put_cf(self.family(CF_META)?, PRUNED_BELOW_KEY, height_key(oldest));
+        Ok(())
+    }
+
+    /// How many tree nodes and value entries the store holds (a full scan).
+    pub fn tree_stored(&self) -> Result<(usize, usize), StoreError> {
+        let count = |family| -> Result<usize, StoreError> {
+            let mut count = 0;
+            for item in self.db.iterator_cf(self.family(family)?, IteratorMode::Start) {
+                item.map_err(store_error)?;
+                count += 1;
+            }
+            Ok(count)
+        };
+        Ok((count(CF_TREE_NODES)?, count(CF_TREE_VALUES)?))
     }
 
     fn tree(&self) -> Result<StoredTree<'_>, StoreError> {
@@ -285,6 +365,12 @@ impl RocksStore {
             let mut key = entry.stale_since_version.to_be_bytes().to_vec();
             key.extend_from_slice(&node_key_bytes(&entry.node_key));
             batch.put_cf(stale, key, []);
+        }
+        let stale_values = self.family(CF_TREE_STALE_VALUES)?;
+        for ((version, key_hash), value) in node_batch.values() {
+            let mut key = update.version().to_be_bytes().to_vec();
+            key.extend_from_slice(&key_hash.0);
+            batch.put_cf(stale_values, key, height_key(superseded_below(*version, value)));
         }
         Ok(())
     }
@@ -349,7 +435,7 @@ impl Store for RocksStore {
 
     fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
         let tip = self.tip.read();
-        if tip.as_ref().is_none_or(|head| height > head.height) {
+        if tip.as_ref().is_none_or(|head| height > head.height) || height < self.pruned_below() {
             return Ok(None);
         }
         let tree = self.tree()?;
@@ -357,6 +443,10 @@ impl Store for RocksStore {
             return Ok(None);
         }
         prove_at(&tree, key, height).map(Some)
+    }
+
+    fn pruned_below(&self) -> u64 {
+        self.pruned_below.load(Ordering::SeqCst)
     }
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
@@ -397,8 +487,16 @@ impl Store for RocksStore {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
         }
         self.write_tree(&mut batch, &commit.commitment)?;
+        let pruned_below = match self.options.history {
+            Some(history) => oldest_kept(header.height, history).max(self.pruned_below()),
+            None => self.pruned_below(),
+        };
+        if pruned_below > self.pruned_below() {
+            self.prune_into(&mut batch, pruned_below)?;
+        }
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.write(batch)?;
+        self.pruned_below.store(pruned_below, Ordering::SeqCst);
         *tip = Some(head);
         Ok(())
     }
@@ -466,6 +564,9 @@ impl Store for RocksStore {
         if height > head.height {
             return Err(StoreError::CannotRevert { height, reason: format!("the head is {}", head.height) });
         }
+        if height < self.pruned_below() {
+            return Err(StoreError::CannotRevert { height, reason: "its state tree is pruned".to_string() });
+        }
         let target: Header =
             self.get_height(CF_HEADERS, height, "header")?.ok_or(StoreError::MissingBlock { height })?;
         let state = self.family(CF_STATE)?;
@@ -510,6 +611,7 @@ impl Store for RocksStore {
         let above = height_key(height + 1);
         batch.delete_range_cf(self.family(CF_TREE_NODES)?, &above[..], &ABOVE_EVERY_VERSION[..]);
         batch.delete_range_cf(self.family(CF_TREE_STALE)?, &above[..], &ABOVE_EVERY_VERSION[..]);
+        batch.delete_range_cf(self.family(CF_TREE_STALE_VALUES)?, &above[..], &ABOVE_EVERY_VERSION[..]);
         let new_head = ChainHead { height, hash: target.hash(), header: target };
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
         self.write(batch)?;

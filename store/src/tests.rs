@@ -213,7 +213,8 @@ fn memory_store_root_equals_rebuilt() {
 #[test]
 fn rocks_store_root_equals_rebuilt() {
     let directory = tempfile::tempdir().unwrap();
-    let store = RocksStore::open(directory.path(), RocksStoreOptions { sync: false }).unwrap();
+    let store =
+        RocksStore::open(directory.path(), RocksStoreOptions { sync: false, ..RocksStoreOptions::default() }).unwrap();
     incremental_equals_rebuilt(&store, 42);
 }
 
@@ -288,4 +289,75 @@ fn rocks_store_detects_a_tree_that_does_not_match_its_state() {
     }
     let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
     assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");
+}
+
+/// Block `n` of a long chain that repeats every 5 blocks' shape: 16 keys
+/// rewritten, one deleted, one written back.
+fn churn(n: u64) -> WriteSet {
+    let mut changes: WriteSet = (0..16u8).map(|k| (key(k), Some(Value::from(n.to_be_bytes().to_vec())))).collect();
+    changes.insert(key(100 + (n % 5) as u8), None);
+    changes.insert(key(100 + ((n + 2) % 5) as u8), Some(Value::from(vec![(n % 251) as u8; 3])));
+    changes
+}
+
+/// A store keeping 4 heights: over 80 blocks, proofs within the window
+/// verify, older heights are pruned (no proof, no revert), the flat state
+/// still hashes to the head's root, and what the tree stores stops growing
+/// once the window is full (`stored` counts nodes and values).
+fn prunes_to_its_window(store: &dyn Store, stored: &dyn Fn() -> (usize, usize)) {
+    let mut sizes = Vec::new();
+    for n in 0..80 {
+        store.commit(next_commit(store, churn(n), &[])).unwrap();
+        sizes.push(stored());
+    }
+    assert_eq!(store.pruned_below(), 76);
+    for height in 76..80 {
+        let root = store.header(height).unwrap().unwrap().state_root;
+        for key in [key(0), key(100), key(101), key(102), key(200)] {
+            let (value, proof) = store.prove(&key, height).unwrap().unwrap();
+            proof.verify(&root, &key, value.as_deref()).unwrap();
+        }
+    }
+    assert!(store.prove(&key(0), 75).unwrap().is_none(), "a pruned height proves nothing");
+    assert!(store.revert_to(75).is_err(), "a pruned height cannot be reverted to");
+    assert_eq!(sizes[79], sizes[39], "the stored tree grows with the chain");
+    let mut state = Vec::new();
+    store
+        .scan(&[], &mut |key, value| {
+            state.push((key, value));
+            true
+        })
+        .unwrap();
+    assert_eq!(parlend_ledger::state::state_root_of(state).unwrap(), store.state_root());
+    store.revert_to(77).unwrap();
+    store.commit(next_commit(store, churn(78), &[])).unwrap();
+    assert_eq!(store.pruned_below(), 76);
+}
+
+#[test]
+fn memory_store_prunes_to_its_window() {
+    let store = MemoryStore::with_history(Some(4));
+    prunes_to_its_window(&store, &|| store.tree_stored());
+    let archive = MemoryStore::with_history(None);
+    for n in 0..80 {
+        archive.commit(next_commit(&archive, churn(n), &[])).unwrap();
+    }
+    assert_eq!(archive.pruned_below(), 0);
+    assert!(archive.tree_stored().0 > 10 * store.tree_stored().0, "the archive keeps every height");
+}
+
+#[test]
+fn rocks_store_prunes_to_its_window_and_reopens() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = RocksStoreOptions { sync: false, history: Some(4) };
+    {
+        let store = RocksStore::open(directory.path(), options).unwrap();
+        prunes_to_its_window(&store, &|| store.tree_stored().unwrap());
+    }
+    let store = RocksStore::open(directory.path(), options).unwrap();
+    assert_eq!(store.pruned_below(), 76);
+    assert!(store.prove(&key(0), 75).unwrap().is_none());
+    let root = store.header(78).unwrap().unwrap().state_root;
+    let (value, proof) = store.prove(&key(0), 78).unwrap().unwrap();
+    proof.verify(&root, &key(0), value.as_deref()).unwrap();
 }

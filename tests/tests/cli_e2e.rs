@@ -209,3 +209,72 @@ fn isolation_emode_flags_and_deficits_from_the_command_line() {
 
     node.kill();
 }
+
+/// `parlend query proof` saves a node's answer; `parlend verify-proof`
+/// checks it offline (the node is gone by then) and refuses, with a reason
+/// and a failing exit status, a changed value, a changed proof byte, a
+/// changed header and a file that is not an answer.
+#[test]
+fn a_saved_proof_verifies_offline_and_a_tampered_one_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let node = ChildNode::spawn(&directory.path().join("chain"), &["--block-time-ms", "0"]);
+    let url = node.url.clone();
+    let cli = Cli { url: &url, directory: directory.path() };
+    cli.ok(&["tx", "price", "--asset", "WETH", "--price", "3000", "--key", "dev:0", "--wait"]);
+    cli.ok(&["tx", "deposit", "--asset", "WETH", "--amount", "2", "--key", "dev:1", "--wait"]);
+    let owner = cli.json(&["keygen", "--out", "someone.json"])["address"].as_str().unwrap().to_string();
+    let dev1 = cli.ok(&["query", "account", "dev:1", "--json"]);
+    let dev1: Value = serde_json::from_str(&dev1).unwrap();
+    let position = format!("{{\"position\": {{\"owner\": \"{}\"}}}}", dev1["account"]["address"].as_str().unwrap());
+    let printed = cli.ok(&["query", "proof", &position, "--out", "position.json"]);
+    let answer: Value = serde_json::from_str(&printed).unwrap();
+    assert!(answer["value"].is_string(), "{answer}");
+    let absent = format!("{{\"position\": {{\"owner\": \"{owner}\"}}}}");
+    cli.ok(&["query", "proof", &absent, "--height", "1", "--out", "absent.json"]);
+    cli.ok(&["query", "proof", "config", "--out", "config.json"]);
+    let request = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "getPosition",
+        "params": {"address": dev1["account"]["address"], "proof": true}});
+    let (status, body) = parlend_tests::post_blocking(&url, request.to_string().into_bytes());
+    assert_eq!(status, 200, "{body}");
+    std::fs::write(directory.path().join("answer.json"), body.to_string()).unwrap();
+    drop(node);
+    let keys = cli.ok(&["verify-proof", "answer.json"]);
+    assert!(keys.starts_with("verified: ") && keys.contains("position"), "{keys}");
+
+    let verified = cli.ok(&["verify-proof", "position.json"]);
+    assert!(verified.starts_with("verified: "), "{verified}");
+    assert!(cli.ok(&["verify-proof", "absent.json"]).contains("= absent at height 1"));
+    cli.ok(&["verify-proof", "config.json"]);
+
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(directory.path().join("position.json")).unwrap()).unwrap();
+    let refused = |name: &str, changed: Value, reason: &str| {
+        std::fs::write(directory.path().join(name), changed.to_string()).unwrap();
+        let (success, stdout, stderr) = cli.run(&["verify-proof", name]);
+        assert!(!success, "{name} verified: {stdout}");
+        assert!(stderr.contains(reason), "{name}: {stderr}");
+    };
+    let flip = |text: &str, at: usize| {
+        let (prefix, digits) = text.strip_prefix("0x").map_or(("", text), |digits| ("0x", digits));
+        let mut bytes = hex::decode(digits).unwrap();
+        bytes[at] ^= 1;
+        format!("{prefix}{}", hex::encode(bytes))
+    };
+    let mut value = saved.clone();
+    value["value"] = Value::String(flip(saved["value"].as_str().unwrap(), 0));
+    refused("value.json", value, "does not verify");
+    let mut proof = saved.clone();
+    let proof_text = saved["proof"].as_str().unwrap();
+    proof["proof"] = Value::String(flip(proof_text, proof_text.len() / 4));
+    refused("proof.json", proof, "does not verify");
+    let mut header = saved.clone();
+    header["header"]["stateRoot"] = Value::String(flip(saved["header"]["stateRoot"].as_str().unwrap(), 31));
+    refused("header.json", header, "does not verify");
+    let mut absent = saved.clone();
+    absent["value"] = Value::Null;
+    refused("claimed-absent.json", absent, "does not verify");
+    let mut bundle = body.clone();
+    bundle["result"]["proofs"]["entries"][0]["value"] = Value::String("00".to_string());
+    refused("bundle.json", bundle, "does not verify");
+    refused("nonsense.json", serde_json::json!({"hello": 1}), "neither a getProof answer nor proofs");
+}

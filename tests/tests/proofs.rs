@@ -144,3 +144,107 @@ async fn proofs_from_a_node_on_rocksdb_and_after_it_restarts() {
     }
     node.stop().await;
 }
+
+/// A node keeping 3 heights: a proof at the oldest kept height verifies,
+/// one height older answers "state pruned" with its own code; an archive
+/// node still proves genesis.
+async fn pruned_beyond_the_window(node: &TestNode) {
+    let client = &node.client;
+    client.mine(8).await.unwrap();
+    let head = client.head().await.unwrap().height;
+    let oldest = head - 2;
+    let answer = client.proof(StateKey::Config, Some(oldest)).await.unwrap();
+    assert!(answer.verify().unwrap().is_some());
+    assert_eq!(answer.header.height, oldest);
+    let (_, body) = call(&node.url, "getProof", json!({"key": "config", "height": oldest - 1})).await;
+    assert_eq!(error_code(&body), i64::from(codes::PRUNED), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("pruned") && message.contains(&oldest.to_string()), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_beyond_the_state_history_are_pruned() {
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.state_history = Some(3);
+    let node = TestNode::start(config).await;
+    pruned_beyond_the_window(&node).await;
+    node.stop().await;
+
+    let directory = tempfile::tempdir().unwrap();
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.data_dir = Some(directory.path().to_path_buf());
+    config.state_history = Some(3);
+    let node = TestNode::start(config).await;
+    pruned_beyond_the_window(&node).await;
+    node.stop().await;
+
+    let mut config = parlend_node::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.state_history = None;
+    let node = TestNode::start(config).await;
+    node.client.mine(8).await.unwrap();
+    node.client.proof(StateKey::Config, Some(0)).await.unwrap().verify().unwrap();
+    node.stop().await;
+}
+
+/// `proof: true` on getPosition, getBalances and getMarket: the answer comes
+/// with the proofs of every key it was computed from, at the head, and they
+/// verify against the head's header; a changed entry does not; without it
+/// there are no proofs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn position_balances_and_market_answers_carry_their_proofs() {
+    use parlend_rpc::types::StateProofsView;
+    let node = TestNode::in_memory().await;
+    let client = &node.client;
+    let (user, usdc, weth) = (dev_keypair(1), asset("USDC"), asset("WETH"));
+    post_prices(client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
+    submit_ok(client, &dev_keypair(2), vec![Instruction::Deposit { asset: usdc, amount: tokens("USDC", 100_000) }])
+        .await;
+    submit_ok(
+        client,
+        &user,
+        vec![
+            Instruction::Deposit { asset: weth, amount: tokens("WETH", 10) },
+            Instruction::Borrow { asset: usdc, amount: tokens("USDC", 1_000) },
+        ],
+    )
+    .await;
+    let owner = user.address();
+    let address = owner.to_string();
+    for (method, params, must_prove) in [
+        ("getPosition", json!({"address": address, "proof": true}), StateKey::Position { owner }),
+        ("getBalances", json!({"address": address, "proof": true}), StateKey::Balance { owner, asset: usdc }),
+        ("getMarket", json!({"asset": "WETH", "proof": true}), StateKey::MarketTotals { asset: weth }),
+    ] {
+        let head = client.head().await.unwrap();
+        let (status, body) = call(&node.url, method, params.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        let proofs: StateProofsView = serde_json::from_value(body["result"]["proofs"].clone()).expect("proofs");
+        assert_eq!((proofs.height, proofs.header.hash()), (head.height, head.hash), "{method}: proofs at the head");
+        let proven = proofs.verify().unwrap_or_else(|error| panic!("{method}: {error}"));
+        let value = proven.iter().find(|(key, _)| *key == must_prove).map(|(_, value)| value.clone());
+        assert!(matches!(value, Some(Some(_))), "{method} proves {must_prove} present: {proven:?}");
+        assert!(proven.iter().any(|(key, _)| *key == StateKey::Config) || method == "getMarket");
+        // The same answer, fields for fields, as without proofs.
+        let mut plain_params = params.clone();
+        plain_params.as_object_mut().unwrap().remove("proof");
+        let (_, plain) = call(&node.url, method, plain_params).await;
+        assert!(plain["result"].get("proofs").is_none(), "{method}: proofs not asked for");
+        let mut with = body["result"].clone();
+        with.as_object_mut().unwrap().remove("proofs");
+        if method == "getBalances" {
+            assert_eq!(with, plain["result"], "{method}");
+        }
+        for index in 0..proofs.entries.len() {
+            let mut tampered = proofs.clone();
+            let entry = &mut tampered.entries[index];
+            entry.value = match &entry.value {
+                Some(value) => Some(format!("{value}00")),
+                None => Some("00".to_string()),
+            };
+            assert!(tampered.verify().is_err(), "{method}: entry {index} changed, it verifies");
+        }
+    }
+    let (_, body) = call(&node.url, "getPosition", json!({"address": address, "proof": "yes"})).await;
+    assert_eq!(error_code(&body), i64::from(codes::INVALID_PARAMS), "{body}");
+    node.stop().await;
+}

@@ -323,7 +323,9 @@ fn import_export_and_replay_of_a_data_directory_round_trip() {
     let data = dir.path().join("data");
     let (header, blocks) = read_all(&golden(SUBJECT));
     {
-        let store = Arc::new(RocksStore::open(&data, RocksStoreOptions { sync: false }).unwrap());
+        let store = Arc::new(
+            RocksStore::open(&data, RocksStoreOptions { sync: false, ..RocksStoreOptions::default() }).unwrap(),
+        );
         let options = ReplayOptions::default();
         let log = LogReader::open_file(&golden(SUBJECT)).unwrap();
         let summary = import_log(log, store.clone(), &options, &mut |_| {}).unwrap();
@@ -345,7 +347,8 @@ fn import_export_and_replay_of_a_data_directory_round_trip() {
     }
     // A store holding another chain refuses the import.
     let other = dir.path().join("other");
-    let store = Arc::new(RocksStore::open(&other, RocksStoreOptions { sync: false }).unwrap());
+    let store =
+        Arc::new(RocksStore::open(&other, RocksStoreOptions { sync: false, ..RocksStoreOptions::default() }).unwrap());
     let log = LogReader::open_file(&golden("caps")).unwrap();
     import_log(log, store.clone(), &ReplayOptions::default(), &mut |_| {}).unwrap();
     let log = LogReader::open_file(&golden(SUBJECT)).unwrap();

@@ -96,7 +96,7 @@ async fn the_document_lists_exactly_the_served_methods_and_codes() {
 
 /// Nodes set up so that every documented error can happen.
 struct Nodes {
-    /// A dev node, blocks on demand.
+    /// A dev node, blocks on demand, keeping one height's state tree.
     auto: TestNode,
     /// A dev node that mines only on dev_mine, with a tiny mempool.
     manual: TestNode,
@@ -110,6 +110,8 @@ struct Nodes {
 }
 
 async fn nodes() -> Nodes {
+    let mut auto = NodeConfig::new(dev_genesis());
+    auto.state_history = Some(1);
     let mut manual = NodeConfig::new(dev_genesis());
     manual.manual_mining = true;
     manual.mempool.capacity = 2;
@@ -125,7 +127,7 @@ async fn nodes() -> Nodes {
     hasty.rpc_limits.request_timeout = Duration::from_millis(1);
     hasty.rpc_limits.wait_max = Duration::ZERO;
     Nodes {
-        auto: TestNode::in_memory().await,
+        auto: TestNode::start(auto).await,
         manual: TestNode::start(manual).await,
         production: TestNode::start(production).await,
         narrow: TestNode::start(narrow).await,
@@ -266,6 +268,15 @@ async fn provoke(nodes: &Nodes, method: &str, code: i64) -> Value {
         }
         ("getMarket" | "getPrice", codes::NOT_FOUND) => call(url, method, json!({"asset": "GOLD"})).await.1,
         ("dev_revert", codes::NOT_FOUND) => call(url, method, json!({"id": 999_999})).await.1,
+        ("dev_revert", codes::PRUNED) => {
+            let (_, snapshot) = call(url, "dev_snapshot", json!({})).await;
+            call(url, "dev_mine", json!({"blocks": 2})).await;
+            call(url, method, json!({"id": snapshot["result"]["id"]})).await.1
+        }
+        ("getProof", codes::PRUNED) => {
+            call(url, "dev_mine", json!({"blocks": 1})).await;
+            call(url, method, json!({"key": "config", "height": 0})).await.1
+        }
         ("getProof", codes::NOT_FOUND) => call(url, method, json!({"key": "config", "height": 1_000_000})).await.1,
         (_, codes::DEV_ONLY) => call(&nodes.production.url, method, json!({})).await.1,
         // Errors of every request.

@@ -163,8 +163,31 @@ pub fn state_root_of(entries: impl IntoIterator<Item = (StateKey, Value)>) -> Re
 pub enum Retention {
     /// Every version (proofs at any height, reverts to any height).
     All,
+    /// The last `n` versions (at least one): older nodes and values are
+    /// pruned as each version is applied.
+    Window(u64),
     /// Only the latest: memory follows the state, not the chain.
     Latest,
+}
+
+impl Retention {
+    /// `Some(n)`: the last `n` versions; `None`: all of them.
+    pub fn from_history(history: Option<u64>) -> Retention {
+        history.map_or(Retention::All, |versions| Retention::Window(versions.max(1)))
+    }
+}
+
+/// The oldest version a window of `history` versions keeps once `latest`
+/// is written (everything below it may be pruned).
+pub fn oldest_kept(latest: Version, history: u64) -> Version {
+    (latest + 1).saturating_sub(history.max(1))
+}
+
+/// Where the values a write at `version` supersedes end (exclusive): a
+/// write keeps its own entry, a deletion's tombstone goes with the older
+/// entries once no kept version reads it.
+pub fn superseded_below(version: Version, value: &Option<OwnedValue>) -> Version {
+    if value.is_some() { version } else { version + 1 }
 }
 
 /// A versioned state tree in memory.
@@ -175,6 +198,11 @@ pub struct StateCommitment {
     values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
     /// Stale nodes by the version since which they are stale.
     stale: BTreeMap<Version, Vec<NodeKey>>,
+    /// Values superseded since a version: each key hash's entries below
+    /// the given version are not read by that version or later ones.
+    stale_values: BTreeMap<Version, Vec<(KeyHash, Version)>>,
+    /// Versions below this one are pruned.
+    pruned_below: Version,
     latest: Option<Version>,
     root: Hash,
     retention: Retention,
@@ -198,6 +226,8 @@ impl StateCommitment {
             nodes: HashMap::new(),
             values: BTreeMap::new(),
             stale: BTreeMap::new(),
+            stale_values: BTreeMap::new(),
+            pruned_below: 0,
             latest: None,
             root: EMPTY_ROOT,
             retention,
@@ -247,7 +277,11 @@ impl StateCommitment {
         for (key, node) in batch.node_batch.nodes() {
             self.nodes.insert(key.clone(), node.clone());
         }
+        let keeps_history = self.retention != Retention::Latest;
         for ((value_version, key), value) in batch.node_batch.values() {
+            if keeps_history {
+                self.stale_values.entry(version).or_default().push((*key, superseded_below(*value_version, value)));
+            }
             if self.retention == Retention::Latest {
                 let older: Vec<(KeyHash, Version)> =
                     self.values.range((*key, 0)..(*key, *value_version)).map(|(entry, _)| *entry).collect();
@@ -255,7 +289,7 @@ impl StateCommitment {
                     self.values.remove(&entry);
                 }
             }
-            if value.is_some() || self.retention == Retention::All {
+            if value.is_some() || keeps_history {
                 self.values.insert((*key, *value_version), value.clone());
             }
         }
@@ -265,13 +299,47 @@ impl StateCommitment {
                     self.nodes.remove(&entry.node_key);
                 }
             }
-            Retention::All => {
+            Retention::All | Retention::Window(_) => {
                 self.stale.entry(version).or_default().extend(stale.into_iter().map(|entry| entry.node_key));
             }
         }
         self.latest = Some(version);
         self.root = root;
+        if let Retention::Window(history) = self.retention {
+            self.prune(oldest_kept(version, history));
+        }
         Ok(())
+    }
+
+    /// Drops every node and value no version from `oldest` on reads.
+    fn prune(&mut self, oldest: Version) {
+        if oldest <= self.pruned_below {
+            return;
+        }
+        let kept_stale = self.stale.split_off(&(oldest + 1));
+        for node_key in std::mem::replace(&mut self.stale, kept_stale).into_values().flatten() {
+            self.nodes.remove(&node_key);
+        }
+        let kept_values = self.stale_values.split_off(&(oldest + 1));
+        for (key, below) in std::mem::replace(&mut self.stale_values, kept_values).into_values().flatten() {
+            let superseded: Vec<(KeyHash, Version)> =
+                self.values.range((key, 0)..(key, below)).map(|(entry, _)| *entry).collect();
+            for entry in superseded {
+                self.values.remove(&entry);
+            }
+        }
+        self.pruned_below = oldest;
+    }
+
+    /// Versions below this one are pruned (0: none is).
+    pub fn pruned_below(&self) -> Version {
+        self.pruned_below
+    }
+
+    /// How many tree nodes and value entries are stored (every kept
+    /// version together): what pruning bounds.
+    pub fn stored(&self) -> (usize, usize) {
+        (self.nodes.len(), self.values.len())
     }
 
     /// The root at `version`, if kept.
@@ -282,7 +350,10 @@ impl StateCommitment {
     /// The value of `key` at `version` and its proof (`None` if the version
     /// is not kept).
     pub fn prove(&self, key: &StateKey, version: Version) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
-        if self.latest.is_none_or(|latest| version > latest) || self.root_at(version)?.is_none() {
+        if self.latest.is_none_or(|latest| version > latest)
+            || version < self.pruned_below
+            || self.root_at(version)?.is_none()
+        {
             return Ok(None);
         }
         prove_at(self, key, version).map(Some)
@@ -292,13 +363,17 @@ impl StateCommitment {
     /// root at `version`. Needs [`Retention::All`].
     pub fn revert_to(&mut self, version: Version) -> Result<Hash, StoreError> {
         let cannot = |reason: &str| StoreError::CannotRevert { height: version, reason: reason.to_string() };
-        if self.retention != Retention::All {
+        if self.retention == Retention::Latest {
             return Err(cannot("the state tree keeps only its latest version"));
+        }
+        if version < self.pruned_below {
+            return Err(cannot("its state tree is pruned"));
         }
         let root = self.root_at(version)?.ok_or_else(|| cannot("the state tree does not hold that version"))?;
         self.nodes.retain(|key, _| key.version() <= version);
         self.values.retain(|(_, value_version), _| *value_version <= version);
         self.stale.retain(|since, _| *since <= version);
+        self.stale_values.retain(|since, _| *since <= version);
         self.latest = Some(version);
         self.root = root;
         Ok(root)
@@ -411,6 +486,44 @@ mod tests {
         commitment.apply(commitment.prepare(&writes(&[(1, None), (3, Some(b"c"))])).unwrap()).unwrap();
         assert_eq!(commitment.version(), Some(1));
         assert!(StateCommitment::from_entries([(key(1), Value::from_static(b"a"))]).unwrap().revert_to(0).is_err());
+    }
+
+    /// Block `n` of a long chain: rewrites 16 keys, deletes one, adds one back.
+    fn churn(n: u64) -> WriteSet {
+        let mut writes: WriteSet =
+            (0..16u8).map(|k| (key(k), Some(Value::from(format!("{k}@{n}").into_bytes())))).collect();
+        writes.insert(key(100 + (n % 5) as u8), None);
+        writes.insert(key(100 + ((n + 2) % 5) as u8), Some(Value::from(n.to_be_bytes().to_vec())));
+        writes
+    }
+
+    #[test]
+    fn a_window_keeps_its_versions_prunes_older_ones_and_stays_bounded() {
+        let (mut all, mut window) = (StateCommitment::new(), StateCommitment::with_retention(Retention::Window(3)));
+        let mut sizes = Vec::new();
+        for n in 0..60 {
+            all.apply(all.prepare(&churn(n)).unwrap()).unwrap();
+            window.apply(window.prepare(&churn(n)).unwrap()).unwrap();
+            assert_eq!(window.root(), all.root());
+            sizes.push(window.stored());
+        }
+        assert_eq!(window.pruned_below(), 57);
+        for version in 57..60 {
+            let root = all.root_at(version).unwrap().unwrap();
+            for k in [0u8, 100, 101, 102, 103, 104, 200] {
+                let (value, proof) = window.prove(&key(k), version).unwrap().unwrap();
+                let (expected, _) = all.prove(&key(k), version).unwrap().unwrap();
+                assert_eq!(value, expected);
+                proof.verify(&root, &key(k), value.as_deref()).unwrap();
+            }
+        }
+        assert!(window.prove(&key(0), 56).unwrap().is_none());
+        assert!(window.clone().revert_to(56).is_err());
+        assert_eq!(window.revert_to(57).unwrap(), all.root_at(57).unwrap().unwrap());
+        // The chain repeats every 5 blocks: once the window is full, what is
+        // stored stops growing, while the archive grows with every block.
+        assert_eq!(sizes[59], sizes[29]);
+        assert!(all.stored().0 > 10 * sizes[59].0);
     }
 
     fn rebuilt(state: &BTreeMap<u8, Vec<u8>>) -> Hash {

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 pub use aggregate::{AggregateError, Fields, SignedDelta, decode_fields, encode_fields};
 pub use commitment::{
-    CommitmentUpdate, EMPTY_ROOT, Retention, StateCommitment, StateTree, TreeHasher, key_hash, prepare_update,
-    prove_at, root_at, state_root_of, tree_error,
+    CommitmentUpdate, EMPTY_ROOT, Retention, StateCommitment, StateTree, TreeHasher, key_hash, oldest_kept,
+    prepare_update, prove_at, root_at, state_root_of, superseded_below, tree_error,
 };
 /// Where a key sits in the tree (see [`key_hash`]).
 pub use jmt::KeyHash;

@@ -101,7 +101,7 @@ pub(crate) fn import(file: &Path, data_dir: &Path, threads: usize, quiet: bool) 
     // batch, a crash of the process loses nothing written, a power loss at
     // most the tail, and the import can be run again to add it.
     let store = Arc::new(
-        RocksStore::open(data_dir, RocksStoreOptions { sync: false })
+        RocksStore::open(data_dir, RocksStoreOptions { sync: false, ..RocksStoreOptions::default() })
             .with_context(|| format!("cannot open {} (is a node running on it?)", data_dir.display()))?,
     );
     let mut reporter = Reporter::new(size, "the log", quiet);
@@ -124,7 +124,7 @@ pub fn main(args: LogArgs) -> anyhow::Result<()> {
         LogCommand::Export { data_dir, out, genesis, up_to, no_compress } => {
             anyhow::ensure!(data_dir.is_dir(), "{} is not a data directory", data_dir.display());
             let genesis = load_genesis(genesis.as_deref())?;
-            let store = RocksStore::open(&data_dir, RocksStoreOptions { sync: false })
+            let store = RocksStore::open(&data_dir, RocksStoreOptions { sync: false, ..RocksStoreOptions::default() })
                 .with_context(|| format!("cannot open {} (is a node running on it?)", data_dir.display()))?;
             let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
             let compression = if no_compress { Compression::None } else { Compression::Zstd };

@@ -7,6 +7,7 @@ mod format;
 mod keys;
 mod log;
 mod progress;
+mod proof;
 mod query;
 mod replay;
 mod run;
@@ -68,6 +69,8 @@ pub enum Command {
     Testnet(testnet::TestnetArgs),
     /// Follow a node live over WebSocket: heads, txs, liquidatable, markets.
     Watch(watch::WatchArgs),
+    /// Check a saved proof offline against its header's state root (exit status 1 if it does not verify).
+    VerifyProof(proof::VerifyProofArgs),
 }
 
 /// Options shared by commands that talk to a node.
@@ -130,6 +133,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keys::keygen(&args),
         Command::Tx(args) => tx::run(args).await,
         Command::Query(args) => query::run(args).await,
+        Command::VerifyProof(args) => proof::verify(&args),
         Command::Bench(args) => tokio::task::spawn_blocking(move || bench::main(args)).await?,
         Command::Dev(args) => dev::run(args).await,
         Command::Replay(args) => tokio::task::spawn_blocking(move || replay::main(&args)).await?,

@@ -84,6 +84,18 @@ pub enum QueryKind {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// A state key's value (or absence) and its proof against a header: prints the answer's JSON.
+    Proof {
+        /// The key, JSON as in access sets ('{"position": {"owner": "…"}}') or `config`.
+        #[arg(value_parser = super::proof::parse_key)]
+        key: parlend_ledger::StateKey,
+        /// The height (default: the head).
+        #[arg(long)]
+        height: Option<u64>,
+        /// Also save the answer here, for `parlend verify-proof`.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Positions that can be liquidated now, and those at risk.
     Liquidatable {
         /// Upper bound of the at-risk band, a health factor (1.05).
@@ -121,6 +133,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         QueryKind::Market { asset } => show(json, &client.market(asset).await?, print_market)?,
         QueryKind::Markets => show(json, &client.markets().await?, |markets| print_markets(markets))?,
         QueryKind::Price { asset } => show(json, &client.price(asset).await?, print_price)?,
+        QueryKind::Proof { key, height, out } => super::proof::query(&client, key, height, out.as_deref()).await?,
         QueryKind::Prices => show(json, &client.prices().await?, |prices| prices.iter().for_each(print_price))?,
         QueryKind::Events { address, kind, from, to, limit } => {
             let to = match to {

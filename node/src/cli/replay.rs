@@ -58,7 +58,7 @@ pub fn main(args: &ReplayArgs) -> anyhow::Result<()> {
         (None, Some(data_dir)) => {
             anyhow::ensure!(data_dir.is_dir(), "{} is not a data directory", data_dir.display());
             let genesis = super::log::load_genesis(args.genesis.as_deref())?;
-            let store = RocksStore::open(data_dir, RocksStoreOptions { sync: false })
+            let store = RocksStore::open(data_dir, RocksStoreOptions { sync: false, ..RocksStoreOptions::default() })
                 .with_context(|| format!("cannot open {} (is a node running on it?)", data_dir.display()))?;
             let head = store.head().map_or(0, |head| head.height);
             let mut reporter = Reporter::new(head, "the blocks", args.quiet);

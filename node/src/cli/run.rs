@@ -10,6 +10,7 @@ use clap::Args;
 use crate::config::FileConfig;
 use crate::node::{Node, NodeConfig};
 use parlend_contracts::dev::{DEV_ACCOUNTS, dev_genesis, dev_keypair, dev_minter};
+use parlend_store::DEFAULT_STATE_HISTORY;
 
 /// `parlend run` arguments. Every setting but `--reset` can also come from
 /// `--config FILE` (TOML, see `parlend_node::config`); a flag or its
@@ -46,6 +47,12 @@ pub struct RunArgs {
     /// Do not fsync each block (faster; a power loss may lose the last blocks, never a partial one).
     #[arg(long)]
     pub no_fsync: bool,
+    /// Keep the state tree of the last N heights (proofs reach that far back); older ones are pruned. Default 1000.
+    #[arg(long, env = "PARLEND_STATE_HISTORY", value_name = "N")]
+    pub state_history: Option<u64>,
+    /// Archive node: keep the state tree of every height (proofs at any height); nothing is pruned.
+    #[arg(long, conflicts_with = "state_history")]
+    pub archive: bool,
     /// Produce blocks only on `dev_mine` (or `parlend dev mine`); transactions stay pending until then.
     #[arg(long)]
     pub manual_mining: bool,
@@ -138,6 +145,28 @@ pub struct Resolved {
     pub reset: bool,
 }
 
+/// The state tree's window: `--archive` (or `archive = true`) keeps every
+/// height; otherwise `--state-history`, the file's `state_history`, or the
+/// default. A window must hold at least one height.
+fn state_history(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Option<u64>> {
+    if args.archive {
+        return Ok(None);
+    }
+    let history = match args.state_history {
+        Some(history) => Some(history),
+        None => {
+            if file.archive.unwrap_or(false) && file.state_history.is_some() {
+                bail!("the config file sets both archive and state_history: choose one");
+            }
+            if file.archive.unwrap_or(false) { None } else { Some(file.state_history.unwrap_or(DEFAULT_STATE_HISTORY)) }
+        }
+    };
+    if history == Some(0) {
+        bail!("--state-history must keep at least one height (use --archive to keep all)");
+    }
+    Ok(history)
+}
+
 /// Merges flags (and their environment variables) over `file` over the defaults.
 pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
     let genesis_path = args.genesis.clone().or_else(|| file.genesis.clone());
@@ -164,6 +193,7 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
     config.block_time = Duration::from_millis(args.block_time_ms.or(file.block_time_ms).unwrap_or(200));
     config.threads = args.threads.or(file.threads).unwrap_or(0);
     config.fsync = !args.no_fsync && file.fsync.unwrap_or(true);
+    config.state_history = state_history(args, file)?;
     config.manual_mining = args.manual_mining || file.manual_mining.unwrap_or(false);
     config.refresh_dev_prices = !(args.keep_stale_prices || file.keep_stale_prices.unwrap_or(false));
     if let Some(max) = args.block_transactions_max.or(file.block_transactions_max) {
@@ -398,6 +428,24 @@ mod tests {
         assert_eq!(config.mempool.per_signer, crate::mempool::MempoolLimits::default().per_signer, "default");
         assert_eq!(config.rpc_address, SocketAddr::from(([127, 0, 0, 1], 8545)), "default");
         assert!(config.fsync);
+    }
+
+    #[test]
+    fn state_history_comes_from_the_flag_the_file_or_the_default() {
+        let dev = FileConfig::parse("dev = true\nin_memory = true").unwrap();
+        let config = |args: &[&str], file: &FileConfig| resolve(&run_args(args), file).map(|r| r.config.state_history);
+        assert_eq!(config(&[], &dev).unwrap(), Some(parlend_store::DEFAULT_STATE_HISTORY));
+        assert_eq!(config(&["--state-history", "5"], &dev).unwrap(), Some(5));
+        assert_eq!(config(&["--archive"], &dev).unwrap(), None);
+        assert!(config(&["--state-history", "0"], &dev).is_err(), "a window of no height");
+        let file = FileConfig::parse("dev = true\nin_memory = true\nstate_history = 7").unwrap();
+        assert_eq!(config(&[], &file).unwrap(), Some(7));
+        assert_eq!(config(&["--state-history", "9"], &file).unwrap(), Some(9), "the flag wins");
+        assert_eq!(config(&["--archive"], &file).unwrap(), None, "the flag wins");
+        let archive = FileConfig::parse("dev = true\nin_memory = true\narchive = true").unwrap();
+        assert_eq!(config(&[], &archive).unwrap(), None);
+        let both = FileConfig::parse("dev = true\nin_memory = true\narchive = true\nstate_history = 3").unwrap();
+        assert!(config(&[], &both).is_err(), "archive and a window");
     }
 
     #[test]
