@@ -18,6 +18,7 @@
 
 pub mod certificate;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use certificate::CommitCertificate;
@@ -271,16 +272,17 @@ impl App {
     /// Process a proposed block from elsewhere: structure, parent, time and
     /// every signature. Execution (nonces included) happens in finalize.
     pub fn process_proposal(&self, block: &Block) -> Result<Proposal, AppError> {
-        self.process_proposal_known(block, |_| None)
+        self.process_proposal_known(block, |_| HashMap::new())
     }
 
-    /// [`App::process_proposal`], reusing the transactions `known` holds
-    /// already verified (a validator's mempool) instead of checking their
-    /// signatures again; every other transaction gets the full check.
+    /// [`App::process_proposal`], reusing the transactions `known` finds
+    /// already verified among the block's ids (a validator's mempool)
+    /// instead of checking their signatures again; every other transaction
+    /// gets the full check.
     pub fn process_proposal_known(
         &self,
         block: &Block,
-        known: impl Fn(&Hash) -> Option<VerifiedTransaction> + Sync,
+        known: impl FnOnce(&[Hash]) -> HashMap<Hash, VerifiedTransaction> + Send,
     ) -> Result<Proposal, AppError> {
         self.check_header(&block.header, block.transactions.len())?;
         let header = &block.header;

@@ -57,10 +57,8 @@ impl Host for NodeHost {
 
     fn execute_proposed(&self, block: &Block) -> Result<Finalized, HostError> {
         let app = self.node.app();
-        let hashes: Vec<Hash> = block.transactions.iter().map(|transaction| transaction.hash()).collect();
         // Relayed transactions were verified when this node admitted them.
-        let pending = self.node.pending(&hashes);
-        let proposal = app.process_proposal_known(block, |hash| pending.get(hash).cloned())?;
+        let proposal = app.process_proposal_known(block, |ids| self.node.pending(ids))?;
         Ok(app.finalize_block(proposal)?)
     }
 

@@ -6,7 +6,8 @@
 //! not found.
 
 use parlend_contracts::Instruction;
-use parlend_ledger::{Address, StateKey};
+use parlend_ledger::{Address, Keypair, StateKey};
+use parlend_rpc::Client;
 use parlend_rpc::error as codes;
 use parlend_rpc::types::{BlockParams, ProofView};
 use parlend_tests::{TestNode, asset, call, dev_keypair, error_code, post_prices, submit_ok, tokens};
@@ -57,22 +58,30 @@ async fn assert_tampering_refused(node: &TestNode, answer: &ProofView) {
     assert!(other_height.verify().is_err(), "{}: verifies against height {older}'s root", answer.key);
 }
 
-async fn proofs_hold(node: &TestNode) {
-    let client = &node.client;
-    let (user, usdc, weth) = (dev_keypair(1), asset("USDC"), asset("WETH"));
+/// Prices posted, dev:2 supplies 100,000 USDC, `user` deposits 10 WETH and
+/// borrows 1,000 USDC in one transaction; the height before that one.
+async fn supplier_and_borrower(client: &Client, user: &Keypair) -> u64 {
+    let (usdc, weth) = (asset("USDC"), asset("WETH"));
     post_prices(client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
     submit_ok(client, &dev_keypair(2), vec![Instruction::Deposit { asset: usdc, amount: tokens("USDC", 100_000) }])
         .await;
     let before = client.head().await.unwrap().height;
     submit_ok(
         client,
-        &user,
+        user,
         vec![
             Instruction::Deposit { asset: weth, amount: tokens("WETH", 10) },
             Instruction::Borrow { asset: usdc, amount: tokens("USDC", 1_000) },
         ],
     )
     .await;
+    before
+}
+
+async fn proofs_hold(node: &TestNode) {
+    let client = &node.client;
+    let (user, usdc) = (dev_keypair(1), asset("USDC"));
+    let before = supplier_and_borrower(client, &user).await;
     let head = client.head().await.unwrap();
 
     for key in every_kind(user.address()) {
@@ -196,18 +205,7 @@ async fn position_balances_and_market_answers_carry_their_proofs() {
     let node = TestNode::in_memory().await;
     let client = &node.client;
     let (user, usdc, weth) = (dev_keypair(1), asset("USDC"), asset("WETH"));
-    post_prices(client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
-    submit_ok(client, &dev_keypair(2), vec![Instruction::Deposit { asset: usdc, amount: tokens("USDC", 100_000) }])
-        .await;
-    submit_ok(
-        client,
-        &user,
-        vec![
-            Instruction::Deposit { asset: weth, amount: tokens("WETH", 10) },
-            Instruction::Borrow { asset: usdc, amount: tokens("USDC", 1_000) },
-        ],
-    )
-    .await;
+    supplier_and_borrower(client, &user).await;
     let owner = user.address();
     let address = owner.to_string();
     for (method, params, must_prove) in [

@@ -4,6 +4,8 @@
 //! worker thread; there is no batch equation (see `crypto`), so acceptance
 //! is exactly the per-signature strict result, whatever the thread count.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 
 use crate::primitives::{Hash, sha256};
@@ -19,10 +21,12 @@ pub fn verify_transactions<I: Instruction>(
 }
 
 /// Verifies every transaction of a block on `pool`, in order, reusing the
-/// ones `known` already holds verified (a validator's mempool): an id is the
+/// ones `known` holds already verified (a validator's mempool): an id is the
 /// hash of the canonical bytes and every stateless check is a function of
 /// those bytes (and the chain id, the same on one node), so a known id needs
-/// no second signature check. Unknown ones get the full check.
+/// no second signature check. Each transaction is encoded and hashed once;
+/// `known` is asked once, with every id of the block (one mempool hold);
+/// unknown ones get the full check.
 pub fn verify_known<I, K>(
     pool: &rayon::ThreadPool,
     transactions: Vec<SignedTransaction<I>>,
@@ -31,17 +35,20 @@ pub fn verify_known<I, K>(
 ) -> Vec<Result<VerifiedTransaction<I>, RejectReason>>
 where
     I: Instruction,
-    K: Fn(&Hash) -> Option<VerifiedTransaction<I>> + Sync,
+    K: FnOnce(&[Hash]) -> HashMap<Hash, VerifiedTransaction<I>> + Send,
 {
     pool.install(|| {
+        let bytes: Vec<Vec<u8>> = transactions.par_iter().map(SignedTransaction::encode).collect();
+        let ids: Vec<Hash> = bytes.par_iter().map(|bytes| sha256(bytes)).collect();
+        let mut found = known(&ids);
+        let reused: Vec<Option<VerifiedTransaction<I>>> = ids.iter().map(|id| found.remove(id)).collect();
         transactions
             .into_par_iter()
-            .map(|transaction| {
-                let bytes = transaction.encode();
-                match known(&sha256(&bytes)) {
-                    Some(verified) => Ok(verified),
-                    None => VerifiedTransaction::check(transaction, &bytes, chain_id),
-                }
+            .zip(bytes)
+            .zip(reused)
+            .map(|((transaction, bytes), reused)| match reused {
+                Some(verified) => Ok(verified),
+                None => VerifiedTransaction::check(transaction, &bytes, chain_id),
             })
             .collect()
     })
@@ -87,12 +94,15 @@ mod tests {
         // Nonce 1 carrying nonce 0's signature: it cannot verify.
         let forged = SignedTransaction { transaction: transaction(1, 1), signature: good.signature };
         let verified = good.clone().verify(7).unwrap();
-        let known = |hash: &Hash| (*hash == verified.hash()).then(|| verified.clone());
+        let known = |ids: &[Hash]| {
+            assert_eq!(ids, [good.hash(), forged.hash()], "asked once, with every id in order");
+            HashMap::from([(verified.hash(), verified.clone())])
+        };
         let results = verify_known(&pool(), vec![good.clone(), forged.clone()], 7, known);
         assert_eq!(results[0].as_ref().unwrap(), &verified);
         assert!(matches!(results[1], Err(RejectReason::Signature(_))), "{:?}", results[1]);
         // Nothing known: the same answers as the full check.
-        let results = verify_known(&pool(), vec![good, forged], 7, |_: &Hash| None);
+        let results = verify_known(&pool(), vec![good, forged], 7, |_: &[Hash]| HashMap::new());
         assert_eq!(results[0].as_ref().unwrap(), &verified);
         assert!(results[1].is_err());
     }
