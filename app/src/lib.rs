@@ -177,7 +177,7 @@ impl App {
     pub fn open(store: Arc<dyn Store>, genesis: &Genesis, threads: usize) -> Result<App, AppError> {
         let executor = ParallelExecutor::new(threads)?;
         let app = App { vm: LendingVm, store, chain_id: genesis.chain_id, executor };
-        let genesis_block = app.genesis_commit(genesis)?;
+        let genesis_block = App::genesis_commit(genesis)?;
         match app.store.header(0)? {
             None => app.store.commit(genesis_block)?,
             Some(stored) if stored.chain_id != genesis.chain_id => {
@@ -191,7 +191,9 @@ impl App {
         Ok(app)
     }
 
-    fn genesis_commit(&self, genesis: &Genesis) -> Result<BlockCommit, AppError> {
+    /// Block 0 of the chain `genesis` starts (its header: the one every
+    /// node of the chain has at height 0).
+    pub fn genesis_commit(genesis: &Genesis) -> Result<BlockCommit, AppError> {
         let changes: WriteSet = genesis.state()?.into_iter().map(|(key, value)| (key, Some(value))).collect();
         let commitment = parlend_ledger::state::StateCommitment::new().prepare(&changes)?;
         let header = Header {

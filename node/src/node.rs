@@ -633,7 +633,9 @@ impl Node {
             )),
             ProvingError::Store(error) => unavailable(error),
         })?;
-        Ok(Proven { view: view?, proofs: Some(StateProofsView { height: head.height, header: head.header, entries }) })
+        let certificate = self.certificate_view(head.height)?;
+        let proofs = StateProofsView { height: head.height, header: head.header, entries, certificate };
+        Ok(Proven { view: view?, proofs: Some(proofs) })
     }
 
     pub(crate) fn reader(&self) -> &dyn StateReader {
@@ -1039,6 +1041,7 @@ impl NodeApi for Node {
             value: value.map(hex::encode),
             proof: hex::encode(proof.to_bytes()),
             header,
+            certificate: self.certificate_view(height)?,
         })
     }
 

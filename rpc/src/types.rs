@@ -237,7 +237,10 @@ pub struct BlockView {
 }
 
 /// Precommits of more than two thirds of the voting power for a block:
-/// check them with the genesis validators (`parlend replay` does).
+/// check them with the genesis validators (`parlend replay` does, and
+/// `parlend verify-proof --genesis` for the header a proof is against).
+/// The height and block hash are not repeated: they are those of the
+/// header or block it accompanies, and the signatures are over them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateView {
@@ -500,6 +503,10 @@ pub struct StateProofsView {
     pub header: Header,
     /// Each key read, in key order.
     pub entries: Vec<ProvenEntryView>,
+    /// The validators' commit certificate of `header` (chains run by
+    /// validators): with the genesis, it shows the header was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateView>,
 }
 
 /// A key and its proven value (`None`: proven absent).
@@ -523,6 +530,7 @@ impl StateProofsView {
                     value: entry.value.clone(),
                     proof: entry.proof.clone(),
                     header: self.header.clone(),
+                    certificate: None,
                 };
                 single
                     .verify()
@@ -792,7 +800,9 @@ pub struct ProofParams {
 /// `getProof` result: a key's value (or its absence) at a height, the
 /// proof, and the header whose state root it is checked against. Saved to
 /// a file, it is checked offline with [`ProofView::verify`] (`parlend
-/// verify-proof`): nothing in it needs to be trusted but the header.
+/// verify-proof`): nothing in it needs to be trusted but the header, and
+/// on a chain run by validators the header's commit certificate, checked
+/// with the genesis validators, takes that trust away too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProofView {
@@ -806,6 +816,10 @@ pub struct ProofView {
     pub proof: String,
     /// The header at `height`; the proof is against its `stateRoot`.
     pub header: Header,
+    /// The validators' commit certificate of `header` (chains run by
+    /// validators): with the genesis, it shows the header was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateView>,
 }
 
 impl ProofView {

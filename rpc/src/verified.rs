@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-use crate::types::{BalancesView, MarketView, PositionView, StateProofsView};
+use crate::types::{BalancesView, CertificateView, MarketView, PositionView, StateProofsView};
 
 /// Why an answer does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +101,10 @@ pub struct Verified<T> {
     /// The header at `height`: the only thing trusted. Check it against the
     /// chain (its hash, a commit certificate) before relying on it.
     pub header: Header,
+    /// The validators' commit certificate of `header` as the node sent it,
+    /// NOT checked here (that needs the genesis validators:
+    /// `parlend_app::certificate`, as `parlend verify-proof --genesis` does).
+    pub certificate: Option<CertificateView>,
     /// The time the answer is accrued to, when it depends on one
     /// (positions, markets); at least the header's timestamp.
     pub time: Option<u64>,
@@ -197,7 +201,7 @@ pub fn verify_answer<T: Recomputable>(answer: &Json, asked: Option<&str>) -> Res
         return Err(VerifyError::Figure { field, answer, proven });
     }
     let time = view.time();
-    Ok(Verified { view, height: proofs.height, header: proofs.header, time, keys })
+    Ok(Verified { view, height: proofs.height, header: proofs.header, certificate: proofs.certificate, time, keys })
 }
 
 /// The answer's fields and its `proofs`.

@@ -120,6 +120,17 @@ pub fn signed_transfer(key: &Keypair, nonce: u64, to: Address, asset: AssetId, a
     .sign(key)
 }
 
+/// A base port for `parlend testnet init --base-port` unlikely to be in
+/// use: testnets of several test processes must not collide, so each
+/// `salt` (one per test) has a range of its own, 3,000 ports wide, and the
+/// place in it depends on the process and the time.
+pub fn testnet_base_port(salt: u16) -> u16 {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |time| time.subsec_nanos());
+    let spread = u16::try_from((std::process::id() ^ nanos) % 300).unwrap_or(0);
+    20_000 + salt * 3_000 + spread * 8
+}
+
 /// The `parlend` binary of this build. Cargo does not build another
 /// package's binaries for these tests, so the first call in each test
 /// process runs `cargo build` (quick when it is fresh): a binary left from

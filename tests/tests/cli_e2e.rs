@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use parlend_tests::{ChildNode, parlend_binary};
+use parlend_tests::{ChildNode, parlend_binary, testnet_base_port};
 use serde_json::Value;
 
 struct Cli<'a> {
@@ -245,6 +245,8 @@ fn a_saved_proof_verifies_offline_and_a_tampered_one_is_refused() {
 
     let verified = cli.ok(&["verify-proof", "position.json"]);
     assert!(verified.starts_with("verified: "), "{verified}");
+    // A single node's header carries no certificate; nothing checked it.
+    assert!(verified.contains("\nnot checked: the header"), "{verified}");
     assert!(cli.ok(&["verify-proof", "absent.json"]).contains("= absent at height 1"));
     cli.ok(&["verify-proof", "config.json"]);
 
@@ -286,4 +288,82 @@ fn a_saved_proof_verifies_offline_and_a_tampered_one_is_refused() {
     std::fs::write(directory.path().join("proofs.json"), proofs_only.to_string()).unwrap();
     assert!(cli.ok(&["verify-proof", "proofs.json"]).contains("no figure was checked"));
     refused("nonsense.json", serde_json::json!({"hello": 1}), "neither a getProof answer nor proofs");
+}
+
+/// On a chain of validators (one, deciding alone: a real validator-mode
+/// node), `parlend query proof` saves the header's commit certificate with
+/// the proof, and `parlend verify-proof --genesis` checks it against the
+/// genesis validators; without `--genesis` it says the header was not
+/// checked. A changed signature, another block's certificate and a file
+/// without one are refused.
+#[test]
+fn a_validators_proof_carries_a_certificate_checked_against_the_genesis() {
+    let directory = tempfile::tempdir().unwrap();
+    let status = Command::new(parlend_binary())
+        .args(["testnet", "init", "--validators", "1", "--block-time-ms", "100", "--out", "net", "--base-port"])
+        .arg(testnet_base_port(3).to_string())
+        .current_dir(directory.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "testnet init failed");
+    let node = ChildNode::spawn_config(&directory.path().join("net/node0/config.toml"), &["--rpc-addr", "127.0.0.1:0"]);
+    let url = node.url.clone();
+    let cli = Cli { url: &url, directory: directory.path() };
+    // Wait for height 2, so that block 1's certificate is another block's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let saved = loop {
+        let answer: Value =
+            serde_json::from_str(&cli.ok(&["query", "proof", "config", "--out", "config.json"])).unwrap();
+        if answer["height"].as_u64().unwrap() >= 2 {
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "the validator did not decide block 2 in time");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let height = saved["height"].as_u64().unwrap();
+    assert!(saved["certificate"]["signatures"].as_array().is_some_and(|signatures| signatures.len() == 1), "{saved}");
+    let rpc = |method: &str, params: Value| {
+        let request = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let (status, body) = parlend_tests::post_blocking(&url, request.to_string().into_bytes());
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let market = rpc("getMarket", serde_json::json!({"asset": "USDC", "proof": true}));
+    assert!(market["result"]["proofs"]["certificate"].is_object(), "{market}");
+    std::fs::write(directory.path().join("market.json"), market.to_string()).unwrap();
+    let other_block = rpc("getBlock", serde_json::json!({"height": height - 1}));
+    node.kill();
+
+    let genesis = ["--genesis", "net/genesis.json"];
+    let certified = cli.ok(&[&["verify-proof", "config.json"][..], &genesis].concat());
+    assert!(certified.starts_with("verified: config = "), "{certified}");
+    let decided = format!("at height {height} was decided by 1 of the genesis's 1 validators (10 of 10 voting power");
+    assert!(certified.contains("\ncertified: block ") && certified.contains(&decided), "{certified}");
+    let answer = cli.ok(&[&["verify-proof", "market.json"][..], &genesis].concat());
+    assert!(answer.contains("every figure is what they give") && answer.contains("\ncertified: block "), "{answer}");
+    let unchecked = cli.ok(&["verify-proof", "config.json"]);
+    assert!(unchecked.contains("\nnot checked: the header") && unchecked.contains("give --genesis"), "{unchecked}");
+
+    let refused = |name: &str, changed: Value, reason: &str| {
+        std::fs::write(directory.path().join(name), changed.to_string()).unwrap();
+        let (success, stdout, stderr) = cli.run(&[&["verify-proof", name][..], &genesis].concat());
+        assert!(!success, "{name} verified: {stdout}");
+        assert!(stdout.is_empty(), "{name} printed {stdout}");
+        assert!(stderr.contains("is not certified") && stderr.contains(reason), "{name}: {stderr}");
+    };
+    let mut forged = saved.clone();
+    let signature = saved["certificate"]["signatures"][0]["signature"].as_str().unwrap();
+    let mut bytes = hex::decode(signature.trim_start_matches("0x")).unwrap();
+    bytes[7] ^= 1;
+    let prefix = if signature.starts_with("0x") { "0x" } else { "" };
+    forged["certificate"]["signatures"][0]["signature"] = Value::String(format!("{prefix}{}", hex::encode(bytes)));
+    refused("forged.json", forged, "does not verify");
+    let mut elsewhere = saved.clone();
+    elsewhere["certificate"] = other_block["result"]["certificate"].clone();
+    assert!(elsewhere["certificate"].is_object(), "{other_block}");
+    refused("elsewhere.json", elsewhere, "does not certify block");
+    let mut stripped = saved.clone();
+    stripped.as_object_mut().unwrap().remove("certificate");
+    refused("stripped.json", stripped, "carries no commit certificate");
 }

@@ -22,7 +22,7 @@ use parlend_contracts::{AmountOrAll, Instruction};
 use parlend_ledger::Hash;
 use parlend_rpc::client::Client;
 use parlend_rpc::types::{BlockParams, BlockView, OutcomeView, TxState};
-use parlend_tests::{ChildNode, asset, dev_keypair, parlend_binary, post_prices, submit_ok, tokens};
+use parlend_tests::{ChildNode, asset, dev_keypair, parlend_binary, post_prices, submit_ok, testnet_base_port, tokens};
 
 const VALIDATORS: usize = 4;
 
@@ -35,21 +35,13 @@ struct Testnet {
     validators: ValidatorSet,
 }
 
-/// A base port unlikely to be in use: testnets of several test processes
-/// must not collide.
-fn base_port(salt: u16) -> u16 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let spread = u16::try_from((std::process::id() ^ nanos) % 300).unwrap_or(0);
-    20_000 + salt * 3_000 + spread * 8
-}
-
 impl Testnet {
     fn init(salt: u16) -> Testnet {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("net");
         let status = Command::new(parlend_binary())
             .args(["testnet", "init", "--validators", "4", "--block-time-ms", "150", "--base-port"])
-            .arg(base_port(salt).to_string())
+            .arg(testnet_base_port(salt).to_string())
             .arg("--out")
             .arg(&out)
             .stdout(std::process::Stdio::null())
