@@ -389,11 +389,18 @@ impl Driver {
     }
 
     /// `Finalized`: on to the next height once the block is committed.
+    /// The engine starts the next height's first round once the block time
+    /// has passed; until then the status shows that height at round 0.
     fn finalized(&mut self, height: Height) -> Next<Ctx> {
         let head = self.host.head();
         if head.height >= height.0 {
             let next = Height(height.0 + 1);
             self.height = next;
+            {
+                let mut status = self.status.lock();
+                status.height = next.0;
+                status.round = 0;
+            }
             Next::Start(next, self.params())
         } else {
             tracing::warn!(%height, "finalized a height whose block is not committed; restarting it");
