@@ -22,12 +22,12 @@ use parlend_ledger::{AccessSet, Address, Hash, Keypair, RejectReason, StateKey};
 use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
-    AT_RISK_BELOW_DEFAULT, AccountView, BalanceView, BalancesView, BlockExecutionView, BlockParams, BlockView,
-    CertificateView, ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView,
-    EventsParams, EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
-    LiquidatableParams, LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams,
-    ProofView, Proven, ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView,
-    StateProofsView, TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
+    AT_RISK_BELOW_DEFAULT, AccountView, BalancesView, BlockExecutionView, BlockParams, BlockView, CertificateView,
+    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView, EventsParams,
+    EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
+    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, Proven,
+    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, StateProofsView,
+    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -611,26 +611,6 @@ impl Node {
         Ok(dropped)
     }
 
-    /// An account's balances as `reader` holds them.
-    fn balances_in(&self, reader: &dyn StateReader, address: &Address) -> Result<BalancesView, ApiError> {
-        let config = config_in(reader)?;
-        let mut balances = Vec::with_capacity(config.assets.len());
-        for asset in &config.assets {
-            let key = parlend_contracts::state::balance_key(*address, asset.id);
-            let value = reader.get(&key).map_err(unavailable)?;
-            let fields = parlend_ledger::state::decode_fields(value.as_deref())
-                .map_err(|_| ApiError::Unavailable(format!("corrupt balance {key}")))?;
-            let amount = parlend_ledger::Amount(fields[parlend_contracts::state::BALANCE_FIELD]);
-            balances.push(BalanceView {
-                asset: asset.id,
-                decimals: asset.decimals,
-                amount,
-                formatted: amount.to_decimal_string(asset.decimals),
-            });
-        }
-        Ok(BalancesView { address: *address, balances })
-    }
-
     /// `answer` computed from the store, or, with `proof`, from the values
     /// proven at the head: every key it reads is proven against the head's
     /// header, so the answer and its proofs are of the same state.
@@ -969,7 +949,7 @@ impl NodeApi for Node {
     }
 
     fn balances(&self, address: &Address, proof: bool) -> Result<Proven<BalancesView>, ApiError> {
-        self.proven(proof, |reader| self.balances_in(reader, address))
+        self.proven(proof, |reader| BalancesView::read(reader, *address).map_err(query_error))
     }
 
     fn simulate(&self, params: &SimulateParams) -> Result<SimulationView, ApiError> {

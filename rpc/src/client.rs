@@ -21,13 +21,14 @@ use crate::types::{
     AccountView, AddressParams, AssetParams, BalancesView, BlockParams, BlockView, ClockView, CommittedTransactionView,
     EventsParams, EventsView, FaucetParams, HashParams, HeadView, IncreaseTimeParams, LiquidatableParams,
     LiquidatableView, MarketView, MineParams, MineView, PositionView, PriceEntryView, ProofParams, ProofView,
-    ReceiptView, RevertParams, RevertView, SendOutcome, SendTransactionParams, SendTransactionsParams, SimulateParams,
-    SimulationView, SnapshotView, TxStatusView,
+    ProvableAddressParams, ProvableAssetParams, ReceiptView, RevertParams, RevertView, SendOutcome,
+    SendTransactionParams, SendTransactionsParams, SimulateParams, SimulationView, SnapshotView, TxStatusView,
 };
 use crate::types::{
     LiquidatableFilter, LiquidatableNoticeView, MarketsNoticeView, NewHeadView, NoParams, TransactionNoticeView,
     TransactionsFilter,
 };
+use crate::verified::{Recomputable, Verified, VerifyError, verify_answer};
 
 /// How long a call may take, including `wait` for a commit.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -46,6 +47,10 @@ pub enum ClientError {
     /// The node could not be reached, or the answer was not understood.
     #[error("transport: {0}")]
     Transport(String),
+    /// A verified read's answer does not verify: a proof, or a figure that
+    /// is not what the proven values give (the error names which).
+    #[error("the answer does not verify: {0}")]
+    Verification(#[from] VerifyError),
 }
 
 impl ClientError {
@@ -53,7 +58,7 @@ impl ClientError {
     pub fn code(&self) -> Option<i32> {
         match self {
             ClientError::Rpc { code, .. } => Some(*code),
-            ClientError::Transport(_) => None,
+            ClientError::Transport(_) | ClientError::Verification(_) => None,
         }
     }
 }
@@ -215,6 +220,40 @@ impl Client {
     /// `getPrices`.
     pub async fn prices(&self) -> Result<Vec<PriceEntryView>, ClientError> {
         self.call(methods::GET_PRICES, &serde_json::json!({})).await
+    }
+
+    /// `getPosition` with `proof: true`, verified: every proof checks
+    /// against the state root of the header the answer carries, and every
+    /// figure is what the proven values give at the answer's time
+    /// ([`verify_answer`]). A [`ClientError::Verification`] names the key
+    /// or figure that fails. Only the header is trusted: compare
+    /// [`Verified::header`] with the chain you follow.
+    pub async fn verified_position(&self, address: Address) -> Result<Verified<PositionView>, ClientError> {
+        self.verified(methods::GET_POSITION, &ProvableAddressParams { address, proof: true }, &address.to_string())
+            .await
+    }
+
+    /// `getBalances` with `proof: true`, verified like
+    /// [`Client::verified_position`].
+    pub async fn verified_balances(&self, address: Address) -> Result<Verified<BalancesView>, ClientError> {
+        self.verified(methods::GET_BALANCES, &ProvableAddressParams { address, proof: true }, &address.to_string())
+            .await
+    }
+
+    /// `getMarket` with `proof: true`, verified like
+    /// [`Client::verified_position`].
+    pub async fn verified_market(&self, asset: AssetId) -> Result<Verified<MarketView>, ClientError> {
+        self.verified(methods::GET_MARKET, &ProvableAssetParams { asset, proof: true }, &asset.to_string()).await
+    }
+
+    async fn verified<P: Serialize, T: Recomputable>(
+        &self,
+        method: &str,
+        params: &P,
+        asked: &str,
+    ) -> Result<Verified<T>, ClientError> {
+        let answer: serde_json::Value = self.call(method, params).await?;
+        Ok(verify_answer(&answer, Some(asked))?)
     }
 
     /// `getLiquidatable`.

@@ -10,7 +10,8 @@
 //! - [`api::NodeApi`]: what the server needs from a node.
 //! - [`subscriptions`]: the WebSocket subscriptions and their limits.
 //! - [`client::Client`]: the typed client used by the CLI and tests;
-//!   [`client::WsClient`] subscribes.
+//!   [`client::WsClient`] subscribes; its verified reads check a
+//!   `proof: true` answer's proofs and figures with [`verified`].
 
 pub mod api;
 pub mod client;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod subscriptions;
 mod transport;
 pub mod types;
+pub mod verified;
 
 pub use api::NodeApi;
 pub use client::{Client, ClientError};

@@ -5,9 +5,11 @@
 //! structs reject unknown fields: a misspelt `wiat` is an error, never a
 //! silently ignored option.
 
+use parlend_contracts::query::QueryError;
+use parlend_contracts::state::StateError;
 use parlend_contracts::{Event, Failure, Instruction};
 use parlend_ledger::block::Header;
-use parlend_ledger::state::{ProofError, verify_state_proof};
+use parlend_ledger::state::{ProofError, StateReader, decode_fields, verify_state_proof};
 use parlend_ledger::{AccessSet, Address, Amount, AssetId, Hash, Signature, StateKey, Wad};
 use serde::{Deserialize, Serialize};
 
@@ -374,6 +376,29 @@ pub struct BalancesView {
     pub balances: Vec<BalanceView>,
 }
 
+impl BalancesView {
+    /// `address`'s balances as `reader` holds them, one per registered
+    /// asset in the configuration's order: what `getBalances` answers, and
+    /// what a client recomputes from proven values to check an answer.
+    pub fn read(reader: &dyn StateReader, address: Address) -> Result<BalancesView, QueryError> {
+        let config = parlend_contracts::query::config(reader)?;
+        let mut balances = Vec::with_capacity(config.assets.len());
+        for asset in &config.assets {
+            let key = parlend_contracts::state::balance_key(address, asset.id);
+            let value = reader.get(&key).map_err(StateError::from)?;
+            let fields = decode_fields(value.as_deref()).map_err(|_| StateError::Corrupt(key))?;
+            let amount = Amount(fields[parlend_contracts::state::BALANCE_FIELD]);
+            balances.push(BalanceView {
+                asset: asset.id,
+                decimals: asset.decimals,
+                amount,
+                formatted: amount.to_decimal_string(asset.decimals),
+            });
+        }
+        Ok(BalancesView { address, balances })
+    }
+}
+
 /// `simulateTransaction` parameters: an unsigned transaction without its
 /// access set (the simulation finds it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -497,9 +522,14 @@ pub struct StateProofsView {
 pub type ProvenValue = (StateKey, Option<Vec<u8>>);
 
 impl StateProofsView {
-    /// Checks every entry against the header's state root; gives each key's
-    /// proven value.
-    pub fn verify(&self) -> Result<Vec<ProvenValue>, ProofError> {
+    /// Checks every entry against the header's state root (and that the
+    /// header is at the proofs' height); gives each key's proven value. The
+    /// error names the key whose proof fails.
+    pub fn verify(&self) -> Result<Vec<ProvenValue>, crate::verified::VerifyError> {
+        use crate::verified::VerifyError;
+        if self.header.height != self.height {
+            return Err(VerifyError::HeaderHeight { proofs: self.height, header: self.header.height });
+        }
         self.entries
             .iter()
             .map(|entry| {
@@ -510,7 +540,10 @@ impl StateProofsView {
                     proof: entry.proof.clone(),
                     header: self.header.clone(),
                 };
-                single.verify().map(|value| (entry.key, value))
+                single
+                    .verify()
+                    .map(|value| (entry.key, value))
+                    .map_err(|error| VerifyError::Proof { key: entry.key, error })
             })
             .collect()
     }

@@ -213,7 +213,8 @@ fn isolation_emode_flags_and_deficits_from_the_command_line() {
 /// `parlend query proof` saves a node's answer; `parlend verify-proof`
 /// checks it offline (the node is gone by then) and refuses, with a reason
 /// and a failing exit status, a changed value, a changed proof byte, a
-/// changed header and a file that is not an answer.
+/// changed header, a `proof: true` answer with a changed figure and a file
+/// that is not an answer.
 #[test]
 fn a_saved_proof_verifies_offline_and_a_tampered_one_is_refused() {
     let directory = tempfile::tempdir().unwrap();
@@ -239,7 +240,8 @@ fn a_saved_proof_verifies_offline_and_a_tampered_one_is_refused() {
     std::fs::write(directory.path().join("answer.json"), body.to_string()).unwrap();
     drop(node);
     let keys = cli.ok(&["verify-proof", "answer.json"]);
-    assert!(keys.starts_with("verified: ") && keys.contains("position"), "{keys}");
+    assert!(keys.starts_with("verified: ") && keys.contains("getPosition"), "{keys}");
+    assert!(keys.contains("every figure is what they give"), "{keys}");
 
     let verified = cli.ok(&["verify-proof", "position.json"]);
     assert!(verified.starts_with("verified: "), "{verified}");
@@ -276,5 +278,12 @@ fn a_saved_proof_verifies_offline_and_a_tampered_one_is_refused() {
     let mut bundle = body.clone();
     bundle["result"]["proofs"]["entries"][0]["value"] = Value::String("00".to_string());
     refused("bundle.json", bundle, "does not verify");
+    // Valid proofs beside a false figure: the figures are recomputed.
+    let mut figure = body.clone();
+    figure["result"]["assets"][0]["deposit"] = Value::String("1".to_string());
+    refused("figure.json", figure, "assets[0].deposit: the answer says \"1\"");
+    let proofs_only = serde_json::json!({"proofs": body["result"]["proofs"]});
+    std::fs::write(directory.path().join("proofs.json"), proofs_only.to_string()).unwrap();
+    assert!(cli.ok(&["verify-proof", "proofs.json"]).contains("no figure was checked"));
     refused("nonsense.json", serde_json::json!({"hello": 1}), "neither a getProof answer nor proofs");
 }

@@ -3,13 +3,15 @@
 //! the head and at an older height; an absent key proves its absence; a
 //! changed value, a changed proof byte, another height's header and an
 //! absent key claimed present are each refused; a height above the head is
-//! not found.
+//! not found. The client's verified reads check proofs and figures, and
+//! refuse every tampered answer with an error naming what failed.
 
 use parlend_contracts::Instruction;
 use parlend_ledger::{Address, Keypair, StateKey};
 use parlend_rpc::Client;
 use parlend_rpc::error as codes;
-use parlend_rpc::types::{BlockParams, ProofView};
+use parlend_rpc::types::{BalancesView, BlockParams, MarketView, PositionView, ProofView};
+use parlend_rpc::verified::{Recomputable, Verified, VerifyError, verify_answer};
 use parlend_tests::{TestNode, asset, call, dev_keypair, error_code, post_prices, submit_ok, tokens};
 use serde_json::json;
 
@@ -244,5 +246,131 @@ async fn position_balances_and_market_answers_carry_their_proofs() {
     }
     let (_, body) = call(&node.url, "getPosition", json!({"address": address, "proof": "yes"})).await;
     assert_eq!(error_code(&body), i64::from(codes::INVALID_PARAMS), "{body}");
+    node.stop().await;
+}
+
+/// The answer of `method` with `proof: true`, as the node sent it.
+async fn proven_answer(node: &TestNode, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let (status, body) = call(&node.url, method, params).await;
+    assert_eq!(status, 200, "{body}");
+    body["result"].clone()
+}
+
+/// `answer` changed by `change`, checked as the client checks it.
+fn changed<T: Recomputable>(
+    answer: &serde_json::Value,
+    asked: &str,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> Result<Verified<T>, VerifyError> {
+    let mut answer = answer.clone();
+    change(&mut answer);
+    verify_answer::<T>(&answer, Some(asked))
+}
+
+/// The index of `key`'s entry in an answer's proofs.
+fn entry_of(answer: &serde_json::Value, key: StateKey) -> usize {
+    let entries = answer["proofs"]["entries"].as_array().expect("entries");
+    let key = serde_json::to_value(key).unwrap();
+    entries.iter().position(|entry| entry["key"] == key).expect("the key is proven")
+}
+
+/// The client's verified reads: a position, balances and markets verify at
+/// the head, proofs and figures alike; the same check refuses a changed
+/// figure, a changed proof byte, a changed value, another height's header,
+/// a missing proof, an answer about someone else, a time before the
+/// header's and an answer without proofs, each with a typed error naming
+/// what failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_reads_check_every_proof_and_every_figure() {
+    let node = TestNode::in_memory().await;
+    let client = &node.client;
+    let (user, weth) = (dev_keypair(1), asset("WETH"));
+    supplier_and_borrower(client, &user).await;
+    let owner = user.address();
+    let head = client.head().await.unwrap();
+
+    let position = client.verified_position(owner).await.expect("the position verifies");
+    assert_eq!((position.height, position.block_hash()), (head.height, head.hash));
+    assert_eq!(position.view.owner, owner);
+    assert_eq!(position.view.assets.len(), 2, "{:?}", position.view);
+    assert!(position.view.health.is_some() && position.time >= Some(head.timestamp));
+    let balances = client.verified_balances(owner).await.expect("the balances verify");
+    assert_eq!(balances.view, client.balances(owner).await.unwrap());
+    for symbol in ["USDC", "WETH", "TBILL"] {
+        let market = client.verified_market(asset(symbol)).await.expect("the market verifies");
+        assert_eq!((market.view.asset, market.block_hash()), (asset(symbol), head.hash));
+    }
+    let stranger = client.verified_position(Address([0xee; 32])).await.expect("an empty position verifies");
+    assert!(stranger.view.assets.is_empty());
+
+    let asked = owner.to_string();
+    let params = json!({"address": asked, "proof": true});
+    let answer = proven_answer(&node, "getPosition", params.clone()).await;
+    verify_answer::<PositionView>(&answer, Some(&asked)).expect("the answer as sent verifies");
+    let figure = changed::<PositionView>(&answer, &asked, |answer| answer["assets"][0]["deposit"] = json!("1"));
+    assert!(
+        matches!(&figure, Err(VerifyError::Figure { field, proven, .. }) if field == "assets[0].deposit" && proven != "\"1\""),
+        "{figure:?}"
+    );
+    let health = changed::<PositionView>(&answer, &asked, |answer| {
+        answer["health"]["healthFactor"] = json!("9000000000000000000")
+    });
+    assert!(matches!(&health, Err(VerifyError::Figure { field, .. }) if field == "health.healthFactor"), "{health:?}");
+    let key = StateKey::Position { owner };
+    let at = entry_of(&answer, key);
+    let proof_byte = changed::<PositionView>(&answer, &asked, |answer| {
+        let entry = &mut answer["proofs"]["entries"][at];
+        let mut proof = hex::decode(entry["proof"].as_str().unwrap()).unwrap();
+        let middle = proof.len() / 2;
+        proof[middle] ^= 0x10;
+        entry["proof"] = json!(hex::encode(proof));
+    });
+    assert!(matches!(&proof_byte, Err(VerifyError::Proof { key: failed, .. }) if *failed == key), "{proof_byte:?}");
+    let value = changed::<PositionView>(&answer, &asked, |answer| {
+        let entry = &mut answer["proofs"]["entries"][at];
+        let mut value = hex::decode(entry["value"].as_str().unwrap()).unwrap();
+        value[0] ^= 1;
+        entry["value"] = json!(hex::encode(value));
+    });
+    assert!(matches!(&value, Err(VerifyError::Proof { key: failed, .. }) if *failed == key), "{value:?}");
+    let older = client.block(&BlockParams { height: Some(head.height - 1), ..Default::default() }).await.unwrap();
+    let older = serde_json::to_value(older.unwrap().header).unwrap();
+    let other_header = changed::<PositionView>(&answer, &asked, |answer| {
+        answer["proofs"]["header"] = older.clone();
+        answer["proofs"]["height"] = json!(head.height - 1);
+    });
+    assert!(matches!(other_header, Err(VerifyError::Proof { .. })), "{other_header:?}");
+    let header_only = changed::<PositionView>(&answer, &asked, |answer| answer["proofs"]["header"] = older.clone());
+    assert!(matches!(header_only, Err(VerifyError::HeaderHeight { .. })), "{header_only:?}");
+    let missing = changed::<PositionView>(&answer, &asked, |answer| {
+        answer["proofs"]["entries"].as_array_mut().unwrap().remove(at);
+    });
+    assert_eq!(missing.unwrap_err(), VerifyError::Unproven(key));
+    let someone_else = verify_answer::<PositionView>(&answer, Some(&Address([0xee; 32]).to_string()));
+    assert!(matches!(someone_else, Err(VerifyError::Subject { .. })), "{someone_else:?}");
+    let early = head.timestamp - 1;
+    let before = changed::<PositionView>(&answer, &asked, |answer| answer["timestamp"] = json!(early));
+    assert!(matches!(before, Err(VerifyError::Time { time, .. }) if time == early), "{before:?}");
+    let (_, plain) = call(&node.url, "getPosition", json!({"address": asked})).await;
+    assert_eq!(verify_answer::<PositionView>(&plain["result"], Some(&asked)).unwrap_err(), VerifyError::NoProofs);
+
+    let balances = proven_answer(&node, "getBalances", params).await;
+    verify_answer::<BalancesView>(&balances, Some(&asked)).expect("balances as sent verify");
+    let formatted =
+        changed::<BalancesView>(&balances, &asked, |answer| answer["balances"][0]["formatted"] = json!("7"));
+    assert!(
+        matches!(&formatted, Err(VerifyError::Figure { field, .. }) if field == "balances[0].formatted"),
+        "{formatted:?}"
+    );
+    let market = proven_answer(&node, "getMarket", json!({"asset": "WETH", "proof": true})).await;
+    verify_answer::<MarketView>(&market, Some("WETH")).expect("the market as sent verifies");
+    let supply = changed::<MarketView>(&market, "WETH", |answer| answer["totalSupply"] = json!("1"));
+    assert!(matches!(&supply, Err(VerifyError::Figure { field, .. }) if field == "totalSupply"), "{supply:?}");
+    let price = StateKey::Price { asset: weth };
+    let unproven_price = changed::<MarketView>(&market, "WETH", |answer| {
+        let at = entry_of(answer, price);
+        answer["proofs"]["entries"].as_array_mut().unwrap().remove(at);
+    });
+    assert_eq!(unproven_price.unwrap_err(), VerifyError::Unproven(price));
     node.stop().await;
 }
