@@ -374,6 +374,14 @@ impl Driver {
         let certificate = app_certificate(&certificate);
         let head = self.blocking(move |host| host.commit(candidate.finalized, &certificate)).await?;
         tracing::info!(height = head.height, hash = %head.hash, %round, signatures, "decided");
+        // The engine finalizes and starts the next height's first round
+        // once the block time has passed; meanwhile the status shows the
+        // next height at round 0.
+        {
+            let mut status = self.status.lock();
+            status.height = head.height + 1;
+            status.round = 0;
+        }
         let abandoned: Vec<Block> =
             self.candidates.drain().filter(|(_, other)| other.own).map(|(_, other)| other.finalized.block).collect();
         if !abandoned.is_empty() {
@@ -389,18 +397,11 @@ impl Driver {
     }
 
     /// `Finalized`: on to the next height once the block is committed.
-    /// The engine starts the next height's first round once the block time
-    /// has passed; until then the status shows that height at round 0.
     fn finalized(&mut self, height: Height) -> Next<Ctx> {
         let head = self.host.head();
         if head.height >= height.0 {
             let next = Height(height.0 + 1);
             self.height = next;
-            {
-                let mut status = self.status.lock();
-                status.height = next.0;
-                status.round = 0;
-            }
             Next::Start(next, self.params())
         } else {
             tracing::warn!(%height, "finalized a height whose block is not committed; restarting it");
