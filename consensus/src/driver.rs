@@ -34,6 +34,7 @@ use parlend_ledger::crypto::verify_strict;
 use crate::ConsensusStatus;
 use crate::context::{BlockId, Ctx, Height, ValidatorAddress, ValidatorSet};
 use crate::host::{Host, HostError};
+use crate::metrics::{ConsensusMetrics, Direction, Source};
 use crate::proposals::ProposalDir;
 use crate::signing::{KeySigner, VoteSignature, parts_preimage};
 use crate::streams::{self, Assembled, Stream, Streams};
@@ -47,15 +48,23 @@ struct Candidate {
     own: bool,
 }
 
+/// The engine's pace for every height.
+pub(crate) struct Settings {
+    /// Round timeouts.
+    pub(crate) timeouts: LinearTimeouts,
+    /// The least time between blocks.
+    pub(crate) min_block_time: Duration,
+}
+
 /// The driver's state.
 pub(crate) struct Driver {
     host: Arc<dyn Host>,
     signer: KeySigner,
     validators: ValidatorSet,
-    timeouts: LinearTimeouts,
-    min_block_time: Duration,
+    settings: Settings,
     proposals: ProposalDir,
     status: Arc<Mutex<ConsensusStatus>>,
+    metrics: ConsensusMetrics,
     height: Height,
     /// Executed blocks of the current height, by id.
     candidates: HashMap<BlockId, Candidate>,
@@ -88,19 +97,19 @@ impl Driver {
         host: Arc<dyn Host>,
         signer: KeySigner,
         validators: ValidatorSet,
-        timeouts: LinearTimeouts,
-        min_block_time: Duration,
+        settings: Settings,
         proposals: ProposalDir,
         status: Arc<Mutex<ConsensusStatus>>,
+        metrics: ConsensusMetrics,
     ) -> Driver {
         Driver {
             host,
             signer,
             validators,
-            timeouts,
-            min_block_time,
+            settings,
             proposals,
             status,
+            metrics,
             height: Height(0),
             candidates: HashMap::new(),
             values: BTreeMap::new(),
@@ -111,7 +120,7 @@ impl Driver {
     }
 
     fn params(&self) -> HeightParams<Ctx> {
-        HeightParams::new(self.validators.clone(), self.timeouts, Some(self.min_block_time))
+        HeightParams::new(self.validators.clone(), self.settings.timeouts, Some(self.settings.min_block_time))
     }
 
     /// Runs a blocking host call off the engine's tasks.
@@ -234,6 +243,7 @@ impl Driver {
             status.height = height.0;
             status.round = round.as_i64();
         }
+        self.metrics.round_started(round.as_i64());
         for assembled in self.future.remove(&height).unwrap_or_default() {
             if let Err(rejection) = self.check_stream(assembled).await {
                 tracing::warn!(%height, %rejection, "an early proposal is refused");
@@ -255,6 +265,7 @@ impl Driver {
             tracing::error!(%error, "cannot save this node's proposal; proposing it anyway");
         }
         let stream = streams::split(&self.signer, height, round, &id, &bytes);
+        self.metrics.proposal(Source::Own, bytes.len(), stream.len());
         tracing::info!(%height, %round, block = %id, transactions = finalized.block.transactions.len(), "proposing");
         self.remember(height, round, self.signer.address(), id, Validity::Valid);
         self.candidates.insert(id, Candidate { finalized, own: true });
@@ -277,6 +288,7 @@ impl Driver {
         part: StreamMessage<crate::context::ProposalPart>,
     ) -> Option<ProposedValue<Ctx>> {
         let assembled = self.streams.add(publisher, part, self.height)?;
+        self.metrics.proposal(Source::Peer, assembled.bytes.len(), assembled.messages);
         let (height, round) = (assembled.height, assembled.round);
         if height > self.height {
             self.future.entry(height).or_default().push(assembled);
@@ -295,7 +307,7 @@ impl Driver {
     /// execution. A block that executes to another header is answered
     /// `Invalid`, so this node prevotes nil.
     async fn check_stream(&mut self, assembled: Assembled) -> Result<ProposedValue<Ctx>, Rejection> {
-        let Assembled { height, round, proposer, bytes, signature } = assembled;
+        let Assembled { height, round, proposer, bytes, signature, .. } = assembled;
         let expected = self.proposer(height, round);
         if proposer != expected {
             return Err(Rejection::WrongProposer { claimed: proposer, expected });
@@ -362,6 +374,14 @@ impl Driver {
         let certificate = app_certificate(&certificate);
         let head = self.blocking(move |host| host.commit(candidate.finalized, &certificate)).await?;
         tracing::info!(height = head.height, hash = %head.hash, %round, signatures, "decided");
+        // The engine finalizes and starts the next height's first round
+        // once the block time has passed; meanwhile the status shows the
+        // next height at round 0.
+        {
+            let mut status = self.status.lock();
+            status.height = head.height + 1;
+            status.round = 0;
+        }
         let abandoned: Vec<Block> =
             self.candidates.drain().filter(|(_, other)| other.own).map(|(_, other)| other.finalized.block).collect();
         if !abandoned.is_empty() {
@@ -390,26 +410,14 @@ impl Driver {
     }
 
     /// `GetDecidedValues`: committed blocks and certificates from `start`,
-    /// contiguous, bounded.
+    /// contiguous, bounded in heights and (past the first) in bytes by what
+    /// one sync response carries.
     async fn decided_values(&self, start: u64, end: u64) -> Vec<RawDecidedValue<Ctx>> {
         let end = end.min(start.saturating_add(SYNC_HEIGHTS_MAX - 1));
-        self.blocking(move |host| {
-            let mut values = Vec::new();
-            for height in start.max(1)..=end {
-                match host.decided(height) {
-                    Ok(Some((bytes, certificate))) => {
-                        values.push(RawDecidedValue::new(bytes.into(), engine_certificate(&certificate)));
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::error!(height, %error, "cannot serve a decided block");
-                        break;
-                    }
-                }
-            }
-            values
-        })
-        .await
+        let values = self.blocking(move |host| read_decided(host, start.max(1), end)).await;
+        let bytes = values.iter().map(|value| value.value_bytes.len()).sum();
+        self.metrics.synced(Direction::Served, values.len(), bytes);
+        values
     }
 
     /// `ProcessSyncedValue`: a block a peer says was decided; the engine
@@ -421,6 +429,7 @@ impl Driver {
         proposer: ValidatorAddress,
         bytes: Vec<u8>,
     ) -> SyncedValueOutcome<Ctx> {
+        self.metrics.synced(Direction::Received, 1, bytes.len());
         let Ok(block) = borsh::from_slice::<Block>(&bytes) else {
             return SyncedValueOutcome::PeerFault;
         };
@@ -445,6 +454,30 @@ impl Driver {
             }
         }
     }
+}
+
+/// Decided blocks `start..=end` from the store, stopping at the first
+/// missing one and before the bytes would pass one sync response.
+fn read_decided(host: &dyn Host, start: u64, end: u64) -> Vec<RawDecidedValue<Ctx>> {
+    let mut values = Vec::new();
+    let mut total = 0u64;
+    for height in start..=end {
+        match host.decided(height) {
+            Ok(Some((bytes, certificate))) => {
+                total = total.saturating_add(bytes.len() as u64);
+                if !values.is_empty() && total > crate::SYNC_RESPONSE_BYTES_MAX {
+                    break;
+                }
+                values.push(RawDecidedValue::new(bytes.into(), engine_certificate(&certificate)));
+            }
+            Ok(None) => break,
+            Err(error) => {
+                tracing::error!(height, %error, "cannot serve a decided block");
+                break;
+            }
+        }
+    }
+    values
 }
 
 fn check_signature(

@@ -40,6 +40,8 @@ pub struct Assembled {
     pub bytes: Vec<u8>,
     /// The proposer's signature over [`parts_preimage`].
     pub signature: VoteSignature,
+    /// How many stream messages carried it.
+    pub messages: usize,
 }
 
 /// The stream's id: height, round and proposer, so stale streams can be
@@ -115,7 +117,11 @@ impl Streams {
             return None;
         }
         let partial = self.partial.remove(&key)?;
-        assemble(partial.messages.into_values().filter_map(|message| message.content.into_data()).collect())
+        let messages = partial.messages.len();
+        let mut assembled =
+            assemble(partial.messages.into_values().filter_map(|message| message.content.into_data()).collect())?;
+        assembled.messages = messages;
+        Some(assembled)
     }
 
     /// Forgets streams of heights up to `height`.
@@ -132,7 +138,9 @@ fn assemble(parts: Vec<ProposalPart>) -> Option<Assembled> {
     for part in parts {
         match part {
             ProposalPart::Data(chunk) => bytes.extend_from_slice(&chunk),
-            ProposalPart::Fin { signature } => return Some(Assembled { height, round, proposer, bytes, signature }),
+            ProposalPart::Fin { signature } => {
+                return Some(Assembled { height, round, proposer, bytes, signature, messages: 0 });
+            }
             ProposalPart::Init { .. } => return None,
         }
     }

@@ -17,6 +17,10 @@
 //! | `parlend_block_serial_fallbacks` | counter | blocks the parallel executor ran serially (too small or too little parallelism) |
 //! | `parlend_http_rejected{reason}` | counter | requests answered and connections closed by the HTTP layer: `shed`, `timeout`, `too_large`, `body_timeout`, `connection_refused`, `connection_evicted` |
 //!
+//! A validator adds its consensus metrics (`parlend_consensus_*`: rounds,
+//! nil votes, proposal and sync sizes, peers; listed in
+//! `parlend_consensus::metrics`) and the engine's own (`malachitebft_*`).
+//!
 //! Phases: `sigverify` is the signature verification done at mempool
 //! admission since the previous block (the producer's blocks carry
 //! transactions verified on the way in; with several cores a batch's
@@ -225,6 +229,11 @@ impl Metrics {
     /// Sets the head height (after a revert).
     pub fn head(&self, height: u64) {
         self.head_height.set(i64::try_from(height).unwrap_or(i64::MAX));
+    }
+
+    /// Registers a validator's consensus metrics beside these.
+    pub fn register_consensus(&self, consensus: &parlend_consensus::metrics::ConsensusMetrics) {
+        consensus.register(&mut self.registry.lock());
     }
 
     /// Counts a request the HTTP layer answered itself.

@@ -23,11 +23,11 @@ use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalancesView, BlockExecutionView, BlockParams, BlockView, CertificateView,
-    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusView, EventsParams, EventsView, FaucetParams,
-    HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams, LiquidatableView, MarketView,
-    MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, Proven, ReceiptView, RevertView,
-    SimulateParams, SimulationView, SnapshotView, StateChangeView, StateProofsView, TransactionView, TxState,
-    TxStatusView, ValidatorView, ValidatorsView,
+    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView, EventsParams,
+    EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
+    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, Proven,
+    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, StateProofsView,
+    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -347,7 +347,7 @@ impl Node {
 
     /// Validator mode: where consensus is (`None` for a single node).
     pub fn consensus_status(&self) -> Option<ConsensusStatus> {
-        self.consensus.get().map(|status| *status.lock())
+        self.consensus.get().map(|status| status.lock().clone())
     }
 
     /// The application.
@@ -751,6 +751,7 @@ async fn start_validator(node: &Arc<Node>) -> Result<Option<RunningValidator>, S
     let host = Arc::new(NodeHost::new(node.clone(), config.wrong_state_root));
     let running = parlend_consensus::start(host, &node.validators, validator).await?;
     let _ = node.consensus.set(running.status_handle());
+    node.metrics.register_consensus(running.metrics());
     if !config.relay_to.is_empty() {
         let _ = node.relay.set(Relay::start(config.relay_to.clone()));
     }
@@ -770,6 +771,15 @@ fn execution_view(stats: &ExecutionStats, timings: BlockTimings) -> BlockExecuti
         execute_micros: micros(timings.execute),
         commit_micros: micros(timings.commit),
     }
+}
+
+fn consensus_view(status: ConsensusStatus) -> ConsensusView {
+    let peers: Vec<ConsensusPeerView> = status
+        .peers
+        .into_iter()
+        .map(|peer| ConsensusPeerView { peer_id: peer.peer_id, validator: peer.validator })
+        .collect();
+    ConsensusView { height: status.height, round: status.round, peer_count: peers.len() as u64, peers }
 }
 
 /// The global configuration as `reader` holds it.
@@ -840,9 +850,7 @@ impl NodeApi for Node {
             validators,
             total_power: self.validators.total_power(),
             this_node: self.config.validator.as_ref().map(|validator| validator.key.address()),
-            consensus: self
-                .consensus_status()
-                .map(|status| ConsensusView { height: status.height, round: status.round }),
+            consensus: self.consensus_status().map(consensus_view),
         })
     }
 

@@ -287,13 +287,28 @@ pub struct ValidatorView {
 }
 
 /// Where a validator's consensus is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsensusView {
     /// The height being decided.
     pub height: u64,
     /// Its round.
     pub round: i64,
+    /// How many consensus peers are connected to this node.
+    pub peer_count: u64,
+    /// Those peers, by peer id.
+    pub peers: Vec<ConsensusPeerView>,
+}
+
+/// A consensus peer connected to this validator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsensusPeerView {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Its consensus key, once it has proved it holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<Address>,
 }
 
 /// How a node executed one block: not part of the chain (another node may
@@ -439,7 +454,8 @@ pub struct HealthView {
     pub status: String,
     /// The head's height.
     pub height: u64,
-    /// Validators: the height consensus is deciding and its round.
+    /// Validators: the height consensus is deciding, its round and the
+    /// connected consensus peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consensus: Option<ConsensusView>,
 }

@@ -8,7 +8,10 @@
 //!   and agrees; with two of four down nothing is decided (no fork), and
 //!   the chain resumes when they return;
 //! - a proposer that lies about the state root is voted down by the others,
-//!   and the chain goes on without its blocks.
+//!   and the chain goes on without its blocks;
+//! - `/health` lists each validator's connected consensus peers, and the
+//!   consensus metrics count failed rounds, nil votes, proposals and synced
+//!   blocks.
 //!
 //! Every process is killed when its `ChildNode` drops; every wait is bounded.
 
@@ -21,7 +24,7 @@ use parlend_contracts::genesis::Genesis;
 use parlend_contracts::{AmountOrAll, Instruction};
 use parlend_ledger::Hash;
 use parlend_rpc::client::Client;
-use parlend_rpc::types::{BlockParams, BlockView, OutcomeView, TxState};
+use parlend_rpc::types::{BlockParams, BlockView, HealthView, OutcomeView, TxState};
 use parlend_tests::{ChildNode, asset, dev_keypair, parlend_binary, post_prices, submit_ok, testnet_base_port, tokens};
 
 const VALIDATORS: usize = 4;
@@ -112,6 +115,43 @@ async fn assert_agree(net: &Testnet, through: u64) {
     }
 }
 
+async fn get_text(url: String) -> String {
+    tokio::task::spawn_blocking(move || ureq::get(&url).call().unwrap().body_mut().read_to_string().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Waits until every running validator's `/health` lists `count`
+/// connected consensus peers, each known as a genesis validator.
+async fn wait_peers(net: &Testnet, count: u64) {
+    let deadline = Instant::now() + PROGRESS_TIMEOUT;
+    for index in net.running() {
+        let url = format!("{}/health", net.nodes[index].as_ref().expect("running").url);
+        loop {
+            let health: HealthView = serde_json::from_str(&get_text(url.clone()).await).unwrap();
+            let consensus = health.consensus.expect("a validator reports its consensus");
+            let validators = consensus
+                .peers
+                .iter()
+                .filter(|peer| peer.validator.is_some_and(|key| net.validators.get(&key).is_some()))
+                .count();
+            if consensus.peer_count == count && validators as u64 == count {
+                break;
+            }
+            assert!(Instant::now() < deadline, "validator {index} has not {count} validator peers: {consensus:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The value of a metric line `name` (with its labels) in `/metrics`.
+async fn metric(net: &Testnet, index: usize, name: &str) -> f64 {
+    let text = get_text(format!("{}/metrics", net.nodes[index].as_ref().expect("running").url)).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the metrics of validator {index}:\n{text}"))
+}
+
 fn check_certificate(validators: &ValidatorSet, block: &BlockView) {
     let view = block.certificate.as_ref().unwrap_or_else(|| panic!("block {} has no certificate", block.header.height));
     let certificate = CommitCertificate {
@@ -175,7 +215,8 @@ async fn four_validators_agree_under_load_and_through_crashes() {
         net.start(index, &[]);
     }
     wait_all(&net, 2).await;
-    step("4 validators deciding");
+    wait_peers(&net, 3).await;
+    step("4 validators deciding, each with 3 validator peers");
     post_prices(&net.client(0), &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
     // Dev account 9 supplies the USDC the others borrow.
     let supply = Instruction::Deposit { asset: asset("USDC"), amount: tokens("USDC", 500_000) };
@@ -217,6 +258,14 @@ async fn four_validators_agree_under_load_and_through_crashes() {
     net.start(3, &[]);
     wait_all(&net, advanced + 2).await;
     assert_agree(&net, advanced + 2).await;
+    let received = metric(&net, 3, "parlend_consensus_sync_values_total{direction=\"received\"}").await;
+    assert!(received >= 1.0, "validator 3 caught up without value sync?");
+    let mut served = 0.0;
+    for index in 0..3 {
+        served += metric(&net, index, "parlend_consensus_sync_bytes_total{direction=\"served\"}").await;
+    }
+    assert!(served > 0.0, "no validator served blocks to validator 3");
+    wait_peers(&net, 3).await;
     step("validator 3 killed, round 1 by three, 3 restarted and caught up");
 
     // Two of four down: no quorum, nothing is decided.
@@ -277,4 +326,9 @@ async fn a_proposer_lying_about_the_state_root_is_voted_down() {
         }
     }
     assert!(decided_late >= 2, "the liar's turns should each have needed another round ({decided_late})");
+    // An honest validator counted the failed rounds, its nil prevotes
+    // against the lie, and the proposals it assembled.
+    assert!(metric(&net, 1, "parlend_consensus_rounds_failed_total").await >= 2.0);
+    assert!(metric(&net, 1, "parlend_consensus_nil_votes_total{vote=\"prevote\"}").await >= 2.0);
+    assert!(metric(&net, 1, "parlend_consensus_proposal_parts_count{source=\"peer\"}").await >= 8.0);
 }
