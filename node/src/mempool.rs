@@ -16,7 +16,10 @@
 //! - A block in progress takes transactions *in flight*: they stay known
 //!   (pending, counted in their signer's nonce) but are not taken again,
 //!   until their block commits ([`Mempool::committed`]) or is abandoned
-//!   ([`Mempool::release`]).
+//!   ([`Mempool::release`]). A validator's proposals at one height are
+//!   alternatives: each new round's starts over ([`Mempool::release_all`]),
+//!   so a block always takes a signer's transactions from its committed
+//!   nonce on.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -191,6 +194,20 @@ impl Mempool {
         }
     }
 
+    /// Puts every in-flight transaction back in line, in arrival order: a
+    /// validator proposing again at a height whose earlier rounds it
+    /// proposed for (blocks that may still be decided, or abandoned) builds
+    /// the new block as an alternative to them, from each signer's committed
+    /// nonce, not after them.
+    pub fn release_all(&mut self) {
+        for (hash, entry) in &mut self.by_hash {
+            if entry.in_flight {
+                entry.in_flight = false;
+                self.ready.insert(entry.sequence, *hash);
+            }
+        }
+    }
+
     /// A block committed: its transactions leave, their ids are remembered,
     /// and every signer whose account it changed gets its new committed
     /// nonce (`nonces`); pending transactions a foreign block made stale
@@ -326,6 +343,34 @@ mod tests {
         pool.release(&second.iter().map(VerifiedTransaction::hash).collect::<Vec<_>>());
         assert_eq!(pool.take(10).len(), 2, "released ones come back");
         assert_eq!(pool.next_nonce(&key.address()), Some(4));
+    }
+
+    #[test]
+    fn release_all_puts_every_block_in_flight_back_in_arrival_order() {
+        let (a, b) = (Keypair::from_seed(&[5; 32]), Keypair::from_seed(&[6; 32]));
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.learn(a.address(), 0);
+        pool.learn(b.address(), 3);
+        for nonce in 0..3 {
+            pool.insert(transaction(&a, nonce)).unwrap();
+            pool.insert(transaction(&b, nonce + 3)).unwrap();
+        }
+        let order = |taken: &[VerifiedTransaction]| {
+            taken.iter().map(|tx| (tx.transaction().signer == a.address(), tx.transaction().nonce)).collect::<Vec<_>>()
+        };
+        let everything = order(&pool.take(2));
+        // Two proposals at one height: the second took what the first left.
+        assert_eq!(order(&pool.take(2)), vec![(true, 1), (false, 4)]);
+        pool.release_all();
+        assert_eq!(pool.ready_len(), 6);
+        let again = pool.take(10);
+        assert_eq!(order(&again[..2]), everything);
+        assert_eq!(
+            order(&again).iter().filter(|(is_a, _)| *is_a).map(|(_, nonce)| *nonce).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(pool.next_nonce(&a.address()), Some(3));
+        assert_eq!(pool.next_nonce(&b.address()), Some(6));
     }
 
     #[test]

@@ -453,6 +453,14 @@ impl Node {
         self.mempool.lock().release(hashes);
     }
 
+    /// Puts every in-flight transaction back in line (a validator's earlier
+    /// proposals at the height it proposes for again).
+    pub(crate) fn release_in_flight(&self) {
+        let mut mempool = self.mempool.lock();
+        mempool.release_all();
+        self.metrics.mempool(mempool.len(), mempool.ready_len());
+    }
+
     /// The signer of a pending transaction.
     pub(crate) fn signer_of(&self, hash: &Hash) -> Option<Address> {
         self.mempool.lock().get(hash).map(|transaction| transaction.transaction().signer)

@@ -43,6 +43,12 @@ impl Host for NodeHost {
     }
 
     fn propose(&self) -> Result<Finalized, HostError> {
+        // The engine asks for a block once per round this node proposes
+        // in; the blocks it proposed in earlier rounds of this height are
+        // still in flight (any of them may yet be decided) but this one
+        // replaces them, on the same head: taking only what they left
+        // would start signers past their committed nonces.
+        self.node.release_in_flight();
         let app = self.node.app();
         let store: &dyn Store = &**app.store();
         let executed =
@@ -159,5 +165,115 @@ async fn relay_loop(peers: Vec<SocketAddr>, mut receiver: mpsc::Receiver<Vec<u8>
                 tracing::warn!("a validator is not keeping up; a batch is not relayed to it");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parlend_contracts::SignedTransaction;
+    use parlend_sim::workload::{WorkloadKind, rpc_workload};
+
+    use super::*;
+    use crate::node::{NodeConfig, NodeHandle};
+
+    /// Transactions per block.
+    const BLOCK: usize = 20;
+
+    fn workload(count: usize) -> parlend_sim::workload::RpcWorkload {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        rpc_workload(WorkloadKind::Transfers, count, 4, 7, now).unwrap()
+    }
+
+    /// A node whose producer never cuts a block (the host does, as the
+    /// engine would ask it to).
+    async fn start(genesis: parlend_contracts::genesis::Genesis) -> (NodeHandle, NodeHost) {
+        let mut config = NodeConfig::new(genesis);
+        config.manual_mining = true;
+        config.block_transactions_max = BLOCK;
+        let handle = Node::start(config).await.unwrap();
+        let host = NodeHost::new(handle.node.clone(), false);
+        (handle, host)
+    }
+
+    fn admit(node: &Node, transactions: &[SignedTransaction]) -> Vec<Hash> {
+        let bytes: Vec<Vec<u8>> = transactions.iter().map(SignedTransaction::encode).collect();
+        node.admit(&bytes).into_iter().map(|admitted| admitted.unwrap()).collect()
+    }
+
+    fn ids(finalized: &Finalized) -> Vec<Hash> {
+        finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect()
+    }
+
+    /// A certificate the store keeps (the host does not check it; the
+    /// engine does before `Decided`).
+    fn certificate(finalized: &Finalized) -> CommitCertificate {
+        let header = &finalized.block.header;
+        CommitCertificate { height: header.height, round: 0, block_hash: header.hash(), signatures: Vec::new() }
+    }
+
+    /// How many of `admitted` are committed; every other one must still
+    /// be pending: nothing admitted is ever lost.
+    fn committed(node: &Node, admitted: &[Hash]) -> usize {
+        let pending = node.pending(admitted);
+        admitted
+            .iter()
+            .filter(|hash| {
+                let location = node.app().store().tx_location(hash).unwrap();
+                assert!(location.is_some() || pending.contains_key(hash), "{hash} was admitted, then lost");
+                location.is_some()
+            })
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn proposals_of_later_rounds_and_foreign_blocks_lose_nothing() {
+        let workload = workload(3 * BLOCK);
+        let (node, host) = start(workload.genesis.clone()).await;
+        let (peer, peer_host) = start(workload.genesis.clone()).await;
+        let admitted = admit(&node.node, &workload.transactions);
+        // The relay brought the peer only the first half block.
+        admit(&peer.node, &workload.transactions[..BLOCK / 2]);
+
+        // Height 1: this node proposes at round 0, the round times out, and
+        // it proposes again four rounds later: the same transactions, from
+        // each signer's committed nonce (not what round 0 left over).
+        let round_0 = host.propose().unwrap();
+        assert_eq!(ids(&round_0), admitted[..BLOCK]);
+        let round_4 = host.propose().unwrap();
+        assert_eq!(ids(&round_4), admitted[..BLOCK]);
+        assert_eq!(committed(&node.node, &admitted), 0);
+
+        // The peer's block is decided instead.
+        let foreign = peer_host.propose().unwrap();
+        let executed = host.execute_proposed(&foreign.block).unwrap();
+        assert_eq!(executed.block.header, foreign.block.header);
+        let cert = certificate(&foreign);
+        host.commit(executed, &cert).unwrap();
+        peer_host.commit(foreign, &cert).unwrap();
+        host.abandon(&round_0.block);
+        host.abandon(&round_4.block);
+        assert_eq!(committed(&node.node, &admitted), BLOCK / 2);
+
+        // Height 2: round 0's block is decided after round 1's was proposed.
+        let round_0 = host.propose().unwrap();
+        assert_eq!(ids(&round_0), admitted[BLOCK / 2..BLOCK / 2 + BLOCK]);
+        let round_1 = host.propose().unwrap();
+        assert_eq!(ids(&round_1), ids(&round_0));
+        let cert = certificate(&round_0);
+        host.commit(round_0, &cert).unwrap();
+        host.abandon(&round_1.block);
+        assert_eq!(committed(&node.node, &admitted), BLOCK / 2 + BLOCK);
+
+        // The rest commits: every transaction admitted is in a block.
+        while !node.node.pending(&admitted).is_empty() {
+            let block = host.propose().unwrap();
+            assert!(!block.block.transactions.is_empty());
+            let cert = certificate(&block);
+            host.commit(block, &cert).unwrap();
+        }
+        assert_eq!(committed(&node.node, &admitted), admitted.len());
+        drop((host, peer_host));
+        peer.shutdown().await;
+        node.shutdown().await;
     }
 }
