@@ -15,6 +15,9 @@
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
 //! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
 //! | `parlend_block_serial_fallbacks` | counter | blocks the parallel executor ran serially (too small or too little parallelism) |
+//! | `parlend_relay_transactions{outcome}` | counter | validators: transactions relayed to other validators, per peer: `accepted`, `already_known`, `refused_nonce`, `refused_full`, `refused_other` (the peer's verdict), `dropped_queue_full` (not queued: the peer's relay queue was full), `dropped_unreachable` (the peer could not take the call for the whole retry time) |
+//! | `parlend_relay_batches` | counter | validators: `relayTransactions` calls made |
+//! | `parlend_relay_queued_transactions` | gauge | validators: transactions waiting to be relayed, all peers' queues together |
 //! | `parlend_http_rejected{reason}` | counter | requests answered and connections closed by the HTTP layer: `shed`, `timeout`, `too_large`, `body_timeout`, `connection_refused`, `connection_evicted` |
 //!
 //! A validator adds its consensus metrics (`parlend_consensus_*`: rounds,
@@ -43,6 +46,74 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
+
+/// The relay's metrics (validator mode), registered when it starts.
+#[derive(Clone, Default)]
+pub struct RelayMetrics {
+    transactions: Family<Labels, Counter>,
+    batches: Counter,
+    queued: Gauge,
+}
+
+impl RelayMetrics {
+    /// Counts transactions queued for a peer.
+    pub fn queued(&self, count: usize) {
+        self.queued.inc_by(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts transactions taken from a peer's queue for a call.
+    pub fn dequeued(&self, count: usize) {
+        self.batches.inc();
+        self.queued.dec_by(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a peer's verdicts on a delivered batch.
+    pub fn delivered(&self, outcomes: &[parlend_rpc::types::SendOutcome]) {
+        for outcome in outcomes {
+            let label = match &outcome.error {
+                None => "accepted",
+                Some(error) if error.code == parlend_rpc::error::ALREADY_KNOWN => "already_known",
+                Some(error)
+                    if [parlend_rpc::error::NONCE_TOO_LOW, parlend_rpc::error::NONCE_TOO_HIGH]
+                        .contains(&error.code) =>
+                {
+                    "refused_nonce"
+                }
+                Some(error)
+                    if [parlend_rpc::error::MEMPOOL_FULL, parlend_rpc::error::SIGNER_QUEUE_FULL]
+                        .contains(&error.code) =>
+                {
+                    "refused_full"
+                }
+                Some(_) => "refused_other",
+            };
+            self.transactions.get_or_create(&vec![("outcome", label)]).inc();
+        }
+    }
+
+    /// Counts transactions not queued for a peer: its queue was full.
+    pub fn dropped_queue_full(&self, count: usize) {
+        if count > 0 {
+            self.transactions.get_or_create(&vec![("outcome", "dropped_queue_full")]).inc_by(count as u64);
+        }
+    }
+
+    /// Counts transactions of a batch dropped after the peer could not
+    /// take it for the whole retry time.
+    pub fn dropped_unreachable(&self, count: usize) {
+        self.transactions.get_or_create(&vec![("outcome", "dropped_unreachable")]).inc_by(count as u64);
+    }
+
+    /// A count by outcome (tests).
+    pub fn count(&self, outcome: &'static str) -> u64 {
+        self.transactions.get_or_create(&vec![("outcome", outcome)]).get()
+    }
+
+    /// Calls made (tests).
+    pub fn batches(&self) -> u64 {
+        self.batches.get()
+    }
+}
 
 /// Time one block spent in each phase.
 #[derive(Debug, Clone, Copy, Default)]
@@ -234,6 +305,24 @@ impl Metrics {
     /// Registers a validator's consensus metrics beside these.
     pub fn register_consensus(&self, consensus: &parlend_consensus::metrics::ConsensusMetrics) {
         consensus.register(&mut self.registry.lock());
+    }
+
+    /// The relay's metrics, registered beside these.
+    pub fn register_relay(&self) -> RelayMetrics {
+        let relay = RelayMetrics::default();
+        let mut registry = self.registry.lock();
+        registry.register(
+            "relay_transactions",
+            "Transactions relayed to other validators (once per peer), by outcome",
+            relay.transactions.clone(),
+        );
+        registry.register("relay_batches", "relayTransactions calls made to other validators", relay.batches.clone());
+        registry.register(
+            "relay_queued_transactions",
+            "Transactions waiting to be relayed, all peers' queues together",
+            relay.queued.clone(),
+        );
+        relay
     }
 
     /// Counts a request the HTTP layer answered itself.

@@ -40,7 +40,8 @@ use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
 use crate::proving::{ProvingError, ProvingReader};
-use crate::validator::{NodeHost, Relay};
+use crate::relay::{Relay, RelayLimits};
+use crate::validator::NodeHost;
 use parlend_app::certificate::{CommitCertificate, ValidatorSet};
 use parlend_app::{App, AppError};
 use parlend_consensus::{ConsensusStatus, RunningValidator, ValidatorConfig, ValidatorError};
@@ -374,6 +375,13 @@ impl Node {
     /// (committed nonces and recent ids come from memory). Wakes the
     /// producer when the mempool stops being empty or fills a block.
     pub fn admit(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        self.admit_from(transactions, None)
+    }
+
+    /// [`Node::admit`], queueing what is admitted on `relay` before the
+    /// mempool is let go, so the relay sees each signer's transactions in
+    /// the order the mempool took them, whichever call carried them.
+    fn admit_from(&self, transactions: &[Vec<u8>], relay: Option<&Relay>) -> Vec<Result<Hash, ApiError>> {
         let started = Instant::now();
         let checked: Vec<Result<VerifiedTransaction, RejectReason>> = if transactions.len() >= PARALLEL_ADMISSION_MIN {
             self.admission.install(|| transactions.par_iter().map(|bytes| self.app.check_transaction(bytes)).collect())
@@ -395,6 +403,15 @@ impl Node {
                     }
                 })
                 .collect();
+            if let Some(relay) = relay {
+                let admitted: Vec<&Vec<u8>> = transactions
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, result)| result.is_ok())
+                    .map(|(bytes, _)| bytes)
+                    .collect();
+                relay.push(&admitted);
+            }
             let after = mempool.ready_len();
             (results, (before == 0 && after > 0) || (before < full && after >= full), (mempool.len(), after))
         };
@@ -761,7 +778,8 @@ async fn start_validator(node: &Arc<Node>) -> Result<Option<RunningValidator>, S
     let _ = node.consensus.set(running.status_handle());
     node.metrics.register_consensus(running.metrics());
     if !config.relay_to.is_empty() {
-        let _ = node.relay.set(Relay::start(config.relay_to.clone()));
+        let metrics = node.metrics.register_relay();
+        let _ = node.relay.set(Relay::start(&config.relay_to, RelayLimits::default(), metrics));
     }
     Ok(Some(running))
 }
@@ -834,13 +852,7 @@ impl NodeApi for Node {
     }
 
     fn submit_batch(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
-        let results = self.admit(transactions);
-        if let Some(relay) = self.relay.get() {
-            for (bytes, _) in transactions.iter().zip(&results).filter(|(_, result)| result.is_ok()) {
-                relay.push(bytes.clone());
-            }
-        }
-        results
+        self.admit_from(transactions, self.relay.get())
     }
 
     fn relay(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {

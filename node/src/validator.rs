@@ -1,12 +1,12 @@
-//! Validator mode: the node as the consensus engine's host, and the relay
-//! that shares submitted transactions with the other validators.
+//! Validator mode: the node as the consensus engine's host (the relay that
+//! shares submitted transactions with the other validators is
+//! [`crate::relay`]).
 //!
 //! In validator mode no producer thread cuts blocks: the engine asks this
 //! node for a block when it proposes ([`Host::propose`]), to execute the
 //! blocks others propose ([`Host::execute_proposed`]) and to commit what
 //! the validators decided, with its certificate ([`Host::commit`]).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,6 @@ use parlend_consensus::host::{Host, HostError};
 use parlend_contracts::{Block, VerifiedTransaction};
 use parlend_ledger::Hash;
 use parlend_store::{ChainHead, Store};
-use tokio::sync::mpsc;
 
 use crate::metrics::BlockTimings;
 use crate::node::Node;
@@ -103,68 +102,6 @@ impl Host for NodeHost {
             reason: error.to_string(),
         })?;
         Ok(Some((bytes, certificate)))
-    }
-}
-
-/// Transactions per relayed call.
-const RELAY_BATCH_MAX: usize = 1_000;
-
-/// Transactions waiting to be relayed, at most; beyond it the newest are
-/// not relayed (they still reach a block when this node proposes).
-pub const RELAY_QUEUE_MAX: usize = 100_000;
-
-/// Sends transactions this node admitted from clients to the other
-/// validators' RPC (`relayTransactions`, which does not relay again), so
-/// whichever validator proposes next can include them.
-pub struct Relay {
-    queue: mpsc::Sender<Vec<u8>>,
-}
-
-impl Relay {
-    /// Starts relaying to `peers` (their RPC addresses).
-    pub fn start(peers: Vec<SocketAddr>) -> Relay {
-        let (queue, receiver) = mpsc::channel(RELAY_QUEUE_MAX);
-        tokio::spawn(relay_loop(peers, receiver));
-        Relay { queue }
-    }
-
-    /// Queues an admitted transaction.
-    pub fn push(&self, transaction: Vec<u8>) {
-        if self.queue.try_send(transaction).is_err() {
-            tracing::warn!("the relay queue is full; a transaction is not relayed");
-        }
-    }
-}
-
-/// Batches queued per peer, at most, before a slow peer misses some.
-const PEER_BATCHES_MAX: usize = 64;
-
-async fn relay_loop(peers: Vec<SocketAddr>, mut receiver: mpsc::Receiver<Vec<u8>>) {
-    // One task per peer sends its batches in order: a signer's nonces must
-    // reach each mempool in sequence.
-    let senders: Vec<mpsc::Sender<Arc<Vec<Vec<u8>>>>> = peers
-        .into_iter()
-        .filter_map(|peer| {
-            let client = parlend_rpc::client::Client::new(&format!("http://{peer}")).ok()?;
-            let (sender, mut batches) = mpsc::channel::<Arc<Vec<Vec<u8>>>>(PEER_BATCHES_MAX);
-            tokio::spawn(async move {
-                while let Some(batch) = batches.recv().await {
-                    if let Err(error) = client.relay(&batch).await {
-                        tracing::debug!(%peer, %error, "relaying transactions to a validator failed");
-                    }
-                }
-            });
-            Some(sender)
-        })
-        .collect();
-    let mut batch = Vec::with_capacity(RELAY_BATCH_MAX);
-    while receiver.recv_many(&mut batch, RELAY_BATCH_MAX).await > 0 {
-        let transactions = Arc::new(std::mem::take(&mut batch));
-        for sender in &senders {
-            if sender.try_send(transactions.clone()).is_err() {
-                tracing::warn!("a validator is not keeping up; a batch is not relayed to it");
-            }
-        }
     }
 }
 
