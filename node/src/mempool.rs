@@ -34,6 +34,10 @@ pub const SIGNERS_MAX: usize = 1_000_000;
 /// Most recently committed transaction ids remembered for dedup.
 pub const RECENT_COMMITTED_MAX: usize = 200_000;
 
+/// Most dropped transaction ids remembered with the reason (for
+/// `getTransactionStatus`); the oldest are forgotten first.
+pub const DROPPED_MAX: usize = 100_000;
+
 /// Mempool bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MempoolLimits {
@@ -76,6 +80,9 @@ pub struct Mempool {
     /// Recently committed ids, and the blocks' id lists in commit order.
     recent: HashSet<Hash>,
     recent_blocks: VecDeque<Vec<Hash>>,
+    /// Transactions dropped without being committed, why, and their order.
+    dropped: HashMap<Hash, RejectReason>,
+    dropped_order: VecDeque<Hash>,
 }
 
 impl Mempool {
@@ -89,6 +96,8 @@ impl Mempool {
             next_sequence: 0,
             recent: HashSet::new(),
             recent_blocks: VecDeque::new(),
+            dropped: HashMap::new(),
+            dropped_order: VecDeque::new(),
         }
     }
 
@@ -115,6 +124,12 @@ impl Mempool {
     /// Whether `hash` was committed recently (see [`RECENT_COMMITTED_MAX`]).
     pub fn recently_committed(&self, hash: &Hash) -> bool {
         self.recent.contains(hash)
+    }
+
+    /// Why `hash` was dropped without being committed, if it was recently
+    /// (see [`DROPPED_MAX`]).
+    pub fn dropped(&self, hash: &Hash) -> Option<&RejectReason> {
+        self.dropped.get(hash)
     }
 
     /// A pending transaction.
@@ -161,6 +176,7 @@ impl Mempool {
             return Err(RejectReason::MempoolFull { capacity: self.limits.capacity });
         }
         state.queue.push_back(hash);
+        self.dropped.remove(&hash);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.ready.insert(sequence, hash);
@@ -211,14 +227,16 @@ impl Mempool {
     /// A block committed: its transactions leave, their ids are remembered,
     /// and every signer whose account it changed gets its new committed
     /// nonce (`nonces`); pending transactions a foreign block made stale
-    /// (nonce below the committed one) are dropped.
-    pub fn committed(&mut self, hashes: &[Hash], nonces: &[(Address, u64)]) {
+    /// (nonce below the committed one) are dropped, with the reason kept
+    /// ([`Mempool::dropped`]). Returns how many were dropped.
+    pub fn committed(&mut self, hashes: &[Hash], nonces: &[(Address, u64)]) -> usize {
         self.remove(hashes);
+        let mut dropped = 0;
         for (signer, committed) in nonces {
             if let Some(state) = self.signers.get_mut(signer) {
                 state.committed = *committed;
             }
-            self.drop_stale(signer);
+            dropped += self.drop_stale(signer);
         }
         self.recent.extend(hashes.iter().copied());
         self.recent_blocks.push_back(hashes.to_vec());
@@ -228,21 +246,39 @@ impl Mempool {
                 self.recent.remove(&hash);
             }
         }
+        dropped
     }
 
     /// Drops `signer`'s pending transactions whose nonce is below its
-    /// committed nonce (only a foreign block can cause that).
-    fn drop_stale(&mut self, signer: &Address) {
-        let Some(state) = self.signers.get(signer) else { return };
-        let stale: Vec<Hash> = state
+    /// committed nonce (only a foreign block can cause that: it used the
+    /// nonce for another transaction); returns how many.
+    fn drop_stale(&mut self, signer: &Address) -> usize {
+        let Some(state) = self.signers.get(signer) else { return 0 };
+        let committed = state.committed;
+        let stale: Vec<(Hash, u64)> = state
             .queue
             .iter()
-            .filter(|hash| {
-                self.by_hash.get(hash).is_some_and(|entry| entry.transaction.transaction().nonce < state.committed)
+            .filter_map(|hash| {
+                let nonce = self.by_hash.get(hash)?.transaction.transaction().nonce;
+                (nonce < committed).then_some((*hash, nonce))
             })
-            .copied()
             .collect();
-        self.remove(&stale);
+        for (hash, nonce) in &stale {
+            self.record_dropped(*hash, RejectReason::NonceTooLow { expected: committed, got: *nonce });
+        }
+        self.remove(&stale.iter().map(|(hash, _)| *hash).collect::<Vec<_>>());
+        stale.len()
+    }
+
+    /// Remembers why a transaction left without being committed.
+    fn record_dropped(&mut self, hash: Hash, reason: RejectReason) {
+        if self.dropped.insert(hash, reason).is_none() {
+            self.dropped_order.push_back(hash);
+        }
+        while self.dropped_order.len() > DROPPED_MAX {
+            let Some(oldest) = self.dropped_order.pop_front() else { break };
+            self.dropped.remove(&oldest);
+        }
     }
 
     /// Removes transactions (committed ones, or ones evicted).
@@ -260,13 +296,25 @@ impl Mempool {
     }
 
     /// Removes every pending transaction of `signer` (after one of them
-    /// turned out invalid, the rest cannot be valid either), and forgets its
-    /// committed nonce, to be read again.
-    pub fn evict_signer(&mut self, signer: &Address) {
+    /// turned out invalid, the rest cannot be valid either), each recorded
+    /// as dropped for its nonce against `expected` (the account's next
+    /// nonce in the state the block ran on), and forgets its committed
+    /// nonce, to be read again. Returns how many were removed.
+    pub fn evict_signer(&mut self, signer: &Address, expected: u64) -> usize {
         let hashes: Vec<Hash> =
             self.signers.get(signer).map(|state| state.queue.iter().copied().collect()).unwrap_or_default();
+        for hash in &hashes {
+            let Some(got) = self.by_hash.get(hash).map(|entry| entry.transaction.transaction().nonce) else { continue };
+            let reason = if got < expected {
+                RejectReason::NonceTooLow { expected, got }
+            } else {
+                RejectReason::NonceTooHigh { expected, got }
+            };
+            self.record_dropped(*hash, reason);
+        }
         self.remove(&hashes);
         self.signers.remove(signer);
+        hashes.len()
     }
 
     /// Removes everything, committed nonces and recent ids included (the
@@ -277,6 +325,8 @@ impl Mempool {
         self.signers.clear();
         self.recent.clear();
         self.recent_blocks.clear();
+        self.dropped.clear();
+        self.dropped_order.clear();
     }
 }
 
@@ -380,10 +430,13 @@ mod tests {
         pool.learn(key.address(), 0);
         pool.insert(transaction(&key, 0)).unwrap();
         pool.insert(transaction(&key, 1)).unwrap();
+        let (first, second) = (transaction(&key, 0), transaction(&key, 1));
         // Another validator's block used nonces 0 and 1 with other transactions.
-        pool.committed(&[], &[(key.address(), 2)]);
+        assert_eq!(pool.committed(&[], &[(key.address(), 2)]), 2);
         assert!(pool.is_empty());
         assert_eq!(pool.next_nonce(&key.address()), Some(2));
+        assert_eq!(pool.dropped(&first.hash()), Some(&RejectReason::NonceTooLow { expected: 2, got: 0 }));
+        assert_eq!(pool.dropped(&second.hash()), Some(&RejectReason::NonceTooLow { expected: 2, got: 1 }));
     }
 
     #[test]
@@ -400,9 +453,16 @@ mod tests {
         pool.insert(transaction(&b, 0)).unwrap();
         assert_eq!(pool.insert(transaction(&b, 1)), Err(RejectReason::MempoolFull { capacity: 3 }));
         assert_eq!(pool.len(), 3);
-        pool.evict_signer(&a.address());
+        assert_eq!(pool.evict_signer(&a.address(), 1), 2);
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.next_nonce(&a.address()), None, "forgotten, to be read again");
+        let evicted = transaction(&a, 0).hash();
+        assert_eq!(pool.dropped(&evicted), Some(&RejectReason::NonceTooLow { expected: 1, got: 0 }));
+        assert_eq!(pool.dropped(&transaction(&a, 1).hash()), Some(&RejectReason::NonceTooHigh { expected: 1, got: 1 }));
+        // Sent again (with the account's nonce read afresh), it is pending, not dropped.
+        pool.learn(a.address(), 0);
+        pool.insert(transaction(&a, 0)).unwrap();
+        assert_eq!(pool.dropped(&evicted), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | `parlend_transactions_rejected{reason}` | counter | submissions refused at admission (`mempool_full`, `nonce`, `signature`, ...) |
 //! | `parlend_mempool_transactions` | gauge | pending transactions (in blocks in progress included) |
 //! | `parlend_mempool_ready_transactions` | gauge | pending transactions no block has taken yet |
+//! | `parlend_mempool_dropped{reason}` | counter | pending transactions dropped without being committed (`getTransactionStatus` says `dropped`, with the code): `stale_nonce` (a block from another validator used the nonce), `evicted` (their signer's nonces were out of order in a block: a bug) |
 //! | `parlend_admission_seconds_per_transaction` | histogram | admission time per transaction of each `sendTransaction(s)` call (decode, signatures, mempool) |
 //! | `parlend_block_fill_ratio` | histogram | transactions per block over the block's capacity |
 //! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `commit` |
@@ -135,6 +136,7 @@ pub struct Metrics {
     rejected: Family<Labels, Counter>,
     mempool: Gauge,
     mempool_ready: Gauge,
+    dropped: Family<Labels, Counter>,
     admission: Histogram,
     block_fill: Histogram,
     phases: Family<Labels, Histogram>,
@@ -163,6 +165,7 @@ impl Metrics {
             rejected: Family::default(),
             mempool: Gauge::default(),
             mempool_ready: Gauge::default(),
+            dropped: Family::default(),
             // 100 ns to about 1.6 s per transaction.
             admission: Histogram::new(exponential_buckets(0.000_000_1, 2.0, 24)),
             // 1/1024 to 1 of a block.
@@ -190,6 +193,11 @@ impl Metrics {
                 "mempool_ready_transactions",
                 "Pending transactions no block has taken yet",
                 metrics.mempool_ready.clone(),
+            );
+            registry.register(
+                "mempool_dropped",
+                "Pending transactions dropped without being committed, by reason",
+                metrics.dropped.clone(),
             );
             registry.register(
                 "admission_seconds_per_transaction",
@@ -295,6 +303,15 @@ impl Metrics {
     pub fn mempool(&self, pending: usize, ready: usize) {
         self.mempool.set(i64::try_from(pending).unwrap_or(i64::MAX));
         self.mempool_ready.set(i64::try_from(ready).unwrap_or(i64::MAX));
+    }
+
+    /// Counts pending transactions dropped without being committed:
+    /// `stale_nonce` (a block from another validator used the nonce) or
+    /// `evicted` (their signer's nonces were out of order in a block).
+    pub fn dropped(&self, reason: &'static str, count: usize) {
+        if count > 0 {
+            self.dropped.get_or_create(&vec![("reason", reason)]).inc_by(count as u64);
+        }
     }
 
     /// Sets the head height (after a revert).

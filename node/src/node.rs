@@ -23,11 +23,11 @@ use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalancesView, BlockExecutionView, BlockParams, BlockView, CertificateView,
-    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView, EventsParams,
-    EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
-    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, Proven,
-    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, StateProofsView,
-    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
+    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView, ErrorView,
+    EventsParams, EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
+    LiquidatableParams, LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams,
+    ProofView, Proven, ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView,
+    StateProofsView, TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -483,12 +483,14 @@ impl Node {
         self.mempool.lock().get(hash).map(|transaction| transaction.transaction().signer)
     }
 
-    /// Drops `signer`'s pending transactions and puts the rest of an
-    /// abandoned block back in line.
-    pub(crate) fn evict(&self, signer: Option<Address>, block: &[Hash]) {
+    /// Drops `signer`'s pending transactions (recorded as dropped for
+    /// their nonces against `expected`) and puts the rest of an abandoned
+    /// block back in line.
+    pub(crate) fn evict(&self, signer: Option<Address>, expected: u64, block: &[Hash]) {
         let mut mempool = self.mempool.lock();
         if let Some(signer) = signer {
-            mempool.evict_signer(&signer);
+            let evicted = mempool.evict_signer(&signer, expected);
+            self.metrics.dropped("evicted", evicted);
         }
         mempool.release(block);
     }
@@ -518,7 +520,8 @@ impl Node {
     ) {
         {
             let mut mempool = self.mempool.lock();
-            mempool.committed(hashes, nonces);
+            let stale = mempool.committed(hashes, nonces);
+            self.metrics.dropped("stale_nonce", stale);
             self.metrics.mempool(mempool.len(), mempool.ready_len());
         }
         self.metrics.block_committed(head.height, receipts, stats, timings, self.config.block_transactions_max);
@@ -951,17 +954,25 @@ impl NodeApi for Node {
         // block is committed, so checking the store first never misses it.
         if let Some(receipt) = self.receipt_view(hash)? {
             let status = if receipt.outcome.is_success() { TxState::Committed } else { TxState::Failed };
-            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt) });
+            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt), error: None });
         }
-        if self.mempool.lock().contains(hash) {
-            return Ok(TxStatusView { hash: *hash, status: TxState::Pending, receipt: None });
+        {
+            let mempool = self.mempool.lock();
+            if mempool.contains(hash) {
+                return Ok(TxStatusView { hash: *hash, status: TxState::Pending, receipt: None, error: None });
+            }
+            if let Some(reason) = mempool.dropped(hash) {
+                let error = ApiError::from(reason.clone());
+                let error = Some(ErrorView { code: error.code(), message: error.to_string() });
+                return Ok(TxStatusView { hash: *hash, status: TxState::Dropped, receipt: None, error });
+            }
         }
         // It may have been committed between the two checks.
         if let Some(receipt) = self.receipt_view(hash)? {
             let status = if receipt.outcome.is_success() { TxState::Committed } else { TxState::Failed };
-            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt) });
+            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt), error: None });
         }
-        Ok(TxStatusView { hash: *hash, status: TxState::Unknown, receipt: None })
+        Ok(TxStatusView { hash: *hash, status: TxState::Unknown, receipt: None, error: None })
     }
 
     fn account(&self, address: &Address) -> Result<AccountView, ApiError> {

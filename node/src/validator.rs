@@ -213,4 +213,59 @@ mod tests {
         peer.shutdown().await;
         node.shutdown().await;
     }
+
+    /// A dev-chain transfer of `amount` base units of USDC to dev account 9.
+    fn transfer(key: &parlend_ledger::Keypair, nonce: u64, amount: u128) -> SignedTransaction {
+        use parlend_ledger::{Access, AccessMode, AccessSet, Amount, AssetId, StateKey};
+        let (from, to, asset) =
+            (key.address(), parlend_contracts::dev::dev_keypair(9).address(), AssetId::from_static("USDC"));
+        let access = AccessSet::from_unsorted([
+            Access { key: StateKey::Config, mode: AccessMode::Read },
+            Access { key: StateKey::Account { owner: from }, mode: AccessMode::Write },
+            Access { key: StateKey::Balance { owner: from, asset }, mode: AccessMode::Delta },
+            Access { key: StateKey::Balance { owner: to, asset }, mode: AccessMode::Delta },
+        ])
+        .unwrap();
+        parlend_contracts::Transaction {
+            chain_id: parlend_contracts::dev::DEV_CHAIN_ID,
+            signer: from,
+            nonce,
+            access,
+            instructions: vec![parlend_contracts::Instruction::Transfer { to, asset, amount: Amount(amount) }],
+        }
+        .sign(key)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_whose_nonce_another_block_used_is_reported_dropped_with_its_code() {
+        use parlend_rpc::NodeApi;
+        use parlend_rpc::types::TxState;
+        let genesis = parlend_contracts::dev::dev_genesis();
+        let (node, host) = start(genesis.clone()).await;
+        let (peer, peer_host) = start(genesis).await;
+        let key = parlend_contracts::dev::dev_keypair(1);
+        // The signer sent two transactions with nonce 0 (and one with
+        // nonce 1 after the first) to two validators.
+        let mine = admit(&node.node, &[transfer(&key, 0, 1), transfer(&key, 1, 1)]);
+        admit(&peer.node, &[transfer(&key, 0, 2)]);
+        let round_0 = host.propose().unwrap();
+        let foreign = peer_host.propose().unwrap();
+        let executed = host.execute_proposed(&foreign.block).unwrap();
+        host.commit(executed, &certificate(&foreign)).unwrap();
+        host.abandon(&round_0.block);
+        let status = node.node.transaction_status(&mine[0]).unwrap();
+        assert_eq!(status.status, TxState::Dropped);
+        let error = status.error.unwrap();
+        assert_eq!(error.code, parlend_rpc::error::NONCE_TOO_LOW, "{}", error.message);
+        // Its successor still commits (nonce 1 follows the peer's nonce 0).
+        assert_eq!(node.node.transaction_status(&mine[1]).unwrap().status, TxState::Pending);
+        let next = host.propose().unwrap();
+        assert_eq!(ids(&next), vec![mine[1]]);
+        let cert = certificate(&next);
+        host.commit(next, &cert).unwrap();
+        assert_eq!(node.node.transaction_status(&mine[1]).unwrap().status, TxState::Committed);
+        drop((host, peer_host));
+        peer.shutdown().await;
+        node.shutdown().await;
+    }
 }
