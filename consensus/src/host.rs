@@ -36,7 +36,9 @@ pub trait Host: Send + Sync + 'static {
 
     /// Builds the next block on the head from pending transactions (its
     /// transactions stay in flight until [`Host::commit`] or
-    /// [`Host::abandon`]).
+    /// [`Host::abandon`]). Called again at the same height (a later round
+    /// this node proposes in), it builds an alternative to the earlier
+    /// proposals, which stay in flight too: whichever is decided commits.
     fn propose(&self) -> Result<Finalized, HostError>;
 
     /// Executes a block another validator proposed on the head: the

@@ -23,5 +23,6 @@ pub mod metrics;
 pub mod node;
 pub mod producer;
 mod proving;
+pub mod relay;
 pub mod risk;
 pub mod validator;

@@ -16,7 +16,10 @@
 //! - A block in progress takes transactions *in flight*: they stay known
 //!   (pending, counted in their signer's nonce) but are not taken again,
 //!   until their block commits ([`Mempool::committed`]) or is abandoned
-//!   ([`Mempool::release`]).
+//!   ([`Mempool::release`]). A validator's proposals at one height are
+//!   alternatives: each new round's starts over ([`Mempool::release_all`]),
+//!   so a block always takes a signer's transactions from its committed
+//!   nonce on.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -30,6 +33,10 @@ pub const SIGNERS_MAX: usize = 1_000_000;
 
 /// Most recently committed transaction ids remembered for dedup.
 pub const RECENT_COMMITTED_MAX: usize = 200_000;
+
+/// Most dropped transaction ids remembered with the reason (for
+/// `getTransactionStatus`); the oldest are forgotten first.
+pub const DROPPED_MAX: usize = 100_000;
 
 /// Mempool bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +80,9 @@ pub struct Mempool {
     /// Recently committed ids, and the blocks' id lists in commit order.
     recent: HashSet<Hash>,
     recent_blocks: VecDeque<Vec<Hash>>,
+    /// Transactions dropped without being committed, why, and their order.
+    dropped: HashMap<Hash, RejectReason>,
+    dropped_order: VecDeque<Hash>,
 }
 
 impl Mempool {
@@ -86,6 +96,8 @@ impl Mempool {
             next_sequence: 0,
             recent: HashSet::new(),
             recent_blocks: VecDeque::new(),
+            dropped: HashMap::new(),
+            dropped_order: VecDeque::new(),
         }
     }
 
@@ -112,6 +124,12 @@ impl Mempool {
     /// Whether `hash` was committed recently (see [`RECENT_COMMITTED_MAX`]).
     pub fn recently_committed(&self, hash: &Hash) -> bool {
         self.recent.contains(hash)
+    }
+
+    /// Why `hash` was dropped without being committed, if it was recently
+    /// (see [`DROPPED_MAX`]).
+    pub fn dropped(&self, hash: &Hash) -> Option<&RejectReason> {
+        self.dropped.get(hash)
     }
 
     /// A pending transaction.
@@ -158,6 +176,7 @@ impl Mempool {
             return Err(RejectReason::MempoolFull { capacity: self.limits.capacity });
         }
         state.queue.push_back(hash);
+        self.dropped.remove(&hash);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.ready.insert(sequence, hash);
@@ -191,17 +210,33 @@ impl Mempool {
         }
     }
 
+    /// Puts every in-flight transaction back in line, in arrival order: a
+    /// validator proposing again at a height whose earlier rounds it
+    /// proposed for (blocks that may still be decided, or abandoned) builds
+    /// the new block as an alternative to them, from each signer's committed
+    /// nonce, not after them.
+    pub fn release_all(&mut self) {
+        for (hash, entry) in &mut self.by_hash {
+            if entry.in_flight {
+                entry.in_flight = false;
+                self.ready.insert(entry.sequence, *hash);
+            }
+        }
+    }
+
     /// A block committed: its transactions leave, their ids are remembered,
     /// and every signer whose account it changed gets its new committed
     /// nonce (`nonces`); pending transactions a foreign block made stale
-    /// (nonce below the committed one) are dropped.
-    pub fn committed(&mut self, hashes: &[Hash], nonces: &[(Address, u64)]) {
+    /// (nonce below the committed one) are dropped, with the reason kept
+    /// ([`Mempool::dropped`]). Returns how many were dropped.
+    pub fn committed(&mut self, hashes: &[Hash], nonces: &[(Address, u64)]) -> usize {
         self.remove(hashes);
+        let mut dropped = 0;
         for (signer, committed) in nonces {
             if let Some(state) = self.signers.get_mut(signer) {
                 state.committed = *committed;
             }
-            self.drop_stale(signer);
+            dropped += self.drop_stale(signer);
         }
         self.recent.extend(hashes.iter().copied());
         self.recent_blocks.push_back(hashes.to_vec());
@@ -211,21 +246,39 @@ impl Mempool {
                 self.recent.remove(&hash);
             }
         }
+        dropped
     }
 
     /// Drops `signer`'s pending transactions whose nonce is below its
-    /// committed nonce (only a foreign block can cause that).
-    fn drop_stale(&mut self, signer: &Address) {
-        let Some(state) = self.signers.get(signer) else { return };
-        let stale: Vec<Hash> = state
+    /// committed nonce (only a foreign block can cause that: it used the
+    /// nonce for another transaction); returns how many.
+    fn drop_stale(&mut self, signer: &Address) -> usize {
+        let Some(state) = self.signers.get(signer) else { return 0 };
+        let committed = state.committed;
+        let stale: Vec<(Hash, u64)> = state
             .queue
             .iter()
-            .filter(|hash| {
-                self.by_hash.get(hash).is_some_and(|entry| entry.transaction.transaction().nonce < state.committed)
+            .filter_map(|hash| {
+                let nonce = self.by_hash.get(hash)?.transaction.transaction().nonce;
+                (nonce < committed).then_some((*hash, nonce))
             })
-            .copied()
             .collect();
-        self.remove(&stale);
+        for (hash, nonce) in &stale {
+            self.record_dropped(*hash, RejectReason::NonceTooLow { expected: committed, got: *nonce });
+        }
+        self.remove(&stale.iter().map(|(hash, _)| *hash).collect::<Vec<_>>());
+        stale.len()
+    }
+
+    /// Remembers why a transaction left without being committed.
+    fn record_dropped(&mut self, hash: Hash, reason: RejectReason) {
+        if self.dropped.insert(hash, reason).is_none() {
+            self.dropped_order.push_back(hash);
+        }
+        while self.dropped_order.len() > DROPPED_MAX {
+            let Some(oldest) = self.dropped_order.pop_front() else { break };
+            self.dropped.remove(&oldest);
+        }
     }
 
     /// Removes transactions (committed ones, or ones evicted).
@@ -243,13 +296,25 @@ impl Mempool {
     }
 
     /// Removes every pending transaction of `signer` (after one of them
-    /// turned out invalid, the rest cannot be valid either), and forgets its
-    /// committed nonce, to be read again.
-    pub fn evict_signer(&mut self, signer: &Address) {
+    /// turned out invalid, the rest cannot be valid either), each recorded
+    /// as dropped for its nonce against `expected` (the account's next
+    /// nonce in the state the block ran on), and forgets its committed
+    /// nonce, to be read again. Returns how many were removed.
+    pub fn evict_signer(&mut self, signer: &Address, expected: u64) -> usize {
         let hashes: Vec<Hash> =
             self.signers.get(signer).map(|state| state.queue.iter().copied().collect()).unwrap_or_default();
+        for hash in &hashes {
+            let Some(got) = self.by_hash.get(hash).map(|entry| entry.transaction.transaction().nonce) else { continue };
+            let reason = if got < expected {
+                RejectReason::NonceTooLow { expected, got }
+            } else {
+                RejectReason::NonceTooHigh { expected, got }
+            };
+            self.record_dropped(*hash, reason);
+        }
         self.remove(&hashes);
         self.signers.remove(signer);
+        hashes.len()
     }
 
     /// Removes everything, committed nonces and recent ids included (the
@@ -260,6 +325,8 @@ impl Mempool {
         self.signers.clear();
         self.recent.clear();
         self.recent_blocks.clear();
+        self.dropped.clear();
+        self.dropped_order.clear();
     }
 }
 
@@ -329,16 +396,47 @@ mod tests {
     }
 
     #[test]
+    fn release_all_puts_every_block_in_flight_back_in_arrival_order() {
+        let (a, b) = (Keypair::from_seed(&[5; 32]), Keypair::from_seed(&[6; 32]));
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.learn(a.address(), 0);
+        pool.learn(b.address(), 3);
+        for nonce in 0..3 {
+            pool.insert(transaction(&a, nonce)).unwrap();
+            pool.insert(transaction(&b, nonce + 3)).unwrap();
+        }
+        let order = |taken: &[VerifiedTransaction]| {
+            taken.iter().map(|tx| (tx.transaction().signer == a.address(), tx.transaction().nonce)).collect::<Vec<_>>()
+        };
+        let everything = order(&pool.take(2));
+        // Two proposals at one height: the second took what the first left.
+        assert_eq!(order(&pool.take(2)), vec![(true, 1), (false, 4)]);
+        pool.release_all();
+        assert_eq!(pool.ready_len(), 6);
+        let again = pool.take(10);
+        assert_eq!(order(&again[..2]), everything);
+        assert_eq!(
+            order(&again).iter().filter(|(is_a, _)| *is_a).map(|(_, nonce)| *nonce).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(pool.next_nonce(&a.address()), Some(3));
+        assert_eq!(pool.next_nonce(&b.address()), Some(6));
+    }
+
+    #[test]
     fn a_foreign_block_makes_pending_nonces_stale() {
         let key = Keypair::from_seed(&[4; 32]);
         let mut pool = Mempool::new(MempoolLimits::default());
         pool.learn(key.address(), 0);
         pool.insert(transaction(&key, 0)).unwrap();
         pool.insert(transaction(&key, 1)).unwrap();
+        let (first, second) = (transaction(&key, 0), transaction(&key, 1));
         // Another validator's block used nonces 0 and 1 with other transactions.
-        pool.committed(&[], &[(key.address(), 2)]);
+        assert_eq!(pool.committed(&[], &[(key.address(), 2)]), 2);
         assert!(pool.is_empty());
         assert_eq!(pool.next_nonce(&key.address()), Some(2));
+        assert_eq!(pool.dropped(&first.hash()), Some(&RejectReason::NonceTooLow { expected: 2, got: 0 }));
+        assert_eq!(pool.dropped(&second.hash()), Some(&RejectReason::NonceTooLow { expected: 2, got: 1 }));
     }
 
     #[test]
@@ -355,9 +453,16 @@ mod tests {
         pool.insert(transaction(&b, 0)).unwrap();
         assert_eq!(pool.insert(transaction(&b, 1)), Err(RejectReason::MempoolFull { capacity: 3 }));
         assert_eq!(pool.len(), 3);
-        pool.evict_signer(&a.address());
+        assert_eq!(pool.evict_signer(&a.address(), 1), 2);
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.next_nonce(&a.address()), None, "forgotten, to be read again");
+        let evicted = transaction(&a, 0).hash();
+        assert_eq!(pool.dropped(&evicted), Some(&RejectReason::NonceTooLow { expected: 1, got: 0 }));
+        assert_eq!(pool.dropped(&transaction(&a, 1).hash()), Some(&RejectReason::NonceTooHigh { expected: 1, got: 1 }));
+        // Sent again (with the account's nonce read afresh), it is pending, not dropped.
+        pool.learn(a.address(), 0);
+        pool.insert(transaction(&a, 0)).unwrap();
+        assert_eq!(pool.dropped(&evicted), None);
     }
 
     #[test]

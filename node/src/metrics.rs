@@ -8,6 +8,7 @@
 //! | `parlend_transactions_rejected{reason}` | counter | submissions refused at admission (`mempool_full`, `nonce`, `signature`, ...) |
 //! | `parlend_mempool_transactions` | gauge | pending transactions (in blocks in progress included) |
 //! | `parlend_mempool_ready_transactions` | gauge | pending transactions no block has taken yet |
+//! | `parlend_mempool_dropped{reason}` | counter | pending transactions dropped without being committed (`getTransactionStatus` says `dropped`, with the code): `stale_nonce` (a block from another validator used the nonce), `evicted` (their signer's nonces were out of order in a block: a bug) |
 //! | `parlend_admission_seconds_per_transaction` | histogram | admission time per transaction of each `sendTransaction(s)` call (decode, signatures, mempool) |
 //! | `parlend_block_fill_ratio` | histogram | transactions per block over the block's capacity |
 //! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `commit` |
@@ -15,6 +16,9 @@
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
 //! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
 //! | `parlend_block_serial_fallbacks` | counter | blocks the parallel executor ran serially (too small or too little parallelism) |
+//! | `parlend_relay_transactions{outcome}` | counter | validators: transactions relayed to other validators, per peer: `accepted`, `already_known`, `refused_nonce`, `refused_full`, `refused_other` (the peer's verdict), `dropped_queue_full` (not queued: the peer's relay queue was full), `dropped_unreachable` (the peer could not take the call for the whole retry time) |
+//! | `parlend_relay_batches` | counter | validators: `relayTransactions` calls made |
+//! | `parlend_relay_queued_transactions` | gauge | validators: transactions waiting to be relayed, all peers' queues together |
 //! | `parlend_http_rejected{reason}` | counter | requests answered and connections closed by the HTTP layer: `shed`, `timeout`, `too_large`, `body_timeout`, `connection_refused`, `connection_evicted` |
 //!
 //! A validator adds its consensus metrics (`parlend_consensus_*`: rounds,
@@ -44,6 +48,74 @@ use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
 
+/// The relay's metrics (validator mode), registered when it starts.
+#[derive(Clone, Default)]
+pub struct RelayMetrics {
+    transactions: Family<Labels, Counter>,
+    batches: Counter,
+    queued: Gauge,
+}
+
+impl RelayMetrics {
+    /// Counts transactions queued for a peer.
+    pub fn queued(&self, count: usize) {
+        self.queued.inc_by(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts transactions taken from a peer's queue for a call.
+    pub fn dequeued(&self, count: usize) {
+        self.batches.inc();
+        self.queued.dec_by(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a peer's verdicts on a delivered batch.
+    pub fn delivered(&self, outcomes: &[parlend_rpc::types::SendOutcome]) {
+        for outcome in outcomes {
+            let label = match &outcome.error {
+                None => "accepted",
+                Some(error) if error.code == parlend_rpc::error::ALREADY_KNOWN => "already_known",
+                Some(error)
+                    if [parlend_rpc::error::NONCE_TOO_LOW, parlend_rpc::error::NONCE_TOO_HIGH]
+                        .contains(&error.code) =>
+                {
+                    "refused_nonce"
+                }
+                Some(error)
+                    if [parlend_rpc::error::MEMPOOL_FULL, parlend_rpc::error::SIGNER_QUEUE_FULL]
+                        .contains(&error.code) =>
+                {
+                    "refused_full"
+                }
+                Some(_) => "refused_other",
+            };
+            self.transactions.get_or_create(&vec![("outcome", label)]).inc();
+        }
+    }
+
+    /// Counts transactions not queued for a peer: its queue was full.
+    pub fn dropped_queue_full(&self, count: usize) {
+        if count > 0 {
+            self.transactions.get_or_create(&vec![("outcome", "dropped_queue_full")]).inc_by(count as u64);
+        }
+    }
+
+    /// Counts transactions of a batch dropped after the peer could not
+    /// take it for the whole retry time.
+    pub fn dropped_unreachable(&self, count: usize) {
+        self.transactions.get_or_create(&vec![("outcome", "dropped_unreachable")]).inc_by(count as u64);
+    }
+
+    /// A count by outcome (tests).
+    pub fn count(&self, outcome: &'static str) -> u64 {
+        self.transactions.get_or_create(&vec![("outcome", outcome)]).get()
+    }
+
+    /// Calls made (tests).
+    pub fn batches(&self) -> u64 {
+        self.batches.get()
+    }
+}
+
 /// Time one block spent in each phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BlockTimings {
@@ -64,6 +136,7 @@ pub struct Metrics {
     rejected: Family<Labels, Counter>,
     mempool: Gauge,
     mempool_ready: Gauge,
+    dropped: Family<Labels, Counter>,
     admission: Histogram,
     block_fill: Histogram,
     phases: Family<Labels, Histogram>,
@@ -92,6 +165,7 @@ impl Metrics {
             rejected: Family::default(),
             mempool: Gauge::default(),
             mempool_ready: Gauge::default(),
+            dropped: Family::default(),
             // 100 ns to about 1.6 s per transaction.
             admission: Histogram::new(exponential_buckets(0.000_000_1, 2.0, 24)),
             // 1/1024 to 1 of a block.
@@ -119,6 +193,11 @@ impl Metrics {
                 "mempool_ready_transactions",
                 "Pending transactions no block has taken yet",
                 metrics.mempool_ready.clone(),
+            );
+            registry.register(
+                "mempool_dropped",
+                "Pending transactions dropped without being committed, by reason",
+                metrics.dropped.clone(),
             );
             registry.register(
                 "admission_seconds_per_transaction",
@@ -226,6 +305,15 @@ impl Metrics {
         self.mempool_ready.set(i64::try_from(ready).unwrap_or(i64::MAX));
     }
 
+    /// Counts pending transactions dropped without being committed:
+    /// `stale_nonce` (a block from another validator used the nonce) or
+    /// `evicted` (their signer's nonces were out of order in a block).
+    pub fn dropped(&self, reason: &'static str, count: usize) {
+        if count > 0 {
+            self.dropped.get_or_create(&vec![("reason", reason)]).inc_by(count as u64);
+        }
+    }
+
     /// Sets the head height (after a revert).
     pub fn head(&self, height: u64) {
         self.head_height.set(i64::try_from(height).unwrap_or(i64::MAX));
@@ -234,6 +322,24 @@ impl Metrics {
     /// Registers a validator's consensus metrics beside these.
     pub fn register_consensus(&self, consensus: &parlend_consensus::metrics::ConsensusMetrics) {
         consensus.register(&mut self.registry.lock());
+    }
+
+    /// The relay's metrics, registered beside these.
+    pub fn register_relay(&self) -> RelayMetrics {
+        let relay = RelayMetrics::default();
+        let mut registry = self.registry.lock();
+        registry.register(
+            "relay_transactions",
+            "Transactions relayed to other validators (once per peer), by outcome",
+            relay.transactions.clone(),
+        );
+        registry.register("relay_batches", "relayTransactions calls made to other validators", relay.batches.clone());
+        registry.register(
+            "relay_queued_transactions",
+            "Transactions waiting to be relayed, all peers' queues together",
+            relay.queued.clone(),
+        );
+        relay
     }
 
     /// Counts a request the HTTP layer answered itself.

@@ -23,11 +23,11 @@ use parlend_ledger::{AssetId, Wad};
 use parlend_rpc::api::HttpRejection;
 use parlend_rpc::types::{
     AT_RISK_BELOW_DEFAULT, AccountView, BalancesView, BlockExecutionView, BlockParams, BlockView, CertificateView,
-    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView, EventsParams,
-    EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT, LiquidatableParams,
-    LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams, ProofView, Proven,
-    ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView, StateProofsView,
-    TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
+    ClockView, CommitSignatureView, CommittedTransactionView, ConsensusPeerView, ConsensusView, ErrorView,
+    EventsParams, EventsView, FaucetParams, HeadView, INCREASE_TIME_SECONDS_MAX, LIQUIDATABLE_LIMIT_DEFAULT,
+    LiquidatableParams, LiquidatableView, MarketView, MineView, OutcomeView, PositionView, PriceEntryView, ProofParams,
+    ProofView, Proven, ReceiptView, RevertView, SimulateParams, SimulationView, SnapshotView, StateChangeView,
+    StateProofsView, TransactionView, TxState, TxStatusView, ValidatorView, ValidatorsView,
 };
 use parlend_rpc::{ApiError, NodeApi, RunningServer, ServerLimits};
 use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, RocksStoreOptions, Store};
@@ -40,7 +40,8 @@ use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
 use crate::producer::{self, Command, ProduceError};
 use crate::proving::{ProvingError, ProvingReader};
-use crate::validator::{NodeHost, Relay};
+use crate::relay::{Relay, RelayLimits};
+use crate::validator::NodeHost;
 use parlend_app::certificate::{CommitCertificate, ValidatorSet};
 use parlend_app::{App, AppError};
 use parlend_consensus::{ConsensusStatus, RunningValidator, ValidatorConfig, ValidatorError};
@@ -374,6 +375,13 @@ impl Node {
     /// (committed nonces and recent ids come from memory). Wakes the
     /// producer when the mempool stops being empty or fills a block.
     pub fn admit(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
+        self.admit_from(transactions, None)
+    }
+
+    /// [`Node::admit`], queueing what is admitted on `relay` before the
+    /// mempool is let go, so the relay sees each signer's transactions in
+    /// the order the mempool took them, whichever call carried them.
+    fn admit_from(&self, transactions: &[Vec<u8>], relay: Option<&Relay>) -> Vec<Result<Hash, ApiError>> {
         let started = Instant::now();
         let checked: Vec<Result<VerifiedTransaction, RejectReason>> = if transactions.len() >= PARALLEL_ADMISSION_MIN {
             self.admission.install(|| transactions.par_iter().map(|bytes| self.app.check_transaction(bytes)).collect())
@@ -395,6 +403,15 @@ impl Node {
                     }
                 })
                 .collect();
+            if let Some(relay) = relay {
+                let admitted: Vec<&Vec<u8>> = transactions
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, result)| result.is_ok())
+                    .map(|(bytes, _)| bytes)
+                    .collect();
+                relay.push(&admitted);
+            }
             let after = mempool.ready_len();
             (results, (before == 0 && after > 0) || (before < full && after >= full), (mempool.len(), after))
         };
@@ -453,17 +470,27 @@ impl Node {
         self.mempool.lock().release(hashes);
     }
 
+    /// Puts every in-flight transaction back in line (a validator's earlier
+    /// proposals at the height it proposes for again).
+    pub(crate) fn release_in_flight(&self) {
+        let mut mempool = self.mempool.lock();
+        mempool.release_all();
+        self.metrics.mempool(mempool.len(), mempool.ready_len());
+    }
+
     /// The signer of a pending transaction.
     pub(crate) fn signer_of(&self, hash: &Hash) -> Option<Address> {
         self.mempool.lock().get(hash).map(|transaction| transaction.transaction().signer)
     }
 
-    /// Drops `signer`'s pending transactions and puts the rest of an
-    /// abandoned block back in line.
-    pub(crate) fn evict(&self, signer: Option<Address>, block: &[Hash]) {
+    /// Drops `signer`'s pending transactions (recorded as dropped for
+    /// their nonces against `expected`) and puts the rest of an abandoned
+    /// block back in line.
+    pub(crate) fn evict(&self, signer: Option<Address>, expected: u64, block: &[Hash]) {
         let mut mempool = self.mempool.lock();
         if let Some(signer) = signer {
-            mempool.evict_signer(&signer);
+            let evicted = mempool.evict_signer(&signer, expected);
+            self.metrics.dropped("evicted", evicted);
         }
         mempool.release(block);
     }
@@ -493,7 +520,8 @@ impl Node {
     ) {
         {
             let mut mempool = self.mempool.lock();
-            mempool.committed(hashes, nonces);
+            let stale = mempool.committed(hashes, nonces);
+            self.metrics.dropped("stale_nonce", stale);
             self.metrics.mempool(mempool.len(), mempool.ready_len());
         }
         self.metrics.block_committed(head.height, receipts, stats, timings, self.config.block_transactions_max);
@@ -753,7 +781,8 @@ async fn start_validator(node: &Arc<Node>) -> Result<Option<RunningValidator>, S
     let _ = node.consensus.set(running.status_handle());
     node.metrics.register_consensus(running.metrics());
     if !config.relay_to.is_empty() {
-        let _ = node.relay.set(Relay::start(config.relay_to.clone()));
+        let metrics = node.metrics.register_relay();
+        let _ = node.relay.set(Relay::start(&config.relay_to, RelayLimits::default(), metrics));
     }
     Ok(Some(running))
 }
@@ -826,13 +855,7 @@ impl NodeApi for Node {
     }
 
     fn submit_batch(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
-        let results = self.admit(transactions);
-        if let Some(relay) = self.relay.get() {
-            for (bytes, _) in transactions.iter().zip(&results).filter(|(_, result)| result.is_ok()) {
-                relay.push(bytes.clone());
-            }
-        }
-        results
+        self.admit_from(transactions, self.relay.get())
     }
 
     fn relay(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
@@ -931,17 +954,25 @@ impl NodeApi for Node {
         // block is committed, so checking the store first never misses it.
         if let Some(receipt) = self.receipt_view(hash)? {
             let status = if receipt.outcome.is_success() { TxState::Committed } else { TxState::Failed };
-            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt) });
+            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt), error: None });
         }
-        if self.mempool.lock().contains(hash) {
-            return Ok(TxStatusView { hash: *hash, status: TxState::Pending, receipt: None });
+        {
+            let mempool = self.mempool.lock();
+            if mempool.contains(hash) {
+                return Ok(TxStatusView { hash: *hash, status: TxState::Pending, receipt: None, error: None });
+            }
+            if let Some(reason) = mempool.dropped(hash) {
+                let error = ApiError::from(reason.clone());
+                let error = Some(ErrorView { code: error.code(), message: error.to_string() });
+                return Ok(TxStatusView { hash: *hash, status: TxState::Dropped, receipt: None, error });
+            }
         }
         // It may have been committed between the two checks.
         if let Some(receipt) = self.receipt_view(hash)? {
             let status = if receipt.outcome.is_success() { TxState::Committed } else { TxState::Failed };
-            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt) });
+            return Ok(TxStatusView { hash: *hash, status, receipt: Some(receipt), error: None });
         }
-        Ok(TxStatusView { hash: *hash, status: TxState::Unknown, receipt: None })
+        Ok(TxStatusView { hash: *hash, status: TxState::Unknown, receipt: None, error: None })
     }
 
     fn account(&self, address: &Address) -> Result<AccountView, ApiError> {

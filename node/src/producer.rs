@@ -299,10 +299,16 @@ pub(crate) fn execute_pending(
         let proposal = node.app().prepare_proposal_on(parent, candidates, node.clock());
         match node.app().execute(base, proposal) {
             Ok(executed) => return Ok(Some(executed)),
-            Err(AppError::Block(BlockError::NonceMismatch { index, .. })) => {
+            Err(AppError::Block(BlockError::NonceMismatch { index, expected, got })) => {
                 let signer = node.signer_of(&hashes[index]);
-                tracing::error!(?signer, "evicting a signer whose transactions have out-of-order nonces");
-                node.evict(signer, &hashes);
+                tracing::error!(
+                    ?signer,
+                    expected,
+                    got,
+                    "evicting a signer whose transactions have out-of-order nonces (getTransactionStatus reports them \
+                     dropped)"
+                );
+                node.evict(signer, expected, &hashes);
             }
             Err(error) => {
                 node.release(&hashes);

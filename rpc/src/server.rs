@@ -307,7 +307,12 @@ fn register_submission<N: NodeApi>(module: &mut RpcModule<RpcContext<N>>) -> Reg
         let bytes = decode_hex(&request.transaction)?;
         let hash = blocking(&context.node, move |node| node.submit(&bytes)).await?;
         if !request.wait {
-            return Ok::<_, ErrorObjectOwned>(TxStatusView { hash, status: TxState::Pending, receipt: None });
+            return Ok::<_, ErrorObjectOwned>(TxStatusView {
+                hash,
+                status: TxState::Pending,
+                receipt: None,
+                error: None,
+            });
         }
         let timeout = wait_timeout(request.timeout_ms, &context.limits);
         Ok(wait_for_commit(&*context.node, hash, timeout).await?)
@@ -371,9 +376,10 @@ fn hex_batch(
 /// One transaction's answer in a `sendTransactions` list.
 fn send_outcome(result: Result<Hash, ApiError>) -> SendOutcome {
     match result {
-        Ok(hash) => {
-            SendOutcome { accepted: Some(TxStatusView { hash, status: TxState::Pending, receipt: None }), error: None }
-        }
+        Ok(hash) => SendOutcome {
+            accepted: Some(TxStatusView { hash, status: TxState::Pending, receipt: None, error: None }),
+            error: None,
+        },
         Err(error) => SendOutcome {
             accepted: None,
             error: Some(crate::types::ErrorView { code: error.code(), message: error.to_string() }),

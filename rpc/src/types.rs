@@ -51,7 +51,13 @@ pub enum TxState {
     Committed,
     /// Committed, and it failed (reverted; its nonce was consumed).
     Failed,
-    /// Neither pending nor committed.
+    /// Admitted, then dropped from the mempool without being committed: its
+    /// nonce can no longer be used as it stands (`error` says why, with a
+    /// stable code; a validator's mempool drops a transaction whose nonce a
+    /// block from another validator used for another transaction). Sign it
+    /// again with the account's next nonce.
+    Dropped,
+    /// Neither pending, committed nor recently dropped.
     Unknown,
 }
 
@@ -66,6 +72,9 @@ pub struct TxStatusView {
     /// The receipt, when committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptView>,
+    /// Why it was dropped, when `dropped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorView>,
 }
 
 /// One result of `sendTransactions`: a status, or why it was rejected.

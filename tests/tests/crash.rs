@@ -154,7 +154,7 @@ async fn poll_included(client: &Client, hash: Hash) -> Result<Option<TxStatusVie
         let status = client.transaction_status(hash).await?;
         match status.status {
             TxState::Committed | TxState::Failed => return Ok(Some(status)),
-            TxState::Unknown => return Ok(None),
+            TxState::Unknown | TxState::Dropped => return Ok(None),
             TxState::Pending => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }

@@ -204,6 +204,10 @@ pub fn print_status(status: &TxStatusView, units: &Units) {
     match (&status.status, &status.receipt) {
         (TxState::Pending, _) => println!("status: pending"),
         (TxState::Unknown, _) => println!("status: unknown"),
+        (TxState::Dropped, _) => match &status.error {
+            Some(error) => println!("status: dropped: {} (code {})", error.message, error.code),
+            None => println!("status: dropped"),
+        },
         (_, Some(receipt)) => {
             println!("block:  {} ({}), index {}", receipt.block_height, receipt.block_hash, receipt.index);
             println!("status: {}", outcome(&receipt.outcome, units));

@@ -237,7 +237,12 @@ fn print_transaction(transaction: &CommittedTransactionView, units: &Units) {
         let text = serde_json::to_string(instruction).unwrap_or_else(|error| format!("({error})"));
         println!("  [{index}] {text}");
     }
-    let status = TxStatusView { hash: inner.hash, status: transaction.status, receipt: transaction.receipt.clone() };
+    let status = TxStatusView {
+        hash: inner.hash,
+        status: transaction.status,
+        receipt: transaction.receipt.clone(),
+        error: None,
+    };
     super::describe::print_status(&status, units);
 }
 

@@ -447,6 +447,11 @@ async fn wait_for_receipt(client: &Client, hash: Hash) -> anyhow::Result<TxStatu
         if status.status == TxState::Unknown {
             bail!("transaction {hash} is neither pending nor committed (the node dropped it: a revert?)");
         }
+        if status.status == TxState::Dropped {
+            let reason =
+                status.error.map_or_else(String::new, |error| format!(": {} (code {})", error.message, error.code));
+            bail!("transaction {hash} was dropped from the mempool without being committed{reason}");
+        }
         let waited = started.elapsed();
         if !hinted && waited >= WAIT_HINT_AFTER && client.head().await?.height == start_height {
             eprintln!(
