@@ -26,7 +26,7 @@ pub struct Signature(pub [u8; 64]);
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&const_hex::encode(self.0))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use parlend_contracts::failure::reason_name;
 use parlend_contracts::{Event, Failure};
-use parlend_ledger::TxStatus;
+use parlend_ledger::{Hash, TxStatus};
 use parlend_rpc::ApiError;
 use parlend_rpc::types::{EVENTS_LIMIT_DEFAULT, EventCursor, EventView, EventsParams, EventsView, OutcomeView};
 use parlend_store::{EventPosition, EventQuery, Store};
@@ -81,21 +81,29 @@ fn cursor(position: EventPosition) -> EventCursor {
 /// instructions, known before the block is committed.
 #[derive(Debug, Clone)]
 pub struct TxLogEntry {
-    hash: parlend_ledger::Hash,
+    hash: Hash,
     signer: parlend_ledger::Address,
     instructions: String,
 }
 
-/// The log entries of a block's transactions, or none when the node log
-/// does not show transactions (below `info`).
-pub fn tx_log_entries(transactions: &[parlend_contracts::SignedTransaction]) -> Vec<TxLogEntry> {
-    if !tracing::enabled!(target: "parlend::tx", tracing::Level::INFO) {
+/// Blocks of more transactions than this log one line for the block only:
+/// under load a line per transaction costs the committer more CPU than
+/// writing the block, and nobody reads thousands of lines a second
+/// (`parlend watch txs` and the dashboard follow every transaction).
+pub const TX_LINES_MAX: usize = 64;
+
+/// The log entries of a block's transactions (`hashes` are theirs, in
+/// order), or none when the node log does not show them: below `info`, or a
+/// block of more than [`TX_LINES_MAX`] transactions.
+pub fn tx_log_entries(transactions: &[parlend_contracts::SignedTransaction], hashes: &[Hash]) -> Vec<TxLogEntry> {
+    if transactions.len() > TX_LINES_MAX || !tracing::enabled!(target: "parlend::tx", tracing::Level::INFO) {
         return Vec::new();
     }
     transactions
         .iter()
-        .map(|signed| TxLogEntry {
-            hash: signed.hash(),
+        .zip(hashes)
+        .map(|(signed, hash)| TxLogEntry {
+            hash: *hash,
             signer: signed.transaction.signer,
             instructions: signed.transaction.instructions.iter().map(instruction_name).collect::<Vec<_>>().join("+"),
         })
@@ -109,8 +117,9 @@ fn instruction_name(instruction: &parlend_contracts::Instruction) -> String {
         .unwrap_or_else(|| "?".to_string())
 }
 
-/// One line per transaction (hash, signer, instructions, outcome), then one
-/// for the block (height, transactions, parallel share, time).
+/// One line per transaction (hash, signer, instructions, outcome) when
+/// `entries` has them (see [`tx_log_entries`]), then one for the block
+/// (height, transactions, parallel share, time).
 pub fn log_block(
     head: &parlend_store::ChainHead,
     entries: &[TxLogEntry],

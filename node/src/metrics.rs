@@ -11,7 +11,7 @@
 //! | `parlend_mempool_dropped{reason}` | counter | pending transactions dropped without being committed (`getTransactionStatus` says `dropped`, with the code): `stale_nonce` (a block from another validator used the nonce), `evicted` (their signer's nonces were out of order in a block: a bug) |
 //! | `parlend_admission_seconds_per_transaction` | histogram | admission time per transaction of each `sendTransaction(s)` call (decode, signatures, mempool) |
 //! | `parlend_block_fill_ratio` | histogram | transactions per block over the block's capacity |
-//! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `commit` |
+//! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `root`, `commit` |
 //! | `parlend_block_transactions` | histogram | transactions per block |
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
 //! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
@@ -30,7 +30,8 @@
 //! transactions verified on the way in; with several cores a batch's
 //! signatures are checked side by side, so this is wall time, not CPU); `schedule` builds the dependency
 //! graph; `execute` is the rest of execution (prologue, transactions,
-//! epilogue); `commit` computes the state root and writes the block.
+//! epilogue); `root` computes the state root (the state tree's update);
+//! `commit` writes the block.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -123,7 +124,9 @@ pub struct BlockTimings {
     pub schedule: Duration,
     /// Executing (prologue, transactions, epilogue).
     pub execute: Duration,
-    /// Computing the state root and writing the block.
+    /// Computing the state root (the state tree's update).
+    pub root: Duration,
+    /// Writing the block (one atomic, fsynced batch).
     pub commit: Duration,
 }
 
@@ -283,6 +286,7 @@ impl Metrics {
             ("sigverify", sigverify),
             ("schedule", timings.schedule),
             ("execute", timings.execute),
+            ("root", timings.root),
             ("commit", timings.commit),
         ] {
             self.phases.get_or_create(&vec![("phase", phase)]).observe(elapsed.as_secs_f64());

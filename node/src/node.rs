@@ -798,6 +798,7 @@ fn execution_view(stats: &ExecutionStats, timings: BlockTimings) -> BlockExecuti
         reexecutions: stats.reexecutions as u64,
         schedule_micros: micros(timings.schedule),
         execute_micros: micros(timings.execute),
+        root_micros: micros(timings.root),
         commit_micros: micros(timings.commit),
     }
 }

@@ -251,8 +251,12 @@ impl Producer {
         let schedule = executed.stats.schedule;
         let finalized = self.node.app().seal(executed).inspect_err(|_| self.node.release(&hashes))?;
         // The committer adds the write's time to `commit`.
-        let timings =
-            BlockTimings { schedule, execute: executed_in.saturating_sub(schedule), commit: finalized.state_root_time };
+        let timings = BlockTimings {
+            schedule,
+            execute: executed_in.saturating_sub(schedule),
+            root: finalized.state_root_time,
+            commit: Duration::ZERO,
+        };
         self.in_flight = Some(InFlight {
             header: finalized.block.header.clone(),
             changes: finalized.changes.clone(),
@@ -323,7 +327,7 @@ pub(crate) fn execute_pending(
 /// metrics and the head move, waiters wake.
 fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     let Job { finalized, hashes, mut timings } = job;
-    let entries = crate::events::tx_log_entries(&finalized.block.transactions);
+    let entries = crate::events::tx_log_entries(&finalized.block.transactions, &hashes);
     let nonces = account_nonces(&finalized.changes);
     let receipts = finalized.receipts.clone();
     let stats = finalized.stats;
@@ -334,7 +338,7 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     })?;
     timings.commit += started.elapsed();
     node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
-    let took = timings.schedule + timings.execute + timings.commit;
+    let took = timings.schedule + timings.execute + timings.root + timings.commit;
     crate::events::log_block(&head, &entries, &receipts, &stats, took);
     Ok(head.height)
 }

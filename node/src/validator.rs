@@ -71,18 +71,19 @@ impl Host for NodeHost {
         let node = &self.node;
         let height = finalized.block.header.height;
         let hashes: Vec<Hash> = finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect();
-        let entries = crate::events::tx_log_entries(&finalized.block.transactions);
+        let entries = crate::events::tx_log_entries(&finalized.block.transactions, &hashes);
         let nonces = account_nonces(&finalized.changes);
         let receipts = finalized.receipts.clone();
         let stats = finalized.stats;
+        let root = finalized.state_root_time;
         let mut timings =
-            BlockTimings { schedule: stats.schedule, execute: Duration::ZERO, commit: finalized.state_root_time };
+            BlockTimings { schedule: stats.schedule, execute: Duration::ZERO, root, commit: Duration::ZERO };
         node.executed(height, &stats, timings);
         let started = Instant::now();
         let head = node.app().commit_certified(finalized, Some(certificate))?;
         timings.commit += started.elapsed();
         node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
-        crate::events::log_block(&head, &entries, &receipts, &stats, timings.schedule + timings.commit);
+        crate::events::log_block(&head, &entries, &receipts, &stats, timings.schedule + timings.root + timings.commit);
         Ok(head)
     }
 

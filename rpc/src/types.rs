@@ -335,7 +335,10 @@ pub struct BlockExecutionView {
     pub schedule_micros: u64,
     /// Executing the transactions, microseconds.
     pub execute_micros: u64,
-    /// Computing the state root and writing the block, microseconds.
+    /// Computing the state root (the state tree's update), microseconds.
+    #[serde(default)]
+    pub root_micros: u64,
+    /// Writing the block, microseconds.
     pub commit_micros: u64,
 }
 

@@ -29,6 +29,10 @@
 //! The state tree (version = height) is read from `tree_nodes` and
 //! `tree_values` when a block's root is prepared and when a key is proven;
 //! its new nodes, values and stale entries go into the block's batch.
+//! Tree nodes read or written are also kept in memory ([`NodeCache`]): a
+//! node key names a version, so a node never changes once written, and a
+//! block's update reads the latest tree's nodes on its keys' paths without
+//! a RocksDB read and decode each.
 //! A block is one `WriteBatch`, written with `sync = true` unless configured
 //! otherwise: after `commit` returns, the block survives a crash or power
 //! loss. A crash before that leaves the previous block as the head, and the
@@ -46,6 +50,7 @@ use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options, WriteBatch,
     WriteOptions,
 };
+use rustc_hash::FxHashMap;
 
 use super::events::{IndexReader, index_entries, query_events};
 use super::memory::check_restored;
@@ -125,6 +130,8 @@ pub struct RocksStore {
     tip: RwLock<Option<ChainHead>>,
     /// Heights below this one are pruned; changed under the tip lock.
     pruned_below: AtomicU64,
+    /// Tree nodes in memory.
+    node_cache: NodeCache,
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
@@ -183,17 +190,73 @@ fn value_key(key_hash: &[u8; 32], version: u64) -> [u8; 40] {
     bytes
 }
 
+/// Bytes of memory the node cache may hold (estimated per node by
+/// [`node_weight`]): the latest tree of about a million keys.
+const NODE_CACHE_BYTES: usize = 192 << 20;
+
+/// Tree nodes in memory, by node key: the latest tree's nodes that were
+/// read or written. A node key carries the version that wrote it, so a
+/// cached node is never stale: nodes join when read or committed, leave
+/// when they leave the latest tree (their stale index is written), and a
+/// revert empties the cache (versions above the target are written again,
+/// under the same keys). Past its byte budget the cache starts over empty
+/// (a tree larger than the budget reads from RocksDB, as without a cache).
+#[derive(Default)]
+struct NodeCache(RwLock<CachedNodes>);
+
+#[derive(Default)]
+struct CachedNodes {
+    nodes: FxHashMap<NodeKey, Node>,
+    bytes: usize,
+}
+
+impl CachedNodes {
+    fn insert(&mut self, key: NodeKey, node: Node) {
+        if self.bytes > NODE_CACHE_BYTES {
+            *self = CachedNodes::default();
+        }
+        self.bytes += node_weight(&node);
+        if let Some(replaced) = self.nodes.insert(key, node) {
+            self.bytes -= node_weight(&replaced);
+        }
+    }
+
+    fn remove(&mut self, key: &NodeKey) {
+        if let Some(removed) = self.nodes.remove(key) {
+            self.bytes -= node_weight(&removed);
+        }
+    }
+}
+
+/// A node's approximate size in memory: an internal node boxes sixteen
+/// child slots of a hash, a version and a type each.
+fn node_weight(node: &Node) -> usize {
+    match node {
+        Node::Internal(_) => 1_024,
+        Node::Leaf(_) => 128,
+        Node::Null => 64,
+    }
+}
+
 /// The state tree as stored: what the `jmt` library reads.
 struct StoredTree<'a> {
     db: &'a DB,
     nodes: &'a ColumnFamily,
     values: &'a ColumnFamily,
+    cache: &'a NodeCache,
 }
 
 impl StoredTree<'_> {
     fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StoreError> {
+        if let Some(node) = self.cache.0.read().nodes.get(node_key) {
+            return Ok(Some(node.clone()));
+        }
         match self.db.get_cf(self.nodes, node_key_bytes(node_key)).map_err(store_error)? {
-            Some(bytes) => decode(&bytes, "state tree node").map(Some),
+            Some(bytes) => {
+                let node: Node = decode(&bytes, "state tree node")?;
+                self.cache.0.write().insert(node_key.clone(), node.clone());
+                Ok(Some(node))
+            }
             None => Ok(None),
         }
     }
@@ -257,7 +320,13 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(*name, family_options)
         });
         let db = DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?;
-        let store = RocksStore { db, options, tip: RwLock::new(None), pruned_below: AtomicU64::new(0) };
+        let store = RocksStore {
+            db,
+            options,
+            tip: RwLock::new(None),
+            pruned_below: AtomicU64::new(0),
+            node_cache: NodeCache::default(),
+        };
         store.recover()?;
         Ok(store)
     }
@@ -347,7 +416,12 @@ impl RocksStore {
     }
 
     fn tree(&self) -> Result<StoredTree<'_>, StoreError> {
-        Ok(StoredTree { db: &self.db, nodes: self.family(CF_TREE_NODES)?, values: self.family(CF_TREE_VALUES)? })
+        Ok(StoredTree {
+            db: &self.db,
+            nodes: self.family(CF_TREE_NODES)?,
+            values: self.family(CF_TREE_VALUES)?,
+            cache: &self.node_cache,
+        })
     }
 
     /// Adds a tree update's nodes, values and stale entries to `batch`.
@@ -373,6 +447,18 @@ impl RocksStore {
             batch.put_cf(stale_values, key, height_key(superseded_below(*version, value)));
         }
         Ok(())
+    }
+
+    /// After a block's write: its new nodes join the node cache, the nodes
+    /// it made stale leave it.
+    fn cache_tree(&self, update: &CommitmentUpdate) {
+        let mut cache = self.node_cache.0.write();
+        for entry in update.stale_nodes() {
+            cache.remove(&entry.node_key);
+        }
+        for (key, node) in update.batch().node_batch.nodes() {
+            cache.insert(key.clone(), node.clone());
+        }
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -497,6 +583,7 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.write(batch)?;
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
+        self.cache_tree(&commit.commitment);
         *tip = Some(head);
         Ok(())
     }
@@ -615,6 +702,7 @@ impl Store for RocksStore {
         let new_head = ChainHead { height, hash: target.hash(), header: target };
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
         self.write(batch)?;
+        *self.node_cache.0.write() = CachedNodes::default();
         *tip = Some(new_head);
         Ok(())
     }

@@ -48,7 +48,7 @@ macro_rules! hex_bytes_newtype {
     ($name:ident, $label:literal) => {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&hex::encode(self.0))
+                f.write_str(&const_hex::encode(self.0))
             }
         }
 

@@ -98,12 +98,13 @@ async fn follow<T: DeserializeOwned + Serialize>(
 fn print_head(head: &NewHeadView) {
     let execution = head.execution.map_or_else(String::new, |execution| {
         format!(
-            "  {} depth {} re-executed {}  schedule {} µs  execute {} µs  commit {} µs",
+            "  {} depth {} re-executed {}  schedule {} µs  execute {} µs  root {} µs  commit {} µs",
             if execution.parallel { "parallel" } else { "serial" },
             execution.depth,
             execution.reexecutions,
             execution.schedule_micros,
             execution.execute_micros,
+            execution.root_micros,
             execution.commit_micros
         )
     });

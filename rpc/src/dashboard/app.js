@@ -333,7 +333,8 @@ function onHead(head) {
       td(block.header.height), td(block.transactions), td(block.failed, block.failed ? "warn" : ""),
       td(execution ? (execution.parallel ? "parallel" : "serial") : "—", execution?.parallel ? "good" : "muted"),
       td(execution?.depth ?? "—"), td(execution?.reexecutions ?? "—"),
-      td(execution?.scheduleMicros ?? "—"), td(execution?.executeMicros ?? "—"), td(execution?.commitMicros ?? "—"));
+      td(execution?.scheduleMicros ?? "—"), td(execution?.executeMicros ?? "—"), td(execution?.rootMicros ?? "—"),
+      td(execution?.commitMicros ?? "—"));
     return row;
   });
   replaceRows(document.querySelector("#blocks tbody"), rows);
