@@ -238,6 +238,17 @@ fn node_weight(node: &Node) -> usize {
     }
 }
 
+/// Puts `entries` (distinct keys) into `batch` in key order: RocksDB
+/// inserts a batch's keys into the memtable one by one, and sorted keys
+/// reuse the skip list's search position where scattered ones search anew.
+fn put_sorted(batch: &mut WriteBatch, family: &ColumnFamily, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) {
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, value) in entries {
+        batch.put_cf(family, key, value);
+    }
+}
+
 /// The state tree as stored: what the `jmt` library reads.
 struct StoredTree<'a> {
     db: &'a DB,
@@ -429,17 +440,16 @@ impl RocksStore {
         let (nodes, values, stale) =
             (self.family(CF_TREE_NODES)?, self.family(CF_TREE_VALUES)?, self.family(CF_TREE_STALE)?);
         let node_batch = &update.batch().node_batch;
-        for (key, node) in node_batch.nodes() {
-            batch.put_cf(nodes, node_key_bytes(key), encode(node));
-        }
+        put_sorted(batch, nodes, node_batch.nodes().iter().map(|(key, node)| (node_key_bytes(key), encode(node))));
         for ((version, key_hash), value) in node_batch.values() {
             batch.put_cf(values, value_key(&key_hash.0, *version), encode(value));
         }
-        for entry in update.stale_nodes() {
+        let stale_keys = update.stale_nodes().into_iter().map(|entry| {
             let mut key = entry.stale_since_version.to_be_bytes().to_vec();
             key.extend_from_slice(&node_key_bytes(&entry.node_key));
-            batch.put_cf(stale, key, []);
-        }
+            (key, Vec::new())
+        });
+        put_sorted(batch, stale, stale_keys);
         let stale_values = self.family(CF_TREE_STALE_VALUES)?;
         for ((version, key_hash), value) in node_batch.values() {
             let mut key = update.version().to_be_bytes().to_vec();
@@ -545,8 +555,12 @@ impl Store for RocksStore {
         let state = self.family(CF_STATE)?;
         let mut batch = WriteBatch::default();
         let mut undo = Undo::with_capacity(commit.changes.len());
-        for (key, value) in &commit.changes {
-            let encoded = key.encode();
+        // In key order: RocksDB inserts a batch's sorted keys into its
+        // memtable much faster than scattered ones.
+        let mut changes: Vec<(Vec<u8>, &StateKey, &Option<Value>)> =
+            commit.changes.iter().map(|(key, value)| (key.encode(), key, value)).collect();
+        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (encoded, key, value) in changes {
             let previous = self.db.get_cf(state, &encoded).map_err(store_error)?.map(Value::from);
             undo.push((*key, previous));
             match value {
@@ -554,20 +568,19 @@ impl Store for RocksStore {
                 None => batch.delete_cf(state, &encoded),
             }
         }
+        let mut locations = Vec::with_capacity(commit.receipts.len());
         for (index, receipt) in commit.receipts.iter().enumerate() {
             let index = u32::try_from(index)
                 .map_err(|_| StoreError::Inconsistent { height: header.height, reason: "over 2^32 receipts" })?;
-            let location = TxLocation { height: header.height, index };
-            batch.put_cf(self.family(CF_TX_INDEX)?, receipt.tx_hash.0, encode(&location));
+            locations.push((receipt.tx_hash.0.to_vec(), encode(&TxLocation { height: header.height, index })));
         }
+        put_sorted(&mut batch, self.family(CF_TX_INDEX)?, locations);
         let head = ChainHead { height: header.height, hash: header.hash(), header: header.clone() };
         batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height);
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
         batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
-        for (key, value) in index_entries(header.height, &commit.receipts)? {
-            batch.put_cf(self.family(CF_EVENTS)?, key, value);
-        }
+        put_sorted(&mut batch, self.family(CF_EVENTS)?, index_entries(header.height, &commit.receipts)?);
         batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
