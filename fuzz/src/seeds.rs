@@ -142,10 +142,17 @@ fn rpc_params(dir: &Path) {
         ("getPrices", "{}".to_string()),
         ("getProof", format!(r#"{{"key": {{"balance": {{"owner": "{address}", "asset": "USDC"}}}}, "height": 3}}"#)),
         ("getValidators", "{}".to_string()),
+        (
+            "getEvents",
+            format!(
+                r#"{{"address": "{address}", "kind": "Borrow", "fromHeight": 1, "toHeight": 90, "limit": 5, "cursor": {{"height": 2, "txIndex": 1, "eventIndex": 0}}}}"#
+            ),
+        ),
         ("getLiquidatable", r#"{"atRiskBelow": "1050000000000000000", "limit": 10}"#.to_string()),
         ("dev_faucet", format!(r#"{{"address": "{address}", "asset": "USDC", "amount": "100"}}"#)),
         ("dev_mine", r#"{"blocks": 2}"#.to_string()),
         ("dev_increaseTime", r#"{"seconds": 86400}"#.to_string()),
+        ("dev_setTime", r#"{"timestamp": 1767225600}"#.to_string()),
         ("dev_snapshot", "{}".to_string()),
         ("dev_revert", r#"{"id": 1}"#.to_string()),
         ("subscribeNewHeads", "{}".to_string()),
