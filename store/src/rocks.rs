@@ -58,7 +58,7 @@ use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Un
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
-use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
+use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, StaleNodeIndex, TreeReader};
 use parlend_ledger::state::{
     CommitmentUpdate, EMPTY_ROOT, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, oldest_kept,
     prepare_update, prove_at, root_at, state_root_of, superseded_below,
@@ -435,8 +435,14 @@ impl RocksStore {
         })
     }
 
-    /// Adds a tree update's nodes, values and stale entries to `batch`.
-    fn write_tree(&self, batch: &mut WriteBatch, update: &CommitmentUpdate) -> Result<(), StoreError> {
+    /// Adds a tree update's nodes, values and stale entries (`stale_nodes`, the
+    /// update's [`CommitmentUpdate::stale_nodes`]) to `batch`.
+    fn write_tree(
+        &self,
+        batch: &mut WriteBatch,
+        update: &CommitmentUpdate,
+        stale_nodes: &[StaleNodeIndex],
+    ) -> Result<(), StoreError> {
         let (nodes, values, stale) =
             (self.family(CF_TREE_NODES)?, self.family(CF_TREE_VALUES)?, self.family(CF_TREE_STALE)?);
         let node_batch = &update.batch().node_batch;
@@ -444,7 +450,7 @@ impl RocksStore {
         for ((version, key_hash), value) in node_batch.values() {
             batch.put_cf(values, value_key(&key_hash.0, *version), encode(value));
         }
-        let stale_keys = update.stale_nodes().into_iter().map(|entry| {
+        let stale_keys = stale_nodes.iter().map(|entry| {
             let mut key = entry.stale_since_version.to_be_bytes().to_vec();
             key.extend_from_slice(&node_key_bytes(&entry.node_key));
             (key, Vec::new())
@@ -461,9 +467,9 @@ impl RocksStore {
 
     /// After a block's write: its new nodes join the node cache, the nodes
     /// it made stale leave it.
-    fn cache_tree(&self, update: &CommitmentUpdate) {
+    fn cache_tree(&self, update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) {
         let mut cache = self.node_cache.0.write();
-        for entry in update.stale_nodes() {
+        for entry in stale_nodes {
             cache.remove(&entry.node_key);
         }
         for (key, node) in update.batch().node_batch.nodes() {
@@ -585,7 +591,8 @@ impl Store for RocksStore {
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
         }
-        self.write_tree(&mut batch, &commit.commitment)?;
+        let stale_nodes = commit.commitment.stale_nodes();
+        self.write_tree(&mut batch, &commit.commitment, &stale_nodes)?;
         let pruned_below = match self.options.history {
             Some(history) => oldest_kept(header.height, history).max(self.pruned_below()),
             None => self.pruned_below(),
@@ -596,7 +603,7 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.write(batch)?;
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
-        self.cache_tree(&commit.commitment);
+        self.cache_tree(&commit.commitment, &stale_nodes);
         *tip = Some(head);
         Ok(())
     }

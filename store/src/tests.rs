@@ -247,48 +247,44 @@ fn rocks_store_conforms_and_recovers() {
     assert_eq!(reopened.tx_location(&Hash([4; 32])).unwrap(), Some(TxLocation { height: 1, index: 0 }));
 }
 
-#[test]
-fn rocks_store_detects_state_that_does_not_match_its_head() {
+/// A RocksDB store of one committed block in `directory`, then `tamper`
+/// run on its raw database behind the store's back; reopening must fail
+/// with a root mismatch.
+fn reopening_after_tampering_fails(tamper: impl FnOnce(&rocksdb::DB)) {
     let directory = tempfile::tempdir().unwrap();
     {
         let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
         store.commit(next_commit(&store, WriteSet::from([(key(1), value(b"a"))]), &[])).unwrap();
     }
     {
-        // Tamper with the state behind the store's back.
         let mut options = rocksdb::Options::default();
         options.create_missing_column_families(true);
         let families = rocksdb::DB::list_cf(&options, directory.path()).unwrap();
-        let db = rocksdb::DB::open_cf(&options, directory.path(), families).unwrap();
-        db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered").unwrap();
+        tamper(&rocksdb::DB::open_cf(&options, directory.path(), families).unwrap());
     }
     let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
     assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");
 }
 
 #[test]
+fn rocks_store_detects_state_that_does_not_match_its_head() {
+    reopening_after_tampering_fails(|db| {
+        db.put_cf(db.cf_handle("state").unwrap(), key(1).encode(), b"tampered").unwrap();
+    });
+}
+
+#[test]
 fn rocks_store_detects_a_tree_that_does_not_match_its_state() {
-    let directory = tempfile::tempdir().unwrap();
-    {
-        let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
-        store.commit(next_commit(&store, WriteSet::from([(key(1), value(b"a"))]), &[])).unwrap();
-    }
-    {
-        // Drop the tree's nodes behind the store's back: the flat state
-        // still matches the head, the stored tree does not.
-        let mut options = rocksdb::Options::default();
-        options.create_missing_column_families(true);
-        let families = rocksdb::DB::list_cf(&options, directory.path()).unwrap();
-        let db = rocksdb::DB::open_cf(&options, directory.path(), families).unwrap();
+    // Drop the tree's nodes: the flat state still matches the head, the
+    // stored tree does not.
+    reopening_after_tampering_fails(|db| {
         let nodes = db.cf_handle("tree_nodes").unwrap();
         let keys: Vec<Box<[u8]>> =
             db.iterator_cf(nodes, rocksdb::IteratorMode::Start).map(|item| item.unwrap().0).collect();
         for key in keys {
             db.delete_cf(nodes, key).unwrap();
         }
-    }
-    let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
-    assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");
+    });
 }
 
 /// Block `n` of a long chain that repeats every 5 blocks' shape: 16 keys
