@@ -13,7 +13,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::access::StateKey;
-use crate::encoding::encode_canonical;
+use crate::encoding::{encode_canonical, encode_canonical_into};
 use crate::primitives::{Address, Hash, merkle_root, sha256, sha256_tagged};
 use crate::tx::{Instruction, SignedTransaction};
 
@@ -65,9 +65,13 @@ impl<I: Instruction> Block<I> {
         self.header.hash()
     }
 
-    /// The canonical bytes.
+    /// The canonical bytes, written into one allocation of their exact
+    /// size (a block of thousands of transactions is megabytes: growing the
+    /// buffer by doubling copied it and faulted in fresh pages each time).
     pub fn encode(&self) -> Vec<u8> {
-        encode_canonical(self)
+        let mut out = Vec::with_capacity(borsh::object_length(self).unwrap_or(0));
+        encode_canonical_into(self, &mut out);
+        out
     }
 }
 

@@ -15,10 +15,15 @@
 //! | `certificates` | height         | the block's commit certificate (validator mode) |
 //! | `tree_nodes` | version, borsh(nibble path) | borsh(jmt `Node`)          |
 //! | `tree_values` | key hash, version | borsh(`Option<value>`): the value a version wrote |
-//! | `tree_stale` | stale-since version, node key | (empty): nodes no longer in the latest tree |
+//! | `tree_stale` | stale-since version | the node keys no longer in the latest tree since then, each 2-byte length-prefixed |
 //! | `events`   | see `events.rs`    | the event index               |
-//! | `tree_stale_values` | stale-since version, key hash | version: that key's entries below it are superseded |
+//! | `tree_stale_values` | stale-since version | 40-byte records: a key hash and a version, below which that key's entries are superseded |
 //! | `meta`     | `pruned_below`     | height: older trees are pruned |
+//!
+//! The two stale indexes hold one entry per version (a block makes thousands
+//! of nodes stale; an entry each cost a memtable insert each). Stores written
+//! by earlier builds hold an entry per node or key (the version followed by
+//! the node key or key hash); pruning reads both forms.
 //!
 //! Pruning (the last `history` heights are kept, [`RocksStoreOptions`])
 //! runs in the block's batch: when block `h` is committed, the nodes and
@@ -43,7 +48,7 @@
 //! state, is found before anything runs.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 use rocksdb::{
@@ -132,6 +137,10 @@ pub struct RocksStore {
     pruned_below: AtomicU64,
     /// Tree nodes in memory.
     node_cache: NodeCache,
+    /// The size of the last block's write batch: the next one is allocated
+    /// at about that size at once (a batch is megabytes; growing it by
+    /// doubling copied it and faulted in fresh pages several times).
+    batch_bytes: AtomicUsize,
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
@@ -180,6 +189,53 @@ fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, StoreError> {
     let version = u64::from_be_bytes(version.try_into().map_err(|_| corrupt("bad version".to_string()))?);
     let path: NibblePath = borsh::from_slice(path).map_err(|error| corrupt(error.to_string()))?;
     Ok(NodeKey::new(version, path))
+}
+
+/// A `tree_stale_values` record: a key hash and a version.
+const STALE_VALUE_BYTES: usize = 40;
+
+/// The node keys a `tree_stale` entry names: its value's length-prefixed
+/// keys, or (an earlier build's entry per node) the key after the version.
+fn stale_node_keys<'a>(key: &'a [u8], entry: &'a [u8]) -> Result<Vec<&'a [u8]>, StoreError> {
+    if key.len() > 8 {
+        return Ok(vec![&key[8..]]);
+    }
+    let corrupt = || StoreError::Corrupt {
+        what: format!("stale node entry {}", hex_prefix(key)),
+        reason: "not a list of length-prefixed node keys".to_string(),
+    };
+    let mut keys = Vec::new();
+    let mut rest = entry;
+    while let Some((length, tail)) = rest.split_first_chunk::<2>() {
+        let (node_key, tail) = tail.split_at_checked(usize::from(u16::from_be_bytes(*length))).ok_or_else(corrupt)?;
+        keys.push(node_key);
+        rest = tail;
+    }
+    if rest.is_empty() { Ok(keys) } else { Err(corrupt()) }
+}
+
+/// The (key hash, superseded below) pairs a `tree_stale_values` entry
+/// names: its value's records, or (an earlier build's entry per key) the
+/// key hash after the version and the value.
+fn stale_value_ranges(key: &[u8], entry: &[u8]) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        what: format!("stale value entry {}", hex_prefix(key)),
+        reason: "not key hashes and versions".to_string(),
+    };
+    if key.len() > 8 {
+        let key_hash: [u8; 32] = key[8..].try_into().map_err(|_| corrupt())?;
+        return Ok(vec![(key_hash, decode_height(entry, "stale value entry")?)]);
+    }
+    if !entry.len().is_multiple_of(STALE_VALUE_BYTES) {
+        return Err(corrupt());
+    }
+    entry
+        .chunks_exact(STALE_VALUE_BYTES)
+        .map(|record| {
+            let (key_hash, below) = record.split_at(32);
+            Ok((key_hash.try_into().map_err(|_| corrupt())?, decode_height(below, "stale value entry")?))
+        })
+        .collect()
 }
 
 /// A value's key in `tree_values`: the key hash, then the version that wrote it.
@@ -241,11 +297,55 @@ fn node_weight(node: &Node) -> usize {
 /// Puts `entries` (distinct keys) into `batch` in key order: RocksDB
 /// inserts a batch's keys into the memtable one by one, and sorted keys
 /// reuse the skip list's search position where scattered ones search anew.
-fn put_sorted(batch: &mut WriteBatch, family: &ColumnFamily, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) {
-    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (key, value) in entries {
+fn put_sorted(batch: &mut WriteBatch, family: &ColumnFamily, entries: Vec<(Vec<u8>, Vec<u8>)>) {
+    for (key, value) in sorted(entries) {
         batch.put_cf(family, key, value);
+    }
+}
+
+/// `entries` in key order.
+fn sorted(mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
+/// A tree update's entries for the write batch, each family's in key order.
+struct TreeEntries {
+    nodes: Vec<(Vec<u8>, Vec<u8>)>,
+    values: Vec<(Vec<u8>, Vec<u8>)>,
+    stale: Vec<(Vec<u8>, Vec<u8>)>,
+    stale_values: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TreeEntries {
+    /// The nodes, values and stale index entries (one per index) of `update`
+    /// (`stale_nodes`: its [`CommitmentUpdate::stale_nodes`]).
+    fn of(update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) -> TreeEntries {
+        let node_batch = &update.batch().node_batch;
+        let nodes = sorted(node_batch.nodes().iter().map(|(key, node)| (node_key_bytes(key), encode(node))).collect());
+        let version_key = height_key(update.version()).to_vec();
+        let mut stale_blob = Vec::new();
+        for entry in stale_nodes {
+            let node_key = node_key_bytes(&entry.node_key);
+            let length = u16::try_from(node_key.len()).expect("a node key is a version and at most 64 nibbles");
+            stale_blob.extend_from_slice(&length.to_be_bytes());
+            stale_blob.extend_from_slice(&node_key);
+        }
+        // The library's values are in (version, key hash) order: one
+        // version per update, so these keys are already in order.
+        let values = node_batch
+            .values()
+            .iter()
+            .map(|((version, key_hash), value)| (value_key(&key_hash.0, *version).to_vec(), encode(value)))
+            .collect();
+        let mut stale_values_blob = Vec::with_capacity(node_batch.values().len() * STALE_VALUE_BYTES);
+        for ((version, key_hash), value) in node_batch.values() {
+            stale_values_blob.extend_from_slice(&key_hash.0);
+            stale_values_blob.extend_from_slice(&height_key(superseded_below(*version, value)));
+        }
+        let one_entry = |blob: Vec<u8>| if blob.is_empty() { Vec::new() } else { vec![(version_key.clone(), blob)] };
+        let (stale, stale_values) = (one_entry(stale_blob), one_entry(stale_values_blob));
+        TreeEntries { nodes, values, stale, stale_values }
     }
 }
 
@@ -337,6 +437,7 @@ impl RocksStore {
             tip: RwLock::new(None),
             pruned_below: AtomicU64::new(0),
             node_cache: NodeCache::default(),
+            batch_bytes: AtomicUsize::new(0),
         };
         store.recover()?;
         Ok(store)
@@ -388,25 +489,23 @@ impl RocksStore {
         // gone already: seeking past them skips their deletion markers.
         let start = height_key(self.pruned_below());
         for item in self.db.iterator_cf(stale, IteratorMode::From(&start, Direction::Forward)) {
-            let (key, _) = item.map_err(store_error)?;
+            let (key, entry) = item.map_err(store_error)?;
             if key[..] >= end[..] {
                 break;
             }
-            batch.delete_cf(nodes, key.get(8..).unwrap_or_default());
+            for node_key in stale_node_keys(&key, &entry)? {
+                batch.delete_cf(nodes, node_key);
+            }
             batch.delete_cf(stale, &key);
         }
         for item in self.db.iterator_cf(stale_values, IteratorMode::From(&start, Direction::Forward)) {
-            let (key, below) = item.map_err(store_error)?;
+            let (key, entry) = item.map_err(store_error)?;
             if key[..] >= end[..] {
                 break;
             }
-            let key_hash: [u8; 32] =
-                key.get(8..).and_then(|hash| hash.try_into().ok()).ok_or_else(|| StoreError::Corrupt {
-                    what: "stale value entry".to_string(),
-                    reason: "not a version and a key hash".to_string(),
-                })?;
-            let below = decode_height(&below, "stale value entry")?;
-            batch.delete_range_cf(values, value_key(&key_hash, 0), value_key(&key_hash, below));
+            for (key_hash, below) in stale_value_ranges(&key, &entry)? {
+                batch.delete_range_cf(values, value_key(&key_hash, 0), value_key(&key_hash, below));
+            }
             batch.delete_cf(stale_values, &key);
         }
         batch.put_cf(self.family(CF_META)?, PRUNED_BELOW_KEY, height_key(oldest));
@@ -435,32 +534,58 @@ impl RocksStore {
         })
     }
 
-    /// Adds a tree update's nodes, values and stale entries (`stale_nodes`, the
-    /// update's [`CommitmentUpdate::stale_nodes`]) to `batch`.
-    fn write_tree(
-        &self,
-        batch: &mut WriteBatch,
-        update: &CommitmentUpdate,
-        stale_nodes: &[StaleNodeIndex],
-    ) -> Result<(), StoreError> {
-        let (nodes, values, stale) =
-            (self.family(CF_TREE_NODES)?, self.family(CF_TREE_VALUES)?, self.family(CF_TREE_STALE)?);
-        let node_batch = &update.batch().node_batch;
-        put_sorted(batch, nodes, node_batch.nodes().iter().map(|(key, node)| (node_key_bytes(key), encode(node))));
-        for ((version, key_hash), value) in node_batch.values() {
-            batch.put_cf(values, value_key(&key_hash.0, *version), encode(value));
+    /// A write batch (sized like the last block's) with `commit`'s state
+    /// changes in key order and the undo record of what they replace, its
+    /// transaction index entries, header, body, receipts and certificate. Sorted keys: RocksDB inserts a batch's keys into its
+    /// memtable one by one, and sorted ones reuse the skip list's position.
+    fn block_batch(&self, commit: &BlockCommit) -> Result<WriteBatch, StoreError> {
+        let header = &commit.header;
+        let height = height_key(header.height);
+        let state = self.family(CF_STATE)?;
+        let expected = self.batch_bytes.load(Ordering::Relaxed);
+        let mut batch = WriteBatch::with_capacity_bytes(expected + expected / 4);
+        let mut undo = Undo::with_capacity(commit.changes.len());
+        let mut changes: Vec<(Vec<u8>, &StateKey, &Option<Value>)> =
+            commit.changes.iter().map(|(key, value)| (key.encode(), key, value)).collect();
+        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (encoded, key, value) in changes {
+            let previous = self.db.get_cf(state, &encoded).map_err(store_error)?.map(Value::from);
+            undo.push((*key, previous));
+            match value {
+                Some(value) => batch.put_cf(state, &encoded, value),
+                None => batch.delete_cf(state, &encoded),
+            }
         }
-        let stale_keys = stale_nodes.iter().map(|entry| {
-            let mut key = entry.stale_since_version.to_be_bytes().to_vec();
-            key.extend_from_slice(&node_key_bytes(&entry.node_key));
-            (key, Vec::new())
-        });
-        put_sorted(batch, stale, stale_keys);
-        let stale_values = self.family(CF_TREE_STALE_VALUES)?;
-        for ((version, key_hash), value) in node_batch.values() {
-            let mut key = update.version().to_be_bytes().to_vec();
-            key.extend_from_slice(&key_hash.0);
-            batch.put_cf(stale_values, key, height_key(superseded_below(*version, value)));
+        let mut locations = Vec::with_capacity(commit.receipts.len());
+        for (index, receipt) in commit.receipts.iter().enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| StoreError::Inconsistent { height: header.height, reason: "over 2^32 receipts" })?;
+            locations.push((receipt.tx_hash.0.to_vec(), encode(&TxLocation { height: header.height, index })));
+        }
+        put_sorted(&mut batch, self.family(CF_TX_INDEX)?, locations);
+        batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
+        batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
+        batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
+        batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
+        if let Some(certificate) = &commit.certificate {
+            batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
+        }
+        Ok(batch)
+    }
+
+    /// Adds a tree update's entries (built by [`TreeEntries::of`]) to `batch`.
+    fn write_tree(&self, batch: &mut WriteBatch, entries: TreeEntries) -> Result<(), StoreError> {
+        let TreeEntries { nodes, values, stale, stale_values } = entries;
+        for (family, entries) in [
+            (CF_TREE_NODES, nodes),
+            (CF_TREE_VALUES, values),
+            (CF_TREE_STALE, stale),
+            (CF_TREE_STALE_VALUES, stale_values),
+        ] {
+            let family = self.family(family)?;
+            for (key, value) in entries {
+                batch.put_cf(family, key, value);
+            }
         }
         Ok(())
     }
@@ -557,42 +682,25 @@ impl Store for RocksStore {
         let mut tip = self.tip.write();
         check_extends(tip.as_ref(), &commit)?;
         let header = &commit.header;
-        let height = height_key(header.height);
-        let state = self.family(CF_STATE)?;
-        let mut batch = WriteBatch::default();
-        let mut undo = Undo::with_capacity(commit.changes.len());
-        // In key order: RocksDB inserts a batch's sorted keys into its
-        // memtable much faster than scattered ones.
-        let mut changes: Vec<(Vec<u8>, &StateKey, &Option<Value>)> =
-            commit.changes.iter().map(|(key, value)| (key.encode(), key, value)).collect();
-        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (encoded, key, value) in changes {
-            let previous = self.db.get_cf(state, &encoded).map_err(store_error)?.map(Value::from);
-            undo.push((*key, previous));
-            match value {
-                Some(value) => batch.put_cf(state, &encoded, value),
-                None => batch.delete_cf(state, &encoded),
-            }
-        }
-        let mut locations = Vec::with_capacity(commit.receipts.len());
-        for (index, receipt) in commit.receipts.iter().enumerate() {
-            let index = u32::try_from(index)
-                .map_err(|_| StoreError::Inconsistent { height: header.height, reason: "over 2^32 receipts" })?;
-            locations.push((receipt.tx_hash.0.to_vec(), encode(&TxLocation { height: header.height, index })));
-        }
-        put_sorted(&mut batch, self.family(CF_TX_INDEX)?, locations);
-        let head = ChainHead { height: header.height, hash: header.hash(), header: header.clone() };
-        batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
-        batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height);
-        batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
-        batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
-        put_sorted(&mut batch, self.family(CF_EVENTS)?, index_entries(header.height, &commit.receipts)?);
-        batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
-        if let Some(certificate) = &commit.certificate {
-            batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);
-        }
         let stale_nodes = commit.commitment.stale_nodes();
-        self.write_tree(&mut batch, &commit.commitment, &stale_nodes)?;
+        // The tree's and the event index's entries are built and sorted on
+        // a second thread while this one reads the undo record and adds the
+        // block's other entries.
+        let mut batch = std::thread::scope(|scope| {
+            let indexes = scope.spawn(|| {
+                let events = index_entries(header.height, &commit.receipts).map(sorted);
+                (TreeEntries::of(&commit.commitment, &stale_nodes), events)
+            });
+            let batch = self.block_batch(&commit);
+            let (tree, events) = indexes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let (mut batch, events) = (batch?, events?);
+            let family = self.family(CF_EVENTS)?;
+            for (key, value) in events {
+                batch.put_cf(family, key, value);
+            }
+            self.write_tree(&mut batch, tree)?;
+            Ok::<_, StoreError>(batch)
+        })?;
         let pruned_below = match self.options.history {
             Some(history) => oldest_kept(header.height, history).max(self.pruned_below()),
             None => self.pruned_below(),
@@ -600,11 +708,20 @@ impl Store for RocksStore {
         if pruned_below > self.pruned_below() {
             self.prune_into(&mut batch, pruned_below)?;
         }
+        let head = ChainHead { height: header.height, hash: header.hash(), header: header.clone() };
+        batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height_key(header.height));
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
+        self.batch_bytes.store(batch.size_in_bytes(), Ordering::Relaxed);
         self.write(batch)?;
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
-        self.cache_tree(&commit.commitment, &stale_nodes);
         *tip = Some(head);
+        drop(tip);
+        // After the head moves (readers see the block a little sooner): a
+        // node is the same at its key forever, so until this runs a reader
+        // misses the new nodes (and reads them from RocksDB) or finds nodes
+        // that just went stale, still right for the heights that use them.
+        // The next block's root is prepared only after this returns.
+        self.cache_tree(&commit.commitment, &stale_nodes);
         Ok(())
     }
 
