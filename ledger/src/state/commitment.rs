@@ -26,6 +26,7 @@ use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
 use sha2::{Digest, Sha256};
 
 use super::proof::StateProof;
+use super::split::{prepare_split, tree_threads};
 use crate::access::StateKey;
 use crate::primitives::Hash;
 use crate::state::{StoreError, Value, WriteSet};
@@ -113,20 +114,39 @@ impl CommitmentUpdate {
 
 /// Prepares the tree at `version` from the tree at `version - 1` (the empty
 /// tree for version 0) and `writes`. Reads through `reader`, writes nothing.
-pub fn prepare_update<R: TreeReader>(
+/// Split by the root's subtrees over [`tree_threads`] threads where that
+/// applies ([`super::split`]); the result is the same either way.
+pub fn prepare_update<R: TreeReader + Sync>(
     reader: &R,
     version: Version,
     writes: &WriteSet,
 ) -> Result<CommitmentUpdate, StoreError> {
+    prepare_update_on(reader, version, writes, tree_threads())
+}
+
+/// [`prepare_update`] on `threads` threads (1: the library's update of the
+/// whole tree).
+pub fn prepare_update_on<R: TreeReader + Sync>(
+    reader: &R,
+    version: Version,
+    writes: &WriteSet,
+    threads: usize,
+) -> Result<CommitmentUpdate, StoreError> {
     let tree = StateTree::new(reader);
     let inserts_only = !writes.is_empty() && writes.values().all(Option::is_some);
     let (root, batch) = if inserts_only {
-        // One pass over the tree that hashes each new node once.
         let set: Vec<(KeyHash, OwnedValue)> =
             writes.iter().filter_map(|(key, value)| Some((key_hash(key), value.as_ref()?.to_vec()))).collect();
-        let (roots, batch) = tree.batch_put_value_sets(vec![set], None, version).map_err(tree_error)?;
-        let root = roots.first().copied().ok_or_else(|| tree_error(anyhow::anyhow!("no root for the batch")))?;
-        (root, batch)
+        match prepare_split(reader, version, set, threads)? {
+            Ok(split) => split,
+            Err(set) => {
+                // One pass over the tree that hashes each new node once.
+                let (roots, batch) = tree.batch_put_value_sets(vec![set], None, version).map_err(tree_error)?;
+                let root =
+                    roots.first().copied().ok_or_else(|| tree_error(anyhow::anyhow!("no root for the batch")))?;
+                (root, batch)
+            }
+        }
     } else {
         // Deletions (and empty blocks) need the key-by-key path.
         let set = writes.iter().map(|(key, value)| (key_hash(key), value.as_ref().map(|value| value.to_vec())));
