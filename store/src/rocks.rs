@@ -321,8 +321,7 @@ impl TreeEntries {
     /// The nodes, values and stale index entries (one per index) of `update`
     /// (`stale_nodes`: its [`CommitmentUpdate::stale_nodes`]).
     fn of(update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) -> TreeEntries {
-        let node_batch = &update.batch().node_batch;
-        let nodes = sorted(node_batch.nodes().iter().map(|(key, node)| (node_key_bytes(key), encode(node))).collect());
+        let nodes = sorted(update.nodes().map(|(key, node)| (node_key_bytes(key), encode(node))).collect());
         let version_key = height_key(update.version()).to_vec();
         let mut stale_blob = Vec::new();
         for entry in stale_nodes {
@@ -333,13 +332,12 @@ impl TreeEntries {
         }
         // The library's values are in (version, key hash) order: one
         // version per update, so these keys are already in order.
-        let values = node_batch
+        let values = update
             .values()
-            .iter()
             .map(|((version, key_hash), value)| (value_key(&key_hash.0, *version).to_vec(), encode(value)))
             .collect();
-        let mut stale_values_blob = Vec::with_capacity(node_batch.values().len() * STALE_VALUE_BYTES);
-        for ((version, key_hash), value) in node_batch.values() {
+        let mut stale_values_blob = Vec::with_capacity(update.value_count() * STALE_VALUE_BYTES);
+        for ((version, key_hash), value) in update.values() {
             stale_values_blob.extend_from_slice(&key_hash.0);
             stale_values_blob.extend_from_slice(&height_key(superseded_below(*version, value)));
         }
@@ -597,7 +595,7 @@ impl RocksStore {
         for entry in stale_nodes {
             cache.remove(&entry.node_key);
         }
-        for (key, node) in update.batch().node_batch.nodes() {
+        for (key, node) in update.nodes() {
             cache.insert(key.clone(), node.clone());
         }
     }

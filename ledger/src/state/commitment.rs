@@ -19,7 +19,7 @@
 //! benchmarks and tests); the RocksDB store keeps its nodes in column
 //! families and reads them through the same [`TreeReader`] interface.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
@@ -76,10 +76,24 @@ pub fn tree_error(error: anyhow::Error) -> StoreError {
 pub struct CommitmentUpdate {
     version: Version,
     root: Hash,
-    batch: TreeUpdateBatch,
+    /// The library's batches: one for an update of the whole tree; for a
+    /// split one ([`super::split`]), the new root's, then each subtree's in
+    /// nibble order, whose own root (its view's) is not the tree's. In this
+    /// order the values are in key order.
+    parts: Vec<TreeUpdateBatch>,
 }
 
 impl CommitmentUpdate {
+    /// An update of the whole tree by the library.
+    pub(crate) fn whole(version: Version, root: Hash, batch: TreeUpdateBatch) -> CommitmentUpdate {
+        CommitmentUpdate { version, root, parts: vec![batch] }
+    }
+
+    /// A split update: `parts` as [`CommitmentUpdate::parts`] says.
+    pub(crate) fn split(version: Version, root: Hash, parts: Vec<TreeUpdateBatch>) -> CommitmentUpdate {
+        CommitmentUpdate { version, root, parts }
+    }
+
     /// The state root after the writes.
     pub fn root(&self) -> Hash {
         self.root
@@ -90,25 +104,38 @@ impl CommitmentUpdate {
         self.version
     }
 
-    /// What to write: nodes, values and the nodes it makes stale.
-    pub fn batch(&self) -> &TreeUpdateBatch {
-        &self.batch
+    /// The new nodes (a split update gives them in another order than the
+    /// whole tree's).
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeKey, &Node)> {
+        self.parts.iter().enumerate().flat_map(|(index, part)| {
+            part.node_batch.nodes().iter().filter(move |(key, _)| index == 0 || !key.nibble_path().is_empty())
+        })
+    }
+
+    /// The values written (`None`: deleted), by version and key hash, in
+    /// key order.
+    pub fn values(&self) -> impl Iterator<Item = (&(Version, KeyHash), &Option<OwnedValue>)> {
+        self.parts.iter().flat_map(|part| part.node_batch.values())
+    }
+
+    /// How many values [`CommitmentUpdate::values`] gives.
+    pub fn value_count(&self) -> usize {
+        self.parts.iter().map(|part| part.node_batch.values().len()).sum()
     }
 
     /// The nodes that stop being part of the latest tree at this version:
     /// the library's stale index, plus the previous version's root (the
     /// library copies an unchanged root forward without marking the old one).
     pub fn stale_nodes(&self) -> Vec<StaleNodeIndex> {
-        let mut stale: Vec<StaleNodeIndex> = self.batch.stale_node_index_batch.iter().cloned().collect();
+        let mut stale: BTreeSet<StaleNodeIndex> =
+            self.parts.iter().flat_map(|part| part.stale_node_index_batch.iter().cloned()).collect();
         if let Some(previous) = self.version.checked_sub(1)
-            && let Some(root) = self.batch.node_batch.nodes().keys().find(|key| key.nibble_path().is_empty())
+            && let Some((root, _)) = self.nodes().find(|(key, _)| key.nibble_path().is_empty())
         {
             let previous_root = NodeKey::new(previous, root.nibble_path().clone());
-            if !stale.iter().any(|entry| entry.node_key == previous_root) {
-                stale.push(StaleNodeIndex { stale_since_version: self.version, node_key: previous_root });
-            }
+            stale.insert(StaleNodeIndex { stale_since_version: self.version, node_key: previous_root });
         }
-        stale
+        stale.into_iter().collect()
     }
 }
 
@@ -138,7 +165,7 @@ pub fn prepare_update_on<R: TreeReader + Sync>(
         let set: Vec<(KeyHash, OwnedValue)> =
             writes.iter().filter_map(|(key, value)| Some((key_hash(key), value.as_ref()?.to_vec()))).collect();
         match prepare_split(reader, version, set, threads)? {
-            Ok(split) => split,
+            Ok((root, parts)) => return Ok(CommitmentUpdate::split(version, Hash(root.0), parts)),
             Err(set) => {
                 // One pass over the tree that hashes each new node once.
                 let (roots, batch) = tree.batch_put_value_sets(vec![set], None, version).map_err(tree_error)?;
@@ -152,7 +179,7 @@ pub fn prepare_update_on<R: TreeReader + Sync>(
         let set = writes.iter().map(|(key, value)| (key_hash(key), value.as_ref().map(|value| value.to_vec())));
         tree.put_value_set(set, version).map_err(tree_error)?
     };
-    Ok(CommitmentUpdate { version, root: Hash(root.0), batch })
+    Ok(CommitmentUpdate::whole(version, Hash(root.0), batch))
 }
 
 /// The root of the tree at `version`, or `None` if it is not stored (never
@@ -292,13 +319,12 @@ impl StateCommitment {
             });
         }
         let stale = update.stale_nodes();
-        let version = update.version;
-        let CommitmentUpdate { root, batch, .. } = update;
-        for (key, node) in batch.node_batch.nodes() {
+        let (version, root) = (update.version, update.root);
+        for (key, node) in update.nodes() {
             self.nodes.insert(key.clone(), node.clone());
         }
         let keeps_history = self.retention != Retention::Latest;
-        for ((value_version, key), value) in batch.node_batch.values() {
+        for ((value_version, key), value) in update.values() {
             if keeps_history {
                 self.stale_values.entry(version).or_default().push((*key, superseded_below(*value_version, value)));
             }

@@ -18,7 +18,7 @@
 //! takes the library's update on the whole tree. A property test checks that
 //! both give the same root and the same batch.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use borsh::BorshSerialize;
 use jmt::storage::{Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBatch};
@@ -51,7 +51,7 @@ pub fn prepare_split<R: TreeReader + Sync>(
     version: Version,
     set: Puts,
     threads: usize,
-) -> Result<Result<(RootHash, TreeUpdateBatch), Puts>, StoreError> {
+) -> Result<Result<(RootHash, Vec<TreeUpdateBatch>), Puts>, StoreError> {
     let Some(parent) = version.checked_sub(1).filter(|_| threads > 1) else { return Ok(Err(set)) };
     let root_key = root_key(parent);
     let Some(Node::Internal(root)) = reader.get_node_option(&root_key).map_err(tree_error)? else {
@@ -127,45 +127,40 @@ fn run_job<R: TreeReader>(
     writes: Puts,
     version: Version,
 ) -> Result<JobResult, StoreError> {
-    let (_, mut batch) = StateTree::new(view).batch_put_value_sets(vec![writes], None, version).map_err(tree_error)?;
-    let view_root = root_key(version);
-    let mut nodes = batch.node_batch.nodes().clone();
-    let child = match nodes.remove(&view_root) {
+    let (_, batch) = StateTree::new(view).batch_put_value_sets(vec![writes], None, version).map_err(tree_error)?;
+    // The view's new root is not the tree's (`CommitmentUpdate::nodes`
+    // skips it); its child is the subtree's new child of the root.
+    let child = match batch.node_batch.get_node(&root_key(version)) {
         Some(Node::Internal(root)) => root
             .child(nibble.into())
             .map(|child| ChildForm::new(child.hash, child.version, child.is_leaf(), child.leaf_count())),
         _ => None,
     }
     .ok_or_else(|| tree_error(anyhow::anyhow!("the subtree update of nibble {nibble} made no child")))?;
-    batch.node_batch = NodeBatch::new(nodes, batch.node_batch.values().clone());
     Ok(JobResult { nibble, child, batch })
 }
 
 /// The old root's children with the jobs' new ones, as the new root at
-/// `version`, and the jobs' nodes, values and stale entries with it.
+/// `version`: the root's hash and the update's parts (the root's batch, then
+/// the jobs', in nibble order; see `CommitmentUpdate`).
 fn merge(
     mut children: Vec<Option<ChildForm>>,
     results: Vec<JobResult>,
     version: Version,
-) -> Result<(RootHash, TreeUpdateBatch), StoreError> {
-    let (mut nodes, mut values, mut stale) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
-    let mut node_stats = Vec::new();
+) -> Result<(RootHash, Vec<TreeUpdateBatch>), StoreError> {
+    let mut parts = Vec::with_capacity(results.len() + 1);
+    parts.push(TreeUpdateBatch::default());
     for JobResult { nibble, child, batch } in results {
         children[usize::from(nibble)] = Some(child);
-        nodes.extend(batch.node_batch.nodes().clone());
-        values.extend(batch.node_batch.values().clone());
-        stale.extend(batch.stale_node_index_batch);
-        node_stats.extend(batch.node_stats);
+        parts.push(batch);
     }
     let root = InternalForm::node(children)?;
     let Node::Internal(internal) = &root else {
         return Err(tree_error(anyhow::anyhow!("the rebuilt root is not an internal node")));
     };
     let hash = internal.hash::<TreeHasher>();
-    nodes.insert(root_key(version), root);
-    let batch =
-        TreeUpdateBatch { node_batch: NodeBatch::new(nodes, values), stale_node_index_batch: stale, node_stats };
-    Ok((RootHash(hash), batch))
+    parts[0].node_batch = NodeBatch::new(BTreeMap::from([(root_key(version), root)]), BTreeMap::new());
+    Ok((RootHash(hash), parts))
 }
 
 /// The tree as one job sees it: a root with only the job's child (plus a
@@ -313,12 +308,11 @@ mod tests {
             for threads in [2, 3, 16] {
                 let split = prepare_update_on(&tree, version, &writes, threads).unwrap();
                 assert_eq!(split.root(), whole.root(), "{threads} threads");
-                assert_eq!(split.batch().node_batch, whole.batch().node_batch, "{threads} threads");
-                assert_eq!(
-                    split.batch().stale_node_index_batch,
-                    whole.batch().stale_node_index_batch,
-                    "{threads} threads"
-                );
+                let (split_nodes, whole_nodes): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    (split.nodes().collect(), whole.nodes().collect());
+                assert_eq!(split_nodes, whole_nodes, "{threads} threads");
+                assert!(split.values().eq(whole.values()), "{threads} threads");
+                assert_eq!(split.stale_nodes(), whole.stale_nodes(), "{threads} threads");
             }
             tree.apply(whole).unwrap();
         }
@@ -351,7 +345,7 @@ mod tests {
         let version = tree.next_version();
         let update = prepare_update_on(&tree, version, &puts(&[3, 300], 1), 1).unwrap();
         let mut internal = 0;
-        for node in update.batch().node_batch.nodes().values() {
+        for (_, node) in update.nodes() {
             let Node::Internal(node) = node else { continue };
             let children = (0..16u8)
                 .map(|nibble| {
@@ -363,10 +357,7 @@ mod tests {
             internal += 1;
         }
         assert!(internal > 2);
-        assert_eq!(
-            root_key(7),
-            NodeKey::new(7, update.batch().node_batch.nodes().keys().next().unwrap().nibble_path().clone())
-        );
+        assert_eq!(root_key(7), NodeKey::new(7, update.nodes().next().unwrap().0.nibble_path().clone()));
     }
 
     proptest! {
