@@ -13,7 +13,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::access::StateKey;
-use crate::encoding::{encode_canonical, encode_canonical_into};
+use crate::encoding::{encode_canonical, encode_canonical_sized};
 use crate::primitives::{Address, Hash, merkle_root, sha256, sha256_tagged};
 use crate::tx::{Instruction, SignedTransaction};
 
@@ -65,13 +65,10 @@ impl<I: Instruction> Block<I> {
         self.header.hash()
     }
 
-    /// The canonical bytes, written into one allocation of their exact
-    /// size (a block of thousands of transactions is megabytes: growing the
-    /// buffer by doubling copied it and faulted in fresh pages each time).
+    /// The canonical bytes (a block of thousands of transactions is
+    /// megabytes: encoded into one buffer of its exact size).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(borsh::object_length(self).unwrap_or(0));
-        encode_canonical_into(self, &mut out);
-        out
+        encode_canonical_sized(self)
     }
 }
 

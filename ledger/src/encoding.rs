@@ -18,6 +18,15 @@ pub fn encode_canonical<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// The canonical bytes of `value`, written into one allocation of their
+/// exact size (one more pass over the value, to measure it): for values of
+/// megabytes, which growing the buffer by doubling copies and faults in anew.
+pub fn encode_canonical_sized<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(borsh::object_length(value).unwrap_or(0));
+    encode_canonical_into(value, &mut out);
+    out
+}
+
 /// Appends the canonical bytes of `value` to `out`.
 ///
 /// # Panics

@@ -38,6 +38,6 @@ pub mod tx;
 pub use access::{Access, AccessMode, AccessSet, StateKey};
 pub use block::{Block, Event, Header, Receipt, TxStatus};
 pub use crypto::{Keypair, Signature, SignatureError};
-pub use encoding::{encode_canonical, encode_canonical_into};
+pub use encoding::{encode_canonical, encode_canonical_into, encode_canonical_sized};
 pub use primitives::{Address, Amount, AssetId, Bps, Hash, MathError, Ray, Rounding, Wad};
 pub use tx::{RejectReason, SignedTransaction, Transaction, VerifiedTransaction};

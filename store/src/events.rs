@@ -131,7 +131,8 @@ pub(crate) type IndexEntry = (Vec<u8>, Vec<u8>);
 
 /// Every index entry of a block's receipts.
 pub(crate) fn index_entries(height: u64, receipts: &[Receipt]) -> Result<Vec<IndexEntry>, StoreError> {
-    let mut entries = Vec::new();
+    let events = receipts.iter().flat_map(|receipt| &receipt.events);
+    let mut entries = Vec::with_capacity(events.map(|event| 2 + 2 * event.accounts.len()).sum());
     for (tx_index, receipt) in receipts.iter().enumerate() {
         let tx_index =
             u32::try_from(tx_index).map_err(|_| StoreError::Inconsistent { height, reason: "over 2^32 receipts" })?;

@@ -161,7 +161,7 @@ fn hex_prefix(bytes: &[u8]) -> String {
 
 fn encode_undo(undo: &Undo) -> Vec<u8> {
     let raw: Vec<(StateKey, Option<&[u8]>)> = undo.iter().map(|(key, value)| (*key, value.as_deref())).collect();
-    encode(&raw)
+    parlend_ledger::encode_canonical_sized(&raw)
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -321,7 +321,9 @@ impl TreeEntries {
     /// The nodes, values and stale index entries (one per index) of `update`
     /// (`stale_nodes`: its [`CommitmentUpdate::stale_nodes`]).
     fn of(update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) -> TreeEntries {
-        let nodes = sorted(update.nodes().map(|(key, node)| (node_key_bytes(key), encode(node))).collect());
+        let mut nodes = Vec::with_capacity(update.node_count());
+        nodes.extend(update.nodes().map(|(key, node)| (node_key_bytes(key), encode(node))));
+        let nodes = sorted(nodes);
         let version_key = height_key(update.version()).to_vec();
         let mut stale_blob = Vec::new();
         for entry in stale_nodes {
@@ -332,10 +334,12 @@ impl TreeEntries {
         }
         // The library's values are in (version, key hash) order: one
         // version per update, so these keys are already in order.
-        let values = update
-            .values()
-            .map(|((version, key_hash), value)| (value_key(&key_hash.0, *version).to_vec(), encode(value)))
-            .collect();
+        let mut values = Vec::with_capacity(update.value_count());
+        values.extend(
+            update
+                .values()
+                .map(|((version, key_hash), value)| (value_key(&key_hash.0, *version).to_vec(), encode(value))),
+        );
         let mut stale_values_blob = Vec::with_capacity(update.value_count() * STALE_VALUE_BYTES);
         for ((version, key_hash), value) in update.values() {
             stale_values_blob.extend_from_slice(&key_hash.0);
@@ -563,7 +567,7 @@ impl RocksStore {
         put_sorted(&mut batch, self.family(CF_TX_INDEX)?, locations);
         batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
-        batch.put_cf(self.family(CF_RECEIPTS)?, height, encode(&commit.receipts));
+        batch.put_cf(self.family(CF_RECEIPTS)?, height, parlend_ledger::encode_canonical_sized(&commit.receipts));
         batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);

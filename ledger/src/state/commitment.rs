@@ -118,6 +118,12 @@ impl CommitmentUpdate {
         self.parts.iter().flat_map(|part| part.node_batch.values())
     }
 
+    /// About how many nodes [`CommitmentUpdate::nodes`] gives (at most one
+    /// more per part).
+    pub fn node_count(&self) -> usize {
+        self.parts.iter().map(|part| part.node_batch.nodes().len()).sum()
+    }
+
     /// How many values [`CommitmentUpdate::values`] gives.
     pub fn value_count(&self) -> usize {
         self.parts.iter().map(|part| part.node_batch.values().len()).sum()
