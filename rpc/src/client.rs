@@ -180,7 +180,12 @@ impl Client {
         transactions: &[SignedTransaction],
         wait: bool,
     ) -> Result<Vec<SendOutcome>, ClientError> {
-        let transactions = transactions.iter().map(|tx| hex::encode(tx.encode())).collect();
+        self.send_many_hex(transactions.iter().map(|tx| hex::encode(tx.encode())).collect(), wait).await
+    }
+
+    /// `sendTransactions` of transactions already hex-encoded (a load
+    /// generator encodes them before it starts the clock).
+    pub async fn send_many_hex(&self, transactions: Vec<String>, wait: bool) -> Result<Vec<SendOutcome>, ClientError> {
         let params = SendTransactionsParams { transactions, wait, timeout_ms: None };
         self.call(methods::SEND_TRANSACTIONS, &params).await
     }

@@ -367,3 +367,31 @@ fn a_validators_proof_carries_a_certificate_checked_against_the_genesis() {
     stripped.as_object_mut().unwrap().remove("certificate");
     refused("stripped.json", stripped, "carries no commit certificate");
 }
+
+/// `parlend bench rpc` end to end (it starts its own node): every
+/// transaction of a small lending workload, sent in several calls from two
+/// connections at an offered rate, is committed and timed, nothing is
+/// refused, and the report's figures are consistent with each other.
+#[test]
+fn bench_rpc_commits_and_times_every_transaction() {
+    let directory = tempfile::tempdir().unwrap();
+    let cli = Cli { url: "http://127.0.0.1:1", directory: directory.path() };
+    let args = ["bench", "rpc", "--workload", "lending-mix", "--txs", "600", "--signers", "40", "--batch", "50"];
+    let report = cli.json(&[&args[..], &["--rate", "1500"]].concat());
+    assert_eq!(report["transactions"], 600);
+    assert_eq!(report["committed"], 600, "{report}");
+    assert_eq!(report["rejected"], serde_json::json!({}), "{report}");
+    let blocks = report["blockList"].as_array().unwrap();
+    let in_blocks: u64 = blocks.iter().map(|block| block[0].as_u64().unwrap()).sum();
+    assert_eq!(in_blocks, 600, "every committed transaction is in a listed block");
+    assert!(blocks.len() >= 2, "an offered rate spreads the run over several blocks: {report}");
+    let latency = &report["latencyMs"];
+    let (p50, p99, max) =
+        (latency["p50"].as_f64().unwrap(), latency["p99"].as_f64().unwrap(), latency["max"].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{latency}");
+    let (committed_tps, ceiling) =
+        (report["committedTps"].as_f64().unwrap(), report["signatureCeilingTps"].as_f64().unwrap());
+    assert!(committed_tps > 0.0 && ceiling > 0.0);
+    assert!((report["committedOverCeiling"].as_f64().unwrap() - committed_tps / ceiling).abs() < 1e-9);
+    assert!(report["nodeCpuMicrosPerTransaction"].as_f64().unwrap() > 0.0, "{report}");
+}
