@@ -294,16 +294,9 @@ fn node_weight(node: &Node) -> usize {
     }
 }
 
-/// Puts `entries` (distinct keys) into `batch` in key order: RocksDB
-/// inserts a batch's keys into the memtable one by one, and sorted keys
-/// reuse the skip list's search position where scattered ones search anew.
-fn put_sorted(batch: &mut WriteBatch, family: &ColumnFamily, entries: Vec<(Vec<u8>, Vec<u8>)>) {
-    for (key, value) in sorted(entries) {
-        batch.put_cf(family, key, value);
-    }
-}
-
-/// `entries` in key order.
+/// `entries` in key order, as a batch's entries go in: RocksDB inserts
+/// them into the memtable one by one, and sorted keys reuse the skip list's
+/// search position where scattered ones search anew.
 fn sorted(mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     entries
@@ -538,8 +531,8 @@ impl RocksStore {
 
     /// A write batch (sized like the last block's) with `commit`'s state
     /// changes in key order and the undo record of what they replace, its
-    /// transaction index entries, header, body, receipts and certificate. Sorted keys: RocksDB inserts a batch's keys into its
-    /// memtable one by one, and sorted ones reuse the skip list's position.
+    /// transaction index entries (in key order), header, body, receipts and
+    /// certificate.
     fn block_batch(&self, commit: &BlockCommit) -> Result<WriteBatch, StoreError> {
         let header = &commit.header;
         let height = height_key(header.height);
@@ -564,7 +557,7 @@ impl RocksStore {
                 .map_err(|_| StoreError::Inconsistent { height: header.height, reason: "over 2^32 receipts" })?;
             locations.push((receipt.tx_hash.0.to_vec(), encode(&TxLocation { height: header.height, index })));
         }
-        put_sorted(&mut batch, self.family(CF_TX_INDEX)?, locations);
+        self.put_all(&mut batch, CF_TX_INDEX, sorted(locations))?;
         batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
         batch.put_cf(self.family(CF_RECEIPTS)?, height, parlend_ledger::encode_canonical_sized(&commit.receipts));
@@ -578,16 +571,22 @@ impl RocksStore {
     /// Adds a tree update's entries (built by [`TreeEntries::of`]) to `batch`.
     fn write_tree(&self, batch: &mut WriteBatch, entries: TreeEntries) -> Result<(), StoreError> {
         let TreeEntries { nodes, values, stale, stale_values } = entries;
-        for (family, entries) in [
-            (CF_TREE_NODES, nodes),
-            (CF_TREE_VALUES, values),
-            (CF_TREE_STALE, stale),
-            (CF_TREE_STALE_VALUES, stale_values),
-        ] {
-            let family = self.family(family)?;
-            for (key, value) in entries {
-                batch.put_cf(family, key, value);
-            }
+        self.put_all(batch, CF_TREE_NODES, nodes)?;
+        self.put_all(batch, CF_TREE_VALUES, values)?;
+        self.put_all(batch, CF_TREE_STALE, stale)?;
+        self.put_all(batch, CF_TREE_STALE_VALUES, stale_values)
+    }
+
+    /// Adds `entries` to `batch` in `family`, in the order given.
+    fn put_all(
+        &self,
+        batch: &mut WriteBatch,
+        family: &str,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let family = self.family(family)?;
+        for (key, value) in entries {
+            batch.put_cf(family, key, value);
         }
         Ok(())
     }
@@ -696,10 +695,7 @@ impl Store for RocksStore {
             let batch = self.block_batch(&commit);
             let (tree, events) = indexes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let (mut batch, events) = (batch?, events?);
-            let family = self.family(CF_EVENTS)?;
-            for (key, value) in events {
-                batch.put_cf(family, key, value);
-            }
+            self.put_all(&mut batch, CF_EVENTS, events)?;
             self.write_tree(&mut batch, tree)?;
             Ok::<_, StoreError>(batch)
         })?;

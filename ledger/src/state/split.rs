@@ -54,15 +54,11 @@ pub fn prepare_split<R: TreeReader + Sync>(
 ) -> Result<Result<(RootHash, Vec<TreeUpdateBatch>), Puts>, StoreError> {
     let Some(parent) = version.checked_sub(1).filter(|_| threads > 1) else { return Ok(Err(set)) };
     let root_key = root_key(parent);
-    let Some(Node::Internal(root)) = reader.get_node_option(&root_key).map_err(tree_error)? else {
-        return Ok(Err(set));
+    let root = match reader.get_node_option(&root_key).map_err(tree_error)? {
+        Some(root @ Node::Internal(_)) => root,
+        _ => return Ok(Err(set)),
     };
-    let old_children: Vec<Option<ChildForm>> = (0..16u8)
-        .map(|nibble| {
-            root.child(nibble.into())
-                .map(|child| ChildForm::new(child.hash, child.version, child.is_leaf(), child.leaf_count()))
-        })
-        .collect();
+    let old_children: Vec<Option<ChildForm>> = (0..16u8).map(|nibble| ChildForm::of(&root, nibble)).collect();
     let jobs = group_by_subtree(set);
     let results = run_jobs(reader, &root_key, &old_children, jobs, version, threads)?;
     merge(old_children, results, version).map(Ok)
@@ -94,6 +90,7 @@ fn run_jobs<R: TreeReader + Sync>(
     threads: usize,
 ) -> Result<Vec<JobResult>, StoreError> {
     jobs.sort_by_key(|(_, writes)| std::cmp::Reverse(writes.len()));
+    let helpers = threads.min(jobs.len()).saturating_sub(1);
     let queue = parking_lot::Mutex::new(jobs.into_iter());
     let run = || -> Result<Vec<JobResult>, StoreError> {
         let mut done = Vec::new();
@@ -104,7 +101,7 @@ fn run_jobs<R: TreeReader + Sync>(
         Ok(done)
     };
     let mut results = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(run)).collect();
+        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(run)).collect();
         let mut results = vec![run()];
         results.extend(
             helpers.into_iter().map(|helper| helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
@@ -130,13 +127,11 @@ fn run_job<R: TreeReader>(
     let (_, batch) = StateTree::new(view).batch_put_value_sets(vec![writes], None, version).map_err(tree_error)?;
     // The view's new root is not the tree's (`CommitmentUpdate::nodes`
     // skips it); its child is the subtree's new child of the root.
-    let child = match batch.node_batch.get_node(&root_key(version)) {
-        Some(Node::Internal(root)) => root
-            .child(nibble.into())
-            .map(|child| ChildForm::new(child.hash, child.version, child.is_leaf(), child.leaf_count())),
-        _ => None,
-    }
-    .ok_or_else(|| tree_error(anyhow::anyhow!("the subtree update of nibble {nibble} made no child")))?;
+    let child = batch
+        .node_batch
+        .get_node(&root_key(version))
+        .and_then(|root| ChildForm::of(root, nibble))
+        .ok_or_else(|| tree_error(anyhow::anyhow!("the subtree update of nibble {nibble} made no child")))?;
     Ok(JobResult { nibble, child, batch })
 }
 
@@ -227,11 +222,17 @@ struct ChildForm {
 }
 
 impl ChildForm {
-    /// A child's form from its fields (the library does not export the type).
-    fn new(hash: [u8; 32], version: Version, is_leaf: bool, leaf_count: usize) -> ChildForm {
-        let node_type =
-            if is_leaf { NodeTypeForm::Leaf } else { NodeTypeForm::Internal { leaf_count: leaf_count as u64 } };
-        ChildForm { hash, version, node_type }
+    /// The form of `node`'s child at `nibble`, if `node` is an internal
+    /// node with one there (the library does not export the child's type).
+    fn of(node: &Node, nibble: u8) -> Option<ChildForm> {
+        let Node::Internal(node) = node else { return None };
+        let child = node.child(nibble.into())?;
+        let node_type = if child.is_leaf() {
+            NodeTypeForm::Leaf
+        } else {
+            NodeTypeForm::Internal { leaf_count: child.leaf_count() as u64 }
+        };
+        Some(ChildForm { hash: child.hash, version: child.version, node_type })
     }
 
     fn leaf_count(&self) -> u64 {
@@ -346,14 +347,11 @@ mod tests {
         let update = prepare_update_on(&tree, version, &puts(&[3, 300], 1), 1).unwrap();
         let mut internal = 0;
         for (_, node) in update.nodes() {
-            let Node::Internal(node) = node else { continue };
-            let children = (0..16u8)
-                .map(|nibble| {
-                    node.child(nibble.into())
-                        .map(|child| ChildForm::new(child.hash, child.version, child.is_leaf(), child.leaf_count()))
-                })
-                .collect();
-            assert_eq!(InternalForm::node(children).unwrap(), Node::Internal(node.clone()));
+            if !matches!(node, Node::Internal(_)) {
+                continue;
+            }
+            let children = (0..16u8).map(|nibble| ChildForm::of(node, nibble)).collect();
+            assert_eq!(&InternalForm::node(children).unwrap(), node);
             internal += 1;
         }
         assert!(internal > 2);
