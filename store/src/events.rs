@@ -3,7 +3,8 @@
 //!
 //! An event's position is `(height, transaction index, event index)`,
 //! encoded big-endian so that positions sort. Each event is written under
-//! four kinds of keys, in the block's atomic batch:
+//! four kinds of keys (by the RocksDB store's indexer right after the
+//! block's own write, `indexer.rs`; by the memory store with the block):
 //!
 //! | key                                   | value                      |
 //! |---------------------------------------|----------------------------|

@@ -16,9 +16,10 @@
 //! | `tree_nodes` | version, borsh(nibble path) | borsh(jmt `Node`)          |
 //! | `tree_values` | key hash, version | borsh(`Option<value>`): the value a version wrote |
 //! | `tree_stale` | stale-since version | the node keys no longer in the latest tree since then, each 2-byte length-prefixed |
-//! | `events`   | see `events.rs`    | the event index               |
+//! | `events`   | see `events.rs`    | the event index, written behind the chain (`indexer.rs`) |
 //! | `tree_stale_values` | stale-since version | 40-byte records: a key hash and a version, below which that key's entries are superseded |
 //! | `meta`     | `pruned_below`     | height: older trees are pruned |
+//! | `meta`     | `events_next`      | height: the event index holds every lower one |
 //!
 //! The two stale indexes hold one entry per version (a block makes thousands
 //! of nodes stale; an entry each cost a memtable insert each). Stores written
@@ -48,6 +49,7 @@
 //! state, is found before anything runs.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
@@ -58,6 +60,7 @@ use rocksdb::{
 use rustc_hash::FxHashMap;
 
 use super::events::{IndexReader, index_entries, query_events};
+use super::indexer::{EVENTS_NEXT_KEY, EventIndexer, catch_up};
 use super::memory::check_restored;
 use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Undo, check_extends, decode, encode};
 use parlend_ledger::access::StateKey;
@@ -76,12 +79,12 @@ const CF_RECEIPTS: &str = "receipts";
 const CF_TX_INDEX: &str = "tx_index";
 const CF_UNDO: &str = "undo";
 const CF_BLOCK_INDEX: &str = "block_index";
-const CF_META: &str = "meta";
+pub(crate) const CF_META: &str = "meta";
 const CF_CERTIFICATES: &str = "certificates";
 const CF_TREE_NODES: &str = "tree_nodes";
 const CF_TREE_VALUES: &str = "tree_values";
 const CF_TREE_STALE: &str = "tree_stale";
-const CF_EVENTS: &str = "events";
+pub(crate) const CF_EVENTS: &str = "events";
 const CF_TREE_STALE_VALUES: &str = "tree_stale_values";
 const FAMILIES: [&str; 14] = [
     CF_STATE,
@@ -127,7 +130,7 @@ impl Default for RocksStoreOptions {
 
 /// A store on RocksDB.
 pub struct RocksStore {
-    db: DB,
+    db: Arc<DB>,
     options: RocksStoreOptions,
     /// The head, changed under this lock after the batch is durable; the
     /// lock is held for writing across a commit, so a root is never
@@ -141,6 +144,8 @@ pub struct RocksStore {
     /// at about that size at once (a batch is megabytes; growing it by
     /// doubling copied it and faulted in fresh pages several times).
     batch_bytes: AtomicUsize,
+    /// Writes each committed block's event index behind the chain.
+    events: EventIndexer,
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
@@ -173,6 +178,34 @@ fn decode_height(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
         .try_into()
         .map_err(|_| StoreError::Corrupt { what: what.to_string(), reason: format!("{} bytes, not 8", bytes.len()) })?;
     Ok(u64::from_be_bytes(raw))
+}
+
+/// The head a store records, if any.
+fn stored_head(db: &DB) -> Result<Option<ChainHead>, StoreError> {
+    let meta = db.cf_handle(CF_META).ok_or_else(|| StoreError::Io(format!("missing column family {CF_META}")))?;
+    match db.get_cf(meta, HEAD_KEY).map_err(store_error)? {
+        Some(bytes) => Some(decode(&bytes, "head")).transpose(),
+        None => Ok(None),
+    }
+}
+
+/// Brings the event index up to the head from the stored receipts (a crash
+/// may have lost its last writes); returns the next height to index. A
+/// store without `events_next` was indexed in each block's batch: its index
+/// is at the head.
+fn index_caught_up(db: &DB) -> Result<u64, StoreError> {
+    let family = |name: &str| db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")));
+    let head = stored_head(db)?.map(|head| head.height);
+    let next = match db.get_cf(family(CF_META)?, EVENTS_NEXT_KEY).map_err(store_error)? {
+        Some(bytes) => decode_height(&bytes, "event index height")?,
+        None => head.map_or(0, |head| head + 1),
+    };
+    catch_up(db, next, head, |height| {
+        match db.get_cf(family(CF_RECEIPTS)?, height_key(height)).map_err(store_error)? {
+            Some(bytes) => decode(&bytes, "receipts").map(Some),
+            None => Ok(None),
+        }
+    })
 }
 
 /// A tree node's key: its version (big-endian, so versions sort) and its
@@ -425,7 +458,8 @@ impl RocksStore {
             family_options.set_compression_type(DBCompressionType::Zstd);
             ColumnFamilyDescriptor::new(*name, family_options)
         });
-        let db = DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?;
+        let db = Arc::new(DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?);
+        let events = EventIndexer::start(db.clone(), index_caught_up(&db)?)?;
         let store = RocksStore {
             db,
             options,
@@ -433,6 +467,7 @@ impl RocksStore {
             pruned_below: AtomicU64::new(0),
             node_cache: NodeCache::default(),
             batch_bytes: AtomicUsize::new(0),
+            events,
         };
         store.recover()?;
         Ok(store)
@@ -443,10 +478,7 @@ impl RocksStore {
     }
 
     fn recover(&self) -> Result<(), StoreError> {
-        let head: Option<ChainHead> = match self.db.get_cf(self.family(CF_META)?, HEAD_KEY).map_err(store_error)? {
-            Some(bytes) => Some(decode(&bytes, "head")?),
-            None => None,
-        };
+        let head = stored_head(&self.db)?;
         let mut entries = Vec::new();
         for item in self.db.iterator_cf(self.family(CF_STATE)?, IteratorMode::Start) {
             let (key, value) = item.map_err(store_error)?;
@@ -684,18 +716,14 @@ impl Store for RocksStore {
         check_extends(tip.as_ref(), &commit)?;
         let header = &commit.header;
         let stale_nodes = commit.commitment.stale_nodes();
-        // The tree's and the event index's entries are built and sorted on
-        // a second thread while this one reads the undo record and adds the
-        // block's other entries.
+        // The tree's entries are built and sorted on a second thread while
+        // this one reads the undo record and adds the block's other entries.
+        // The event index is written after the block, by the indexer.
         let mut batch = std::thread::scope(|scope| {
-            let indexes = scope.spawn(|| {
-                let events = index_entries(header.height, &commit.receipts).map(sorted);
-                (TreeEntries::of(&commit.commitment, &stale_nodes), events)
-            });
+            let tree = scope.spawn(|| TreeEntries::of(&commit.commitment, &stale_nodes));
             let batch = self.block_batch(&commit);
-            let (tree, events) = indexes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let (mut batch, events) = (batch?, events?);
-            self.put_all(&mut batch, CF_EVENTS, events)?;
+            let tree = tree.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let mut batch = batch?;
             self.write_tree(&mut batch, tree)?;
             Ok::<_, StoreError>(batch)
         })?;
@@ -712,7 +740,10 @@ impl Store for RocksStore {
         self.batch_bytes.store(batch.size_in_bytes(), Ordering::Relaxed);
         self.write(batch)?;
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
+        let height = head.height;
         *tip = Some(head);
+        // Under the tip lock: heights reach the indexer in order.
+        self.events.index(height, commit.receipts);
         drop(tip);
         // After the head moves (readers see the block a little sooner): a
         // node is the same at its key forever, so until this runs a reader
@@ -739,7 +770,13 @@ impl Store for RocksStore {
         self.get_height(CF_RECEIPTS, height, "receipts")
     }
 
+    /// Waits for the index to reach the head (or the query's last
+    /// height, if lower) first: a committed block's events are found.
     fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        let head = self.tip.read().as_ref().map(|head| head.height);
+        if let Some(head) = head {
+            self.events.wait_for(head.min(query.to_height))?;
+        }
         query_events(self, query)
     }
 
@@ -789,6 +826,9 @@ impl Store for RocksStore {
         if height < self.pruned_below() {
             return Err(StoreError::CannotRevert { height, reason: "its state tree is pruned".to_string() });
         }
+        // The reverted blocks' index entries are deleted below: they must
+        // all be written first (no commit can queue more under the tip lock).
+        self.events.wait_for(head.height)?;
         let target: Header =
             self.get_height(CF_HEADERS, height, "header")?.ok_or(StoreError::MissingBlock { height })?;
         let state = self.family(CF_STATE)?;
@@ -836,7 +876,9 @@ impl Store for RocksStore {
         batch.delete_range_cf(self.family(CF_TREE_STALE_VALUES)?, &above[..], &ABOVE_EVERY_VERSION[..]);
         let new_head = ChainHead { height, hash: target.hash(), header: target };
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
+        batch.put_cf(self.family(CF_META)?, EVENTS_NEXT_KEY, height_key(height + 1));
         self.write(batch)?;
+        self.events.reverted_to(height);
         *self.node_cache.0.write() = CachedNodes::default();
         *tip = Some(new_head);
         Ok(())

@@ -266,6 +266,49 @@ fn reopening_after_tampering_fails(tamper: impl FnOnce(&rocksdb::DB)) {
     assert!(matches!(error, StoreError::RootMismatch { height: 0, .. }), "{error}");
 }
 
+/// The raw database of the store in `directory` (closed).
+fn raw_db(directory: &std::path::Path) -> rocksdb::DB {
+    let options = rocksdb::Options::default();
+    let families = rocksdb::DB::list_cf(&options, directory).unwrap();
+    rocksdb::DB::open_cf(&options, directory, families).unwrap()
+}
+
+/// The event index is written behind the chain and its writes are not
+/// fsynced: a crash may lose them. Reopening indexes again every height
+/// from `events_next` on, from the stored receipts.
+#[test]
+fn rocks_store_catches_its_event_index_up_on_open() {
+    let directory = tempfile::tempdir().unwrap();
+    let before = {
+        let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
+        store.commit(next_commit(&store, WriteSet::new(), &[])).unwrap();
+        for height in 1..=5u8 {
+            store.commit(next_commit(&store, WriteSet::new(), &[Hash([height; 32]), Hash([height + 50; 32])])).unwrap();
+        }
+        all_events(&store, None, None)
+    };
+    assert_eq!(before.len(), 10);
+    {
+        // Heights 3 to 5 lost: their entries gone, the index back at 3.
+        let db = raw_db(directory.path());
+        let events = db.cf_handle("events").unwrap();
+        let lost: Vec<Box<[u8]>> = db
+            .iterator_cf(events, rocksdb::IteratorMode::Start)
+            .map(|item| item.unwrap().0)
+            .filter(|key| key[key.len() - 14..key.len() - 6] >= 3u64.to_be_bytes()[..])
+            .collect();
+        assert!(lost.len() >= 3 * 2 * 6, "{} entries of heights 3 to 5", lost.len());
+        for key in lost {
+            db.delete_cf(events, key).unwrap();
+        }
+        db.put_cf(db.cf_handle("meta").unwrap(), b"events_next", 3u64.to_be_bytes()).unwrap();
+    }
+    let reopened = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
+    assert_eq!(all_events(&reopened, None, None), before);
+    assert_eq!(all_events(&reopened, Some(Address([200; 32])), None), before);
+    assert_eq!(all_events(&reopened, Some(Address([4; 32])), None), vec![(4, 4)]);
+}
+
 #[test]
 fn rocks_store_detects_state_that_does_not_match_its_head() {
     reopening_after_tampering_fails(|db| {

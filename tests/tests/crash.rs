@@ -21,7 +21,10 @@
 //!   otherwise), and every user's keys and every market's prove their
 //!   values against the head's header and the one before it. The node
 //!   keeps only [`STATE_HISTORY`] heights of its tree, so the kills also
-//!   land on commits that prune: a pruned tree is as consistent as any.
+//!   land on commits that prune: a pruned tree is as consistent as any;
+//! - `getEvents` over the blocks committed since the last restart finds
+//!   every acknowledged transaction's events (the event index is written
+//!   behind the chain and caught up from the receipts when a node opens).
 //!
 //! `PARLEND_SOAK_CYCLES` sets the number of kills (default
 //! [`CYCLES_DEFAULT`], the short version the normal suite runs); `make
@@ -35,7 +38,7 @@ use std::time::{Duration, Instant};
 use parlend_contracts::dev::dev_genesis;
 use parlend_contracts::{AmountOrAll, Instruction};
 use parlend_ledger::{Address, Amount, AssetId, Hash, StateKey, Wad};
-use parlend_rpc::types::{BlockParams, TxState, TxStatusView};
+use parlend_rpc::types::{BlockParams, EventsParams, TxState, TxStatusView};
 use parlend_rpc::{Client, ClientError};
 use parlend_tests::{ChildNode, asset, dev_keypair, post_raw, tokens};
 use rand::rngs::StdRng;
@@ -75,6 +78,8 @@ struct Acked {
     kind: &'static str,
     /// Whether it succeeded (a failed one is included too, as failed).
     succeeded: bool,
+    /// Events in its receipt.
+    events: usize,
 }
 
 type AckLog = Arc<Mutex<Vec<Acked>>>;
@@ -142,6 +147,7 @@ fn acknowledge(acked: &AckLog, status: &TxStatusView, kind: &'static str) {
         index: receipt.index,
         kind,
         succeeded: status.status == TxState::Committed,
+        events: receipt.events.len(),
     });
 }
 
@@ -290,6 +296,41 @@ async fn check_acknowledged(url: &str, acked: &[Acked], checked: &Checked, cycle
     }
 }
 
+/// `getEvents` over `heights` finds every acknowledged transaction of those
+/// blocks with exactly the events of its receipt.
+async fn check_events(client: &Client, acked: &[Acked], heights: std::ops::RangeInclusive<u64>, cycle: usize) {
+    if heights.is_empty() {
+        return;
+    }
+    let mut found: HashMap<Hash, usize> = HashMap::new();
+    let mut params = EventsParams {
+        address: None,
+        kind: None,
+        from_height: *heights.start(),
+        to_height: *heights.end(),
+        limit: Some(1_000),
+        cursor: None,
+    };
+    loop {
+        let page = client.events(&params).await.expect("getEvents");
+        for event in &page.events {
+            *found.entry(event.tx_hash).or_default() += 1;
+        }
+        match page.next {
+            Some(next) => params.cursor = Some(next),
+            None => break,
+        }
+    }
+    for tx in acked.iter().filter(|tx| heights.contains(&tx.height)) {
+        let indexed = found.get(&tx.hash).copied().unwrap_or(0);
+        assert_eq!(
+            indexed, tx.events,
+            "cycle {cycle}: {} at height {} has {} events indexed",
+            tx.hash, tx.height, indexed
+        );
+    }
+}
+
 /// Wallets plus market cash equal the genesis supply of every asset, and
 /// the users' scaled positions add up to each market's scaled totals.
 async fn check_conservation(client: &Client, cycle: usize) {
@@ -353,10 +394,12 @@ async fn acknowledged_transactions_survive_sigkill_under_lending_load() {
     for cycle in 0..=cycles {
         let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "20", "--state-history", STATE_HISTORY]);
         let client = Client::new(&node.url).unwrap();
+        let known = checked.height();
         let head = check_chain(&client, &mut checked, cycle).await;
         assert!(head >= seen_head, "cycle {cycle}: head {head} is below {seen_head}, seen committed before the kill");
         let acknowledged = acked.lock().unwrap().clone();
         check_acknowledged(&node.url, &acknowledged, &checked, cycle).await;
+        check_events(&client, &acknowledged, known + 1..=head, cycle).await;
         check_conservation(&client, cycle).await;
         check_proofs(&client, head, cycle).await;
         if cycle == cycles {

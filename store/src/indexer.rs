@@ -1,0 +1,166 @@
+//! The RocksDB store's event index, written behind the chain.
+//!
+//! A block's events are six index entries per transfer (`events.rs`): most
+//! of a block's write batch. They are derived from the block's receipts,
+//! which the block's own atomic write stores, so they need not delay the
+//! block: after the block is durable and the head has moved, its receipts
+//! go to the indexer thread, which writes their entries and the height the
+//! index has reached (`meta` key `events_next`: the next height to index)
+//! in one batch of its own.
+//!
+//! - Queries wait for the index to reach the head they answer for
+//!   ([`EventIndexer::wait_for`]), so a client never sees a committed block
+//!   without its events.
+//! - A crash may lose the index's last writes (they are not fsynced; the
+//!   next block's synced write persists them): on open, the heights from
+//!   `events_next` to the head are indexed again from their receipts
+//!   ([`catch_up`]). Entries are keyed by position, so writing a height
+//!   twice writes the same entries.
+//! - A store written before the index moved here has no `events_next`: its
+//!   blocks were indexed in their own batch, so its index is at the head.
+//! - Commits send heights in order under the store's tip lock; the channel
+//!   is bounded, so an index that falls behind slows commits rather than
+//!   holding every block's receipts in memory.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use parlend_ledger::block::Receipt;
+use parlend_ledger::state::StoreError;
+use rocksdb::{DB, WriteBatch};
+
+use super::events::index_entries;
+
+/// The `meta` key of the next height the index has to write.
+pub(crate) const EVENTS_NEXT_KEY: &[u8] = b"events_next";
+/// How long a query waits for the index to reach its head.
+pub(crate) const INDEX_WAIT: Duration = Duration::from_secs(10);
+/// Blocks the indexer may fall behind before commits wait for it.
+const QUEUE: usize = 16;
+
+/// Where the index is.
+#[derive(Debug)]
+struct Progress {
+    /// The next height to index: every height below it is indexed.
+    next: u64,
+    /// The write that failed, if one did: the index stops there.
+    failed: Option<String>,
+}
+
+/// The indexer thread and what it has written.
+pub(crate) struct EventIndexer {
+    progress: Arc<(Mutex<Progress>, Condvar)>,
+    blocks: Option<SyncSender<(u64, Vec<Receipt>)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EventIndexer {
+    /// Starts the indexer for a store whose index has reached `next`.
+    pub(crate) fn start(db: Arc<DB>, next: u64) -> Result<EventIndexer, StoreError> {
+        let progress = Arc::new((Mutex::new(Progress { next, failed: None }), Condvar::new()));
+        let (blocks, queue) = sync_channel(QUEUE);
+        let shared = progress.clone();
+        let thread = std::thread::Builder::new()
+            .name("parlend-events".to_string())
+            .spawn(move || run(&db, &queue, &shared))
+            .map_err(|error| StoreError::Io(format!("starting the event indexer: {error}")))?;
+        Ok(EventIndexer { progress, blocks: Some(blocks), thread: Some(thread) })
+    }
+
+    /// Queues a committed block's receipts (in height order). The block is
+    /// durable whatever happens here: if the indexer has stopped, queries
+    /// report it, and the next open indexes the block from its receipts.
+    pub(crate) fn index(&self, height: u64, receipts: Vec<Receipt>) {
+        let sent = self.blocks.as_ref().is_some_and(|blocks| blocks.send((height, receipts)).is_ok());
+        if !sent {
+            let (lock, changed) = &*self.progress;
+            lock.lock().failed.get_or_insert_with(|| "the indexer thread stopped".to_string());
+            changed.notify_all();
+        }
+    }
+
+    /// Waits until every height up to `height` is indexed (at most
+    /// [`INDEX_WAIT`]).
+    pub(crate) fn wait_for(&self, height: u64) -> Result<(), StoreError> {
+        let deadline = Instant::now() + INDEX_WAIT;
+        let (lock, changed) = &*self.progress;
+        let mut progress = lock.lock();
+        while progress.next <= height {
+            if let Some(failed) = &progress.failed {
+                return Err(StoreError::Io(format!("the event index stopped at height {}: {failed}", progress.next)));
+            }
+            if changed.wait_until(&mut progress, deadline).timed_out() {
+                return Err(StoreError::Io(format!(
+                    "the event index is at height {} of {height}; retry",
+                    progress.next.saturating_sub(1)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a revert to `height` (with the indexer idle): the index ends
+    /// there.
+    pub(crate) fn reverted_to(&self, height: u64) {
+        self.progress.0.lock().next = height + 1;
+    }
+}
+
+impl Drop for EventIndexer {
+    /// Writes what is queued, then stops: the database closes with the
+    /// store.
+    fn drop(&mut self) {
+        drop(self.blocks.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(db: &DB, queue: &Receiver<(u64, Vec<Receipt>)>, progress: &(Mutex<Progress>, Condvar)) {
+    for (height, receipts) in queue {
+        let written = write_index(db, height, &receipts);
+        let mut state = progress.0.lock();
+        match written {
+            Ok(()) => state.next = height + 1,
+            Err(error) => {
+                tracing::error!(height, %error, "writing the event index failed; event queries fail until restart");
+                state.failed = Some(error.to_string());
+            }
+        }
+        progress.1.notify_all();
+    }
+}
+
+/// Writes one height's index entries and moves `events_next` past it, in
+/// one batch (not fsynced: see the module's documentation).
+pub(crate) fn write_index(db: &DB, height: u64, receipts: &[Receipt]) -> Result<(), StoreError> {
+    let family = |name: &str| db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")));
+    let mut entries = index_entries(height, receipts)?;
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut batch = WriteBatch::default();
+    let events = family(super::rocks::CF_EVENTS)?;
+    for (key, value) in entries {
+        batch.put_cf(events, key, value);
+    }
+    batch.put_cf(family(super::rocks::CF_META)?, EVENTS_NEXT_KEY, (height + 1).to_be_bytes());
+    db.write(batch).map_err(|error| StoreError::Io(error.to_string()))
+}
+
+/// Indexes the heights from `next` to `head` from their stored receipts
+/// (`receipts` reads them); returns the next height to index.
+pub(crate) fn catch_up(
+    db: &DB,
+    next: u64,
+    head: Option<u64>,
+    receipts: impl Fn(u64) -> Result<Option<Vec<Receipt>>, StoreError>,
+) -> Result<u64, StoreError> {
+    let Some(head) = head else { return Ok(next) };
+    for height in next..=head {
+        write_index(db, height, &receipts(height)?.unwrap_or_default())?;
+    }
+    Ok(next.max(head + 1))
+}
