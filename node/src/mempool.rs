@@ -290,7 +290,13 @@ impl Mempool {
             self.ready.remove(&entry.sequence);
             let signer = entry.transaction.transaction().signer;
             if let Some(state) = self.signers.get_mut(&signer) {
-                state.queue.retain(|pending| pending != hash);
+                // A committed transaction is its signer's first pending one
+                // (a queue is in nonce order); only evictions search.
+                if state.queue.front() == Some(hash) {
+                    state.queue.pop_front();
+                } else {
+                    state.queue.retain(|pending| pending != hash);
+                }
             }
         }
     }
