@@ -110,6 +110,7 @@ impl Feed {
 /// is dropped (its wake sender with it).
 pub(crate) fn spawn(node: Weak<Node>, wakes: Receiver<()>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("parlend-feed".to_string()).spawn(move || {
+        crate::node::behind_the_block_pipeline();
         // The next block to publish; `None` until the index is built.
         let mut next: Option<u64> = None;
         loop {

@@ -25,7 +25,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// (five of six above 280).
 #[cfg(target_os = "linux")]
 fn no_transparent_huge_pages() {
-    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
+    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
         tracing::debug!(%error, "transparent huge pages stay on");
     }
 }

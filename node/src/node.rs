@@ -271,6 +271,23 @@ fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
+/// How much lower than the block pipeline's the scheduling priority of the
+/// admission, feed and event-index threads is (a `nice` increment).
+const BEHIND_THE_PIPELINE: i32 = 5;
+
+/// Lowers the calling thread's scheduling priority below the block
+/// pipeline's (producer, executor, committer): when both want a core, the
+/// block being cut, executed and committed gets it first, and admission
+/// (signature checks, most of the node's CPU under load) takes the time
+/// between blocks. Linux only, where a thread has a nice value of its own
+/// (elsewhere `nice` would lower the whole process, once per thread).
+pub(crate) fn behind_the_block_pipeline() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::nice(BEHIND_THE_PIPELINE) {
+        tracing::debug!(%error, "the thread keeps the pipeline's priority");
+    }
+}
+
 impl Node {
     /// Opens the store, the application and the mempool, starts the block
     /// producer and the RPC server.
@@ -302,6 +319,7 @@ impl Node {
         let admission = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|index| format!("parlend-admit-{index}"))
+            .start_handler(|_| behind_the_block_pipeline())
             .build()
             .map_err(|error| StartError::Admission(error.to_string()))?;
         let node = Arc::new(Node {
