@@ -1,16 +1,18 @@
-//! The RocksDB store's event index, written behind the chain.
+//! The RocksDB store's receipt indexes, written behind the chain: the event
+//! index (`events.rs`) and the transaction index (id to height and place).
 //!
-//! A block's events are six index entries per transfer (`events.rs`): most
-//! of a block's write batch. They are derived from the block's receipts,
-//! which the block's own atomic write stores, so they need not delay the
-//! block: after the block is durable and the head has moved, its receipts
-//! go to the indexer thread, which writes their entries and the height the
-//! index has reached (`meta` key `events_next`: the next height to index)
-//! in one batch of its own.
+//! They were seven entries per transfer, most of a block's write batch.
+//! They are derived from the block's receipts (each names its transaction's
+//! id), which the block's own atomic write stores, so they need not delay
+//! the block: after the block is durable and the head has moved, its
+//! receipts go to the indexer thread, which writes their entries and the
+//! height the indexes have reached (`meta` key `events_next`: the next
+//! height to index; the name predates the transaction index joining) in
+//! one batch of its own.
 //!
-//! - Queries wait for the index to reach the head they answer for
+//! - Reads wait for the indexes to reach the head they answer for
 //!   ([`EventIndexer::wait_for`]), so a client never sees a committed block
-//!   without its events.
+//!   without its events or its transactions' locations.
 //! - A crash may lose the index's last writes (they are not fsynced; the
 //!   next block's synced write persists them): on open, the heights from
 //!   `events_next` to the head are indexed again from their receipts
@@ -32,6 +34,7 @@ use parlend_ledger::block::Receipt;
 use parlend_ledger::state::StoreError;
 use rocksdb::{DB, WriteBatch};
 
+use super::TxLocation;
 use super::events::index_entries;
 
 /// The `meta` key of the next height the index has to write.
@@ -139,12 +142,23 @@ fn run(db: &DB, queue: &Receiver<(u64, Vec<Receipt>)>, progress: &(Mutex<Progres
 /// one batch (not fsynced: see the module's documentation).
 pub(crate) fn write_index(db: &DB, height: u64, receipts: &[Receipt]) -> Result<(), StoreError> {
     let family = |name: &str| db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")));
+    let mut batch = WriteBatch::default();
     let mut entries = index_entries(height, receipts)?;
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut batch = WriteBatch::default();
     let events = family(super::rocks::CF_EVENTS)?;
     for (key, value) in entries {
         batch.put_cf(events, key, value);
+    }
+    let mut locations = Vec::with_capacity(receipts.len());
+    for (index, receipt) in receipts.iter().enumerate() {
+        let index =
+            u32::try_from(index).map_err(|_| StoreError::Inconsistent { height, reason: "over 2^32 receipts" })?;
+        locations.push((receipt.tx_hash.0, super::encode(&TxLocation { height, index })));
+    }
+    locations.sort_unstable_by_key(|location| location.0);
+    let transactions = family(super::rocks::CF_TX_INDEX)?;
+    for (key, value) in locations {
+        batch.put_cf(transactions, key, value);
     }
     batch.put_cf(family(super::rocks::CF_META)?, EVENTS_NEXT_KEY, (height + 1).to_be_bytes());
     db.write(batch).map_err(|error| StoreError::Io(error.to_string()))

@@ -1,11 +1,11 @@
 //! parlend stores: where committed blocks, receipts and state live.
 //!
 //! A [`Store`] commits one block at a time, atomically: state changes, the
-//! block, its header, receipts, the transaction index, an undo record and
-//! the new head, all or nothing ([`BlockCommit`]). The event index
-//! (`events.rs`) is derived from the receipts: written with the block, or
-//! right after it by the RocksDB store's indexer (`indexer.rs`); a query
-//! always sees the events of every committed block. Two implementations:
+//! block, its header, receipts, an undo record and the new head, all or
+//! nothing ([`BlockCommit`]). The transaction index and the event index
+//! (`events.rs`) are derived from the receipts: written with the block, or
+//! right after it by the RocksDB store's indexer (`indexer.rs`); a read
+//! always sees them for every committed block. Two implementations:
 //! [`MemoryStore`] for tests and benchmarks, and [`RocksStore`] (column
 //! families, one write batch per block, fsync per block by default), which
 //! recovers its head on open and checks the state root against it. Both

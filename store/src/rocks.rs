@@ -8,7 +8,7 @@
 //! | `headers`  | height             | borsh(Header)                 |
 //! | `blocks`   | height             | borsh(Block)                  |
 //! | `receipts` | height             | borsh(`Vec<Receipt>`)         |
-//! | `tx_index` | transaction id     | borsh(TxLocation)             |
+//! | `tx_index` | transaction id     | borsh(TxLocation), written behind the chain (`indexer.rs`) |
 //! | `block_index` | block hash      | height                        |
 //! | `undo`     | height             | borsh(previous values)        |
 //! | `meta`     | `head`             | borsh(ChainHead)              |
@@ -19,7 +19,7 @@
 //! | `events`   | see `events.rs`    | the event index, written behind the chain (`indexer.rs`) |
 //! | `tree_stale_values` | stale-since version | 40-byte records: a key hash and a version, below which that key's entries are superseded |
 //! | `meta`     | `pruned_below`     | height: older trees are pruned |
-//! | `meta`     | `events_next`      | height: the event index holds every lower one |
+//! | `meta`     | `events_next`      | height: the event and transaction indexes hold every lower one |
 //!
 //! The two stale indexes hold one entry per version (a block makes thousands
 //! of nodes stale; an entry each cost a memtable insert each). Stores written
@@ -76,7 +76,7 @@ const CF_STATE: &str = "state";
 const CF_HEADERS: &str = "headers";
 const CF_BLOCKS: &str = "blocks";
 const CF_RECEIPTS: &str = "receipts";
-const CF_TX_INDEX: &str = "tx_index";
+pub(crate) const CF_TX_INDEX: &str = "tx_index";
 const CF_UNDO: &str = "undo";
 const CF_BLOCK_INDEX: &str = "block_index";
 pub(crate) const CF_META: &str = "meta";
@@ -144,7 +144,8 @@ pub struct RocksStore {
     /// at about that size at once (a batch is megabytes; growing it by
     /// doubling copied it and faulted in fresh pages several times).
     batch_bytes: AtomicUsize,
-    /// Writes each committed block's event index behind the chain.
+    /// Writes each committed block's event and transaction indexes behind
+    /// the chain.
     events: EventIndexer,
 }
 
@@ -583,13 +584,6 @@ impl RocksStore {
                 None => batch.delete_cf(state, &encoded),
             }
         }
-        let mut locations = Vec::with_capacity(commit.receipts.len());
-        for (index, receipt) in commit.receipts.iter().enumerate() {
-            let index = u32::try_from(index)
-                .map_err(|_| StoreError::Inconsistent { height: header.height, reason: "over 2^32 receipts" })?;
-            locations.push((receipt.tx_hash.0.to_vec(), encode(&TxLocation { height: header.height, index })));
-        }
-        self.put_all(&mut batch, CF_TX_INDEX, sorted(locations))?;
         batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
         batch.put_cf(self.family(CF_RECEIPTS)?, height, parlend_ledger::encode_canonical_sized(&commit.receipts));
@@ -718,7 +712,8 @@ impl Store for RocksStore {
         let stale_nodes = commit.commitment.stale_nodes();
         // The tree's entries are built and sorted on a second thread while
         // this one reads the undo record and adds the block's other entries.
-        // The event index is written after the block, by the indexer.
+        // The event and transaction indexes are written after the block, by
+        // the indexer.
         let mut batch = std::thread::scope(|scope| {
             let tree = scope.spawn(|| TreeEntries::of(&commit.commitment, &stale_nodes));
             let batch = self.block_batch(&commit);
@@ -780,7 +775,12 @@ impl Store for RocksStore {
         query_events(self, query)
     }
 
+    /// Waits for the index to reach the head first (`indexer.rs`).
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        let head = self.tip.read().as_ref().map(|head| head.height);
+        if let Some(head) = head {
+            self.events.wait_for(head)?;
+        }
         match self.db.get_cf(self.family(CF_TX_INDEX)?, hash.0).map_err(store_error)? {
             Some(bytes) => decode(&bytes, "transaction location").map(Some),
             None => Ok(None),

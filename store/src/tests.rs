@@ -273,11 +273,11 @@ fn raw_db(directory: &std::path::Path) -> rocksdb::DB {
     rocksdb::DB::open_cf(&options, directory, families).unwrap()
 }
 
-/// The event index is written behind the chain and its writes are not
-/// fsynced: a crash may lose them. Reopening indexes again every height
-/// from `events_next` on, from the stored receipts.
+/// The event and transaction indexes are written behind the chain and
+/// their writes are not fsynced: a crash may lose them. Reopening indexes
+/// again every height from `events_next` on, from the stored receipts.
 #[test]
-fn rocks_store_catches_its_event_index_up_on_open() {
+fn rocks_store_catches_its_indexes_up_on_open() {
     let directory = tempfile::tempdir().unwrap();
     let before = {
         let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
@@ -301,12 +301,20 @@ fn rocks_store_catches_its_event_index_up_on_open() {
         for key in lost {
             db.delete_cf(events, key).unwrap();
         }
+        let transactions = db.cf_handle("tx_index").unwrap();
+        for height in 3..=5u8 {
+            db.delete_cf(transactions, [height; 32]).unwrap();
+            db.delete_cf(transactions, [height + 50; 32]).unwrap();
+        }
         db.put_cf(db.cf_handle("meta").unwrap(), b"events_next", 3u64.to_be_bytes()).unwrap();
     }
     let reopened = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
     assert_eq!(all_events(&reopened, None, None), before);
     assert_eq!(all_events(&reopened, Some(Address([200; 32])), None), before);
     assert_eq!(all_events(&reopened, Some(Address([4; 32])), None), vec![(4, 4)]);
+    assert_eq!(reopened.tx_location(&Hash([4; 32])).unwrap(), Some(TxLocation { height: 4, index: 0 }));
+    assert_eq!(reopened.tx_location(&Hash([55; 32])).unwrap(), Some(TxLocation { height: 5, index: 1 }));
+    assert_eq!(reopened.tx_location(&Hash([2; 32])).unwrap(), Some(TxLocation { height: 2, index: 0 }));
 }
 
 #[test]
