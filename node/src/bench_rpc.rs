@@ -8,10 +8,11 @@
 //! at an offered rate. A watcher follows the chain head and times every
 //! transaction from its submission (its scheduled time, in open loop, so a
 //! slow node cannot hide its queueing) to the moment its block is seen
-//! committed (the head, polled every 5 ms, includes it). Reported from the same run: committed tx/s, transactions per
-//! block, the share on the parallel executor, latency percentiles,
-//! rejections by reason, the node's CPU time per committed transaction and
-//! the machine's signature-check ceiling (`verify_strict` on all cores).
+//! committed (the head, polled every 5 ms, includes it). Reported from the
+//! same run: committed tx/s, transactions per block, the share on the
+//! parallel executor, latency percentiles, rejections by reason, the node's
+//! CPU time per committed transaction and the machine's signature-check
+//! ceiling (`verify_strict` on all cores).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};

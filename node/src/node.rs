@@ -272,7 +272,7 @@ fn now_seconds() -> u64 {
 }
 
 /// How much lower than the block pipeline's the scheduling priority of the
-/// admission, feed and event-index threads is (a `nice` increment).
+/// admission and feed threads is (a `nice` increment).
 const BEHIND_THE_PIPELINE: i32 = 5;
 
 /// Lowers the calling thread's scheduling priority below the block

@@ -11,7 +11,7 @@
 //! one batch of its own.
 //!
 //! - Reads wait for the indexes to reach the head they answer for
-//!   ([`EventIndexer::wait_for`]), so a client never sees a committed block
+//!   ([`Indexer::wait_for`]), so a client never sees a committed block
 //!   without its events or its transactions' locations.
 //! - A crash may lose the index's last writes (they are not fsynced; the
 //!   next block's synced write persists them): on open, the heights from
@@ -39,38 +39,38 @@ use super::events::index_entries;
 
 /// The `meta` key of the next height the index has to write.
 pub(crate) const EVENTS_NEXT_KEY: &[u8] = b"events_next";
-/// How long a query waits for the index to reach its head.
+/// How long a read waits for the indexes to reach its head.
 pub(crate) const INDEX_WAIT: Duration = Duration::from_secs(10);
 /// Blocks the indexer may fall behind before commits wait for it.
 const QUEUE: usize = 16;
 
-/// Where the index is.
+/// Where the indexes are.
 #[derive(Debug)]
 struct Progress {
     /// The next height to index: every height below it is indexed.
     next: u64,
-    /// The write that failed, if one did: the index stops there.
+    /// The write that failed, if one did: the indexes stop there.
     failed: Option<String>,
 }
 
 /// The indexer thread and what it has written.
-pub(crate) struct EventIndexer {
+pub(crate) struct Indexer {
     progress: Arc<(Mutex<Progress>, Condvar)>,
     blocks: Option<SyncSender<(u64, Vec<Receipt>)>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl EventIndexer {
+impl Indexer {
     /// Starts the indexer for a store whose index has reached `next`.
-    pub(crate) fn start(db: Arc<DB>, next: u64) -> Result<EventIndexer, StoreError> {
+    pub(crate) fn start(db: Arc<DB>, next: u64) -> Result<Indexer, StoreError> {
         let progress = Arc::new((Mutex::new(Progress { next, failed: None }), Condvar::new()));
         let (blocks, queue) = sync_channel(QUEUE);
         let shared = progress.clone();
         let thread = std::thread::Builder::new()
-            .name("parlend-events".to_string())
+            .name("parlend-index".to_string())
             .spawn(move || run(&db, &queue, &shared))
-            .map_err(|error| StoreError::Io(format!("starting the event indexer: {error}")))?;
-        Ok(EventIndexer { progress, blocks: Some(blocks), thread: Some(thread) })
+            .map_err(|error| StoreError::Io(format!("starting the indexer: {error}")))?;
+        Ok(Indexer { progress, blocks: Some(blocks), thread: Some(thread) })
     }
 
     /// Queues a committed block's receipts (in height order). The block is
@@ -93,11 +93,14 @@ impl EventIndexer {
         let mut progress = lock.lock();
         while progress.next <= height {
             if let Some(failed) = &progress.failed {
-                return Err(StoreError::Io(format!("the event index stopped at height {}: {failed}", progress.next)));
+                return Err(StoreError::Io(format!(
+                    "the receipt indexes stopped at height {}: {failed}",
+                    progress.next
+                )));
             }
             if changed.wait_until(&mut progress, deadline).timed_out() {
                 return Err(StoreError::Io(format!(
-                    "the event index is at height {} of {height}; retry",
+                    "the receipt indexes are at height {} of {height}; retry",
                     progress.next.saturating_sub(1)
                 )));
             }
@@ -112,7 +115,7 @@ impl EventIndexer {
     }
 }
 
-impl Drop for EventIndexer {
+impl Drop for Indexer {
     /// Writes what is queued, then stops: the database closes with the
     /// store.
     fn drop(&mut self) {
@@ -130,7 +133,7 @@ fn run(db: &DB, queue: &Receiver<(u64, Vec<Receipt>)>, progress: &(Mutex<Progres
         match written {
             Ok(()) => state.next = height + 1,
             Err(error) => {
-                tracing::error!(height, %error, "writing the event index failed; event queries fail until restart");
+                tracing::error!(height, %error, "writing the receipt indexes failed; event queries and transaction lookups fail until restart");
                 state.failed = Some(error.to_string());
             }
         }
@@ -141,7 +144,7 @@ fn run(db: &DB, queue: &Receiver<(u64, Vec<Receipt>)>, progress: &(Mutex<Progres
 /// Writes one height's index entries and moves `events_next` past it, in
 /// one batch (not fsynced: see the module's documentation).
 pub(crate) fn write_index(db: &DB, height: u64, receipts: &[Receipt]) -> Result<(), StoreError> {
-    let family = |name: &str| db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")));
+    let family = |name| super::rocks::family(db, name);
     let mut batch = WriteBatch::default();
     let mut entries = index_entries(height, receipts)?;
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -60,7 +60,7 @@ use rocksdb::{
 use rustc_hash::FxHashMap;
 
 use super::events::{IndexReader, index_entries, query_events};
-use super::indexer::{EVENTS_NEXT_KEY, EventIndexer, catch_up};
+use super::indexer::{EVENTS_NEXT_KEY, Indexer, catch_up};
 use super::memory::check_restored;
 use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Undo, check_extends, decode, encode};
 use parlend_ledger::access::StateKey;
@@ -146,7 +146,7 @@ pub struct RocksStore {
     batch_bytes: AtomicUsize,
     /// Writes each committed block's event and transaction indexes behind
     /// the chain.
-    events: EventIndexer,
+    indexer: Indexer,
 }
 
 fn store_error(error: rocksdb::Error) -> StoreError {
@@ -181,28 +181,31 @@ fn decode_height(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(raw))
 }
 
+/// A column family of `db`.
+pub(crate) fn family<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
+    db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")))
+}
+
 /// The head a store records, if any.
 fn stored_head(db: &DB) -> Result<Option<ChainHead>, StoreError> {
-    let meta = db.cf_handle(CF_META).ok_or_else(|| StoreError::Io(format!("missing column family {CF_META}")))?;
-    match db.get_cf(meta, HEAD_KEY).map_err(store_error)? {
+    match db.get_cf(family(db, CF_META)?, HEAD_KEY).map_err(store_error)? {
         Some(bytes) => Some(decode(&bytes, "head")).transpose(),
         None => Ok(None),
     }
 }
 
-/// Brings the event index up to the head from the stored receipts (a crash
+/// Brings the event and transaction indexes up to the head from the stored receipts (a crash
 /// may have lost its last writes); returns the next height to index. A
 /// store without `events_next` was indexed in each block's batch: its index
 /// is at the head.
 fn index_caught_up(db: &DB) -> Result<u64, StoreError> {
-    let family = |name: &str| db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")));
     let head = stored_head(db)?.map(|head| head.height);
-    let next = match db.get_cf(family(CF_META)?, EVENTS_NEXT_KEY).map_err(store_error)? {
-        Some(bytes) => decode_height(&bytes, "event index height")?,
+    let next = match db.get_cf(family(db, CF_META)?, EVENTS_NEXT_KEY).map_err(store_error)? {
+        Some(bytes) => decode_height(&bytes, "index height")?,
         None => head.map_or(0, |head| head + 1),
     };
     catch_up(db, next, head, |height| {
-        match db.get_cf(family(CF_RECEIPTS)?, height_key(height)).map_err(store_error)? {
+        match db.get_cf(family(db, CF_RECEIPTS)?, height_key(height)).map_err(store_error)? {
             Some(bytes) => decode(&bytes, "receipts").map(Some),
             None => Ok(None),
         }
@@ -460,7 +463,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(*name, family_options)
         });
         let db = Arc::new(DB::open_cf_descriptors(&db_options, path, families).map_err(store_error)?);
-        let events = EventIndexer::start(db.clone(), index_caught_up(&db)?)?;
+        let indexer = Indexer::start(db.clone(), index_caught_up(&db)?)?;
         let store = RocksStore {
             db,
             options,
@@ -468,14 +471,24 @@ impl RocksStore {
             pruned_below: AtomicU64::new(0),
             node_cache: NodeCache::default(),
             batch_bytes: AtomicUsize::new(0),
-            events,
+            indexer,
         };
         store.recover()?;
         Ok(store)
     }
 
     fn family(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
-        self.db.cf_handle(name).ok_or_else(|| StoreError::Io(format!("missing column family {name}")))
+        family(&self.db, name)
+    }
+
+    /// Waits for the receipt indexes to reach the head (or `height`, if
+    /// lower): a read then finds every committed block's entries.
+    fn indexed_to(&self, height: u64) -> Result<(), StoreError> {
+        let head = self.tip.read().as_ref().map(|head| head.height);
+        match head {
+            Some(head) => self.indexer.wait_for(head.min(height)),
+            None => Ok(()),
+        }
     }
 
     fn recover(&self) -> Result<(), StoreError> {
@@ -564,8 +577,7 @@ impl RocksStore {
 
     /// A write batch (sized like the last block's) with `commit`'s state
     /// changes in key order and the undo record of what they replace, its
-    /// transaction index entries (in key order), header, body, receipts and
-    /// certificate.
+    /// header, body, receipts and certificate.
     fn block_batch(&self, commit: &BlockCommit) -> Result<WriteBatch, StoreError> {
         let header = &commit.header;
         let height = height_key(header.height);
@@ -738,7 +750,7 @@ impl Store for RocksStore {
         let height = head.height;
         *tip = Some(head);
         // Under the tip lock: heights reach the indexer in order.
-        self.events.index(height, commit.receipts);
+        self.indexer.index(height, commit.receipts);
         drop(tip);
         // After the head moves (readers see the block a little sooner): a
         // node is the same at its key forever, so until this runs a reader
@@ -765,22 +777,16 @@ impl Store for RocksStore {
         self.get_height(CF_RECEIPTS, height, "receipts")
     }
 
-    /// Waits for the index to reach the head (or the query's last
-    /// height, if lower) first: a committed block's events are found.
+    /// Waits for the index to reach the head (or the query's last height,
+    /// if lower) first.
     fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let head = self.tip.read().as_ref().map(|head| head.height);
-        if let Some(head) = head {
-            self.events.wait_for(head.min(query.to_height))?;
-        }
+        self.indexed_to(query.to_height)?;
         query_events(self, query)
     }
 
     /// Waits for the index to reach the head first (`indexer.rs`).
     fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        let head = self.tip.read().as_ref().map(|head| head.height);
-        if let Some(head) = head {
-            self.events.wait_for(head)?;
-        }
+        self.indexed_to(u64::MAX)?;
         match self.db.get_cf(self.family(CF_TX_INDEX)?, hash.0).map_err(store_error)? {
             Some(bytes) => decode(&bytes, "transaction location").map(Some),
             None => Ok(None),
@@ -828,7 +834,7 @@ impl Store for RocksStore {
         }
         // The reverted blocks' index entries are deleted below: they must
         // all be written first (no commit can queue more under the tip lock).
-        self.events.wait_for(head.height)?;
+        self.indexer.wait_for(head.height)?;
         let target: Header =
             self.get_height(CF_HEADERS, height, "header")?.ok_or(StoreError::MissingBlock { height })?;
         let state = self.family(CF_STATE)?;
@@ -878,7 +884,7 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&new_head));
         batch.put_cf(self.family(CF_META)?, EVENTS_NEXT_KEY, height_key(height + 1));
         self.write(batch)?;
-        self.events.reverted_to(height);
+        self.indexer.reverted_to(height);
         *self.node_cache.0.write() = CachedNodes::default();
         *tip = Some(new_head);
         Ok(())
