@@ -162,6 +162,16 @@ pub struct Finalized {
     pub state_root_time: Duration,
 }
 
+/// A committed block, as [`App::commit_keeping`] gives it back.
+pub struct Committed {
+    /// The new head.
+    pub head: ChainHead,
+    /// The block.
+    pub block: Block,
+    /// Its receipts, in block order.
+    pub receipts: Arc<Vec<Receipt>>,
+}
+
 /// The application.
 pub struct App {
     vm: LendingVm,
@@ -210,7 +220,7 @@ impl App {
         Ok(BlockCommit {
             header,
             block_bytes: block.encode(),
-            receipts: Vec::new(),
+            receipts: Arc::default(),
             changes,
             commitment,
             certificate: None,
@@ -386,15 +396,29 @@ impl App {
         finalized: Finalized,
         certificate: Option<&CommitCertificate>,
     ) -> Result<ChainHead, AppError> {
-        let header = finalized.block.header.clone();
+        Ok(self.commit_keeping(finalized, certificate)?.head)
+    }
+
+    /// [`App::commit_certified`], giving back the committed block and its
+    /// receipts (shared with the store's indexer), for a node that keeps
+    /// recent blocks in memory rather than reading them back.
+    pub fn commit_keeping(
+        &self,
+        finalized: Finalized,
+        certificate: Option<&CommitCertificate>,
+    ) -> Result<Committed, AppError> {
+        let Finalized { block, receipts, changes, commitment, .. } = finalized;
+        let header = block.header.clone();
+        let receipts = Arc::new(receipts);
         self.store.commit(BlockCommit {
-            block_bytes: finalized.block.encode(),
+            block_bytes: block.encode(),
             header: header.clone(),
-            receipts: finalized.receipts,
-            changes: finalized.changes,
-            commitment: finalized.commitment,
+            receipts: receipts.clone(),
+            changes,
+            commitment,
             certificate: certificate.map(parlend_ledger::encode_canonical),
         })?;
-        Ok(ChainHead { height: header.height, hash: header.hash(), header })
+        let head = ChainHead { height: header.height, hash: header.hash(), header };
+        Ok(Committed { head, block, receipts })
     }
 }

@@ -26,7 +26,8 @@ use parking_lot::Mutex;
 use parlend_contracts::SignedTransaction;
 use parlend_ledger::Hash;
 use parlend_rpc::Client;
-use parlend_rpc::types::{BlockParams, SendOutcome};
+use parlend_rpc::client::PreparedSend;
+use parlend_rpc::types::{BlockParams, SendOutcome, SendTransactionsParams};
 use parlend_sim::workload::{RpcWorkload, WORKLOAD_CHAIN_ID, WorkloadKind, rpc_workload};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -290,7 +291,7 @@ async fn measure(config: &RpcBenchConfig, workload: &RpcWorkload, node: &NodeUnd
     let partitions: Vec<Vec<Batch>> = partition(&workload.transactions, config.connections)
         .iter()
         .map(|transactions| transactions.chunks(config.batch.max(1)).map(Batch::of).collect())
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let cpu_before = node.cpu_time();
     let started = Instant::now();
     let first_height = client.head().await?.height;
@@ -383,18 +384,19 @@ impl Schedule {
     }
 }
 
-/// One request's transactions: their ids and their hex encodings.
+/// One request: its transactions' ids and its encoded parameters.
 struct Batch {
     hashes: Vec<Hash>,
-    hex: Vec<String>,
+    params: PreparedSend,
 }
 
 impl Batch {
-    fn of(transactions: &[SignedTransaction]) -> Batch {
-        Batch {
+    fn of(transactions: &[SignedTransaction]) -> anyhow::Result<Batch> {
+        let hex = transactions.iter().map(|transaction| hex::encode(transaction.encode())).collect();
+        Ok(Batch {
             hashes: transactions.iter().map(SignedTransaction::hash).collect(),
-            hex: transactions.iter().map(|transaction| hex::encode(transaction.encode())).collect(),
-        }
+            params: PreparedSend::new(&SendTransactionsParams { transactions: hex, wait: false, timeout_ms: None })?,
+        })
     }
 }
 
@@ -409,7 +411,7 @@ async fn submit(
     let client = Client::new(&url)?;
     let mut refused = BTreeMap::new();
     let mut sent = 0;
-    for (number, Batch { hashes, hex }) in batches.into_iter().enumerate() {
+    for (number, Batch { hashes, params }) in batches.into_iter().enumerate() {
         let due = schedule.due(u32::try_from(number).unwrap_or(u32::MAX));
         if let Some(due) = due {
             tokio::time::sleep_until(due.into()).await;
@@ -419,7 +421,7 @@ async fn submit(
         // answer arrives.
         pending.lock().extend(hashes.iter().map(|hash| (*hash, submitted_at)));
         sent += hashes.len();
-        let outcomes: Vec<SendOutcome> = client.send_many_hex(hex, false).await?;
+        let outcomes: Vec<SendOutcome> = client.send_prepared(params).await?;
         let mut pending = pending.lock();
         for (hash, outcome) in hashes.iter().zip(outcomes) {
             if outcome.accepted.is_some() {

@@ -166,8 +166,9 @@ pub struct Node {
     heads: watch::Sender<u64>,
     /// How recent blocks were executed (height, stats), oldest first.
     executions: Mutex<VecDeque<(u64, BlockExecutionView)>>,
-    /// The last blocks' receipts, decoded, oldest first.
-    recent_receipts: Mutex<VecDeque<RecentReceipts>>,
+    /// The last blocks' receipts (and the last few blocks), decoded,
+    /// oldest first.
+    recent: Mutex<VecDeque<RecentBlock>>,
     commands: Mutex<mpsc::Sender<Command>>,
     config: NodeConfig,
     dev: Mutex<DevState>,
@@ -211,12 +212,32 @@ pub const EXECUTIONS_KEPT: usize = 4_096;
 /// Blocks whose receipts the node keeps decoded in memory.
 pub const RECEIPTS_KEPT: usize = 64;
 
-/// One committed block's receipts.
+/// Blocks the node keeps decoded in memory after their commit, with their
+/// transaction ids (the block feed, `getBlock` and `getTransaction` read
+/// recent blocks without a store read and decode).
+pub const BLOCKS_KEPT: usize = 16;
+
+/// One committed block's receipts and, while it is among the last
+/// [`BLOCKS_KEPT`], the block and its transaction ids.
 #[derive(Clone)]
-struct RecentReceipts {
+struct RecentBlock {
     height: u64,
     hash: Hash,
     receipts: Arc<Vec<Receipt>>,
+    block: Option<KeptBlock>,
+}
+
+/// A block and its transactions' ids, in block order.
+type KeptBlock = (Arc<Block>, Arc<Vec<Hash>>);
+
+/// A committed block as the committer publishes it.
+pub(crate) struct Published {
+    /// The block.
+    pub(crate) block: Block,
+    /// Its transactions' ids, in block order.
+    pub(crate) hashes: Vec<Hash>,
+    /// Its receipts, in block order.
+    pub(crate) receipts: Arc<Vec<Receipt>>,
 }
 
 /// Most live snapshots; the oldest is forgotten beyond it.
@@ -329,7 +350,7 @@ impl Node {
             admission,
             heads,
             executions: Mutex::new(VecDeque::with_capacity(EXECUTIONS_KEPT)),
-            recent_receipts: Mutex::new(VecDeque::with_capacity(RECEIPTS_KEPT)),
+            recent: Mutex::new(VecDeque::with_capacity(RECEIPTS_KEPT)),
             commands: Mutex::new(sender),
             config: config.clone(),
             dev: Mutex::new(DevState { next_snapshot_id: 1, ..DevState::default() }),
@@ -530,35 +551,43 @@ impl Node {
     pub(crate) fn published(
         &self,
         head: &ChainHead,
-        hashes: &[Hash],
+        published: Published,
         nonces: &[(Address, u64)],
-        receipts: &[Receipt],
         stats: &ExecutionStats,
         timings: BlockTimings,
     ) {
+        let Published { block, hashes, receipts } = published;
         {
             let mut mempool = self.mempool.lock();
-            let stale = mempool.committed(hashes, nonces);
+            let stale = mempool.committed(&hashes, nonces);
             self.metrics.dropped("stale_nonce", stale);
             self.metrics.mempool(mempool.len(), mempool.ready_len());
         }
-        self.metrics.block_committed(head.height, receipts, stats, timings, self.config.block_transactions_max);
+        self.metrics.block_committed(head.height, &receipts, stats, timings, self.config.block_transactions_max);
         if let Some((_, view)) = self.executions.lock().iter_mut().rev().find(|(at, _)| *at == head.height) {
             view.commit_micros = micros(timings.commit);
         }
-        {
-            let mut recent = self.recent_receipts.lock();
-            if recent.len() >= RECEIPTS_KEPT {
-                recent.pop_front();
-            }
-            recent.push_back(RecentReceipts {
-                height: head.height,
-                hash: head.hash,
-                receipts: Arc::new(receipts.to_vec()),
-            });
-        }
+        self.remember(RecentBlock {
+            height: head.height,
+            hash: head.hash,
+            receipts,
+            block: Some((Arc::new(block), Arc::new(hashes))),
+        });
         self.heads.send_replace(head.height);
         self.feed.committed();
+    }
+
+    /// Keeps a committed block's receipts (the last [`RECEIPTS_KEPT`]) and
+    /// the block (the last [`BLOCKS_KEPT`]).
+    fn remember(&self, block: RecentBlock) {
+        let mut recent = self.recent.lock();
+        if recent.len() >= RECEIPTS_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(block);
+        if let Some(older) = recent.len().checked_sub(BLOCKS_KEPT + 1) {
+            recent[older].block = None;
+        }
     }
 
     /// In dev mode, when the chain's oracle is dev account 0: re-posts
@@ -648,7 +677,7 @@ impl Node {
         let dropped = mempool.len();
         mempool.clear();
         self.executions.lock().retain(|(at, _)| *at <= height);
-        self.recent_receipts.lock().retain(|block| block.height <= height);
+        self.recent.lock().retain(|block| block.height <= height);
         self.heads.send_replace(height);
         self.feed.reverted();
         self.metrics.head(height);
@@ -712,9 +741,9 @@ impl Node {
 
     /// A committed block's receipts (kept decoded for recent blocks).
     pub(crate) fn receipts_at(&self, height: u64) -> Result<Arc<Vec<Receipt>>, ApiError> {
-        let recent = self.recent_receipts.lock().iter().find(|block| block.height == height).cloned();
+        let recent = self.recent.lock().iter().find(|block| block.height == height).map(|block| block.receipts.clone());
         match recent {
-            Some(block) => Ok(block.receipts),
+            Some(receipts) => Ok(receipts),
             None => Ok(Arc::new(self.app.store().receipts(height).map_err(unavailable)?.unwrap_or_default())),
         }
     }
@@ -736,13 +765,25 @@ impl Node {
         config_in(self.reader())
     }
 
-    pub(crate) fn block_at(&self, height: u64) -> Result<Option<Block>, ApiError> {
+    pub(crate) fn block_at(&self, height: u64) -> Result<Option<Arc<Block>>, ApiError> {
+        Ok(self.block_and_ids(height)?.map(|(block, _)| block))
+    }
+
+    /// A committed block and its transactions' ids: from memory for the
+    /// last [`BLOCKS_KEPT`], else read and decoded from the store.
+    fn block_and_ids(&self, height: u64) -> Result<Option<KeptBlock>, ApiError> {
+        let recent =
+            self.recent.lock().iter().rev().find(|block| block.height == height).map(|block| block.block.clone());
+        if let Some(Some(kept)) = recent {
+            return Ok(Some(kept));
+        }
         let Some(bytes) = self.app.store().block_bytes(height).map_err(unavailable)? else {
             return Ok(None);
         };
-        borsh::from_slice(&bytes)
-            .map(Some)
-            .map_err(|error| ApiError::Unavailable(format!("corrupt block {height}: {error}")))
+        let block: Block = borsh::from_slice(&bytes)
+            .map_err(|error| ApiError::Unavailable(format!("corrupt block {height}: {error}")))?;
+        let hashes = block.transactions.iter().map(parlend_contracts::SignedTransaction::hash).collect();
+        Ok(Some((Arc::new(block), Arc::new(hashes))))
     }
 
     fn certificate_view(&self, height: u64) -> Result<Option<CertificateView>, ApiError> {
@@ -766,9 +807,14 @@ impl Node {
         };
         // Recent blocks' receipts are kept decoded: waiting for a batch of
         // commits reads one receipt per transaction from the same block.
-        let recent = self.recent_receipts.lock().iter().find(|block| block.height == location.height).cloned();
+        let recent = self
+            .recent
+            .lock()
+            .iter()
+            .find(|block| block.height == location.height)
+            .map(|block| (block.receipts.clone(), block.hash));
         let (receipts, block_hash) = match recent {
-            Some(block) => (block.receipts, Some(block.hash)),
+            Some((receipts, hash)) => (receipts, Some(hash)),
             None => {
                 let receipts = store.receipts(location.height).map_err(unavailable)?.unwrap_or_default();
                 let header = store.header(location.height).map_err(unavailable)?;
@@ -922,18 +968,17 @@ impl NodeApi for Node {
             },
             (None, None) => self.app.info().height,
         };
-        let Some(block) = self.block_at(height)? else {
+        let Some((block, hashes)) = self.block_and_ids(height)? else {
             return Ok(None);
         };
-        let hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash()).collect();
-        let full_transactions = params
-            .full
-            .then(|| block.transactions.iter().zip(&hashes).map(|(tx, hash)| transaction_view(*hash, tx)).collect());
+        let full_transactions = params.full.then(|| {
+            block.transactions.iter().zip(hashes.iter()).map(|(tx, hash)| transaction_view(*hash, tx)).collect()
+        });
         let execution = self.executions.lock().iter().rev().find(|(at, _)| *at == height).map(|(_, view)| *view);
         Ok(Some(BlockView {
             hash: block.header.hash(),
-            header: block.header,
-            transactions: hashes,
+            header: block.header.clone(),
+            transactions: hashes.to_vec(),
             full_transactions,
             execution,
             certificate: self.certificate_view(height)?,

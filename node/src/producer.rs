@@ -36,7 +36,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parlend_app::{AppError, Executed, Finalized};
+use parlend_app::{AppError, Committed, Executed, Finalized};
 use parlend_contracts::VerifiedTransaction;
 use parlend_ledger::block::Header;
 use parlend_ledger::exec::{AccountState, BlockError};
@@ -45,7 +45,7 @@ use parlend_ledger::{Address, Hash, StateKey};
 use parlend_store::Store;
 
 use crate::metrics::BlockTimings;
-use crate::node::Node;
+use crate::node::{Node, Published};
 
 /// What the producer is asked to do.
 pub(crate) enum Command {
@@ -329,16 +329,15 @@ fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
     let Job { finalized, hashes, mut timings } = job;
     let entries = crate::events::tx_log_entries(&finalized.block.transactions, &hashes);
     let nonces = account_nonces(&finalized.changes);
-    let receipts = finalized.receipts.clone();
     let stats = finalized.stats;
     node.executed(finalized.block.header.height, &stats, timings);
     let started = Instant::now();
-    let head = node.app().commit(finalized).inspect_err(|error| {
+    let Committed { head, block, receipts } = node.app().commit_keeping(finalized, None).inspect_err(|error| {
         tracing::error!(%error, "committing a block failed; its transactions go back to the mempool");
     })?;
     timings.commit += started.elapsed();
-    node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
     let took = timings.schedule + timings.execute + timings.root + timings.commit;
+    node.published(&head, Published { block, hashes, receipts: receipts.clone() }, &nonces, &stats, timings);
     crate::events::log_block(&head, &entries, &receipts, &stats, took);
     Ok(head.height)
 }

@@ -10,15 +10,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parlend_app::Finalized;
 use parlend_app::certificate::CommitCertificate;
+use parlend_app::{Committed, Finalized};
 use parlend_consensus::host::{Host, HostError};
 use parlend_contracts::{Block, VerifiedTransaction};
 use parlend_ledger::Hash;
 use parlend_store::{ChainHead, Store};
 
 use crate::metrics::BlockTimings;
-use crate::node::Node;
+use crate::node::{Node, Published};
 use crate::producer::{account_nonces, execute_pending};
 
 /// The node as the engine's host.
@@ -73,16 +73,15 @@ impl Host for NodeHost {
         let hashes: Vec<Hash> = finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect();
         let entries = crate::events::tx_log_entries(&finalized.block.transactions, &hashes);
         let nonces = account_nonces(&finalized.changes);
-        let receipts = finalized.receipts.clone();
         let stats = finalized.stats;
         let root = finalized.state_root_time;
         let mut timings =
             BlockTimings { schedule: stats.schedule, execute: Duration::ZERO, root, commit: Duration::ZERO };
         node.executed(height, &stats, timings);
         let started = Instant::now();
-        let head = node.app().commit_certified(finalized, Some(certificate))?;
+        let Committed { head, block, receipts } = node.app().commit_keeping(finalized, Some(certificate))?;
         timings.commit += started.elapsed();
-        node.published(&head, &hashes, &nonces, &receipts, &stats, timings);
+        node.published(&head, Published { block, hashes, receipts: receipts.clone() }, &nonces, &stats, timings);
         crate::events::log_block(&head, &entries, &receipts, &stats, timings.schedule + timings.root + timings.commit);
         Ok(head)
     }

@@ -89,6 +89,18 @@ fn object<P: Serialize>(params: &P) -> Result<Object, ClientError> {
         .map_err(|e| ClientError::Transport(e.to_string()))
 }
 
+/// `sendTransactions` parameters, JSON-encoded ahead of the call.
+pub struct PreparedSend(Box<RawValue>);
+
+impl PreparedSend {
+    /// Encodes the parameters of a `sendTransactions` call.
+    pub fn new(params: &SendTransactionsParams) -> Result<PreparedSend, ClientError> {
+        serde_json::value::to_raw_value(params)
+            .map(PreparedSend)
+            .map_err(|error| ClientError::Transport(error.to_string()))
+    }
+}
+
 /// A connection to a parlend node.
 #[derive(Clone)]
 pub struct Client {
@@ -183,11 +195,17 @@ impl Client {
         self.send_many_hex(transactions.iter().map(|tx| hex::encode(tx.encode())).collect(), wait).await
     }
 
-    /// `sendTransactions` of transactions already hex-encoded (a load
-    /// generator encodes them before it starts the clock).
+    /// `sendTransactions` of transactions already hex-encoded.
     pub async fn send_many_hex(&self, transactions: Vec<String>, wait: bool) -> Result<Vec<SendOutcome>, ClientError> {
         let params = SendTransactionsParams { transactions, wait, timeout_ms: None };
         self.call(methods::SEND_TRANSACTIONS, &params).await
+    }
+
+    /// `sendTransactions` with parameters encoded beforehand by
+    /// [`PreparedSend::new`] (a load generator encodes its requests before
+    /// it starts the clock).
+    pub async fn send_prepared(&self, prepared: PreparedSend) -> Result<Vec<SendOutcome>, ClientError> {
+        Ok(self.http.request(methods::SEND_TRANSACTIONS, Object(Some(prepared.0))).await?)
     }
 
     /// `relayTransactions` (canonical bytes): what validators send each other.

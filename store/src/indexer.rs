@@ -56,7 +56,7 @@ struct Progress {
 /// The indexer thread and what it has written.
 pub(crate) struct Indexer {
     progress: Arc<(Mutex<Progress>, Condvar)>,
-    blocks: Option<SyncSender<(u64, Vec<Receipt>)>>,
+    blocks: Option<SyncSender<(u64, Arc<Vec<Receipt>>)>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -76,7 +76,7 @@ impl Indexer {
     /// Queues a committed block's receipts (in height order). The block is
     /// durable whatever happens here: if the indexer has stopped, queries
     /// report it, and the next open indexes the block from its receipts.
-    pub(crate) fn index(&self, height: u64, receipts: Vec<Receipt>) {
+    pub(crate) fn index(&self, height: u64, receipts: Arc<Vec<Receipt>>) {
         let sent = self.blocks.as_ref().is_some_and(|blocks| blocks.send((height, receipts)).is_ok());
         if !sent {
             let (lock, changed) = &*self.progress;
@@ -126,7 +126,7 @@ impl Drop for Indexer {
     }
 }
 
-fn run(db: &DB, queue: &Receiver<(u64, Vec<Receipt>)>, progress: &(Mutex<Progress>, Condvar)) {
+fn run(db: &DB, queue: &Receiver<(u64, Arc<Vec<Receipt>>)>, progress: &(Mutex<Progress>, Condvar)) {
     for (height, receipts) in queue {
         let written = write_index(db, height, &receipts);
         let mut state = progress.0.lock();

@@ -20,6 +20,7 @@ mod memory;
 mod rocks;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use parlend_ledger::encode_canonical as encode;
@@ -62,8 +63,9 @@ pub struct BlockCommit {
     pub header: Header,
     /// The canonical encoding of the whole block.
     pub block_bytes: Vec<u8>,
-    /// Receipts, in block order.
-    pub receipts: Vec<Receipt>,
+    /// Receipts, in block order (shared: the node keeps them for queries,
+    /// the indexer writes the indexes from them behind the block's write).
+    pub receipts: Arc<Vec<Receipt>>,
     /// State changes.
     pub changes: WriteSet,
     /// The state commitment moved by `changes`; its root is `header.state_root`.

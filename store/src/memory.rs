@@ -1,6 +1,7 @@
 //! An in-memory store. Same contract as [`super::RocksStore`], no durability.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -20,7 +21,7 @@ struct Inner {
     commitment: StateCommitment,
     headers: Vec<Header>,
     blocks: Vec<Vec<u8>>,
-    receipts: Vec<Vec<Receipt>>,
+    receipts: Vec<Arc<Vec<Receipt>>>,
     undo: Vec<Undo>,
     tx_index: HashMap<Hash, TxLocation>,
     block_index: HashMap<Hash, u64>,
@@ -148,7 +149,9 @@ impl Store for MemoryStore {
     }
 
     fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StoreError> {
-        Ok(usize::try_from(height).ok().and_then(|h| self.inner.read().receipts.get(h).cloned()))
+        Ok(usize::try_from(height)
+            .ok()
+            .and_then(|h| self.inner.read().receipts.get(h).map(|receipts| receipts.to_vec())))
     }
 
     fn events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
@@ -200,7 +203,7 @@ impl Store for MemoryStore {
                 inner.certificates.remove(&header.height);
             }
             inner.blocks.pop();
-            let receipts = inner.receipts.pop().unwrap_or_default();
+            let receipts = inner.receipts.pop().map(Arc::unwrap_or_clone).unwrap_or_default();
             let reverted = u64::try_from(inner.receipts.len()).map_err(|_| not_committed())?;
             for (key, _) in index_entries(reverted, &receipts)? {
                 inner.events.remove(&key);

@@ -598,7 +598,7 @@ impl RocksStore {
         }
         batch.put_cf(self.family(CF_HEADERS)?, height, encode(header));
         batch.put_cf(self.family(CF_BLOCKS)?, height, &commit.block_bytes);
-        batch.put_cf(self.family(CF_RECEIPTS)?, height, parlend_ledger::encode_canonical_sized(&commit.receipts));
+        batch.put_cf(self.family(CF_RECEIPTS)?, height, parlend_ledger::encode_canonical_sized(&*commit.receipts));
         batch.put_cf(self.family(CF_UNDO)?, height, encode_undo(&undo));
         if let Some(certificate) = &commit.certificate {
             batch.put_cf(self.family(CF_CERTIFICATES)?, height, certificate);

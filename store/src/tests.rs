@@ -26,7 +26,14 @@ pub(crate) fn next_commit(store: &dyn Store, changes: WriteSet, tx_hashes: &[Has
         state_root: commitment.root(),
         receipts_root: receipts_root(&receipts),
     };
-    BlockCommit { header, block_bytes: vec![1, 2, 3], receipts, changes, commitment, certificate: None }
+    BlockCommit {
+        header,
+        block_bytes: vec![1, 2, 3],
+        receipts: receipts.into(),
+        changes,
+        commitment,
+        certificate: None,
+    }
 }
 
 /// An event of kind `tag % 3` concerning accounts `tag` and 200.

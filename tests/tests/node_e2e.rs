@@ -124,3 +124,46 @@ async fn a_restarted_node_has_the_same_state() {
     assert_eq!(node.client.balances(dev_keypair(5).address()).await.unwrap(), balances);
     node.stop().await;
 }
+
+/// The node answers `getBlock` and `getTransaction` for its last blocks
+/// from memory: the same answers, byte for byte, as a restarted node gives
+/// from the store, for blocks within the kept ones and older than them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_blocks_from_memory_answer_as_the_store_does() {
+    let directory = tempfile::tempdir().unwrap();
+    let blocks = parlend_node::node::BLOCKS_KEPT + 4;
+    let answers = |client: parlend_rpc::Client, hashes: Vec<Hash>| async move {
+        let mut answers = Vec::new();
+        for height in 0..=client.head().await.unwrap().height {
+            let params = BlockParams { height: Some(height), full: true, ..Default::default() };
+            let mut block = client.block(&params).await.unwrap().unwrap();
+            // How this node executed the block is not part of the chain: a
+            // restarted node no longer knows it.
+            block.execution = None;
+            answers.push(serde_json::to_string(&block).unwrap());
+        }
+        for hash in hashes {
+            answers.push(serde_json::to_string(&client.transaction(hash).await.unwrap().unwrap()).unwrap());
+        }
+        answers
+    };
+    let (hashes, before) = {
+        let node = TestNode::on_rocksdb(directory.path()).await;
+        let mut hashes = Vec::new();
+        for round in 0..blocks {
+            let to = dev_keypair(3).address();
+            let amount = tokens("USDC", 1 + round as u128);
+            let transfer = parlend_contracts::Instruction::Transfer { to, asset: asset("USDC"), amount };
+            let status = node.client.submit(&dev_keypair(2), vec![transfer], true).await.unwrap();
+            assert_eq!(status.status, TxState::Committed, "{status:?}");
+            hashes.push(status.hash);
+        }
+        let before = answers(node.client.clone(), hashes.clone()).await;
+        node.stop().await;
+        (hashes, before)
+    };
+    assert!(before.len() > 2 * blocks, "one answer per block and per transaction");
+    let node = TestNode::on_rocksdb(directory.path()).await;
+    assert_eq!(answers(node.client.clone(), hashes).await, before);
+    node.stop().await;
+}
