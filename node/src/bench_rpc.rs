@@ -126,8 +126,14 @@ pub struct RpcBenchReport {
     /// The node's CPU time (user + system) per committed transaction, when
     /// the node is a child process.
     pub node_cpu_micros_per_transaction: Option<f64>,
-    /// `verify_strict` on all cores of this machine, transactions per second.
+    /// `verify_strict` on all cores of this machine, transactions per
+    /// second: the mean of the measurements before and after the load.
     pub signature_ceiling_tps: f64,
+    /// The ceiling measured before the load (the node not yet started).
+    pub signature_ceiling_before_tps: f64,
+    /// The ceiling measured after the load (the node stopped): how far the
+    /// two differ says how much the machine itself moved during the run.
+    pub signature_ceiling_after_tps: f64,
     /// `committed_tps / signature_ceiling_tps`.
     pub committed_over_ceiling: f64,
     /// Seconds from the first submission to the last commit.
@@ -148,13 +154,14 @@ pub fn run(config: &RpcBenchConfig) -> anyhow::Result<RpcBenchReport> {
         config.signers
     );
     let workload = rpc_workload(config.workload, config.transactions, config.signers, config.seed, timestamp)?;
-    let ceiling = signature_ceiling(&workload.transactions);
+    let before = signature_ceiling(&workload.transactions);
     let node = NodeUnderTest::start(&config.target, &workload)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(measure(config, &workload, &node));
     drop(node);
     let measured = result?;
-    Ok(report(config, measured, ceiling))
+    let after = signature_ceiling(&workload.transactions);
+    Ok(report(config, measured, Ceiling { before, after }))
 }
 
 /// Writes the workload's genesis (for a node started by hand, `--url`).
@@ -163,6 +170,21 @@ pub fn write_genesis(config: &RpcBenchConfig, path: &Path) -> anyhow::Result<()>
     let workload = rpc_workload(config.workload, 0, config.signers, config.seed, timestamp)?;
     std::fs::write(path, serde_json::to_vec_pretty(&workload.genesis)?)?;
     Ok(())
+}
+
+/// The machine's signature-check ceiling, measured before and after the
+/// load (this VM's speed moves by ±10% between runs minutes apart).
+#[derive(Clone, Copy)]
+struct Ceiling {
+    before: f64,
+    after: f64,
+}
+
+impl Ceiling {
+    #[expect(clippy::float_arithmetic, reason = "a benchmark figure for people")]
+    fn mean(self) -> f64 {
+        (self.before + self.after) / 2.0
+    }
 }
 
 /// `verify_strict` of every transaction on all cores: transactions per second.
@@ -476,7 +498,7 @@ async fn watch(client: Client, pending: Pending, watched: Arc<Mutex<Watched>>, f
 
 /// The report of a run.
 #[expect(clippy::float_arithmetic, reason = "benchmark figures for people")]
-fn report(config: &RpcBenchConfig, measured: Measured, ceiling: f64) -> RpcBenchReport {
+fn report(config: &RpcBenchConfig, measured: Measured, ceiling: Ceiling) -> RpcBenchReport {
     let Measured { submitted, mut latencies, blocks, rejected, elapsed, node_cpu } = measured;
     let committed = latencies.len();
     let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -510,8 +532,10 @@ fn report(config: &RpcBenchConfig, measured: Measured, ceiling: f64) -> RpcBench
         node_cpu_micros_per_transaction: node_cpu
             .filter(|_| committed > 0)
             .map(|cpu| cpu.as_secs_f64() * 1_000_000.0 / committed as f64),
-        signature_ceiling_tps: ceiling,
-        committed_over_ceiling: committed_tps / ceiling.max(1e-9),
+        signature_ceiling_tps: ceiling.mean(),
+        signature_ceiling_before_tps: ceiling.before,
+        signature_ceiling_after_tps: ceiling.after,
+        committed_over_ceiling: committed_tps / ceiling.mean().max(1e-9),
         elapsed_seconds: seconds,
         block_list: blocks,
     }

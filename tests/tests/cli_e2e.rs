@@ -392,6 +392,9 @@ fn bench_rpc_commits_and_times_every_transaction() {
     let (committed_tps, ceiling) =
         (report["committedTps"].as_f64().unwrap(), report["signatureCeilingTps"].as_f64().unwrap());
     assert!(committed_tps > 0.0 && ceiling > 0.0);
+    let (before, after) =
+        (report["signatureCeilingBeforeTps"].as_f64().unwrap(), report["signatureCeilingAfterTps"].as_f64().unwrap());
+    assert!((ceiling - (before + after) / 2.0).abs() < 1e-6, "the ceiling is the mean of both: {report}");
     assert!((report["committedOverCeiling"].as_f64().unwrap() - committed_tps / ceiling).abs() < 1e-9);
     assert!(report["nodeCpuMicrosPerTransaction"].as_f64().unwrap() > 0.0, "{report}");
 }

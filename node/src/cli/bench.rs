@@ -262,7 +262,10 @@ fn print_rpc_report(report: &RpcBenchReport) {
         report.committed, report.transactions, report.elapsed_seconds
     );
     println!("committed           {:>12.0} tx/s", report.committed_tps);
-    println!("signature ceiling   {:>12.0} tx/s (verify_strict, all cores)", report.signature_ceiling_tps);
+    println!(
+        "signature ceiling   {:>12.0} tx/s (verify_strict, all cores; {:.0} before the load, {:.0} after)",
+        report.signature_ceiling_tps, report.signature_ceiling_before_tps, report.signature_ceiling_after_tps
+    );
     println!("committed / ceiling {:>12.2}", report.committed_over_ceiling);
     println!(
         "blocks              {:>12} ({:.0} tx/block, largest {})",
