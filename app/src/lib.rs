@@ -386,20 +386,11 @@ impl App {
 
     /// Commit a finalized block: one atomic write.
     pub fn commit(&self, finalized: Finalized) -> Result<ChainHead, AppError> {
-        self.commit_certified(finalized, None)
+        Ok(self.commit_keeping(finalized, None)?.head)
     }
 
-    /// Commit a finalized block with its commit certificate (validator
-    /// mode), in the same atomic write.
-    pub fn commit_certified(
-        &self,
-        finalized: Finalized,
-        certificate: Option<&CommitCertificate>,
-    ) -> Result<ChainHead, AppError> {
-        Ok(self.commit_keeping(finalized, certificate)?.head)
-    }
-
-    /// [`App::commit_certified`], giving back the committed block and its
+    /// Commit a finalized block, with its commit certificate in validator
+    /// mode (in the same atomic write), giving back the block and its
     /// receipts (shared with the store's indexer), for a node that keeps
     /// recent blocks in memory rather than reading them back.
     pub fn commit_keeping(

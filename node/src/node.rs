@@ -757,11 +757,15 @@ impl Node {
         Ok(owners)
     }
 
+    /// What the node keeps of a recent block, if it still does.
+    fn recent_at(&self, height: u64) -> Option<RecentBlock> {
+        self.recent.lock().iter().rev().find(|block| block.height == height).cloned()
+    }
+
     /// A committed block's receipts (kept decoded for recent blocks).
     pub(crate) fn receipts_at(&self, height: u64) -> Result<Arc<Vec<Receipt>>, ApiError> {
-        let recent = self.recent.lock().iter().find(|block| block.height == height).map(|block| block.receipts.clone());
-        match recent {
-            Some(receipts) => Ok(receipts),
+        match self.recent_at(height) {
+            Some(recent) => Ok(recent.receipts),
             None => Ok(Arc::new(self.app.store().receipts(height).map_err(unavailable)?.unwrap_or_default())),
         }
     }
@@ -790,9 +794,7 @@ impl Node {
     /// A committed block and its transactions' ids: from memory for the
     /// last [`BLOCKS_KEPT`], else read and decoded from the store.
     fn block_and_ids(&self, height: u64) -> Result<Option<KeptBlock>, ApiError> {
-        let recent =
-            self.recent.lock().iter().rev().find(|block| block.height == height).map(|block| block.block.clone());
-        if let Some(Some(kept)) = recent {
+        if let Some(kept) = self.recent_at(height).and_then(|recent| recent.block) {
             return Ok(Some(kept));
         }
         let Some(bytes) = self.app.store().block_bytes(height).map_err(unavailable)? else {
@@ -825,14 +827,8 @@ impl Node {
         };
         // Recent blocks' receipts are kept decoded: waiting for a batch of
         // commits reads one receipt per transaction from the same block.
-        let recent = self
-            .recent
-            .lock()
-            .iter()
-            .find(|block| block.height == location.height)
-            .map(|block| (block.receipts.clone(), block.hash));
-        let (receipts, block_hash) = match recent {
-            Some((receipts, hash)) => (receipts, Some(hash)),
+        let (receipts, block_hash) = match self.recent_at(location.height) {
+            Some(recent) => (recent.receipts, Some(recent.hash)),
             None => {
                 let receipts = store.receipts(location.height).map_err(unavailable)?.unwrap_or_default();
                 let header = store.header(location.height).map_err(unavailable)?;

@@ -36,13 +36,14 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use parlend_app::certificate::CommitCertificate;
 use parlend_app::{AppError, Committed, Executed, Finalized};
 use parlend_contracts::VerifiedTransaction;
 use parlend_ledger::block::Header;
 use parlend_ledger::exec::{AccountState, BlockError};
 use parlend_ledger::state::{StateReader, StoreError, Value, WriteSet};
 use parlend_ledger::{Address, Hash, StateKey};
-use parlend_store::Store;
+use parlend_store::{ChainHead, Store};
 
 use crate::metrics::BlockTimings;
 use crate::node::{Node, Published};
@@ -326,24 +327,37 @@ pub(crate) fn execute_pending(
 /// it: the mempool forgets its transactions and learns its signers' nonces,
 /// metrics and the head move, waiters wake.
 fn commit(node: &Node, job: Job) -> Result<u64, ProduceError> {
-    let Job { finalized, hashes, mut timings } = job;
+    let Job { finalized, hashes, timings } = job;
+    let head = commit_and_publish(node, finalized, hashes, None, timings).inspect_err(|error| {
+        tracing::error!(%error, "committing a block failed; its transactions go back to the mempool");
+    })?;
+    Ok(head.height)
+}
+
+/// Writes a finalized block whose transaction ids are `hashes` (with its
+/// commit certificate in validator mode), then publishes it and logs it.
+pub(crate) fn commit_and_publish(
+    node: &Node,
+    finalized: Finalized,
+    hashes: Vec<Hash>,
+    certificate: Option<&CommitCertificate>,
+    mut timings: BlockTimings,
+) -> Result<ChainHead, AppError> {
     let entries = crate::events::tx_log_entries(&finalized.block.transactions, &hashes);
     let nonces = account_nonces(&finalized.changes);
     let stats = finalized.stats;
     node.executed(finalized.block.header.height, &stats, timings);
     let started = Instant::now();
-    let Committed { head, block, receipts } = node.app().commit_keeping(finalized, None).inspect_err(|error| {
-        tracing::error!(%error, "committing a block failed; its transactions go back to the mempool");
-    })?;
+    let Committed { head, block, receipts } = node.app().commit_keeping(finalized, certificate)?;
     timings.commit += started.elapsed();
     let took = timings.schedule + timings.execute + timings.root + timings.commit;
     node.published(&head, Published { block, hashes, receipts: receipts.clone() }, &nonces, &stats, timings);
     crate::events::log_block(&head, &entries, &receipts, &stats, took);
-    Ok(head.height)
+    Ok(head)
 }
 
 /// The new nonce of every account a block changed.
-pub(crate) fn account_nonces(changes: &WriteSet) -> Vec<(Address, u64)> {
+fn account_nonces(changes: &WriteSet) -> Vec<(Address, u64)> {
     changes
         .iter()
         .filter_map(|(key, value)| match key {

@@ -8,18 +8,18 @@
 //! the validators decided, with its certificate ([`Host::commit`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use parlend_app::Finalized;
 use parlend_app::certificate::CommitCertificate;
-use parlend_app::{Committed, Finalized};
 use parlend_consensus::host::{Host, HostError};
 use parlend_contracts::{Block, VerifiedTransaction};
 use parlend_ledger::Hash;
 use parlend_store::{ChainHead, Store};
 
 use crate::metrics::BlockTimings;
-use crate::node::{Node, Published};
-use crate::producer::{account_nonces, execute_pending};
+use crate::node::Node;
+use crate::producer::{commit_and_publish, execute_pending};
 
 /// The node as the engine's host.
 pub struct NodeHost {
@@ -68,22 +68,10 @@ impl Host for NodeHost {
     }
 
     fn commit(&self, finalized: Finalized, certificate: &CommitCertificate) -> Result<ChainHead, HostError> {
-        let node = &self.node;
-        let height = finalized.block.header.height;
         let hashes: Vec<Hash> = finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect();
-        let entries = crate::events::tx_log_entries(&finalized.block.transactions, &hashes);
-        let nonces = account_nonces(&finalized.changes);
-        let stats = finalized.stats;
-        let root = finalized.state_root_time;
-        let mut timings =
-            BlockTimings { schedule: stats.schedule, execute: Duration::ZERO, root, commit: Duration::ZERO };
-        node.executed(height, &stats, timings);
-        let started = Instant::now();
-        let Committed { head, block, receipts } = node.app().commit_keeping(finalized, Some(certificate))?;
-        timings.commit += started.elapsed();
-        node.published(&head, Published { block, hashes, receipts: receipts.clone() }, &nonces, &stats, timings);
-        crate::events::log_block(&head, &entries, &receipts, &stats, timings.schedule + timings.root + timings.commit);
-        Ok(head)
+        let (schedule, root) = (finalized.stats.schedule, finalized.state_root_time);
+        let timings = BlockTimings { schedule, execute: Duration::ZERO, root, commit: Duration::ZERO };
+        Ok(commit_and_publish(&self.node, finalized, hashes, Some(certificate), timings)?)
     }
 
     fn abandon(&self, block: &Block) {
