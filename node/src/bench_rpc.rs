@@ -414,7 +414,7 @@ struct Batch {
 
 impl Batch {
     fn of(transactions: &[SignedTransaction]) -> anyhow::Result<Batch> {
-        let hex = transactions.iter().map(|transaction| hex::encode(transaction.encode())).collect();
+        let hex = transactions.iter().map(|transaction| const_hex::encode(transaction.encode())).collect();
         Ok(Batch {
             hashes: transactions.iter().map(SignedTransaction::hash).collect(),
             params: PreparedSend::new(&SendTransactionsParams { transactions: hex, wait: false, timeout_ms: None })?,

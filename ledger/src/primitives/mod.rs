@@ -39,7 +39,7 @@ pub fn parse_hex_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> 
         return Err(HexError::Length { expected: 2 * N, got: digits.len() });
     }
     let mut out = [0u8; N];
-    hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::Digit)?;
+    const_hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::Digit)?;
     Ok(out)
 }
 
