@@ -13,13 +13,25 @@
 //! - Reads wait for the indexes to reach the head they answer for
 //!   ([`Indexer::wait_for`]), so a client never sees a committed block
 //!   without its events or its transactions' locations.
-//! - A crash may lose the index's last writes (they are not fsynced; the
-//!   next block's synced write persists them): on open, the heights from
-//!   `events_next` to the head are indexed again from their receipts
-//!   ([`catch_up`]). Entries are keyed by position, so writing a height
-//!   twice writes the same entries.
+//! - The index's batches skip the write-ahead log: nothing in them is lost
+//!   for good (the receipts are), and they were a third of its bytes
+//!   (72.6 of 227.4 MB over a 200,000-transaction lending run), which
+//!   every block's fsync then had to write. They reach the disk with
+//!   the next memtable flush, which the store makes atomic across column
+//!   families (`atomic_flush`), so the entries and `events_next` persist
+//!   together; with fsync on, a block is durable before its receipts reach
+//!   the indexer, so the index never persists ahead of the chain. A clean
+//!   close flushes them ([`RocksStore`](super::RocksStore) closes the
+//!   database after the indexer has written what was queued).
+//! - A crash loses the index's writes since the last flush: on open, the
+//!   heights from `events_next` to the head are indexed again from their
+//!   receipts ([`catch_up`]). Entries are keyed by position, so writing a
+//!   height twice writes the same entries.
 //! - A store written before the index moved here has no `events_next`: its
 //!   blocks were indexed in their own batch, so its index is at the head.
+//!   The open that finds no `events_next` records one through the
+//!   write-ahead log before the indexer starts, so that after a crash a
+//!   missing key never reads as an index at the head.
 //! - Commits send heights in order under the store's tip lock; the channel
 //!   is bounded, so an index that falls behind slows commits rather than
 //!   holding every block's receipts in memory.
@@ -32,7 +44,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use parlend_ledger::block::Receipt;
 use parlend_ledger::state::StoreError;
-use rocksdb::{DB, WriteBatch};
+use rocksdb::{DB, WriteBatch, WriteOptions};
 
 use super::TxLocation;
 use super::events::index_entries;
@@ -142,7 +154,7 @@ fn run(db: &DB, queue: &Receiver<(u64, Arc<Vec<Receipt>>)>, progress: &(Mutex<Pr
 }
 
 /// Writes one height's index entries and moves `events_next` past it, in
-/// one batch (not fsynced: see the module's documentation).
+/// one batch, without the write-ahead log (see the module's documentation).
 pub(crate) fn write_index(db: &DB, height: u64, receipts: &[Receipt]) -> Result<(), StoreError> {
     let family = |name| super::rocks::family(db, name);
     let mut batch = WriteBatch::default();
@@ -164,7 +176,9 @@ pub(crate) fn write_index(db: &DB, height: u64, receipts: &[Receipt]) -> Result<
         batch.put_cf(transactions, key, value);
     }
     batch.put_cf(family(super::rocks::CF_META)?, EVENTS_NEXT_KEY, (height + 1).to_be_bytes());
-    db.write(batch).map_err(|error| StoreError::Io(error.to_string()))
+    let mut options = WriteOptions::default();
+    options.disable_wal(true);
+    db.write_opt(batch, &options).map_err(|error| StoreError::Io(error.to_string()))
 }
 
 /// Indexes the heights from `next` to `head` from their stored receipts
