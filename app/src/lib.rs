@@ -28,7 +28,7 @@ use parlend_contracts::genesis::{Genesis, GenesisError};
 use parlend_contracts::{Block, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
 use parlend_ledger::exec::parallel::{ExecutionStats, PoolError};
-use parlend_ledger::exec::{BlockContext, BlockError, BlockOutput, ParallelExecutor, verify_known};
+use parlend_ledger::exec::{BlockContext, BlockError, BlockInParts, BlockOutput, ParallelExecutor, verify_known};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use parlend_ledger::state::{CommitmentUpdate, StateReader, StoreError, WriteSet};
 use parlend_ledger::{Hash, RejectReason};
@@ -143,6 +143,29 @@ pub struct Executed {
     pub output: BlockOutput,
     /// How the executor spent its time.
     pub stats: ExecutionStats,
+}
+
+/// A block being executed part by part, as its transactions arrive
+/// ([`App::begin_block_on`]); its last part gives an [`Executed`] block,
+/// the same as the whole block executed at once.
+#[derive(Debug)]
+pub struct BlockInProgress {
+    /// The parent's hash and the transactions executed so far (boxed: the
+    /// block travels back with an error).
+    taken: Box<(Hash, Vec<VerifiedTransaction>)>,
+    parts: BlockInParts,
+}
+
+impl BlockInProgress {
+    /// Transactions executed so far.
+    pub fn len(&self) -> usize {
+        self.taken.1.len()
+    }
+
+    /// Whether no transaction has been executed yet.
+    pub fn is_empty(&self) -> bool {
+        self.taken.1.is_empty()
+    }
 }
 
 /// An executed block, ready to commit.
@@ -358,6 +381,61 @@ impl App {
         Ok(Executed { proposal, output, stats })
     }
 
+    /// Starts a block on top of `parent` (the head, or a block still being
+    /// committed) at `timestamp` (never before the parent's), to execute in
+    /// parts ([`App::execute_part`], [`App::execute_last_part`]).
+    pub fn begin_block_on(&self, parent: &Header, timestamp: u64) -> BlockInProgress {
+        let context = BlockContext {
+            chain_id: self.chain_id,
+            height: parent.height + 1,
+            timestamp: timestamp.max(parent.timestamp),
+        };
+        BlockInProgress { taken: Box::new((parent.hash(), Vec::new())), parts: BlockInParts::new(context) }
+    }
+
+    /// Executes `transactions` as the next part of `block`, on `base` (the
+    /// state before the block: the store, or the store with a block still
+    /// being committed layered over it). On an error the block is as it
+    /// was, without them (a `NonceMismatch` index is within `transactions`).
+    pub fn execute_part(
+        &self,
+        block: &mut BlockInProgress,
+        base: &dyn StateReader,
+        transactions: Vec<VerifiedTransaction>,
+    ) -> Result<(), AppError> {
+        check_room(block, transactions.len())?;
+        block.parts.execute(&self.executor, &self.vm, base, &transactions)?;
+        block.taken.1.extend(transactions);
+        Ok(())
+    }
+
+    /// Executes the last part of `block` (possibly empty) with the
+    /// epilogue: the block executed, as [`App::execute`] would give it for
+    /// all its transactions at once. On an error the block comes back as it
+    /// was, without them.
+    pub fn execute_last_part(
+        &self,
+        block: BlockInProgress,
+        base: &dyn StateReader,
+        transactions: Vec<VerifiedTransaction>,
+    ) -> Result<Executed, (BlockInProgress, AppError)> {
+        if let Err(error) = check_room(&block, transactions.len()) {
+            return Err((block, error));
+        }
+        let BlockInProgress { taken, parts } = block;
+        let context = *parts.context();
+        match parts.finish(&self.executor, &self.vm, base, &transactions) {
+            Ok((output, stats)) => {
+                let (parent_hash, mut all) = *taken;
+                all.extend(transactions);
+                let proposal =
+                    Proposal { height: context.height, parent_hash, timestamp: context.timestamp, transactions: all };
+                Ok(Executed { proposal, output, stats })
+            }
+            Err((parts, error)) => Err((BlockInProgress { taken, parts }, error.into())),
+        }
+    }
+
     /// The second half of finalize: the state root (against the store,
     /// which must hold the executed block's parent) and the header.
     pub fn seal(&self, executed: Executed) -> Result<Finalized, AppError> {
@@ -412,4 +490,18 @@ impl App {
         let head = ChainHead { height: header.height, hash: header.hash(), header };
         Ok(Committed { head, block, receipts })
     }
+}
+
+/// Refuses a part that would take a block past [`TRANSACTIONS_PER_BLOCK_MAX`].
+fn check_room(block: &BlockInProgress, adding: usize) -> Result<(), AppError> {
+    let total = block.len() + adding;
+    if total > TRANSACTIONS_PER_BLOCK_MAX {
+        return Err(ProposalError::TransactionCount {
+            declared: total as u64,
+            actual: total,
+            limit: TRANSACTIONS_PER_BLOCK_MAX,
+        }
+        .into());
+    }
+    Ok(())
 }

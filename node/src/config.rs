@@ -85,6 +85,8 @@ pub struct FileConfig {
     pub block_transactions_max: Option<usize>,
     /// Produce blocks only on `dev_mine`.
     pub manual_mining: Option<bool>,
+    /// Whether a block being built executes its first part before the cut.
+    pub execute_ahead: Option<crate::producer::ExecuteAhead>,
     /// Dev mode: leave stale oracle prices stale at start.
     pub keep_stale_prices: Option<bool>,
     /// Mempool bounds.

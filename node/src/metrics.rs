@@ -147,6 +147,7 @@ pub struct Metrics {
     parallelism: Gauge<f64, AtomicU64>,
     reexecutions: Counter,
     serial_fallbacks: Counter,
+    executed_ahead: Counter,
     http_rejected: Family<Labels, Counter>,
     /// Nanoseconds of admission signature checks since the last block.
     sigverify_nanos: AtomicU64,
@@ -178,6 +179,7 @@ impl Metrics {
             parallelism: Gauge::default(),
             reexecutions: Counter::default(),
             serial_fallbacks: Counter::default(),
+            executed_ahead: Counter::default(),
             http_rejected: Family::default(),
             sigverify_nanos: AtomicU64::new(0),
         };
@@ -192,6 +194,11 @@ impl Metrics {
                 metrics.rejected.clone(),
             );
             registry.register("mempool_transactions", "Pending transactions", metrics.mempool.clone());
+            registry.register(
+                "transactions_executed_ahead",
+                "Transactions executed as the first part of their block, before it was cut",
+                metrics.executed_ahead.clone(),
+            );
             registry.register(
                 "mempool_ready_transactions",
                 "Pending transactions no block has taken yet",
@@ -300,6 +307,11 @@ impl Metrics {
         if stats.serial_fallback {
             self.serial_fallbacks.inc();
         }
+    }
+
+    /// Transactions executed as the first part of the block being built.
+    pub fn executed_ahead(&self, count: usize) {
+        self.executed_ahead.inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// Sets the mempool depths: every pending transaction, and those no

@@ -38,7 +38,7 @@ use crate::events::{outcome_view, typed_events};
 use crate::feed::{self, Feed};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::metrics::{BlockTimings, Metrics};
-use crate::producer::{self, Command, ProduceError};
+use crate::producer::{self, Command, ExecuteAhead, ProduceError};
 use crate::proving::{ProvingError, ProvingReader};
 use crate::relay::{Relay, RelayLimits};
 use crate::validator::NodeHost;
@@ -91,6 +91,9 @@ pub struct NodeConfig {
     /// Blocks a subscriber may fall behind before it is dropped (the
     /// capacity of the block feed's broadcast channel).
     pub feed_capacity: usize,
+    /// With an interval: whether a block being built executes its first
+    /// part before the cut.
+    pub execute_ahead: ExecuteAhead,
 }
 
 impl NodeConfig {
@@ -114,6 +117,7 @@ impl NodeConfig {
             relay_to: Vec::new(),
             wrong_state_root: false,
             feed_capacity: FEED_CAPACITY_DEFAULT,
+            execute_ahead: ExecuteAhead::default(),
         }
     }
 }

@@ -12,8 +12,9 @@
 //! same cash, the same isolation ceiling and the same deficit.
 //!
 //! Every block runs on the serial executor and on the parallel executor at
-//! 1, 2, 4 and 8 threads; receipts, changes, state root and block hash must
-//! be identical. At least 1,000 blocks per run.
+//! 1, 2, 4 and 8 threads, and in random parts (some empty) as a producer
+//! with an interval runs it ([`BlockInParts`]); receipts, changes, state
+//! root and block hash must be identical. At least 1,000 blocks per run.
 //!
 //! The seed is printed; to replay a failure, run with the seed it names:
 //! `PARLEND_PARALLEL_SEED=<seed> PARLEND_PARALLEL_BLOCKS=10 cargo test --test parallel_lending`.
@@ -25,7 +26,7 @@ use parlend_contracts::emode::EModeCategory;
 use parlend_contracts::market::MarketParams;
 use parlend_contracts::{AmountOrAll, Instruction, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{receipts_root, transactions_root};
-use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial};
+use parlend_ledger::exec::{BlockContext, BlockInParts, BlockOutput, ParallelExecutor, execute_block_serial};
 use parlend_ledger::state::{StateCommitment, Value};
 use parlend_ledger::{Address, Amount, AssetId, Bps, Hash, Header, Keypair, StateKey, Wad};
 use parlend_sim::workload::{
@@ -93,6 +94,8 @@ fn parallel_equals_serial_on_random_lending_blocks() {
     assert!(totals.events >= totals.succeeded, "too few events: {totals:?}");
     // With more than one thread, most blocks must take the parallel path.
     assert!(totals.parallel_blocks * 2 >= totals.blocks * (THREADS.len() - 1), "too few parallel blocks: {totals:?}");
+    // Most blocks must also run in more than one part.
+    assert!(totals.multi_part_blocks * 2 >= totals.blocks, "too few blocks in parts: {totals:?}");
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +114,7 @@ struct Totals {
     flash_loans_succeeded: usize,
     reexecutions: usize,
     parallel_blocks: usize,
+    multi_part_blocks: usize,
 }
 
 impl Totals {
@@ -129,6 +133,7 @@ impl Totals {
         self.flash_loans_succeeded += other.flash_loans_succeeded;
         self.reexecutions += other.reexecutions;
         self.parallel_blocks += other.parallel_blocks;
+        self.multi_part_blocks += other.multi_part_blocks;
     }
 }
 
@@ -269,6 +274,11 @@ impl Chain {
                 totals.parallel_blocks += 1;
             }
         }
+        let executor = &executors[usize::try_from(self.height).unwrap_or(0) % executors.len()];
+        let (in_parts, parts) = self.in_parts(executor, &context, &block);
+        assert_eq!(in_parts.receipts, serial.receipts, "receipts differ at height {} in {parts} parts", self.height);
+        assert_eq!(in_parts.changes, serial.changes, "changes differ at height {} in {parts} parts", self.height);
+        totals.multi_part_blocks += usize::from(parts > 1);
 
         totals.blocks += 1;
         totals.transactions += block.len();
@@ -292,6 +302,31 @@ impl Chain {
         self.commitment.apply(update).expect("next version");
         apply(&mut self.state, &serial.changes);
         self.parent = serial_header.hash();
+    }
+
+    /// The block executed in 1 to 4 random parts (some may be empty), as a
+    /// producer with an interval executes what arrives while it runs; and
+    /// how many parts.
+    fn in_parts(
+        &mut self,
+        executor: &ParallelExecutor,
+        context: &BlockContext,
+        block: &[VerifiedTransaction],
+    ) -> (BlockOutput, usize) {
+        let mut cuts: Vec<usize> =
+            (0..self.rng.random_range(0..4)).map(|_| self.rng.random_range(0..=block.len())).collect();
+        cuts.sort_unstable();
+        let mut building = BlockInParts::new(*context);
+        let mut start = 0;
+        for &cut in &cuts {
+            building.execute(executor, &LendingVm, &self.state, &block[start..cut]).expect("a part");
+            start = cut;
+        }
+        let (output, _) = building
+            .finish(executor, &LendingVm, &self.state, &block[start..])
+            .map_err(|(_, error)| error)
+            .expect("the last part");
+        (output, cuts.len() + 1)
     }
 
     fn header(&self, context: &BlockContext, block: &[VerifiedTransaction], output: &BlockOutput) -> Header {

@@ -1,6 +1,7 @@
 //! End to end, block production: blocks fill under load, admission never
 //! waits for a commit, a batch keeps each transaction's own verdict, and a
-//! node killed while its pipeline commits loses nothing it acknowledged.
+//! node killed while its pipeline commits loses nothing it acknowledged, and
+//! blocks executed in parts ahead of their cut replay whole.
 //! Counts, not timings: nothing here depends on the machine's speed.
 
 use std::collections::BTreeMap;
@@ -282,6 +283,18 @@ async fn check_acknowledged(client: &Client, acked: &[Acked], round: usize) {
     }
 }
 
+/// Replays the dev chain stored in `directory`, every hash checked.
+fn replay(directory: &std::path::Path) -> parlend_log::replay::ReplaySummary {
+    let store = parlend_store::RocksStore::open(directory, Default::default()).unwrap();
+    parlend_log::replay::replay_store(
+        &store,
+        &parlend_contracts::dev::dev_genesis(),
+        &parlend_log::replay::ReplayOptions { threads: 0, halt_at_height: None },
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_pipelined_commits_loses_nothing_acknowledged_and_the_chain_replays() {
     const ROUNDS: usize = 3;
@@ -314,13 +327,53 @@ async fn kill_9_during_pipelined_commits_loses_nothing_acknowledged_and_the_chai
     assert!(multi > 0, "no block held more than one transaction");
     node.kill();
     // The chain the pipelined node produced replays, every hash checked.
-    let store = parlend_store::RocksStore::open(directory.path(), Default::default()).unwrap();
-    let summary = parlend_log::replay::replay_store(
-        &store,
-        &parlend_contracts::dev::dev_genesis(),
-        &parlend_log::replay::ReplayOptions { threads: 0, halt_at_height: None },
-        &mut |_| {},
-    )
-    .unwrap();
+    let summary = replay(directory.path());
     eprintln!("{acknowledged} acknowledged across {ROUNDS} kills; replayed {summary:?}");
+}
+
+/// `parlend_transactions_executed_ahead_total` of the node at `url`.
+async fn executed_ahead(url: &str) -> u64 {
+    let url = format!("{url}/metrics");
+    let text = tokio::task::spawn_blocking(move || {
+        let mut response = ureq::get(&url).call().unwrap();
+        response.body_mut().read_to_string().unwrap()
+    })
+    .await
+    .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("parlend_transactions_executed_ahead_total ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no parlend_transactions_executed_ahead_total in\n{text}"))
+}
+
+/// With `--execute-ahead always` and a 400 ms interval, what waits at 300 ms
+/// is executed as its block's first part and the rest at the cut; the chain
+/// made of such blocks replays whole (every block executed at once), every
+/// state root, receipts root and hash checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blocks_executed_ahead_in_parts_replay_whole() {
+    let directory = tempfile::tempdir().unwrap();
+    let node = ChildNode::spawn(directory.path(), &["--block-time-ms", "400", "--execute-ahead", "always"]);
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
+    // Each sender waits for its batch's commit: six batches of 100 wait for
+    // every block, from just after the one before.
+    let load: Vec<_> =
+        (1..=6).map(|sender| tokio::spawn(batch_load(node.url.clone(), sender, acked.clone()))).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ahead = loop {
+        let ahead = executed_ahead(&node.url).await;
+        if ahead >= 2_000 && acked.lock().len() >= 3_000 {
+            break ahead;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ahead} executed ahead, {} committed", acked.lock().len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let client = Client::new(&node.url).unwrap();
+    let committed = acked.lock().clone();
+    check_acknowledged(&client, &committed, 0).await;
+    node.kill();
+    for task in load {
+        task.await.unwrap();
+    }
+    let summary = replay(directory.path());
+    eprintln!("{ahead} transactions executed ahead, {} acknowledged; replayed {summary:?}", committed.len());
 }

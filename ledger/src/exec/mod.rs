@@ -27,11 +27,14 @@
 //! - [`execute_block_serial`]: the reference.
 //! - [`ParallelExecutor`]: the same result on all cores; its module docs
 //!   describe the scheduler, speculation and in-order commit.
+//! - [`BlockInParts`]: a block executed part by part as its transactions
+//!   arrive (on either executor within a part), with the whole block's result.
 //! - [`verify_transactions`]: signature checks as a parallel stage of their own.
 
 pub mod parallel;
 #[cfg(test)]
 mod parallel_tests;
+mod parts;
 mod prepare;
 mod schedule;
 mod serial;
@@ -46,6 +49,7 @@ mod view;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 pub use parallel::{ExecutionStats, ParallelExecutor};
+pub use parts::BlockInParts;
 pub use prepare::{Plan, PrepareError, Prepared, prepare_transaction};
 pub use serial::execute_block_serial;
 pub use simulate::{Simulation, simulate_transaction};

@@ -2,13 +2,14 @@
 //! count. The toy VM exercises what the executor must get right apart from
 //! any lending rule: conflicting reads and writes, bounded deltas near their
 //! bounds (so speculation is wrong and transactions re-execute), peeks,
-//! failures, access violations and exact reads of aggregates.
+//! failures, access violations and exact reads of aggregates. A block
+//! executed in random parts ([`BlockInParts`]) equals it too.
 
 use proptest::prelude::*;
 
 use super::parallel::cores_to_pin;
-use super::testing::{Op, ToyTransaction, ToyVm, note_value, toy_block, toy_state};
-use super::{BlockContext, ParallelExecutor, execute_block_serial};
+use super::testing::{Op, ToyTransaction, ToyVm, note_value, toy_block, toy_key, toy_state};
+use super::{BlockContext, BlockError, BlockInParts, ParallelExecutor, execute_block_serial};
 use crate::access::{AccessMode, StateKey};
 use crate::primitives::{Address, AssetId};
 
@@ -64,6 +65,19 @@ fn any_transaction() -> impl Strategy<Value = ToyTransaction> {
         })
 }
 
+/// Balances at `starting`; some notes start as a copy of their owner's
+/// balance: copying it again writes the value the key already has, which is
+/// no change.
+fn starting_state(starting: &[u128]) -> std::collections::BTreeMap<StateKey, crate::state::Value> {
+    let aggregates: Vec<(StateKey, u128)> =
+        (0u8..).zip(starting).map(|(owner, amount)| (balance(owner), *amount)).collect();
+    let mut state = toy_state(&aggregates);
+    for (owner, amount) in (0u8..).zip(starting).step_by(2) {
+        state.insert(note(owner), note_value(*amount));
+    }
+    state
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -72,13 +86,7 @@ proptest! {
         transactions in proptest::collection::vec(any_transaction(), 16..80),
         starting in proptest::collection::vec(0u128..150, OWNERS as usize),
     ) {
-        let aggregates: Vec<(StateKey, u128)> = (0u8..).zip(&starting).map(|(owner, amount)| (balance(owner), *amount)).collect();
-        let mut state = toy_state(&aggregates);
-        // Some notes start as a copy of their owner's balance: copying it
-        // again writes the value the key already has, which is no change.
-        for (owner, amount) in (0u8..).zip(&starting).step_by(2) {
-            state.insert(note(owner), note_value(*amount));
-        }
+        let state = starting_state(&starting);
         // Declared accesses are merged per key, so a key used in two modes is `write`.
         let block = toy_block(&transactions);
         let context = BlockContext { chain_id: 1, height: 1, timestamp: 10 };
@@ -90,6 +98,65 @@ proptest! {
             prop_assert_eq!(&parallel.changes, &serial.changes, "state differs at {} threads", threads);
         }
     }
+
+    #[test]
+    fn a_block_in_parts_equals_the_whole_block(
+        transactions in proptest::collection::vec(any_transaction(), 0..80),
+        starting in proptest::collection::vec(0u128..150, OWNERS as usize),
+        cuts in proptest::collection::vec(0usize..80, 0..5),
+        threads in 1usize..4,
+    ) {
+        let state = starting_state(&starting);
+        let block = toy_block(&transactions);
+        let context = BlockContext { chain_id: 1, height: 1, timestamp: 10 };
+        let serial = execute_block_serial(&ToyVm, &state, &context, &block).unwrap();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|cut| cut.min(block.len())).collect();
+        cuts.sort_unstable();
+        let executor = ParallelExecutor::new(threads).unwrap();
+        let mut parts = BlockInParts::new(context);
+        let mut start = 0;
+        for cut in cuts {
+            parts.execute(&executor, &ToyVm, &state, &block[start..cut]).unwrap();
+            start = cut;
+        }
+        let (whole, _) = parts.finish(&executor, &ToyVm, &state, &block[start..]).map_err(|(_, error)| error).unwrap();
+        prop_assert_eq!(&whole.receipts, &serial.receipts);
+        prop_assert_eq!(&whole.changes, &serial.changes);
+    }
+}
+
+#[test]
+fn a_part_that_fails_leaves_the_block_as_it_was() {
+    let transactions: Vec<ToyTransaction> = (0..40u32)
+        .map(|index| {
+            (
+                index % 6,
+                vec![Op::Add(balance(0), 1), Op::Sub(balance(1), 2)],
+                vec![(balance(0), AccessMode::Delta), (balance(1), AccessMode::Delta)],
+            )
+        })
+        .collect();
+    let state = toy_state(&[(balance(1), 50)]);
+    let block = toy_block(&transactions);
+    let context = BlockContext { chain_id: 1, height: 1, timestamp: 10 };
+    let serial = execute_block_serial(&ToyVm, &state, &context, &block).unwrap();
+    // A transaction of signer 0 with a nonce from the future.
+    let mut future = block[0].clone().into_signed().transaction;
+    future.nonce = 99;
+    let future = future.sign(&toy_key(0)).verify(1).unwrap();
+    let executor = ParallelExecutor::new(2).unwrap();
+    let mut parts = BlockInParts::new(context);
+    parts.execute(&executor, &ToyVm, &state, &block[..20]).unwrap();
+    let bad: Vec<_> = block[20..30].iter().cloned().chain([future.clone()]).collect();
+    let error = parts.execute(&executor, &ToyVm, &state, &bad).unwrap_err();
+    assert!(matches!(error, BlockError::NonceMismatch { index: 10, got: 99, .. }), "{error:?}");
+    assert_eq!(parts.transactions(), 20);
+    let (parts, error) = parts.finish(&executor, &ToyVm, &state, &[future]).unwrap_err();
+    assert!(matches!(error, BlockError::NonceMismatch { index: 0, got: 99, .. }), "{error:?}");
+    let mut parts = parts;
+    parts.execute(&executor, &ToyVm, &state, &block[20..30]).unwrap();
+    let (whole, _) = parts.finish(&executor, &ToyVm, &state, &block[30..]).map_err(|(_, error)| error).unwrap();
+    assert_eq!(whole, serial);
 }
 
 #[test]
