@@ -150,21 +150,21 @@ pub struct Executed {
 /// the same as the whole block executed at once.
 #[derive(Debug)]
 pub struct BlockInProgress {
-    /// The parent's hash and the transactions executed so far (boxed: the
-    /// block travels back with an error).
-    taken: Box<(Hash, Vec<VerifiedTransaction>)>,
+    parent_hash: Hash,
+    /// The transactions executed so far.
+    transactions: Vec<VerifiedTransaction>,
     parts: BlockInParts,
 }
 
 impl BlockInProgress {
     /// Transactions executed so far.
     pub fn len(&self) -> usize {
-        self.taken.1.len()
+        self.transactions.len()
     }
 
     /// Whether no transaction has been executed yet.
     pub fn is_empty(&self) -> bool {
-        self.taken.1.is_empty()
+        self.transactions.is_empty()
     }
 }
 
@@ -390,7 +390,7 @@ impl App {
             height: parent.height + 1,
             timestamp: timestamp.max(parent.timestamp),
         };
-        BlockInProgress { taken: Box::new((parent.hash(), Vec::new())), parts: BlockInParts::new(context) }
+        BlockInProgress { parent_hash: parent.hash(), transactions: Vec::new(), parts: BlockInParts::new(context) }
     }
 
     /// Executes `transactions` as the next part of `block`, on `base` (the
@@ -405,35 +405,32 @@ impl App {
     ) -> Result<(), AppError> {
         check_room(block, transactions.len())?;
         block.parts.execute(&self.executor, &self.vm, base, &transactions)?;
-        block.taken.1.extend(transactions);
+        block.transactions.extend(transactions);
         Ok(())
     }
 
     /// Executes the last part of `block` (possibly empty) with the
     /// epilogue: the block executed, as [`App::execute`] would give it for
-    /// all its transactions at once. On an error the block comes back as it
-    /// was, without them.
+    /// all its transactions at once; `block` is then empty. On an error the
+    /// block is as it was, without them.
     pub fn execute_last_part(
         &self,
-        block: BlockInProgress,
+        block: &mut BlockInProgress,
         base: &dyn StateReader,
         transactions: Vec<VerifiedTransaction>,
-    ) -> Result<Executed, (BlockInProgress, AppError)> {
-        if let Err(error) = check_room(&block, transactions.len()) {
-            return Err((block, error));
-        }
-        let BlockInProgress { taken, parts } = block;
-        let context = *parts.context();
-        match parts.finish(&self.executor, &self.vm, base, &transactions) {
-            Ok((output, stats)) => {
-                let (parent_hash, mut all) = *taken;
-                all.extend(transactions);
-                let proposal =
-                    Proposal { height: context.height, parent_hash, timestamp: context.timestamp, transactions: all };
-                Ok(Executed { proposal, output, stats })
-            }
-            Err((parts, error)) => Err((BlockInProgress { taken, parts }, error.into())),
-        }
+    ) -> Result<Executed, AppError> {
+        check_room(block, transactions.len())?;
+        let context = *block.parts.context();
+        let (output, stats) = block.parts.finish(&self.executor, &self.vm, base, &transactions)?;
+        let mut all = std::mem::take(&mut block.transactions);
+        all.extend(transactions);
+        let proposal = Proposal {
+            height: context.height,
+            parent_hash: block.parent_hash,
+            timestamp: context.timestamp,
+            transactions: all,
+        };
+        Ok(Executed { proposal, output, stats })
     }
 
     /// The second half of finalize: the state root (against the store,

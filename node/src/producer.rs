@@ -25,9 +25,10 @@
 //! shortened by most of the block's execution time. Only with CPU to
 //! spare (by default, [`ExecuteAhead`]): when the node kept more than
 //! [`PART_BUSY_MAX_PER_MILLE`] of the machine's cores busy since the last
-//! cut, the block executes whole at the cut (under full load a part costs throughput: in `bench rpc`'s closed
-//! loop, measured 12-15% fewer committed transactions; the latency there is
-//! queueing anyway). One part, not more, for the same reason.
+//! cut, the block executes whole at the cut (under full load a part costs
+//! throughput: in `bench rpc`'s closed loop, measured 12-15% fewer
+//! committed transactions; the latency there is queueing anyway). One
+//! part, not more, for the same reason.
 //!
 //! # The pipeline
 //!
@@ -289,9 +290,7 @@ impl Producer {
                 return;
             }
             if self.last_cut.elapsed() >= interval || waiting >= full {
-                self.last_cut = Instant::now();
-                self.part_due = Some(self.last_cut + part_time(interval));
-                self.cut_cpu = process_cpu_time();
+                self.mark_cut();
                 if let Err(error) = self.cut(false) {
                     tracing::error!(%error, "block production failed");
                     return;
@@ -313,12 +312,18 @@ impl Producer {
 
     /// `dev_mine`: a block now, committed before the answer.
     fn mine(&mut self) -> Result<u64, ProduceError> {
-        self.last_cut = Instant::now();
-        self.part_due = Some(self.last_cut + part_time(self.node.config().block_time));
-        self.cut_cpu = process_cpu_time();
+        self.mark_cut();
         self.cut(true)?;
         self.drain()?;
         Ok(self.node.app().info().height)
+    }
+
+    /// A block is being cut now: the interval, the part's time and the CPU
+    /// time since the cut start again.
+    fn mark_cut(&mut self) {
+        self.last_cut = Instant::now();
+        self.part_due = Some(self.last_cut + part_time(self.node.config().block_time));
+        self.cut_cpu = process_cpu_time();
     }
 
     /// Waits for the block in flight, if any, to be committed. If it
@@ -403,32 +408,19 @@ impl Producer {
     /// block being built. On an error the block being built is abandoned.
     fn execute_part(&mut self) -> Result<(), ProduceError> {
         let started = Instant::now();
-        let mut building = match self.building.take() {
-            Some(building) => building,
-            None => self.begin(),
-        };
+        let mut building = self.building.take().unwrap_or_else(|| self.begin());
         let room = self.node.config().block_transactions_max.saturating_sub(building.block.len());
-        loop {
-            let part = self.node.take_transactions(room);
-            if part.is_empty() {
-                break;
+        let base = PendingState::over(&**self.node.app().store(), self.in_flight.as_ref());
+        let app = self.node.app();
+        match take_and_execute(&self.node, room, false, |part| app.execute_part(&mut building.block, &base, part)) {
+            Ok(Some(((), hashes))) => {
+                self.node.metrics_registry().executed_ahead(hashes.len());
+                building.hashes.extend(hashes);
             }
-            let hashes: Vec<Hash> = part.iter().map(VerifiedTransaction::hash).collect();
-            let base = PendingState::over(&**self.node.app().store(), self.in_flight.as_ref());
-            match self.node.app().execute_part(&mut building.block, &base, part) {
-                Ok(()) => {
-                    self.node.metrics_registry().executed_ahead(hashes.len());
-                    building.hashes.extend(hashes);
-                    break;
-                }
-                Err(AppError::Block(BlockError::NonceMismatch { index, expected, got })) => {
-                    evict_out_of_order(&self.node, &hashes, index, expected, got);
-                }
-                Err(error) => {
-                    self.node.release(&hashes);
-                    self.node.release(&building.hashes);
-                    return Err(error.into());
-                }
+            Ok(None) => {}
+            Err(error) => {
+                self.node.release(&building.hashes);
+                return Err(error.into());
             }
         }
         building.executing += started.elapsed();
@@ -444,57 +436,45 @@ impl Producer {
     /// transactions' ids and the time its parts took.
     fn execute_last(&mut self, force: bool) -> Result<Option<(Executed, Vec<Hash>, Duration)>, ProduceError> {
         let started = Instant::now();
-        let Building { mut block, hashes: mut ids, executing } = match self.building.take() {
-            Some(building) => building,
-            None => self.begin(),
-        };
-        loop {
-            let room = self.node.config().block_transactions_max.saturating_sub(block.len());
-            let part = self.node.take_transactions(room);
-            if part.is_empty() && block.is_empty() && !force {
-                return Ok(None);
+        let Building { mut block, hashes: mut ids, executing } = self.building.take().unwrap_or_else(|| self.begin());
+        let room = self.node.config().block_transactions_max.saturating_sub(block.len());
+        let base = PendingState::over(&**self.node.app().store(), self.in_flight.as_ref());
+        let app = self.node.app();
+        let force = force || !block.is_empty();
+        match take_and_execute(&self.node, room, force, |part| app.execute_last_part(&mut block, &base, part)) {
+            Ok(Some((executed, hashes))) => {
+                ids.extend(hashes);
+                Ok(Some((executed, ids, executing + started.elapsed())))
             }
-            let hashes: Vec<Hash> = part.iter().map(VerifiedTransaction::hash).collect();
-            let base = PendingState::over(&**self.node.app().store(), self.in_flight.as_ref());
-            match self.node.app().execute_last_part(block, &base, part) {
-                Ok(executed) => {
-                    ids.extend(hashes);
-                    return Ok(Some((executed, ids, executing + started.elapsed())));
-                }
-                Err((kept, AppError::Block(BlockError::NonceMismatch { index, expected, got }))) => {
-                    block = kept;
-                    evict_out_of_order(&self.node, &hashes, index, expected, got);
-                }
-                Err((_, error)) => {
-                    self.node.release(&hashes);
-                    self.node.release(&ids);
-                    return Err(error.into());
-                }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.node.release(&ids);
+                Err(error.into())
             }
         }
     }
 }
 
-/// Takes up to a block of pending transactions and executes them on `base`
-/// as the block after `parent`; `None` when nothing waits and the block is
-/// not `force`d. A signer whose nonces turn out out of order (which the
-/// mempool's rules prevent) is evicted and the block retried, rather than
-/// stalling production; on any other error the transactions go back.
-pub(crate) fn execute_pending(
+/// Takes up to `room` pending transactions and runs `execute` on them
+/// (even on none when `force`d; `None` when nothing waits otherwise),
+/// giving its result and their ids. A signer whose nonces turn out out of
+/// order (which the mempool's rules prevent) is evicted and the rest taken
+/// again, rather than stalling production; on any other error the
+/// transactions go back.
+fn take_and_execute<T>(
     node: &Node,
-    parent: &Header,
-    base: &dyn StateReader,
+    room: usize,
     force: bool,
-) -> Result<Option<Executed>, AppError> {
+    mut execute: impl FnMut(Vec<VerifiedTransaction>) -> Result<T, AppError>,
+) -> Result<Option<(T, Vec<Hash>)>, AppError> {
     loop {
-        let candidates = node.take_transactions(node.config().block_transactions_max);
-        if candidates.is_empty() && !force {
+        let taken = node.take_transactions(room);
+        if taken.is_empty() && !force {
             return Ok(None);
         }
-        let hashes: Vec<Hash> = candidates.iter().map(VerifiedTransaction::hash).collect();
-        let proposal = node.app().prepare_proposal_on(parent, candidates, node.clock());
-        match node.app().execute(base, proposal) {
-            Ok(executed) => return Ok(Some(executed)),
+        let hashes: Vec<Hash> = taken.iter().map(VerifiedTransaction::hash).collect();
+        match execute(taken) {
+            Ok(done) => return Ok(Some((done, hashes))),
             Err(AppError::Block(BlockError::NonceMismatch { index, expected, got })) => {
                 evict_out_of_order(node, &hashes, index, expected, got);
             }
@@ -504,6 +484,22 @@ pub(crate) fn execute_pending(
             }
         }
     }
+}
+
+/// Takes up to a block of pending transactions and executes them on `base`
+/// as the block after `parent` ([`take_and_execute`]); `None` when nothing
+/// waits and the block is not `force`d.
+pub(crate) fn execute_pending(
+    node: &Node,
+    parent: &Header,
+    base: &dyn StateReader,
+    force: bool,
+) -> Result<Option<Executed>, AppError> {
+    let app = node.app();
+    let executed = take_and_execute(node, node.config().block_transactions_max, force, |candidates| {
+        app.execute(base, app.prepare_proposal_on(parent, candidates, node.clock()))
+    })?;
+    Ok(executed.map(|(executed, _)| executed))
 }
 
 /// Evicts the signer of the transaction at `index` among `hashes`, whose

@@ -322,10 +322,7 @@ impl Chain {
             building.execute(executor, &LendingVm, &self.state, &block[start..cut]).expect("a part");
             start = cut;
         }
-        let (output, _) = building
-            .finish(executor, &LendingVm, &self.state, &block[start..])
-            .map_err(|(_, error)| error)
-            .expect("the last part");
+        let (output, _) = building.finish(executor, &LendingVm, &self.state, &block[start..]).expect("the last part");
         (output, cuts.len() + 1)
     }
 

@@ -119,7 +119,7 @@ proptest! {
             parts.execute(&executor, &ToyVm, &state, &block[start..cut]).unwrap();
             start = cut;
         }
-        let (whole, _) = parts.finish(&executor, &ToyVm, &state, &block[start..]).map_err(|(_, error)| error).unwrap();
+        let (whole, _) = parts.finish(&executor, &ToyVm, &state, &block[start..]).unwrap();
         prop_assert_eq!(&whole.receipts, &serial.receipts);
         prop_assert_eq!(&whole.changes, &serial.changes);
     }
@@ -151,11 +151,11 @@ fn a_part_that_fails_leaves_the_block_as_it_was() {
     let error = parts.execute(&executor, &ToyVm, &state, &bad).unwrap_err();
     assert!(matches!(error, BlockError::NonceMismatch { index: 10, got: 99, .. }), "{error:?}");
     assert_eq!(parts.transactions(), 20);
-    let (parts, error) = parts.finish(&executor, &ToyVm, &state, &[future]).unwrap_err();
+    let error = parts.finish(&executor, &ToyVm, &state, &[future]).unwrap_err();
     assert!(matches!(error, BlockError::NonceMismatch { index: 0, got: 99, .. }), "{error:?}");
-    let mut parts = parts;
+    assert_eq!(parts.transactions(), 20);
     parts.execute(&executor, &ToyVm, &state, &block[20..30]).unwrap();
-    let (whole, _) = parts.finish(&executor, &ToyVm, &state, &block[30..]).map_err(|(_, error)| error).unwrap();
+    let (whole, _) = parts.finish(&executor, &ToyVm, &state, &block[30..]).unwrap();
     assert_eq!(whole, serial);
 }
 

@@ -33,11 +33,7 @@ use crate::tx::{Transaction, VerifiedTransaction};
 /// A block being executed part by part; [`BlockInParts::finish`] executes
 /// the last part and gives the block's output.
 #[derive(Debug)]
-pub struct BlockInParts(Box<State>);
-
-/// What a [`BlockInParts`] holds (boxed: it travels back with an error).
-#[derive(Debug)]
-struct State {
+pub struct BlockInParts {
     context: BlockContext,
     /// Every key a part changed, with its latest value.
     changes: WriteSet,
@@ -55,7 +51,7 @@ struct State {
 impl BlockInParts {
     /// A block with `context` and no part executed yet.
     pub fn new(context: BlockContext) -> BlockInParts {
-        BlockInParts(Box::new(State {
+        BlockInParts {
             context,
             changes: WriteSet::new(),
             changed_again: BTreeSet::new(),
@@ -64,17 +60,17 @@ impl BlockInParts {
             stats: ExecutionStats::default(),
             parts: 0,
             read: RwLock::default(),
-        }))
+        }
     }
 
     /// The block's context.
     pub fn context(&self) -> &BlockContext {
-        &self.0.context
+        &self.context
     }
 
     /// Transactions executed so far.
     pub fn transactions(&self) -> usize {
-        self.0.receipts.len()
+        self.receipts.len()
     }
 
     /// Executes `transactions` as the next part, on `base` (the state
@@ -88,7 +84,7 @@ impl BlockInParts {
         base: &dyn StateReader,
         transactions: &[VerifiedTransaction<V::Instruction>],
     ) -> Result<(), BlockError> {
-        let part = Part { vm, prologue: self.0.parts == 0, epilogue: None, touched: Mutex::default() };
+        let part = Part { vm, prologue: self.parts == 0, epilogue: None, touched: Mutex::default() };
         self.run(executor, &part, base, transactions)
     }
 
@@ -96,45 +92,43 @@ impl BlockInParts {
     /// the block's receipts, its changes against `base` (the state before
     /// the block) and what its parts cost, summed (`depth`: the longest of
     /// theirs; `serial_fallback`: whether any part with transactions ran on
-    /// the serial executor). On an error the block is given back as it
-    /// was (a `NonceMismatch` index is within `transactions`).
+    /// the serial executor); the block is then empty again. On an error
+    /// the block is as it was (a `NonceMismatch` index is within
+    /// `transactions`).
     pub fn finish<V: Vm>(
-        mut self,
+        &mut self,
         executor: &ParallelExecutor,
         vm: &V,
         base: &dyn StateReader,
         transactions: &[VerifiedTransaction<V::Instruction>],
-    ) -> Result<(BlockOutput, ExecutionStats), (BlockInParts, BlockError)> {
-        let touched_before = std::mem::take(&mut self.0.touched);
-        let part = Part { vm, prologue: self.0.parts == 0, epilogue: Some(&touched_before), touched: Mutex::default() };
-        let result = self.execute_one(executor, &part, base, transactions);
+    ) -> Result<(BlockOutput, ExecutionStats), BlockError> {
+        let touched_before = std::mem::take(&mut self.touched);
+        let part = Part { vm, prologue: self.parts == 0, epilogue: Some(&touched_before), touched: Mutex::default() };
+        // A block of one part reads the base directly: nothing would read
+        // the values it keeps.
+        let result = self.execute_one(executor, &part, base, transactions, self.parts > 0);
         drop(part);
-        self.0.touched = touched_before;
-        let (output, stats, touched) = match result {
-            Ok(executed) => executed,
-            Err(error) => return Err((self, error)),
-        };
+        self.touched = touched_before;
+        let (output, stats, touched) = result?;
         // A key changed by an earlier part and again by this one may be
         // back at its value before the block: read those values first, so
         // that a failed read leaves the block as it was.
-        let again = output.changes.keys().filter(|key| self.0.changes.contains_key(key));
-        let candidates: BTreeSet<StateKey> = self.0.changed_again.iter().chain(again).copied().collect();
-        let read = {
-            let before = ReadOnce { base, read: &self.0.read };
-            candidates.into_iter().map(|key| before.get(&key).map(|value| (key, value))).collect::<Result<Vec<_>, _>>()
-        };
-        let values_before = match read {
-            Ok(values) => values,
-            Err(error) => return Err((self, error.into())),
-        };
+        let again = output.changes.keys().filter(|key| self.changes.contains_key(key));
+        let candidates: BTreeSet<StateKey> = self.changed_again.iter().chain(again).copied().collect();
+        let before = ReadOnce { base, read: &self.read };
+        let values_before = candidates
+            .into_iter()
+            .map(|key| before.get(&key).map(|value| (key, value)))
+            .collect::<Result<Vec<_>, _>>()?;
         self.merge(output, &stats, touched, transactions.len());
         for (key, value) in values_before {
-            if self.0.changes.get(&key) == Some(&value) {
-                self.0.changes.remove(&key);
+            if self.changes.get(&key) == Some(&value) {
+                self.changes.remove(&key);
             }
         }
-        let State { receipts, changes, stats, .. } = *self.0;
-        Ok((BlockOutput { receipts, changes }, stats))
+        let fresh = BlockInParts::new(self.context);
+        let done = std::mem::replace(self, fresh);
+        Ok((BlockOutput { receipts: done.receipts, changes: done.changes }, done.stats))
     }
 
     /// Runs one part on `base` with the earlier parts' changes over it,
@@ -146,25 +140,27 @@ impl BlockInParts {
         base: &dyn StateReader,
         transactions: &[VerifiedTransaction<V::Instruction>],
     ) -> Result<(), BlockError> {
-        let (output, stats, touched) = self.execute_one(executor, part, base, transactions)?;
+        let (output, stats, touched) = self.execute_one(executor, part, base, transactions, true)?;
         self.merge(output, &stats, touched, transactions.len());
         Ok(())
     }
 
-    /// Executes one part on `base` with the earlier parts' changes over
-    /// it; gives its output, its cost and the keys it touched, changing
-    /// nothing of the block.
+    /// Executes one part on `base` (through the values kept from it, if
+    /// `keep`) with the earlier parts' changes over it; gives its output,
+    /// its cost and the keys it touched, changing nothing of the block.
     fn execute_one<V: Vm>(
         &mut self,
         executor: &ParallelExecutor,
         part: &Part<'_, V>,
         base: &dyn StateReader,
         transactions: &[VerifiedTransaction<V::Instruction>],
+        keep: bool,
     ) -> Result<(BlockOutput, ExecutionStats, Vec<StateKey>), BlockError> {
-        let before = ReadOnce { base, read: &self.0.read };
-        let state = Overlay::with_writes(&before, std::mem::take(&mut self.0.changes));
-        let result = executor.execute_block_with_stats(part, &state, &self.0.context, transactions);
-        self.0.changes = state.into_writes();
+        let kept = ReadOnce { base, read: &self.read };
+        let before: &dyn StateReader = if keep { &kept } else { base };
+        let state = Overlay::with_writes(before, std::mem::take(&mut self.changes));
+        let result = executor.execute_block_with_stats(part, &state, &self.context, transactions);
+        self.changes = state.into_writes();
         let (output, stats) = result?;
         let touched = part.touched.lock().map(|mut touched| std::mem::take(&mut *touched)).unwrap_or_default();
         Ok((output, stats, touched))
@@ -173,18 +169,18 @@ impl BlockInParts {
     /// Adds a part's outcome to the block's.
     fn merge(&mut self, output: BlockOutput, stats: &ExecutionStats, touched: Vec<StateKey>, transactions: usize) {
         for (key, value) in output.changes {
-            if self.0.changes.insert(key, value).is_some() {
-                self.0.changed_again.insert(key);
+            if self.changes.insert(key, value).is_some() {
+                self.changed_again.insert(key);
             }
         }
-        self.0.touched.extend(touched);
-        self.0.receipts.extend(output.receipts);
+        self.touched.extend(touched);
+        self.receipts.extend(output.receipts);
         self.add_stats(stats, transactions);
-        self.0.parts += 1;
+        self.parts += 1;
     }
 
     fn add_stats(&mut self, part: &ExecutionStats, transactions: usize) {
-        let total = &mut self.0.stats;
+        let total = &mut self.stats;
         total.schedule += part.schedule;
         total.reexecutions += part.reexecutions;
         total.prologue += part.prologue;
