@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use parlend_contracts::genesis::{Genesis, GenesisError};
 use parlend_contracts::{Block, LendingVm, VerifiedTransaction};
 use parlend_ledger::block::{Header, Receipt, receipts_root, transactions_root};
+use parlend_ledger::crypto::KeyCache;
 use parlend_ledger::exec::parallel::{ExecutionStats, PoolError};
 use parlend_ledger::exec::{BlockContext, BlockError, BlockInParts, BlockOutput, ParallelExecutor, verify_known};
 use parlend_ledger::limits::TRANSACTIONS_PER_BLOCK_MAX;
@@ -195,12 +196,17 @@ pub struct Committed {
     pub receipts: Arc<Vec<Receipt>>,
 }
 
+/// How many signers' decompressed keys the app keeps (about 250 bytes each).
+pub const SIGNER_KEYS_CACHED: usize = 32_768;
+
 /// The application.
 pub struct App {
     vm: LendingVm,
     store: Arc<dyn Store>,
     chain_id: u64,
     executor: ParallelExecutor,
+    /// Decompressed keys of recent signers, for every signature check.
+    keys: KeyCache,
 }
 
 impl App {
@@ -209,7 +215,8 @@ impl App {
     /// Blocks execute on `threads` threads (0: one per core).
     pub fn open(store: Arc<dyn Store>, genesis: &Genesis, threads: usize) -> Result<App, AppError> {
         let executor = ParallelExecutor::new(threads)?;
-        let app = App { vm: LendingVm, store, chain_id: genesis.chain_id, executor };
+        let keys = KeyCache::new(SIGNER_KEYS_CACHED);
+        let app = App { vm: LendingVm, store, chain_id: genesis.chain_id, executor, keys };
         let genesis_block = App::genesis_commit(genesis)?;
         match app.store.header(0)? {
             None => app.store.commit(genesis_block)?,
@@ -278,7 +285,7 @@ impl App {
     /// Check a transaction for the mempool: every stateless check and the
     /// signature. Nonces are checked by the mempool against committed state.
     pub fn check_transaction(&self, bytes: &[u8]) -> Result<VerifiedTransaction, RejectReason> {
-        VerifiedTransaction::from_bytes(bytes, self.chain_id)
+        VerifiedTransaction::from_bytes_cached(bytes, self.chain_id, &self.keys)
     }
 
     /// Prepare a proposal on top of the head from candidate transactions (in
@@ -321,7 +328,7 @@ impl App {
     ) -> Result<Proposal, AppError> {
         self.check_header(&block.header, block.transactions.len())?;
         let header = &block.header;
-        let verified = verify_known(self.executor.pool(), block.transactions.clone(), self.chain_id, known);
+        let verified = verify_known(self.executor.pool(), block.transactions.clone(), self.chain_id, &self.keys, known);
         let mut transactions = Vec::with_capacity(verified.len());
         for (index, result) in verified.into_iter().enumerate() {
             transactions.push(result.map_err(|reason| ProposalError::Transaction { index, reason })?);

@@ -18,7 +18,7 @@ use std::fmt::Debug;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::access::{AccessMode, AccessSet, StateKey};
-use crate::crypto::{Keypair, Signature, SignatureError, verify_strict};
+use crate::crypto::{KeyCache, Keypair, Signature, SignatureError, verify_strict, verify_strict_cached};
 use crate::limits::{INSTRUCTIONS_PER_TRANSACTION_MAX, TRANSACTION_BYTES_MAX};
 use crate::primitives::{Address, Hash, sha256};
 
@@ -170,7 +170,14 @@ impl<I: Instruction> SignedTransaction<I> {
     /// the transaction with its id, proof that it passed.
     pub fn verify(self, chain_id: u64) -> Result<VerifiedTransaction<I>, RejectReason> {
         let bytes = self.encode();
-        VerifiedTransaction::check(self, &bytes, chain_id)
+        VerifiedTransaction::check(self, &bytes, chain_id, None)
+    }
+
+    /// [`SignedTransaction::verify`] with the signer's key from `keys`: the
+    /// same verdict, less work for a signer seen recently.
+    pub fn verify_cached(self, chain_id: u64, keys: &KeyCache) -> Result<VerifiedTransaction<I>, RejectReason> {
+        let bytes = self.encode();
+        VerifiedTransaction::check(self, &bytes, chain_id, Some(keys))
     }
 }
 
@@ -189,13 +196,27 @@ impl<I: Instruction> VerifiedTransaction<I> {
     /// Decodes and verifies submitted bytes.
     pub fn from_bytes(bytes: &[u8], chain_id: u64) -> Result<VerifiedTransaction<I>, RejectReason> {
         let signed = SignedTransaction::decode(bytes)?;
-        VerifiedTransaction::check(signed, bytes, chain_id)
+        VerifiedTransaction::check(signed, bytes, chain_id, None)
     }
 
+    /// [`VerifiedTransaction::from_bytes`] with signers' keys from `keys`:
+    /// the same verdict, less work for a signer seen recently.
+    pub fn from_bytes_cached(
+        bytes: &[u8],
+        chain_id: u64,
+        keys: &KeyCache,
+    ) -> Result<VerifiedTransaction<I>, RejectReason> {
+        let signed = SignedTransaction::decode(bytes)?;
+        VerifiedTransaction::check(signed, bytes, chain_id, Some(keys))
+    }
+
+    /// Every stateless check of `signed`, whose canonical encoding is
+    /// `bytes`; the signer's key from `keys` when given.
     pub(crate) fn check(
         signed: SignedTransaction<I>,
         bytes: &[u8],
         chain_id: u64,
+        keys: Option<&KeyCache>,
     ) -> Result<VerifiedTransaction<I>, RejectReason> {
         if bytes.len() > TRANSACTION_BYTES_MAX {
             return Err(RejectReason::TooLarge { size: bytes.len() });
@@ -212,7 +233,11 @@ impl<I: Instruction> VerifiedTransaction<I> {
         if transaction.access.mode_of(&account) != Some(AccessMode::Write) {
             return Err(RejectReason::NonceNotDeclared);
         }
-        verify_strict(&transaction.signer, &transaction.signing_bytes(), &signed.signature)?;
+        let message = transaction.signing_bytes();
+        match keys {
+            Some(keys) => verify_strict_cached(keys, &transaction.signer, &message, &signed.signature)?,
+            None => verify_strict(&transaction.signer, &message, &signed.signature)?,
+        }
         Ok(VerifiedTransaction { hash: sha256(bytes), size: bytes.len(), signed })
     }
 

@@ -12,7 +12,8 @@
 //! same run: committed tx/s, transactions per block, the share on the
 //! parallel executor, latency percentiles, rejections by reason, the node's
 //! CPU time per committed transaction and the machine's signature-check
-//! ceiling (`verify_strict` on all cores).
+//! ceiling (`verify_strict` on all cores), beside the same check with the
+//! signers' decompressed keys kept, as the node's admission does it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
@@ -23,8 +24,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use parking_lot::Mutex;
+use parlend_app::SIGNER_KEYS_CACHED;
 use parlend_contracts::SignedTransaction;
 use parlend_ledger::Hash;
+use parlend_ledger::crypto::KeyCache;
 use parlend_rpc::Client;
 use parlend_rpc::client::PreparedSend;
 use parlend_rpc::types::{BlockParams, SendOutcome, SendTransactionsParams};
@@ -136,6 +139,12 @@ pub struct RpcBenchReport {
     pub signature_ceiling_after_tps: f64,
     /// `committed_tps / signature_ceiling_tps`.
     pub committed_over_ceiling: f64,
+    /// The same check with the signers' decompressed keys kept, as the
+    /// node's admission does, on all cores after the load: transactions
+    /// per second.
+    pub signature_ceiling_cached_keys_tps: f64,
+    /// `committed_tps / signature_ceiling_cached_keys_tps`.
+    pub committed_over_cached_keys_ceiling: f64,
     /// Seconds from the first submission to the last commit.
     pub elapsed_seconds: f64,
     /// Every block holding measured transactions: its size, and whether the
@@ -154,14 +163,15 @@ pub fn run(config: &RpcBenchConfig) -> anyhow::Result<RpcBenchReport> {
         config.signers
     );
     let workload = rpc_workload(config.workload, config.transactions, config.signers, config.seed, timestamp)?;
-    let before = signature_ceiling(&workload.transactions);
+    let before = signature_ceiling(&workload.transactions, None);
     let node = NodeUnderTest::start(&config.target, &workload)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(measure(config, &workload, &node));
     drop(node);
     let measured = result?;
-    let after = signature_ceiling(&workload.transactions);
-    Ok(report(config, measured, Ceiling { before, after }))
+    let after = signature_ceiling(&workload.transactions, None);
+    let cached_keys = signature_ceiling(&workload.transactions, Some(&KeyCache::new(SIGNER_KEYS_CACHED)));
+    Ok(report(config, measured, Ceiling { before, after, cached_keys }))
 }
 
 /// Writes the workload's genesis (for a node started by hand, `--url`).
@@ -173,11 +183,13 @@ pub fn write_genesis(config: &RpcBenchConfig, path: &Path) -> anyhow::Result<()>
 }
 
 /// The machine's signature-check ceiling, measured before and after the
-/// load (this VM's speed moves by ±10% between runs minutes apart).
+/// load (this VM's speed moves by ±10% between runs minutes apart), and
+/// with the signers' keys kept (after the load).
 #[derive(Clone, Copy)]
 struct Ceiling {
     before: f64,
     after: f64,
+    cached_keys: f64,
 }
 
 impl Ceiling {
@@ -187,11 +199,16 @@ impl Ceiling {
     }
 }
 
-/// `verify_strict` of every transaction on all cores: transactions per second.
+/// `verify_strict` of every transaction on all cores (signers' keys from
+/// `keys` when given, as admission takes them): transactions per second.
 #[expect(clippy::float_arithmetic, reason = "a benchmark figure for people")]
-fn signature_ceiling(transactions: &[SignedTransaction]) -> f64 {
+fn signature_ceiling(transactions: &[SignedTransaction], keys: Option<&KeyCache>) -> f64 {
     let started = Instant::now();
-    let valid = transactions.par_iter().filter(|tx| (*tx).clone().verify(WORKLOAD_CHAIN_ID).is_ok()).count();
+    let check = |tx: &SignedTransaction| match keys {
+        Some(keys) => tx.clone().verify_cached(WORKLOAD_CHAIN_ID, keys).is_ok(),
+        None => tx.clone().verify(WORKLOAD_CHAIN_ID).is_ok(),
+    };
+    let valid = transactions.par_iter().filter(|tx| check(tx)).count();
     valid as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
@@ -536,6 +553,8 @@ fn report(config: &RpcBenchConfig, measured: Measured, ceiling: Ceiling) -> RpcB
         signature_ceiling_before_tps: ceiling.before,
         signature_ceiling_after_tps: ceiling.after,
         committed_over_ceiling: committed_tps / ceiling.mean().max(1e-9),
+        signature_ceiling_cached_keys_tps: ceiling.cached_keys,
+        committed_over_cached_keys_ceiling: committed_tps / ceiling.cached_keys.max(1e-9),
         elapsed_seconds: seconds,
         block_list: blocks,
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use crate::crypto::KeyCache;
 use crate::primitives::{Hash, sha256};
 use crate::tx::{Instruction, RejectReason, SignedTransaction, VerifiedTransaction};
 
@@ -26,11 +27,12 @@ pub fn verify_transactions<I: Instruction>(
 /// those bytes (and the chain id, the same on one node), so a known id needs
 /// no second signature check. Each transaction is encoded and hashed once;
 /// `known` is asked once, with every id of the block (one mempool hold);
-/// unknown ones get the full check.
+/// unknown ones get the full check, with signers' keys from `keys`.
 pub fn verify_known<I, K>(
     pool: &rayon::ThreadPool,
     transactions: Vec<SignedTransaction<I>>,
     chain_id: u64,
+    keys: &KeyCache,
     known: K,
 ) -> Vec<Result<VerifiedTransaction<I>, RejectReason>>
 where
@@ -48,7 +50,7 @@ where
             .zip(reused)
             .map(|((transaction, bytes), reused)| match reused {
                 Some(verified) => Ok(verified),
-                None => VerifiedTransaction::check(transaction, &bytes, chain_id),
+                None => VerifiedTransaction::check(transaction, &bytes, chain_id, Some(keys)),
             })
             .collect()
     })
@@ -98,11 +100,11 @@ mod tests {
             assert_eq!(ids, [good.hash(), forged.hash()], "asked once, with every id in order");
             HashMap::from([(verified.hash(), verified.clone())])
         };
-        let results = verify_known(&pool(), vec![good.clone(), forged.clone()], 7, known);
+        let results = verify_known(&pool(), vec![good.clone(), forged.clone()], 7, &KeyCache::new(4), known);
         assert_eq!(results[0].as_ref().unwrap(), &verified);
         assert!(matches!(results[1], Err(RejectReason::Signature(_))), "{:?}", results[1]);
         // Nothing known: the same answers as the full check.
-        let results = verify_known(&pool(), vec![good, forged], 7, |_: &[Hash]| HashMap::new());
+        let results = verify_known(&pool(), vec![good, forged], 7, &KeyCache::new(4), |_: &[Hash]| HashMap::new());
         assert_eq!(results[0].as_ref().unwrap(), &verified);
         assert!(results[1].is_err());
     }
