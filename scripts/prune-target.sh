@@ -14,12 +14,13 @@
 #      target's executable is also hard-linked as <profile>/NAME and shares
 #      its name with the target's unit tests: files with a second link are
 #      left alone so that the two do not count as versions of each other;
-#   3. if the filesystem still has less than MIN_FREE_GB (default 20) free,
+#   3. if the filesystem still has less than MIN_FREE_GB (default 12:
+#      a full set of new test binaries is ~5 GB) free,
 #      removes the whole target directory (the next build is a cold one).
 set -euo pipefail
 
 target="${1:?usage: prune-target.sh TARGET_DIR [MIN_FREE_GB]}"
-min_free_gb="${2:-20}"
+min_free_gb="${2:-12}"
 [ -d "$target" ] || exit 0
 
 free_gb() {
