@@ -667,6 +667,29 @@ impl RocksStore {
         }
     }
 
+    /// Writes a block's batch while another thread brings the node cache to
+    /// the block's tree. Caching a new node before its write is safe: a node
+    /// key carries its version, which no reader asks for before the head
+    /// moves. If the write fails, the cache is emptied, since the same
+    /// height may then be written again with other nodes under the same keys.
+    fn write_caching(
+        &self,
+        batch: WriteBatch,
+        update: &CommitmentUpdate,
+        stale_nodes: &[StaleNodeIndex],
+    ) -> Result<(), StoreError> {
+        let written = std::thread::scope(|scope| {
+            let cached = scope.spawn(|| self.cache_tree(update, stale_nodes));
+            let written = self.write(batch);
+            cached.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written
+        });
+        if written.is_err() {
+            *self.node_cache.0.write() = CachedNodes::default();
+        }
+        written
+    }
+
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(self.options.sync);
@@ -771,19 +794,13 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height_key(header.height));
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.batch_bytes.store(batch.size_in_bytes(), Ordering::Relaxed);
-        self.write(batch)?;
+        self.write_caching(batch, &commit.commitment, &stale_nodes)?;
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
         let height = head.height;
         *tip = Some(head);
         // Under the tip lock: heights reach the indexer in order.
         self.indexer.index(height, commit.receipts);
         drop(tip);
-        // After the head moves (readers see the block a little sooner): a
-        // node is the same at its key forever, so until this runs a reader
-        // misses the new nodes (and reads them from RocksDB) or finds nodes
-        // that just went stale, still right for the heights that use them.
-        // The next block's root is prepared only after this returns.
-        self.cache_tree(&commit.commitment, &stale_nodes);
         Ok(())
     }
 
