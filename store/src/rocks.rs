@@ -320,6 +320,14 @@ const NODE_CACHE_BYTES: usize = 192 << 20;
 #[derive(Default)]
 struct NodeCache(RwLock<CachedNodes>);
 
+impl NodeCache {
+    /// Forgets every node (a revert, or a failed write: the heights above
+    /// the head may be written again, with other nodes under the same keys).
+    fn clear(&self) {
+        *self.0.write() = CachedNodes::default();
+    }
+}
+
 #[derive(Default)]
 struct CachedNodes {
     nodes: FxHashMap<NodeKey, Node>,
@@ -655,8 +663,8 @@ impl RocksStore {
         Ok(())
     }
 
-    /// After a block's write: its new nodes join the node cache, the nodes
-    /// it made stale leave it.
+    /// A block's new nodes join the node cache, the nodes it made stale
+    /// leave it (during the block's write: [`RocksStore::write_caching`]).
     fn cache_tree(&self, update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) {
         let mut cache = self.node_cache.0.write();
         for entry in stale_nodes {
@@ -670,8 +678,9 @@ impl RocksStore {
     /// Writes a block's batch while another thread brings the node cache to
     /// the block's tree. Caching a new node before its write is safe: a node
     /// key carries its version, which no reader asks for before the head
-    /// moves. If the write fails, the cache is emptied, since the same
-    /// height may then be written again with other nodes under the same keys.
+    /// moves; a reader of the current head that misses a node just dropped
+    /// as stale reads it from RocksDB, where it stays until pruned. If the
+    /// write fails, the cache is emptied.
     fn write_caching(
         &self,
         batch: WriteBatch,
@@ -685,7 +694,7 @@ impl RocksStore {
             written
         });
         if written.is_err() {
-            *self.node_cache.0.write() = CachedNodes::default();
+            self.node_cache.clear();
         }
         written
     }
@@ -928,7 +937,7 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_META)?, EVENTS_NEXT_KEY, height_key(height + 1));
         self.write(batch)?;
         self.indexer.reverted_to(height);
-        *self.node_cache.0.write() = CachedNodes::default();
+        self.node_cache.clear();
         *tip = Some(new_head);
         Ok(())
     }
