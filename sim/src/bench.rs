@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use parlend_contracts::{LendingVm, VerifiedTransaction};
 use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial, verify_transactions};
-use parlend_ledger::state::{StateCommitment, Value, WriteSet};
+use parlend_ledger::state::{StateCommitment, Value, WriteSet, prepare_update_by_library};
 use parlend_ledger::{Hash, StateKey};
 use serde::Serialize;
 
@@ -71,6 +71,11 @@ pub struct BenchReport {
     pub state_root_ms_per_block: f64,
     /// `state_root_ms_per_block / parallel_ms_per_block`.
     pub state_root_share: f64,
+    /// The same block's tree update by the `jmt` library alone (one
+    /// thread), measured alike: the reference the node's update replaces.
+    pub library_root_ms_per_block: f64,
+    /// `library_root_ms_per_block / parallel_ms_per_block`.
+    pub library_root_share: f64,
     /// Time to build the dependency graph, per transaction (median), nanoseconds.
     pub schedule_ns_per_tx: f64,
     /// Transactions re-executed at commit, per run.
@@ -178,7 +183,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let mut serial_commitment = StateCommitment::from_entries(state.clone())?;
     let mut parallel_commitment = serial_commitment.clone();
     let (mut serial_total, mut parallel_total, mut schedule_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let mut state_root_total = Duration::ZERO;
+    let (mut state_root_total, mut library_root_total) = (Duration::ZERO, Duration::ZERO);
     let (mut reexecutions, mut serial_fallback, mut equal, mut succeeded) = (0, false, true, 0);
     for (index, block) in blocks.iter().enumerate() {
         let height = index as u64 + 1;
@@ -203,13 +208,21 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         succeeded += serial.receipts.iter().filter(|receipt| receipt.status.is_success()).count();
         let update = serial_commitment.prepare(&serial.changes)?;
         serial_commitment.apply(update)?;
-        let mut root_samples = Vec::with_capacity(config.repeat.max(1));
+        let (mut root_samples, mut library_samples) = (Vec::new(), Vec::new());
         for _ in 0..config.repeat.max(1) {
             let started = Instant::now();
             parallel_commitment.prepare(&sample.parallel_changes)?;
             root_samples.push(started.elapsed());
+            let started = Instant::now();
+            prepare_update_by_library(
+                &parallel_commitment,
+                parallel_commitment.next_version(),
+                &sample.parallel_changes,
+            )?;
+            library_samples.push(started.elapsed());
         }
         state_root_total += median(root_samples);
+        library_root_total += median(library_samples);
         let update = parallel_commitment.prepare(&sample.parallel_changes)?;
         parallel_commitment.apply(update)?;
         apply(&mut state, &serial.changes);
@@ -225,6 +238,9 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let (parallel_ms_per_block, state_root_ms_per_block) = (per_block(parallel_total), per_block(state_root_total));
     #[allow(clippy::float_arithmetic)]
     let state_root_share = state_root_ms_per_block / parallel_ms_per_block.max(1e-12);
+    let library_root_ms_per_block = per_block(library_root_total);
+    #[allow(clippy::float_arithmetic)]
+    let library_root_share = library_root_ms_per_block / parallel_ms_per_block.max(1e-12);
     Ok(BenchReport {
         workload: config.workload.name(),
         transactions,
@@ -237,6 +253,8 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         parallel_ms_per_block,
         state_root_ms_per_block,
         state_root_share,
+        library_root_ms_per_block,
+        library_root_share,
         schedule_ns_per_tx,
         reexecutions,
         succeeded,
@@ -266,6 +284,7 @@ mod tests {
             assert_eq!((report.transactions, report.blocks, report.threads), (400, 2, 2));
             assert!(report.succeeded > 0, "{}: {report:?}", workload.name());
             assert!(report.state_root_ms_per_block > 0.0 && report.parallel_ms_per_block > 0.0, "{report:?}");
+            assert!(report.library_root_ms_per_block > 0.0, "{report:?}");
             assert_eq!(report.serial_fallback, workload == WorkloadKind::SerialChain, "{}", workload.name());
         }
     }

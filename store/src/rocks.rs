@@ -66,7 +66,7 @@ use super::{BlockCommit, ChainHead, EventPage, EventQuery, Store, TxLocation, Un
 use parlend_ledger::access::StateKey;
 use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
-use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, StaleNodeIndex, TreeReader};
+use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use parlend_ledger::state::{
     CommitmentUpdate, EMPTY_ROOT, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, oldest_kept,
     prepare_update, prove_at, root_at, state_root_of, superseded_below,
@@ -379,15 +379,14 @@ struct TreeEntries {
 }
 
 impl TreeEntries {
-    /// The nodes, values and stale index entries (one per index) of `update`
-    /// (`stale_nodes`: its [`CommitmentUpdate::stale_nodes`]).
-    fn of(update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) -> TreeEntries {
+    /// The nodes, values and stale index entries (one per index) of `update`.
+    fn of(update: &CommitmentUpdate) -> TreeEntries {
         let mut nodes = Vec::with_capacity(update.node_count());
         nodes.extend(update.nodes().map(|(key, node)| (node_key_bytes(key), encode(node))));
         let nodes = sorted(nodes);
         let version_key = height_key(update.version()).to_vec();
         let mut stale_blob = Vec::new();
-        for entry in stale_nodes {
+        for entry in update.stale_nodes() {
             let node_key = node_key_bytes(&entry.node_key);
             let length = u16::try_from(node_key.len()).expect("a node key is a version and at most 64 nibbles");
             stale_blob.extend_from_slice(&length.to_be_bytes());
@@ -665,9 +664,9 @@ impl RocksStore {
 
     /// A block's new nodes join the node cache, the nodes it made stale
     /// leave it (during the block's write: [`RocksStore::write_caching`]).
-    fn cache_tree(&self, update: &CommitmentUpdate, stale_nodes: &[StaleNodeIndex]) {
+    fn cache_tree(&self, update: &CommitmentUpdate) {
         let mut cache = self.node_cache.0.write();
-        for entry in stale_nodes {
+        for entry in update.stale_nodes() {
             cache.remove(&entry.node_key);
         }
         for (key, node) in update.nodes() {
@@ -681,14 +680,9 @@ impl RocksStore {
     /// moves; a reader of the current head that misses a node just dropped
     /// as stale reads it from RocksDB, where it stays until pruned. If the
     /// write fails, the cache is emptied.
-    fn write_caching(
-        &self,
-        batch: WriteBatch,
-        update: &CommitmentUpdate,
-        stale_nodes: &[StaleNodeIndex],
-    ) -> Result<(), StoreError> {
+    fn write_caching(&self, batch: WriteBatch, update: &CommitmentUpdate) -> Result<(), StoreError> {
         let written = std::thread::scope(|scope| {
-            let cached = scope.spawn(|| self.cache_tree(update, stale_nodes));
+            let cached = scope.spawn(|| self.cache_tree(update));
             let written = self.write(batch);
             cached.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             written
@@ -779,13 +773,12 @@ impl Store for RocksStore {
         let mut tip = self.tip.write();
         check_extends(tip.as_ref(), &commit)?;
         let header = &commit.header;
-        let stale_nodes = commit.commitment.stale_nodes();
         // The tree's entries are built and sorted on a second thread while
         // this one reads the undo record and adds the block's other entries.
         // The event and transaction indexes are written after the block, by
         // the indexer.
         let mut batch = std::thread::scope(|scope| {
-            let tree = scope.spawn(|| TreeEntries::of(&commit.commitment, &stale_nodes));
+            let tree = scope.spawn(|| TreeEntries::of(&commit.commitment));
             let batch = self.block_batch(&commit);
             let tree = tree.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let mut batch = batch?;
@@ -803,7 +796,7 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height_key(header.height));
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.batch_bytes.store(batch.size_in_bytes(), Ordering::Relaxed);
-        self.write_caching(batch, &commit.commitment, &stale_nodes)?;
+        self.write_caching(batch, &commit.commitment)?;
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
         let height = head.height;
         *tip = Some(head);

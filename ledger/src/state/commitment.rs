@@ -23,10 +23,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use super::proof::StateProof;
-use super::split::{prepare_split, tree_threads};
+use super::tree_update::{TreeBatch, prepare_writes, tree_threads};
 use crate::access::StateKey;
 use crate::primitives::Hash;
 use crate::state::{StoreError, Value, WriteSet};
@@ -76,22 +77,35 @@ pub fn tree_error(error: anyhow::Error) -> StoreError {
 pub struct CommitmentUpdate {
     version: Version,
     root: Hash,
-    /// The library's batches: one for an update of the whole tree; for a
-    /// split one ([`super::split`]), the new root's, then each subtree's in
-    /// nibble order, whose own root (its view's) is not the tree's. In this
-    /// order the values are in key order.
-    parts: Vec<TreeUpdateBatch>,
+    /// Each new node once, in no particular order.
+    nodes: Vec<(NodeKey, Node)>,
+    /// In key order (one version).
+    values: Vec<((Version, KeyHash), Option<OwnedValue>)>,
+    /// Each node that leaves the latest tree once.
+    stale: Vec<StaleNodeIndex>,
 }
 
 impl CommitmentUpdate {
-    /// An update of the whole tree by the library.
-    pub(crate) fn whole(version: Version, root: Hash, batch: TreeUpdateBatch) -> CommitmentUpdate {
-        CommitmentUpdate { version, root, parts: vec![batch] }
+    /// An update made by the library.
+    fn from_library(version: Version, root: Hash, batch: TreeUpdateBatch) -> CommitmentUpdate {
+        let nodes = batch.node_batch.nodes().iter().map(|(key, node)| (key.clone(), node.clone())).collect();
+        let values = batch.node_batch.values().iter().map(|(key, value)| (*key, value.clone())).collect();
+        // The library copies an unchanged root forward without marking the
+        // old one stale: it is added here.
+        let mut stale: BTreeSet<StaleNodeIndex> = batch.stale_node_index_batch;
+        if let Some(previous) = version.checked_sub(1)
+            && let Some((root, _)) = batch.node_batch.nodes().iter().find(|(key, _)| key.nibble_path().is_empty())
+        {
+            let previous_root = NodeKey::new(previous, root.nibble_path().clone());
+            stale.insert(StaleNodeIndex { stale_since_version: version, node_key: previous_root });
+        }
+        CommitmentUpdate { version, root, nodes, values, stale: stale.into_iter().collect() }
     }
 
-    /// A split update: `parts` as [`CommitmentUpdate::parts`] says.
-    pub(crate) fn split(version: Version, root: Hash, parts: Vec<TreeUpdateBatch>) -> CommitmentUpdate {
-        CommitmentUpdate { version, root, parts }
+    /// An update made by [`super::tree_update`].
+    fn from_batch(version: Version, batch: TreeBatch) -> CommitmentUpdate {
+        let TreeBatch { root, nodes, values, stale } = batch;
+        CommitmentUpdate { version, root: Hash(root), nodes, values, stale }
     }
 
     /// The state root after the writes.
@@ -104,51 +118,40 @@ impl CommitmentUpdate {
         self.version
     }
 
-    /// The new nodes (a split update gives them in another order than the
-    /// whole tree's).
+    /// The new nodes, each once, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeKey, &Node)> {
-        self.parts.iter().enumerate().flat_map(|(index, part)| {
-            part.node_batch.nodes().iter().filter(move |(key, _)| index == 0 || !key.nibble_path().is_empty())
-        })
+        self.nodes.iter().map(|(key, node)| (key, node))
     }
 
     /// The values written (`None`: deleted), by version and key hash, in
     /// key order.
     pub fn values(&self) -> impl Iterator<Item = (&(Version, KeyHash), &Option<OwnedValue>)> {
-        self.parts.iter().flat_map(|part| part.node_batch.values())
+        self.values.iter().map(|(key, value)| (key, value))
     }
 
-    /// About how many nodes [`CommitmentUpdate::nodes`] gives (at most one
-    /// more per part).
+    /// How many nodes [`CommitmentUpdate::nodes`] gives.
     pub fn node_count(&self) -> usize {
-        self.parts.iter().map(|part| part.node_batch.nodes().len()).sum()
+        self.nodes.len()
     }
 
     /// How many values [`CommitmentUpdate::values`] gives.
     pub fn value_count(&self) -> usize {
-        self.parts.iter().map(|part| part.node_batch.values().len()).sum()
+        self.values.len()
     }
 
-    /// The nodes that stop being part of the latest tree at this version:
-    /// the library's stale index, plus the previous version's root (the
-    /// library copies an unchanged root forward without marking the old one).
-    pub fn stale_nodes(&self) -> Vec<StaleNodeIndex> {
-        let mut stale: BTreeSet<StaleNodeIndex> =
-            self.parts.iter().flat_map(|part| part.stale_node_index_batch.iter().cloned()).collect();
-        if let Some(previous) = self.version.checked_sub(1)
-            && let Some((root, _)) = self.nodes().find(|(key, _)| key.nibble_path().is_empty())
-        {
-            let previous_root = NodeKey::new(previous, root.nibble_path().clone());
-            stale.insert(StaleNodeIndex { stale_since_version: self.version, node_key: previous_root });
-        }
-        stale.into_iter().collect()
+    /// The nodes that stop being part of the latest tree at this version,
+    /// each once (the previous version's root among them).
+    pub fn stale_nodes(&self) -> &[StaleNodeIndex] {
+        &self.stale
     }
 }
 
 /// Prepares the tree at `version` from the tree at `version - 1` (the empty
 /// tree for version 0) and `writes`. Reads through `reader`, writes nothing.
-/// Split by the root's subtrees over [`tree_threads`] threads where that
-/// applies ([`super::split`]); the result is the same either way.
+/// A block that writes something to a tree whose root is an internal node
+/// takes [`super::tree_update`] on [`tree_threads`] threads; anything else
+/// (genesis, a tree of one key, an empty block) the library's update. The
+/// tree is the same either way (for deletions a node's version may differ).
 pub fn prepare_update<R: TreeReader + Sync>(
     reader: &R,
     version: Version,
@@ -157,35 +160,41 @@ pub fn prepare_update<R: TreeReader + Sync>(
     prepare_update_on(reader, version, writes, tree_threads())
 }
 
-/// [`prepare_update`] on `threads` threads (1: the library's update of the
-/// whole tree).
+/// [`prepare_update`] on `threads` threads.
 pub fn prepare_update_on<R: TreeReader + Sync>(
     reader: &R,
     version: Version,
     writes: &WriteSet,
     threads: usize,
 ) -> Result<CommitmentUpdate, StoreError> {
+    match prepare_writes(reader, version, writes, threads)? {
+        Some(batch) => Ok(CommitmentUpdate::from_batch(version, batch)),
+        None => prepare_update_by_library(reader, version, writes),
+    }
+}
+
+/// [`prepare_update`] by the `jmt` library alone, on one thread: the
+/// reference the faster update is checked and measured against.
+pub fn prepare_update_by_library<R: TreeReader>(
+    reader: &R,
+    version: Version,
+    writes: &WriteSet,
+) -> Result<CommitmentUpdate, StoreError> {
     let tree = StateTree::new(reader);
     let inserts_only = !writes.is_empty() && writes.values().all(Option::is_some);
     let (root, batch) = if inserts_only {
         let set: Vec<(KeyHash, OwnedValue)> =
             writes.iter().filter_map(|(key, value)| Some((key_hash(key), value.as_ref()?.to_vec()))).collect();
-        match prepare_split(reader, version, set, threads)? {
-            Ok((root, parts)) => return Ok(CommitmentUpdate::split(version, Hash(root.0), parts)),
-            Err(set) => {
-                // One pass over the tree that hashes each new node once.
-                let (roots, batch) = tree.batch_put_value_sets(vec![set], None, version).map_err(tree_error)?;
-                let root =
-                    roots.first().copied().ok_or_else(|| tree_error(anyhow::anyhow!("no root for the batch")))?;
-                (root, batch)
-            }
-        }
+        // One pass over the tree that hashes each new node once.
+        let (roots, batch) = tree.batch_put_value_sets(vec![set], None, version).map_err(tree_error)?;
+        let root = roots.first().copied().ok_or_else(|| tree_error(anyhow::anyhow!("no root for the batch")))?;
+        (root, batch)
     } else {
         // Deletions (and empty blocks) need the key-by-key path.
         let set = writes.iter().map(|(key, value)| (key_hash(key), value.as_ref().map(|value| value.to_vec())));
         tree.put_value_set(set, version).map_err(tree_error)?
     };
-    Ok(CommitmentUpdate::whole(version, Hash(root.0), batch))
+    Ok(CommitmentUpdate::from_library(version, Hash(root.0), batch))
 }
 
 /// The root of the tree at `version`, or `None` if it is not stored (never
@@ -246,7 +255,7 @@ pub fn superseded_below(version: Version, value: &Option<OwnedValue>) -> Version
 /// A versioned state tree in memory.
 #[derive(Clone)]
 pub struct StateCommitment {
-    nodes: HashMap<NodeKey, Node>,
+    nodes: FxHashMap<NodeKey, Node>,
     /// Values by key hash and the version that wrote them (`None`: deleted).
     values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
     /// Stale nodes by the version since which they are stale.
@@ -276,7 +285,7 @@ impl StateCommitment {
     /// The empty tree, keeping the versions `retention` says.
     pub fn with_retention(retention: Retention) -> StateCommitment {
         StateCommitment {
-            nodes: HashMap::new(),
+            nodes: FxHashMap::default(),
             values: BTreeMap::new(),
             stale: BTreeMap::new(),
             stale_values: BTreeMap::new(),
@@ -324,25 +333,22 @@ impl StateCommitment {
                 reason: "the tree update is not for the next version",
             });
         }
-        let stale = update.stale_nodes();
-        let (version, root) = (update.version, update.root);
-        for (key, node) in update.nodes() {
-            self.nodes.insert(key.clone(), node.clone());
-        }
+        let CommitmentUpdate { version, root, nodes, values, stale } = update;
+        self.nodes.extend(nodes);
         let keeps_history = self.retention != Retention::Latest;
-        for ((value_version, key), value) in update.values() {
+        for ((value_version, key), value) in values {
             if keeps_history {
-                self.stale_values.entry(version).or_default().push((*key, superseded_below(*value_version, value)));
+                self.stale_values.entry(version).or_default().push((key, superseded_below(value_version, &value)));
             }
             if self.retention == Retention::Latest {
                 let older: Vec<(KeyHash, Version)> =
-                    self.values.range((*key, 0)..(*key, *value_version)).map(|(entry, _)| *entry).collect();
+                    self.values.range((key, 0)..(key, value_version)).map(|(entry, _)| *entry).collect();
                 for entry in older {
                     self.values.remove(&entry);
                 }
             }
             if value.is_some() || keeps_history {
-                self.values.insert((*key, *value_version), value.clone());
+                self.values.insert((key, value_version), value);
             }
         }
         match self.retention {

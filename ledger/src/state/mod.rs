@@ -10,21 +10,22 @@
 mod aggregate;
 mod commitment;
 mod proof;
-mod split;
+mod tree_update;
 
 use std::collections::BTreeMap;
 
 pub use aggregate::{AggregateError, Fields, SignedDelta, decode_fields, encode_fields};
 pub use commitment::{
     CommitmentUpdate, EMPTY_ROOT, Retention, StateCommitment, StateTree, TreeHasher, key_hash, oldest_kept,
-    prepare_update, prepare_update_on, prove_at, root_at, state_root_of, superseded_below, tree_error,
+    prepare_update, prepare_update_by_library, prepare_update_on, prove_at, root_at, state_root_of, superseded_below,
+    tree_error,
 };
 /// Where a key sits in the tree (see [`key_hash`]).
 pub use jmt::KeyHash;
 /// The tree library's storage types, for stores that keep its nodes.
 pub use jmt::storage as tree;
 pub use proof::{ProofError, StateProof, verify_state_proof};
-pub use split::tree_threads;
+pub use tree_update::tree_threads;
 
 use crate::access::StateKey;
 use crate::primitives::Hash;

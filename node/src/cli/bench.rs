@@ -142,6 +142,10 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
                 "state root / block  {:>12.2} ms ({:.3} of parallel execution)",
                 report.state_root_ms_per_block, report.state_root_share
             );
+            println!(
+                "  jmt library alone {:>12.2} ms ({:.3}; the update the node's replaces)",
+                report.library_root_ms_per_block, report.library_root_share
+            );
             println!("scheduling          {:>12.0} ns/tx", report.schedule_ns_per_tx);
             println!("succeeded           {:>12}", report.succeeded);
             println!("re-executions       {:>12}", report.reexecutions);
