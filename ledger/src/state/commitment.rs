@@ -77,8 +77,9 @@ pub fn tree_error(error: anyhow::Error) -> StoreError {
 pub struct CommitmentUpdate {
     version: Version,
     root: Hash,
-    /// Each new node once, in no particular order.
-    nodes: Vec<(NodeKey, Node)>,
+    /// Each new node once, in no particular order (in parts, as the
+    /// update's threads made them).
+    nodes: Vec<Vec<(NodeKey, Node)>>,
     /// In key order (one version).
     values: Vec<((Version, KeyHash), Option<OwnedValue>)>,
     /// Each node that leaves the latest tree once.
@@ -99,7 +100,7 @@ impl CommitmentUpdate {
             let previous_root = NodeKey::new(previous, root.nibble_path().clone());
             stale.insert(StaleNodeIndex { stale_since_version: version, node_key: previous_root });
         }
-        CommitmentUpdate { version, root, nodes, values, stale: stale.into_iter().collect() }
+        CommitmentUpdate { version, root, nodes: vec![nodes], values, stale: stale.into_iter().collect() }
     }
 
     /// An update made by [`super::tree_update`].
@@ -120,7 +121,7 @@ impl CommitmentUpdate {
 
     /// The new nodes, each once, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeKey, &Node)> {
-        self.nodes.iter().map(|(key, node)| (key, node))
+        self.nodes.iter().flatten().map(|(key, node)| (key, node))
     }
 
     /// The values written (`None`: deleted), by version and key hash, in
@@ -131,7 +132,7 @@ impl CommitmentUpdate {
 
     /// How many nodes [`CommitmentUpdate::nodes`] gives.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.nodes.iter().map(Vec::len).sum()
     }
 
     /// How many values [`CommitmentUpdate::values`] gives.
@@ -334,7 +335,7 @@ impl StateCommitment {
             });
         }
         let CommitmentUpdate { version, root, nodes, values, stale } = update;
-        self.nodes.extend(nodes);
+        self.nodes.extend(nodes.into_iter().flatten());
         let keeps_history = self.retention != Retention::Latest;
         for ((value_version, key), value) in values {
             if keeps_history {

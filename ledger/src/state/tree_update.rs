@@ -56,7 +56,7 @@ pub fn tree_threads() -> usize {
 /// that leave the latest tree.
 pub(crate) struct TreeBatch {
     pub root: [u8; 32],
-    pub nodes: Vec<(NodeKey, Node)>,
+    pub nodes: Vec<Vec<(NodeKey, Node)>>,
     pub values: Vec<((Version, KeyHash), Option<OwnedValue>)>,
     pub stale: Vec<StaleNodeIndex>,
 }
@@ -83,12 +83,12 @@ pub(crate) fn prepare_writes<R: TreeReader + Sync>(
     let updater = Updater { reader, version };
     let children = ChildForm::all(&root);
     let jobs: Vec<Job<'_>> = groups(&ops, 0).map(|(nibble, ops)| Job { nibble, ops }).collect();
-    let mut top = Output::default();
-    let mut results = Vec::with_capacity(jobs.len());
+    let mut top = Output::with_capacity(SUBTREES);
+    let (mut results, mut nodes, mut stale) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
     for (nibble, subtree, output) in run_jobs(&updater, &children, jobs, threads.max(1))? {
         results.push((nibble, subtree));
-        top.nodes.extend(output.nodes);
-        top.stale.extend(output.stale);
+        nodes.push(output.nodes);
+        stale.push(output.stale);
     }
     let root_hash = match updater.assemble(&empty_path(), children, results, &mut top)? {
         Subtree::Unchanged => updater.emit(empty_path(), root, &mut top)?.hash,
@@ -97,10 +97,12 @@ pub(crate) fn prepare_writes<R: TreeReader + Sync>(
         Subtree::Internal(form) => form.hash,
     };
     top.stale.push(root_key);
+    stale.push(top.stale);
+    nodes.push(top.nodes);
     let stale =
-        top.stale.into_iter().map(|node_key| StaleNodeIndex { stale_since_version: version, node_key }).collect();
+        stale.into_iter().flatten().map(|node_key| StaleNodeIndex { stale_since_version: version, node_key }).collect();
     let values = hashed.into_iter().map(|(key, _, value)| ((version, key), value)).collect();
-    Ok(Some(TreeBatch { root: root_hash, nodes: top.nodes, values, stale }))
+    Ok(Some(TreeBatch { root: root_hash, nodes, values, stale }))
 }
 
 /// A write's key hash, its value's hash and the value (`None`: deleted).
@@ -188,10 +190,15 @@ struct Job<'a> {
 }
 
 /// What updating part of the tree produced.
-#[derive(Default)]
 struct Output {
     nodes: Vec<(NodeKey, Node)>,
     stale: Vec<NodeKey>,
+}
+
+impl Output {
+    fn with_capacity(nodes: usize) -> Output {
+        Output { nodes: Vec::with_capacity(nodes), stale: Vec::with_capacity(nodes) }
+    }
 }
 
 /// What a position of the tree holds after the block's writes below it.
@@ -228,7 +235,9 @@ fn run_jobs<R: TreeReader + Sync>(
         let mut done = Vec::new();
         loop {
             let Some(job) = queue.lock().next() else { return Ok(done) };
-            let mut output = Output::default();
+            // Each write makes about one leaf and one stale node, and at
+            // most a few internal nodes between several writes.
+            let mut output = Output::with_capacity(2 * job.ops.len() + 8);
             let subtree = updater.child(&empty_path(), children, job.nibble, job.ops, 0, &mut output)?;
             done.push((job.nibble, subtree, output));
         }
