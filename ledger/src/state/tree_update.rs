@@ -46,9 +46,42 @@ use crate::access::StateKey;
 /// The children of an internal node (a root has 16).
 const SUBTREES: usize = 16;
 
-/// How many threads a block's update uses: the machine's cores, at most 16.
+/// How many threads a block's update uses: the machine's cores, at most 16
+/// (asked once: on Linux the answer reads the cgroup's files).
 pub fn tree_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |cores| cores.get()).min(SUBTREES)
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |cores| cores.get()).min(SUBTREES))
+}
+
+/// `run` on each of `jobs`, spread over `threads` threads (the calling one
+/// among them), each taking the next job in turn; the results in the jobs'
+/// order, or the first error.
+fn on_threads<J: Send, T: Send>(
+    jobs: Vec<J>,
+    threads: usize,
+    run: impl Fn(J) -> Result<T, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
+    let helpers = threads.min(jobs.len()).saturating_sub(1);
+    let queue = parking_lot::Mutex::new(jobs.into_iter().enumerate());
+    let work = || -> Result<Vec<(usize, T)>, StoreError> {
+        let mut done = Vec::new();
+        loop {
+            let Some((index, job)) = queue.lock().next() else { return Ok(done) };
+            done.push((index, run(job)?));
+        }
+    };
+    let parts = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
+        let mut parts = vec![work()];
+        parts.extend(
+            helpers.into_iter().map(|helper| helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+        );
+        parts
+    });
+    let mut results: Vec<(usize, T)> =
+        parts.into_iter().collect::<Result<Vec<_>, StoreError>>()?.into_iter().flatten().collect();
+    results.sort_unstable_by_key(|(index, _)| *index);
+    Ok(results.into_iter().map(|(_, result)| result).collect())
 }
 
 /// What a block's update produced: the new root's hash, the new nodes (each
@@ -78,11 +111,11 @@ pub(crate) fn prepare_writes<R: TreeReader + Sync>(
     let Some(root @ Node::Internal(_)) = reader.get_node_option(&root_key).map_err(tree_error)? else {
         return Ok(None);
     };
-    let hashed = hash_writes(writes, threads.max(1));
+    let hashed = hash_writes(writes, threads.max(1))?;
     let ops: Vec<Op> = hashed.iter().map(|(key, value_hash, _)| Op { key: *key, value_hash: *value_hash }).collect();
     let updater = Updater { reader, version };
     let children = ChildForm::all(&root);
-    let jobs: Vec<Job<'_>> = groups(&ops, 0).map(|(nibble, ops)| Job { nibble, ops }).collect();
+    let jobs: Vec<Job<'_>> = groups(&ops, 0, |op| op.key).map(|(nibble, ops)| Job { nibble, ops }).collect();
     let mut top = Output::with_capacity(SUBTREES);
     let (mut results, mut nodes, mut stale) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
     for (nibble, subtree, output) in run_jobs(&updater, &children, jobs, threads.max(1))? {
@@ -110,7 +143,7 @@ type Hashed = (KeyHash, Option<ValueHash>, Option<OwnedValue>);
 
 /// Each write hashed, in key-hash order; the hashing is spread over
 /// `threads` threads.
-fn hash_writes(writes: &WriteSet, threads: usize) -> Vec<Hashed> {
+fn hash_writes(writes: &WriteSet, threads: usize) -> Result<Vec<Hashed>, StoreError> {
     let entries: Vec<(&StateKey, &Option<Value>)> = writes.iter().collect();
     let hash = |chunk: &[(&StateKey, &Option<Value>)]| -> Vec<Hashed> {
         chunk
@@ -121,23 +154,10 @@ fn hash_writes(writes: &WriteSet, threads: usize) -> Vec<Hashed> {
             })
             .collect()
     };
-    let chunk = entries.len().div_ceil(threads).max(1);
-    let mut hashed: Vec<Hashed> = if threads == 1 || entries.len() < 2 * chunk {
-        hash(&entries)
-    } else {
-        std::thread::scope(|scope| {
-            let mut parts = entries.chunks(chunk);
-            let first = parts.next().unwrap_or_default();
-            let helpers: Vec<_> = parts.map(|part| scope.spawn(move || hash(part))).collect();
-            let mut hashed = hash(first);
-            for helper in helpers {
-                hashed.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            }
-            hashed
-        })
-    };
+    let chunks: Vec<_> = entries.chunks(entries.len().div_ceil(threads).max(1)).collect();
+    let mut hashed: Vec<Hashed> = on_threads(chunks, threads, |chunk| Ok(hash(chunk)))?.into_iter().flatten().collect();
     hashed.sort_unstable_by_key(|(key, _, _)| *key);
-    hashed
+    Ok(hashed)
 }
 
 /// A key written by the block and the hash of its new value (`None`:
@@ -154,14 +174,14 @@ fn nibble(key: &KeyHash, depth: usize) -> u8 {
     if depth.is_multiple_of(2) { byte >> 4 } else { byte & 0x0f }
 }
 
-/// `ops` (sorted, sharing their first `depth` nibbles) in runs of the same
-/// nibble at `depth`, each with that nibble.
-fn groups(ops: &[Op], depth: usize) -> impl Iterator<Item = (u8, &[Op])> {
-    let mut rest = ops;
+/// `items` (sorted by `key`, sharing their first `depth` nibbles) in runs
+/// of the same nibble at `depth`, each with that nibble.
+fn groups<T>(items: &[T], depth: usize, key: impl Fn(&T) -> KeyHash) -> impl Iterator<Item = (u8, &[T])> {
+    let mut rest = items;
     std::iter::from_fn(move || {
         let first = rest.first()?;
-        let nibble = nibble(&first.key, depth);
-        let end = rest.partition_point(|op| self::nibble(&op.key, depth) == nibble);
+        let nibble = nibble(&key(first), depth);
+        let end = rest.partition_point(|item| self::nibble(&key(item), depth) == nibble);
         let (group, tail) = rest.split_at(end);
         rest = tail;
         Some((nibble, group))
@@ -229,32 +249,13 @@ fn run_jobs<R: TreeReader + Sync>(
     threads: usize,
 ) -> Result<Vec<(u8, Subtree, Output)>, StoreError> {
     jobs.sort_by_key(|job| std::cmp::Reverse(job.ops.len()));
-    let helpers = threads.min(jobs.len()).saturating_sub(1);
-    let queue = parking_lot::Mutex::new(jobs.into_iter());
-    let run = || -> Result<Vec<(u8, Subtree, Output)>, StoreError> {
-        let mut done = Vec::new();
-        loop {
-            let Some(job) = queue.lock().next() else { return Ok(done) };
-            // Each write makes about one leaf and one stale node, and at
-            // most a few internal nodes between several writes.
-            let mut output = Output::with_capacity(2 * job.ops.len() + 8);
-            let subtree = updater.child(&empty_path(), children, job.nibble, job.ops, 0, &mut output)?;
-            done.push((job.nibble, subtree, output));
-        }
-    };
-    let mut results: Vec<(u8, Subtree, Output)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(run)).collect();
-        let mut results = vec![run()];
-        results.extend(
-            helpers.into_iter().map(|helper| helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
-        );
-        results
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>, StoreError>>()?
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut results = on_threads(jobs, threads, |job| {
+        // Each write makes about one leaf and one stale node, and at most a
+        // few internal nodes between several writes.
+        let mut output = Output::with_capacity(2 * job.ops.len() + 8);
+        let subtree = updater.child(&empty_path(), children, job.nibble, job.ops, 0, &mut output)?;
+        Ok((job.nibble, subtree, output))
+    })?;
     results.sort_by_key(|(nibble, _, _)| *nibble);
     Ok(results)
 }
@@ -305,7 +306,7 @@ impl<R: TreeReader> Updater<'_, R> {
                 let path = key.nibble_path();
                 let children = ChildForm::all(&internal);
                 let mut results = Vec::new();
-                for (nibble, group) in groups(ops, depth) {
+                for (nibble, group) in groups(ops, depth, |op| op.key) {
                     results.push((nibble, self.child(path, &children, nibble, group, depth, out)?));
                 }
                 self.assemble(path, children, results, out)?
@@ -387,11 +388,8 @@ impl<R: TreeReader> Updater<'_, R> {
     ) -> Result<Subtree, StoreError> {
         let own = ops.iter().find(|op| op.key == existing.key_hash());
         // Below a lone leaf no other key exists: deleting one changes nothing.
-        let mut leaves: Vec<LeafNode> = ops
-            .iter()
-            .filter(|op| op.key != existing.key_hash())
-            .filter_map(|op| Some(LeafNode::new(op.key, op.value_hash?)))
-            .collect();
+        let mut leaves = put_leaves(ops);
+        leaves.retain(|leaf| leaf.key_hash() != existing.key_hash());
         match own {
             None if leaves.is_empty() => return Ok(Subtree::Unchanged),
             None => leaves.push(existing),
@@ -427,12 +425,7 @@ impl<R: TreeReader> Updater<'_, R> {
         out: &mut Output,
     ) -> Result<ChildForm, StoreError> {
         let mut children: Children = Default::default();
-        let mut rest = leaves;
-        while let Some(first) = rest.first() {
-            let nibble = nibble(&first.key_hash(), depth);
-            let end = rest.partition_point(|leaf| self::nibble(&leaf.key_hash(), depth) == nibble);
-            let (group, tail) = rest.split_at(end);
-            rest = tail;
+        for (nibble, group) in groups(leaves, depth, LeafNode::key_hash) {
             let below = child_path(&path, nibble);
             children[usize::from(nibble)] = Some(match group {
                 [leaf] => self.emit_leaf(below, leaf.clone(), out),
