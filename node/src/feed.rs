@@ -1,6 +1,14 @@
 //! What the node publishes after each committed block, for the RPC's
 //! subscriptions, and the liquidatable index kept up to date with it.
 //!
+//! A block's head goes out first, from the committer as the block is
+//! published ([`Feed::head_committed`], only while anyone subscribes to
+//! heads): building it takes the block and receipts the node keeps in
+//! memory, nothing more, so `subscribeNewHeads` learns of a commit as soon
+//! as a client polling the head would (it waited for the index and the
+//! block's views before: 24 ms at the median, up to 32, behind a 2 ms
+//! poll, at 12,000 lending transactions/s).
+//!
 //! The committer only wakes the feed thread after each commit
 //! ([`Feed::committed`]: a token in a queue of one, never waiting). The feed
 //! thread then takes every block from the last one it processed to the
@@ -24,12 +32,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use parlend_contracts::query;
 use parlend_contracts::{Instruction, SignedTransaction};
-use parlend_ledger::block::TxStatus;
+use parlend_ledger::block::{Receipt, TxStatus};
 use parlend_ledger::{Address, Wad};
 use parlend_rpc::ApiError;
 use parlend_rpc::types::{
-    BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskMove, RiskSnapshot,
-    TransactionNoticeView,
+    BlockExecutionView, BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskMove,
+    RiskSnapshot, TransactionNoticeView,
 };
 use tokio::sync::broadcast;
 
@@ -48,6 +56,7 @@ pub const INDEX_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct Feed {
     /// Wakes the feed thread (a queue of one token).
     wake: SyncSender<()>,
+    heads: broadcast::Sender<Arc<NewHeadView>>,
     blocks: broadcast::Sender<Arc<BlockFeed>>,
     index: Mutex<RiskIndex>,
     /// The chain went back (`dev_revert`): rebuild.
@@ -59,7 +68,22 @@ impl Feed {
     pub(crate) fn new(capacity: usize) -> (Feed, Receiver<()>) {
         let (wake, wakes) = sync_channel(1);
         let (blocks, _) = broadcast::channel(capacity.max(1));
-        (Feed { wake, blocks, index: Mutex::new(RiskIndex::new()), reverted: AtomicBool::new(false) }, wakes)
+        let (heads, _) = broadcast::channel(capacity.max(1));
+        let feed = Feed { wake, heads, blocks, index: Mutex::new(RiskIndex::new()), reverted: AtomicBool::new(false) };
+        (feed, wakes)
+    }
+
+    /// A block was committed: its head goes to the heads' subscribers, if
+    /// any (`head` builds it only then).
+    pub(crate) fn head_committed(&self, head: impl FnOnce() -> NewHeadView) {
+        if self.heads.receiver_count() > 0 {
+            let _ = self.heads.send(Arc::new(head()));
+        }
+    }
+
+    /// A receiver of the heads published from now on.
+    pub(crate) fn subscribe_heads(&self) -> broadcast::Receiver<Arc<NewHeadView>> {
+        self.heads.subscribe()
     }
 
     /// A block was committed: wakes the feed thread without waiting (a
@@ -194,14 +218,7 @@ fn block_feed(node: &Node, block: &parlend_contracts::Block, risk: Vec<RiskMove>
     let hash = header.hash();
     let receipts = node.receipts_at(height)?;
     let mut transactions = Vec::with_capacity(block.transactions.len());
-    let (mut failed, mut liquidations) = (0u32, 0u32);
     for (index, (transaction, receipt)) in block.transactions.iter().zip(receipts.iter()).enumerate() {
-        let succeeded = matches!(receipt.status, TxStatus::Success);
-        failed += u32::from(!succeeded);
-        let instructions = &transaction.transaction.instructions;
-        if succeeded && instructions.iter().any(|instruction| matches!(instruction, Instruction::Liquidate { .. })) {
-            liquidations += 1;
-        }
         let receipt = ReceiptView {
             tx_hash: receipt.tx_hash,
             block_height: height,
@@ -216,15 +233,34 @@ fn block_feed(node: &Node, block: &parlend_contracts::Block, risk: Vec<RiskMove>
     let reader = node.reader();
     let markets = query::markets(reader, timestamp).map_err(query_error)?;
     let prices = query::prices(reader, timestamp).map_err(query_error)?;
-    let head = NewHeadView {
-        hash,
+    let head = head_view(block, &receipts, node.execution_of(height));
+    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices }, risk })
+}
+
+/// The head of `block` (whose receipts are `receipts`), as
+/// `subscribeNewHeads` sends it.
+pub(crate) fn head_view(
+    block: &parlend_contracts::Block,
+    receipts: &[Receipt],
+    execution: Option<BlockExecutionView>,
+) -> NewHeadView {
+    let (mut failed, mut liquidations) = (0u32, 0u32);
+    for (transaction, receipt) in block.transactions.iter().zip(receipts) {
+        let succeeded = matches!(receipt.status, TxStatus::Success);
+        failed += u32::from(!succeeded);
+        let instructions = &transaction.transaction.instructions;
+        if succeeded && instructions.iter().any(|instruction| matches!(instruction, Instruction::Liquidate { .. })) {
+            liquidations += 1;
+        }
+    }
+    NewHeadView {
+        hash: block.header.hash(),
         transactions: u32::try_from(block.transactions.len()).unwrap_or(u32::MAX),
         failed,
         liquidations,
-        execution: node.execution_of(height),
-        header,
-    };
-    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices }, risk })
+        execution,
+        header: block.header.clone(),
+    }
 }
 
 fn feed_transaction(transaction: &SignedTransaction, receipt: ReceiptView) -> FeedTransaction {
@@ -268,5 +304,88 @@ fn named_address(instruction: &Instruction) -> Option<Address> {
         | Instruction::SetEModeCategory { .. }
         | Instruction::SetEMode { .. }
         | Instruction::CoverDeficit { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parlend_contracts::{AmountOrAll, Transaction};
+    use parlend_ledger::block::Header;
+    use parlend_ledger::{Access, AccessMode, AccessSet, Amount, AssetId, Hash, Keypair, StateKey};
+
+    use super::*;
+
+    fn signed(key: &Keypair, instruction: Instruction) -> SignedTransaction {
+        let access =
+            AccessSet::new(vec![Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write }]);
+        Transaction {
+            chain_id: 1,
+            signer: key.address(),
+            nonce: 0,
+            access: access.unwrap(),
+            instructions: vec![instruction],
+        }
+        .sign(key)
+    }
+
+    fn receipt(transaction: &SignedTransaction, status: TxStatus) -> Receipt {
+        Receipt { tx_hash: transaction.hash(), status, events: Vec::new() }
+    }
+
+    /// A block of a transfer, a liquidation that succeeded and one that
+    /// failed, with its receipts.
+    fn block() -> (parlend_contracts::Block, Vec<Receipt>) {
+        let (key, usdc) = (Keypair::from_seed(&[7; 32]), AssetId::from_static("USDC"));
+        let liquidate = Instruction::Liquidate {
+            borrower: key.address(),
+            debt_asset: usdc,
+            collateral_asset: usdc,
+            debt_to_cover: AmountOrAll::All,
+            receive_deposit: false,
+        };
+        let transactions = vec![
+            signed(&key, Instruction::Transfer { to: key.address(), asset: usdc, amount: Amount(1) }),
+            signed(&key, liquidate.clone()),
+            signed(&key, liquidate),
+        ];
+        let failed = TxStatus::Failed { instruction: 0, code: 1, detail: Vec::new() };
+        let receipts = vec![
+            receipt(&transactions[0], TxStatus::Success),
+            receipt(&transactions[1], TxStatus::Success),
+            receipt(&transactions[2], failed),
+        ];
+        let header = Header {
+            chain_id: 1,
+            height: 9,
+            parent_hash: Hash::ZERO,
+            timestamp: 1_700_000_000,
+            transaction_count: 3,
+            transactions_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+        };
+        (parlend_contracts::Block { header, transactions }, receipts)
+    }
+
+    #[test]
+    fn a_head_counts_failures_and_liquidations_that_succeeded() {
+        let (block, receipts) = block();
+        let head = head_view(&block, &receipts, None);
+        assert_eq!((head.transactions, head.failed, head.liquidations), (3, 1, 1));
+        assert_eq!((head.hash, head.header.height), (block.header.hash(), 9));
+    }
+
+    #[test]
+    fn heads_go_out_as_blocks_commit_and_are_built_only_for_subscribers() {
+        let (feed, _wakes) = Feed::new(4);
+        // Nobody listens: the head is not even built.
+        feed.head_committed(|| panic!("built without a subscriber"));
+        let mut heads = feed.subscribe_heads();
+        let (block, receipts) = block();
+        feed.head_committed(|| head_view(&block, &receipts, None));
+        // Published without the feed thread, the index or a block view.
+        let head = heads.try_recv().unwrap();
+        assert_eq!(head.header.height, 9);
+        assert!(feed.blocks.receiver_count() == 0 && heads.try_recv().is_err());
     }
 }

@@ -590,13 +590,15 @@ impl Node {
         if let Some((_, view)) = self.executions.lock().iter_mut().rev().find(|(at, _)| *at == head.height) {
             view.commit_micros = micros(timings.commit);
         }
+        let block = Arc::new(block);
         self.remember(RecentBlock {
             height: head.height,
             hash: head.hash,
-            receipts,
-            block: Some((Arc::new(block), Arc::new(hashes))),
+            receipts: receipts.clone(),
+            block: Some((block.clone(), Arc::new(hashes))),
         });
         self.heads.send_replace(head.height);
+        self.feed.head_committed(|| crate::feed::head_view(&block, &receipts, self.execution_of(head.height)));
         self.feed.committed();
     }
 
@@ -1191,6 +1193,10 @@ impl NodeApi for Node {
 
     fn feed(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<parlend_rpc::types::BlockFeed>>> {
         Some(self.feed.subscribe())
+    }
+
+    fn heads(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<parlend_rpc::types::NewHeadView>>> {
+        Some(self.feed.subscribe_heads())
     }
 
     fn risk_snapshot(&self, at_risk_below: Wad) -> Result<parlend_rpc::types::RiskSnapshot, ApiError> {

@@ -9,9 +9,9 @@ use tokio::sync::{broadcast, watch};
 use crate::error::ApiError;
 use crate::types::{
     AccountView, BalancesView, BlockFeed, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams,
-    EventsView, FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, PositionView,
-    PriceEntryView, ProofParams, ProofView, Proven, ReceiptView, RevertView, RiskSnapshot, SimulateParams,
-    SimulationView, SnapshotView, TxStatusView, ValidatorsView,
+    EventsView, FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, NewHeadView,
+    PositionView, PriceEntryView, ProofParams, ProofView, Proven, ReceiptView, RevertView, RiskSnapshot,
+    SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
 };
 
 /// A node, as the RPC server sees it. Methods may block briefly on storage;
@@ -101,6 +101,14 @@ pub trait NodeApi: Send + Sync + 'static {
     /// behind rather than holding the node up. `None` when the node
     /// publishes nothing.
     fn feed(&self) -> Option<broadcast::Receiver<Arc<BlockFeed>>> {
+        None
+    }
+
+    /// Each committed block's head, published as soon as the block is
+    /// committed (before the fuller [`NodeApi::feed`], which waits for the
+    /// liquidatable index and the block's views): what `subscribeNewHeads`
+    /// sends. `None` when the node publishes nothing.
+    fn heads(&self) -> Option<broadcast::Receiver<Arc<NewHeadView>>> {
         None
     }
 

@@ -1,8 +1,11 @@
 //! WebSocket subscriptions: `subscribeNewHeads`, `subscribeTransactions`,
 //! `subscribeLiquidatable`, `subscribeMarkets` and `unsubscribe`.
 //!
-//! The node publishes one [`BlockFeed`] per committed block on a broadcast
-//! channel ([`NodeApi::feed`]): publishing never waits for a subscriber.
+//! The node publishes each committed block's head as the block commits
+//! ([`NodeApi::heads`], for `subscribeNewHeads`), then one [`BlockFeed`]
+//! per block once the liquidatable index has reached it ([`NodeApi::feed`],
+//! for the others), each on a broadcast channel: publishing never waits for
+//! a subscriber.
 //! Each subscription is a task that renders the blocks it cares about and
 //! hands the messages to its connection's buffer of
 //! [`ServerLimits::subscriber_buffer`] messages. A subscriber is dropped,
@@ -30,6 +33,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::NodeApi;
@@ -37,8 +41,8 @@ use crate::error::{ApiError, SUBSCRIBER_TOO_SLOW, UNAVAILABLE};
 use crate::methods;
 use crate::server::{RpcContext, ServerLimits, parse};
 use crate::types::{
-    AT_RISK_BELOW_DEFAULT, BlockFeed, LiquidatableFilter, LiquidatableNoticeView, NoParams, RiskChangeView, RiskPoint,
-    RiskState, TransactionsFilter, UnsubscribeParams, WATCH_BELOW_MAX,
+    AT_RISK_BELOW_DEFAULT, BlockFeed, LiquidatableFilter, LiquidatableNoticeView, NewHeadView, NoParams,
+    RiskChangeView, RiskPoint, RiskState, TransactionsFilter, UnsubscribeParams, WATCH_BELOW_MAX,
 };
 
 /// The live subscriptions of the server, for its limits and `unsubscribe`.
@@ -141,7 +145,7 @@ pub(crate) fn register_websocket<N: NodeApi>(module: &mut RpcModule<RpcContext<N
     };
     module.register_subscription(heads.0, heads.1, heads.2, |params, pending, context, _| async move {
         let Some((_, pending)) = accept_params::<NoParams>(&params, pending, no_check).await else { return Ok(()) };
-        run(pending, context, |block: &BlockFeed| one(&block.head)).await
+        run(pending, context, |node: &N| node.heads(), |head: &NewHeadView| one(head)).await
     })?;
     module.register_subscription(
         transactions.0,
@@ -151,14 +155,19 @@ pub(crate) fn register_websocket<N: NodeApi>(module: &mut RpcModule<RpcContext<N
             let Some((filter, pending)) = accept_params::<TransactionsFilter>(&params, pending, no_check).await else {
                 return Ok(());
             };
-            run(pending, context, move |block: &BlockFeed| {
-                block
-                    .transactions
-                    .iter()
-                    .filter(|entry| filter.address.is_none_or(|address| entry.addresses.contains(&address)))
-                    .filter_map(|entry| to_raw(&entry.notice))
-                    .collect()
-            })
+            run(
+                pending,
+                context,
+                |node: &N| node.feed(),
+                move |block: &BlockFeed| {
+                    block
+                        .transactions
+                        .iter()
+                        .filter(|entry| filter.address.is_none_or(|address| entry.addresses.contains(&address)))
+                        .filter_map(|entry| to_raw(&entry.notice))
+                        .collect()
+                },
+            )
             .await
         },
     )?;
@@ -176,7 +185,7 @@ pub(crate) fn register_websocket<N: NodeApi>(module: &mut RpcModule<RpcContext<N
     )?;
     module.register_subscription(markets.0, markets.1, markets.2, |params, pending, context, _| async move {
         let Some((_, pending)) = accept_params::<NoParams>(&params, pending, no_check).await else { return Ok(()) };
-        run(pending, context, |block: &BlockFeed| one(&block.markets)).await
+        run(pending, context, |node: &N| node.feed(), |block: &BlockFeed| one(&block.markets)).await
     })?;
     module.register_method(methods::UNSUBSCRIBE, |params, context, extensions| {
         let request: UnsubscribeParams = parse(&params)?;
@@ -265,20 +274,42 @@ fn closing(code: i32, message: String) -> SubscriptionError {
     }
 }
 
+/// What a subscription follows: one item per committed block.
+trait PerBlock: Send + Sync + 'static {
+    /// The block's height.
+    fn height(&self) -> u64;
+}
+
+impl PerBlock for BlockFeed {
+    fn height(&self) -> u64 {
+        self.head.header.height
+    }
+}
+
+impl PerBlock for NewHeadView {
+    fn height(&self) -> u64 {
+        self.header.height
+    }
+}
+
+/// A node's channel of `T`s (`None`: it publishes none).
+type Channel<T> = Option<Receiver<Arc<T>>>;
+
 /// A started subscription: its sink, its place, the blocks and how to end it.
-struct Started {
+struct Started<T> {
     sink: SubscriptionSink,
     _held: Held,
     cancel: Arc<Notify>,
-    feed: tokio::sync::broadcast::Receiver<Arc<BlockFeed>>,
+    feed: Receiver<Arc<T>>,
 }
 
-/// Takes a place, subscribes to the node's blocks and accepts the call;
-/// `None` when it was refused (the refusal is the call's answer).
-async fn start<N: NodeApi>(
+/// Takes a place, subscribes to the node's channel (`channel`) and accepts
+/// the call; `None` when it was refused (the refusal is the call's answer).
+async fn start<N: NodeApi, T>(
     pending: PendingSubscriptionSink,
     context: &RpcContext<N>,
-) -> Result<Option<Started>, SubscriptionError> {
+    channel: impl FnOnce(&N) -> Channel<T>,
+) -> Result<Option<Started<T>>, SubscriptionError> {
     let mut held = match context.subscriptions.hold(pending.connection_id()) {
         Ok(held) => held,
         Err(error) => {
@@ -286,7 +317,7 @@ async fn start<N: NodeApi>(
             return Ok(None);
         }
     };
-    let Some(feed) = context.node.feed() else {
+    let Some(feed) = channel(&context.node) else {
         pending.reject(ApiError::Unavailable("this node publishes no blocks".to_string())).await;
         return Ok(None);
     };
@@ -296,13 +327,15 @@ async fn start<N: NodeApi>(
     Ok(Some(Started { sink, _held: held, cancel, feed }))
 }
 
-/// Runs a subscription that sends `render(block)` for every block.
-async fn run<N: NodeApi>(
+/// Runs a subscription that sends `render(item)` for every item of the
+/// node's `channel`.
+async fn run<N: NodeApi, T: PerBlock>(
     pending: PendingSubscriptionSink,
     context: Arc<RpcContext<N>>,
-    render: impl FnMut(&BlockFeed) -> Vec<Box<RawValue>> + Send,
+    channel: impl FnOnce(&N) -> Channel<T>,
+    render: impl FnMut(&T) -> Vec<Box<RawValue>> + Send,
 ) -> Result<(), SubscriptionError> {
-    let Some(started) = start(pending, &context).await? else { return Ok(()) };
+    let Some(started) = start(pending, &context, channel).await? else { return Ok(()) };
     forward(started, 0, render).await
 }
 
@@ -312,7 +345,7 @@ async fn run_liquidatable<N: NodeApi>(
     context: Arc<RpcContext<N>>,
     at_risk_below: Wad,
 ) -> Result<(), SubscriptionError> {
-    let Some(started) = start(pending, &context).await? else { return Ok(()) };
+    let Some(started) = start(pending, &context, |node: &N| node.feed()).await? else { return Ok(()) };
     let node = context.node.clone();
     let snapshot = tokio::task::spawn_blocking(move || node.risk_snapshot(at_risk_below))
         .await
@@ -385,12 +418,12 @@ async fn send(sink: &SubscriptionSink, message: Box<RawValue>) -> Result<bool, S
     }
 }
 
-/// Sends every block after `after` through `render` until the client
-/// unsubscribes, the connection closes, or it falls behind.
-async fn forward(
-    started: Started,
+/// Sends every block's item after height `after` through `render` until the
+/// client unsubscribes, the connection closes, or it falls behind.
+async fn forward<T: PerBlock>(
+    started: Started<T>,
     after: u64,
-    mut render: impl FnMut(&BlockFeed) -> Vec<Box<RawValue>> + Send,
+    mut render: impl FnMut(&T) -> Vec<Box<RawValue>> + Send,
 ) -> Result<(), SubscriptionError> {
     let Started { sink, _held, cancel, mut feed } = started;
     loop {
@@ -400,7 +433,7 @@ async fn forward(
             received = feed.recv() => received,
         };
         match received {
-            Ok(block) if block.head.header.height <= after => {}
+            Ok(block) if block.height() <= after => {}
             Ok(block) => {
                 for message in render(&block) {
                     if !send(&sink, message).await? {
