@@ -9,22 +9,18 @@
 //! block's views before: 24 ms at the median, up to 32, behind a 2 ms
 //! poll, at 12,000 lending transactions/s).
 //!
-//! Then the committer wakes the feed thread ([`Feed::committed`]: a token
-//! in a queue of one, never waiting). The feed thread takes every block
-//! from the last one it processed to the head, in order (from memory, or
-//! from the store when far behind). When anyone subscribes to them, it
-//! first builds and broadcasts the block's [`BlockFeed`] (head,
-//! transactions with receipts, markets and prices); then it derives what
-//! the block may have changed from its transactions' declared access sets
-//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it (most of the
-//! thread's time: 9-24 ms of 10-33 ms a block at 12,000 lending
-//! transactions/s, which `subscribeTransactions` and `subscribeMarkets`
-//! waited for before) and broadcasts the index's moves ([`RiskFeed`]).
-//! Every subscriber reads the same `Arc`, and one that falls more than the
-//! channel's capacity behind is dropped by the RPC
-//! ([`parlend_rpc::subscriptions`]). So the producer never waits for the
-//! feed, and no block is skipped however far the feed falls behind, up to
-//! [`CATCH_UP_MAX`] blocks, beyond which the
+//! The committer only wakes the feed thread after each commit
+//! ([`Feed::committed`]: a token in a queue of one, never waiting). The feed
+//! thread then takes every block from the last one it processed to the
+//! store's head, in order, from the store: it derives what each block may
+//! have changed from its transactions' declared access sets
+//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it, and, when anyone
+//! subscribes, builds one [`BlockFeed`] (head, transactions with receipts,
+//! markets and prices, index moves) and broadcasts it: every subscriber
+//! reads the same `Arc`, and one that falls more than the channel's capacity
+//! behind is dropped by the RPC ([`parlend_rpc::subscriptions`]). So the
+//! producer never waits for the feed, and no block is skipped however far
+//! the feed falls behind, up to [`CATCH_UP_MAX`] blocks, beyond which the
 //! index is rebuilt at the head and the blocks between are not published.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +36,7 @@ use parlend_ledger::block::{Receipt, TxStatus};
 use parlend_ledger::{Address, Wad};
 use parlend_rpc::ApiError;
 use parlend_rpc::types::{
-    BlockExecutionView, BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskFeed, RiskMove,
+    BlockExecutionView, BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskMove,
     RiskSnapshot, TransactionNoticeView,
 };
 use tokio::sync::broadcast;
@@ -62,7 +58,6 @@ pub(crate) struct Feed {
     wake: SyncSender<()>,
     heads: broadcast::Sender<Arc<NewHeadView>>,
     blocks: broadcast::Sender<Arc<BlockFeed>>,
-    risk: broadcast::Sender<Arc<RiskFeed>>,
     index: Mutex<RiskIndex>,
     /// The chain went back (`dev_revert`): rebuild.
     reverted: AtomicBool,
@@ -74,9 +69,7 @@ impl Feed {
         let (wake, wakes) = sync_channel(1);
         let (blocks, _) = broadcast::channel(capacity.max(1));
         let (heads, _) = broadcast::channel(capacity.max(1));
-        let (risk, _) = broadcast::channel(capacity.max(1));
-        let index = Mutex::new(RiskIndex::new());
-        let feed = Feed { wake, heads, blocks, risk, index, reverted: AtomicBool::new(false) };
+        let feed = Feed { wake, heads, blocks, index: Mutex::new(RiskIndex::new()), reverted: AtomicBool::new(false) };
         (feed, wakes)
     }
 
@@ -86,11 +79,6 @@ impl Feed {
         if self.heads.receiver_count() > 0 {
             let _ = self.heads.send(Arc::new(head()));
         }
-    }
-
-    /// A receiver of the index's moves published from now on.
-    pub(crate) fn subscribe_risk(&self) -> broadcast::Receiver<Arc<RiskFeed>> {
-        self.risk.subscribe()
     }
 
     /// A receiver of the heads published from now on.
@@ -201,17 +189,13 @@ fn query_error(error: query::QueryError) -> ApiError {
     ApiError::Unavailable(format!("liquidatable index: {error}"))
 }
 
-/// Publishes block `height`, brings the index to it and publishes the
-/// index's moves.
+/// Brings the index to block `height` and publishes the block.
 fn publish(node: &Node, height: u64) -> Result<(), ApiError> {
     let feed = node.feed_state();
     let Some(block) = node.block_at(height)? else {
         // Reverted since: the revert's wake rebuilds.
         return Ok(());
     };
-    if feed.blocks.receiver_count() > 0 {
-        let _ = feed.blocks.send(Arc::new(block_feed(node, &block)?));
-    }
     let digest = BlockDigest::of(&block);
     let timestamp = block.header.timestamp;
     let moves = if digest.parameters_changed {
@@ -219,14 +203,16 @@ fn publish(node: &Node, height: u64) -> Result<(), ApiError> {
     } else {
         feed.index.lock().apply(node.reader(), &digest, height, timestamp).map_err(query_error)?
     };
-    if feed.risk.receiver_count() > 0 {
-        let _ = feed.risk.send(Arc::new(RiskFeed { height, risk: moves }));
+    if feed.blocks.receiver_count() == 0 {
+        return Ok(());
     }
+    let published = block_feed(node, &block, moves)?;
+    let _ = feed.blocks.send(Arc::new(published));
     Ok(())
 }
 
 /// The feed of one committed block.
-fn block_feed(node: &Node, block: &parlend_contracts::Block) -> Result<BlockFeed, ApiError> {
+fn block_feed(node: &Node, block: &parlend_contracts::Block, risk: Vec<RiskMove>) -> Result<BlockFeed, ApiError> {
     let header = block.header.clone();
     let height = header.height;
     let hash = header.hash();
@@ -248,7 +234,7 @@ fn block_feed(node: &Node, block: &parlend_contracts::Block) -> Result<BlockFeed
     let markets = query::markets(reader, timestamp).map_err(query_error)?;
     let prices = query::prices(reader, timestamp).map_err(query_error)?;
     let head = head_view(block, &receipts, node.execution_of(height));
-    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices } })
+    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices }, risk })
 }
 
 /// The head of `block` (whose receipts are `receipts`), as
