@@ -345,7 +345,15 @@ impl Client {
 /// A subscription's notifications, as they come (`next().await`); `None`
 /// once it ended (unsubscribed, dropped as too slow, or the connection
 /// closed).
-pub use jsonrpsee::core::client::Subscription;
+pub use jsonrpsee::core::client::{Subscription, SubscriptionCloseReason};
+
+/// Notifications one subscription holds until its reader takes them: four
+/// full blocks of `transactions` notifications at the node's default block
+/// size (5,000). A subscription whose buffer fills is closed by the client
+/// ([`Subscription::close_reason`]: `Lagged`); jsonrpsee's default, 1,024,
+/// is less than one block, so an unfiltered `subscribeTransactions` was
+/// closed within its first large block however fast its reader.
+pub const SUBSCRIPTION_BUFFER: usize = 20_000;
 
 /// A WebSocket connection to a parlend node, for its subscriptions.
 pub struct WsClient {
@@ -359,6 +367,7 @@ impl WsClient {
         let url = websocket_url(url);
         let ws = jsonrpsee_ws_client::WsClientBuilder::default()
             .request_timeout(REQUEST_TIMEOUT)
+            .max_buffer_capacity_per_subscription(SUBSCRIPTION_BUFFER)
             .build(&url)
             .await
             .map_err(|error| ClientError::Transport(format!("{url}: {error}")))?;

@@ -1,7 +1,8 @@
 //! WebSocket subscriptions against a real in-process node: a deposit,
 //! borrow, price drop and liquidation produce the expected notifications in
 //! order on every subscription; a subscriber that stops reading is dropped
-//! with a clear reason while blocks keep their pace; the limits answer with
+//! with a clear reason while blocks keep their pace; a client holds several
+//! full blocks of notifications before reading them; the limits answer with
 //! their codes.
 
 use std::time::{Duration, Instant};
@@ -389,5 +390,28 @@ async fn parlend_watch_prints_heads_and_liquidatable_changes_as_they_come() {
     assert_eq!(risk[1]["height"], json!(3));
     assert_eq!(risk[1]["changes"][0]["owner"], json!(dev_keypair(1).address().to_string()));
     assert_eq!(risk[1]["changes"][0]["to"], json!("atRisk"));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holds_several_blocks_of_transactions_before_reading_them() {
+    let node = TestNode::in_memory().await;
+    let client = &node.client;
+    let ws = WsClient::connect(&node.url).await.expect("a WebSocket");
+    let mut transactions = ws.transactions(&TransactionsFilter::default()).await.unwrap();
+    // Three blocks of 1,000 transfers commit while nobody reads: their
+    // notifications wait in the client's buffer (jsonrpsee's default of
+    // 1,024 per subscription closed it within the second block).
+    const BLOCKS: usize = 3;
+    const _: () = assert!(parlend_rpc::client::SUBSCRIPTION_BUFFER >= BLOCKS * 1_000);
+    let blocks = transfer_blocks(BLOCKS, &mut [0; 8]);
+    commit_blocks(client, &blocks).await;
+    let expected: Vec<_> = blocks.iter().flatten().map(parlend_contracts::SignedTransaction::hash).collect();
+    let mut seen = Vec::with_capacity(expected.len());
+    while seen.len() < expected.len() {
+        let notice: TransactionNoticeView = next(&mut transactions).await;
+        seen.push(notice.receipt.tx_hash);
+    }
+    assert_eq!(seen, expected, "every transaction, in commit order");
     node.stop().await;
 }

@@ -4,7 +4,7 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use parlend_ledger::Address;
-use parlend_rpc::client::{Subscription, WsClient};
+use parlend_rpc::client::{SUBSCRIPTION_BUFFER, Subscription, SubscriptionCloseReason, WsClient};
 use parlend_rpc::types::{
     LiquidatableFilter, LiquidatableNoticeView, MarketsNoticeView, NewHeadView, OutcomeView, RiskState,
     TransactionNoticeView, TransactionsFilter,
@@ -89,7 +89,12 @@ async fn follow<T: DeserializeOwned + Serialize>(
                 seen += 1;
             }
             Some(Err(error)) => bail!("a notification was not understood: {error}"),
-            None => bail!("the subscription ended (the node dropped it or the connection closed)"),
+            None => match subscription.close_reason() {
+                Some(SubscriptionCloseReason::Lagged) => bail!(
+                    "this client fell behind: {SUBSCRIPTION_BUFFER} notifications waited to be printed, so the subscription was closed"
+                ),
+                _ => bail!("the subscription ended (the node dropped it or the connection closed)"),
+            },
         }
     }
     Ok(())
