@@ -309,24 +309,12 @@ fn named_address(instruction: &Instruction) -> Option<Address> {
 
 #[cfg(test)]
 mod tests {
-    use parlend_contracts::{AmountOrAll, Transaction};
+    use parlend_contracts::AmountOrAll;
     use parlend_ledger::block::Header;
-    use parlend_ledger::{Access, AccessMode, AccessSet, Amount, AssetId, Hash, Keypair, StateKey};
+    use parlend_ledger::{Amount, AssetId, Hash, Keypair};
 
     use super::*;
-
-    fn signed(key: &Keypair, instruction: Instruction) -> SignedTransaction {
-        let access =
-            AccessSet::new(vec![Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write }]);
-        Transaction {
-            chain_id: 1,
-            signer: key.address(),
-            nonce: 0,
-            access: access.unwrap(),
-            instructions: vec![instruction],
-        }
-        .sign(key)
-    }
+    use crate::mempool::tests::signed;
 
     fn receipt(transaction: &SignedTransaction, status: TxStatus) -> Receipt {
         Receipt { tx_hash: transaction.hash(), status, events: Vec::new() }
@@ -344,9 +332,9 @@ mod tests {
             receive_deposit: false,
         };
         let transactions = vec![
-            signed(&key, Instruction::Transfer { to: key.address(), asset: usdc, amount: Amount(1) }),
-            signed(&key, liquidate.clone()),
-            signed(&key, liquidate),
+            signed(&key, 0, Instruction::Transfer { to: key.address(), asset: usdc, amount: Amount(1) }),
+            signed(&key, 1, liquidate.clone()),
+            signed(&key, 2, liquidate),
         ];
         let failed = TxStatus::Failed { instruction: 0, code: 1, detail: Vec::new() };
         let receipts = vec![

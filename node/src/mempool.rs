@@ -337,13 +337,15 @@ impl Mempool {
 }
 
 #[cfg(test)]
-mod tests {
-    use parlend_contracts::{Instruction, Transaction};
+pub(crate) mod tests {
+    use parlend_contracts::{Instruction, SignedTransaction, Transaction};
     use parlend_ledger::{Access, AccessMode, AccessSet, Amount, AssetId, Keypair, StateKey};
 
     use super::*;
 
-    fn transaction(key: &Keypair, nonce: u64) -> VerifiedTransaction {
+    /// `instruction` signed by `key` at `nonce` on chain 1, declaring the
+    /// signer's account (for the node's unit tests).
+    pub(crate) fn signed(key: &Keypair, nonce: u64, instruction: Instruction) -> SignedTransaction {
         let access =
             AccessSet::new(vec![Access { key: StateKey::Account { owner: key.address() }, mode: AccessMode::Write }]);
         Transaction {
@@ -351,15 +353,15 @@ mod tests {
             signer: key.address(),
             nonce,
             access: access.unwrap(),
-            instructions: vec![Instruction::Transfer {
-                to: key.address(),
-                asset: AssetId::from_static("USDC"),
-                amount: Amount(1),
-            }],
+            instructions: vec![instruction],
         }
         .sign(key)
-        .verify(1)
-        .unwrap()
+    }
+
+    fn transaction(key: &Keypair, nonce: u64) -> VerifiedTransaction {
+        let transfer =
+            Instruction::Transfer { to: key.address(), asset: AssetId::from_static("USDC"), amount: Amount(1) };
+        signed(key, nonce, transfer).verify(1).unwrap()
     }
 
     #[test]
