@@ -9,20 +9,32 @@
 //! block's views before: 24 ms at the median, up to 32, behind a 2 ms
 //! poll, at 12,000 lending transactions/s).
 //!
-//! The committer only wakes the feed thread after each commit
-//! ([`Feed::committed`]: a token in a queue of one, never waiting). The feed
-//! thread then takes every block from the last one it processed to the
-//! store's head, in order, from the store: it derives what each block may
-//! have changed from its transactions' declared access sets
-//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it, and, when anyone
-//! subscribes, builds one [`BlockFeed`] (head, transactions with receipts,
-//! markets and prices, index moves) and broadcasts it: every subscriber
-//! reads the same `Arc`, and one that falls more than the channel's capacity
-//! behind is dropped by the RPC ([`parlend_rpc::subscriptions`]). So the
-//! producer never waits for the feed, and no block is skipped however far
-//! the feed falls behind, up to [`CATCH_UP_MAX`] blocks, beyond which the
+//! Then the committer wakes the feed thread ([`Feed::committed`]: a token
+//! in a queue of one, never waiting). The feed thread takes every block
+//! from the last one it processed to the head, in order (from memory, or
+//! from the store when far behind). When anyone subscribes to them, it
+//! first builds and broadcasts the block's [`BlockFeed`] (head,
+//! transactions with receipts, markets and prices); then it derives what
+//! the block may have changed from its transactions' declared access sets
+//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it (most of the
+//! thread's time: 9-24 ms of 10-33 ms a block at 12,000 lending
+//! transactions/s, which `subscribeTransactions` and `subscribeMarkets`
+//! waited for before) and broadcasts the index's moves ([`RiskFeed`]).
+//! Every subscriber reads the same `Arc`, and one that falls more than the
+//! channel's capacity behind is dropped by the RPC
+//! ([`parlend_rpc::subscriptions`]). So the producer never waits for the
+//! feed, and no block is skipped however far the feed falls behind, up to
+//! [`CATCH_UP_MAX`] blocks, beyond which the
 //! index is rebuilt at the head and the blocks between are not published.
+//!
+//! Both the views and the index read the state as the block left it
+//! ([`BlockState`]: the state tree's versioned values), not the head: when
+//! the next blocks commit before the feed reaches this one, a market total
+//! or a position's move is still this block's, never a later one's shown
+//! early (a liquidation's move at the price drop's height, as happened).
+//! A store whose history no longer holds the block is read at its head.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Weak};
@@ -33,12 +45,14 @@ use parking_lot::Mutex;
 use parlend_contracts::query;
 use parlend_contracts::{Instruction, SignedTransaction};
 use parlend_ledger::block::{Receipt, TxStatus};
-use parlend_ledger::{Address, Wad};
+use parlend_ledger::state::{StateReader, StoreError, Value};
+use parlend_ledger::{Address, StateKey, Wad};
 use parlend_rpc::ApiError;
 use parlend_rpc::types::{
-    BlockExecutionView, BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskMove,
+    BlockExecutionView, BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskFeed, RiskMove,
     RiskSnapshot, TransactionNoticeView,
 };
+use parlend_store::Store;
 use tokio::sync::broadcast;
 
 use crate::events::{outcome_view, typed_events};
@@ -58,9 +72,13 @@ pub(crate) struct Feed {
     wake: SyncSender<()>,
     heads: broadcast::Sender<Arc<NewHeadView>>,
     blocks: broadcast::Sender<Arc<BlockFeed>>,
+    risk: broadcast::Sender<Arc<RiskFeed>>,
     index: Mutex<RiskIndex>,
     /// The chain went back (`dev_revert`): rebuild.
     reverted: AtomicBool,
+    /// Held by a test to keep the feed thread from the next block.
+    #[cfg(test)]
+    paused: Mutex<()>,
 }
 
 impl Feed {
@@ -69,7 +87,13 @@ impl Feed {
         let (wake, wakes) = sync_channel(1);
         let (blocks, _) = broadcast::channel(capacity.max(1));
         let (heads, _) = broadcast::channel(capacity.max(1));
-        let feed = Feed { wake, heads, blocks, index: Mutex::new(RiskIndex::new()), reverted: AtomicBool::new(false) };
+        let (risk, _) = broadcast::channel(capacity.max(1));
+        let index = Mutex::new(RiskIndex::new());
+        let reverted = AtomicBool::new(false);
+        #[cfg(not(test))]
+        let feed = Feed { wake, heads, blocks, risk, index, reverted };
+        #[cfg(test)]
+        let feed = Feed { wake, heads, blocks, risk, index, reverted, paused: Mutex::new(()) };
         (feed, wakes)
     }
 
@@ -79,6 +103,11 @@ impl Feed {
         if self.heads.receiver_count() > 0 {
             let _ = self.heads.send(Arc::new(head()));
         }
+    }
+
+    /// A receiver of the index's moves published from now on.
+    pub(crate) fn subscribe_risk(&self) -> broadcast::Receiver<Arc<RiskFeed>> {
+        self.risk.subscribe()
     }
 
     /// A receiver of the heads published from now on.
@@ -164,23 +193,25 @@ fn catch_up(node: &Node, next: Option<u64>) -> Result<u64, ApiError> {
     match next {
         Some(next) if !reverted && head.saturating_sub(next) < CATCH_UP_MAX => {
             for height in next..=head {
+                #[cfg(test)]
+                let _paused = feed.paused.lock();
                 publish(node, height)?;
             }
             Ok(head.saturating_add(1).max(next))
         }
         _ => {
-            rebuild(node, head)?;
+            rebuild(node, node.reader(), head, node.app().info().header.timestamp)?;
             Ok(head + 1)
         }
     }
 }
 
-fn rebuild(node: &Node, height: u64) -> Result<Vec<RiskMove>, ApiError> {
+/// Rebuilds the index from every position that exists at the head,
+/// evaluated in `state` (block `height`'s, at `timestamp`).
+fn rebuild(node: &Node, state: &dyn StateReader, height: u64, timestamp: u64) -> Result<Vec<RiskMove>, ApiError> {
     let owners = node.position_owners()?;
-    let timestamp = node.app().info().header.timestamp;
     let started = Instant::now();
-    let moves =
-        node.feed_state().index.lock().rebuild(node.reader(), &owners, height, timestamp).map_err(query_error)?;
+    let moves = node.feed_state().index.lock().rebuild(state, &owners, height, timestamp).map_err(query_error)?;
     tracing::debug!(positions = owners.len(), elapsed = ?started.elapsed(), "liquidatable index built");
     Ok(moves)
 }
@@ -189,30 +220,58 @@ fn query_error(error: query::QueryError) -> ApiError {
     ApiError::Unavailable(format!("liquidatable index: {error}"))
 }
 
-/// Brings the index to block `height` and publishes the block.
+/// Publishes block `height`, brings the index to it and publishes the
+/// index's moves; both read the state as the block left it.
 fn publish(node: &Node, height: u64) -> Result<(), ApiError> {
     let feed = node.feed_state();
     let Some(block) = node.block_at(height)? else {
         // Reverted since: the revert's wake rebuilds.
         return Ok(());
     };
+    let store = node.app().store();
+    let kept = BlockState { store: &**store, height, read: Mutex::default() };
+    // A store that no longer holds the block's state (a history shorter
+    // than the feed's lag) is read at its head, as it stands.
+    let state: &dyn StateReader = if height >= store.pruned_below() { &kept } else { node.reader() };
+    if feed.blocks.receiver_count() > 0 {
+        let _ = feed.blocks.send(Arc::new(block_feed(node, state, &block)?));
+    }
     let digest = BlockDigest::of(&block);
     let timestamp = block.header.timestamp;
     let moves = if digest.parameters_changed {
-        rebuild(node, height)?
+        rebuild(node, state, height, timestamp)?
     } else {
-        feed.index.lock().apply(node.reader(), &digest, height, timestamp).map_err(query_error)?
+        feed.index.lock().apply(state, &digest, height, timestamp).map_err(query_error)?
     };
-    if feed.blocks.receiver_count() == 0 {
-        return Ok(());
+    if feed.risk.receiver_count() > 0 {
+        let _ = feed.risk.send(Arc::new(RiskFeed { height, risk: moves }));
     }
-    let published = block_feed(node, &block, moves)?;
-    let _ = feed.blocks.send(Arc::new(published));
     Ok(())
 }
 
-/// The feed of one committed block.
-fn block_feed(node: &Node, block: &parlend_contracts::Block, risk: Vec<RiskMove>) -> Result<BlockFeed, ApiError> {
+/// The state as one block left it, read from the store's versioned values:
+/// the head may have moved on while the feed reaches the block, and a
+/// market, price or position read at the head would be attributed to the
+/// wrong block. Each key is read once (every position reads the markets).
+struct BlockState<'a> {
+    store: &'a dyn Store,
+    height: u64,
+    read: Mutex<HashMap<StateKey, Option<Value>>>,
+}
+
+impl StateReader for BlockState<'_> {
+    fn get(&self, key: &StateKey) -> Result<Option<Value>, StoreError> {
+        if let Some(value) = self.read.lock().get(key) {
+            return Ok(value.clone());
+        }
+        let value = self.store.get_at(key, self.height)?.ok_or(StoreError::NotKept { height: self.height })?;
+        self.read.lock().insert(*key, value.clone());
+        Ok(value)
+    }
+}
+
+/// The feed of one committed block, whose state `state` reads.
+fn block_feed(node: &Node, state: &dyn StateReader, block: &parlend_contracts::Block) -> Result<BlockFeed, ApiError> {
     let header = block.header.clone();
     let height = header.height;
     let hash = header.hash();
@@ -230,11 +289,10 @@ fn block_feed(node: &Node, block: &parlend_contracts::Block, risk: Vec<RiskMove>
         transactions.push(feed_transaction(transaction, receipt));
     }
     let timestamp = header.timestamp;
-    let reader = node.reader();
-    let markets = query::markets(reader, timestamp).map_err(query_error)?;
-    let prices = query::prices(reader, timestamp).map_err(query_error)?;
+    let markets = query::markets(state, timestamp).map_err(query_error)?;
+    let prices = query::prices(state, timestamp).map_err(query_error)?;
     let head = head_view(block, &receipts, node.execution_of(height));
-    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices }, risk })
+    Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices } })
 }
 
 /// The head of `block` (whose receipts are `receipts`), as
@@ -315,6 +373,7 @@ mod tests {
 
     use super::*;
     use crate::mempool::tests::signed;
+    use parlend_rpc::types::{RiskPoint, RiskState};
 
     fn receipt(transaction: &SignedTransaction, status: TxStatus) -> Receipt {
         Receipt { tx_hash: transaction.hash(), status, events: Vec::new() }
@@ -375,5 +434,101 @@ mod tests {
         let head = heads.try_recv().unwrap();
         assert_eq!(head.header.height, 9);
         assert!(feed.blocks.receiver_count() == 0 && heads.try_recv().is_err());
+    }
+
+    /// The dev asset `symbol`'s `whole` tokens in base units.
+    fn tokens(symbol: &str, whole: u128) -> Amount {
+        let decimals = parlend_contracts::dev::DEV_ASSETS.iter().find(|(name, _)| *name == symbol).unwrap().1;
+        Amount(whole * 10u128.pow(u32::from(decimals)))
+    }
+
+    async fn submit(client: &parlend_rpc::Client, key: &Keypair, instructions: Vec<Instruction>) -> u64 {
+        let status = client.submit(key, instructions, true).await.unwrap();
+        status.receipt.filter(|receipt| receipt.outcome.is_success()).expect("committed and succeeded").block_height
+    }
+
+    /// `(symbol, whole USD)` prices posted by the dev oracle at the node's clock.
+    async fn post_prices(client: &parlend_rpc::Client, prices: &[(&'static str, u128)]) -> u64 {
+        let clock = client.head().await.unwrap().clock;
+        let instructions = prices
+            .iter()
+            .map(|(symbol, price)| Instruction::SetPrice {
+                asset: AssetId::new(symbol).unwrap(),
+                price: Wad(price * Wad::SCALE),
+                timestamp: clock,
+            })
+            .collect();
+        submit(client, &parlend_contracts::dev::dev_keypair(0), instructions).await
+    }
+
+    /// The next notice of a channel, within a deadline.
+    async fn next<T: Clone>(receiver: &mut broadcast::Receiver<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(20), receiver.recv()).await.expect("in time").expect("open")
+    }
+
+    // The pause is held across two submissions on purpose: only the feed
+    // thread (not a task of this runtime) waits for it.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_block_is_published_with_its_own_state_when_later_blocks_committed_first() {
+        let config = crate::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+        let handle = Node::start(config).await.unwrap();
+        let client = parlend_rpc::Client::new(&format!("http://{}", handle.rpc_address)).unwrap();
+        let feed = handle.node.feed_state();
+        let (mut blocks, mut risk) = (feed.subscribe(), feed.subscribe_risk());
+        let dev = parlend_contracts::dev::dev_keypair;
+        let (lender, borrower, liquidator) = (dev(2), dev(1), dev(3));
+        let (usdc, weth) = (AssetId::from_static("USDC"), AssetId::from_static("WETH"));
+        post_prices(&client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
+        submit(&client, &lender, vec![Instruction::Deposit { asset: usdc, amount: tokens("USDC", 500_000) }]).await;
+        let borrow = vec![
+            Instruction::Deposit { asset: weth, amount: tokens("WETH", 10) },
+            Instruction::Borrow { asset: usdc, amount: tokens("USDC", 24_000) },
+        ];
+        let borrowed = submit(&client, &borrower, borrow).await;
+        while next(&mut risk).await.height < borrowed {}
+
+        // The price drop and the liquidation both commit before the feed
+        // reaches the first of them.
+        let paused = feed.paused.lock();
+        let dropped = post_prices(&client, &[("USDC", 1), ("WETH", 2_800)]).await;
+        let liquidate = Instruction::Liquidate {
+            borrower: borrower.address(),
+            debt_asset: usdc,
+            collateral_asset: weth,
+            debt_to_cover: AmountOrAll::All,
+            receive_deposit: false,
+        };
+        let liquidated = submit(&client, &liquidator, vec![liquidate]).await;
+        assert_eq!(liquidated, dropped + 1);
+        drop(paused);
+
+        // Each block's moves and markets are its own: the borrower becomes
+        // liquidatable with the drop and stops being so with the liquidation.
+        let mut moves = Vec::new();
+        loop {
+            let notice = next(&mut risk).await;
+            let state = |point: Option<RiskPoint>| RiskPoint::state(point.as_ref(), Wad(1_050_000_000_000_000_000));
+            moves.extend(notice.risk.iter().map(|moved| (notice.height, state(moved.before), state(moved.after))));
+            if notice.height == liquidated {
+                break;
+            }
+        }
+        assert_eq!(moves.len(), 2, "{moves:?}");
+        assert_eq!(moves[0], (dropped, RiskState::AtRisk, RiskState::Liquidatable), "{moves:?}");
+        assert_eq!((moves[1].0, moves[1].1), (liquidated, RiskState::Liquidatable), "{moves:?}");
+        let mut debt = Vec::new();
+        loop {
+            let notice = next(&mut blocks).await;
+            let usdc_market = notice.markets.markets.iter().find(|market| market.asset == usdc).unwrap();
+            debt.push((notice.markets.height, usdc_market.total_debt));
+            if notice.markets.height == liquidated {
+                break;
+            }
+        }
+        let at = |height: u64| debt.iter().find(|(at, _)| *at == height).unwrap().1;
+        assert!(at(dropped) >= tokens("USDC", 24_000), "{debt:?}");
+        assert!(at(liquidated) < tokens("USDC", 24_000), "{debt:?}");
+        handle.shutdown().await;
     }
 }

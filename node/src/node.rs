@@ -1199,6 +1199,10 @@ impl NodeApi for Node {
         Some(self.feed.subscribe_heads())
     }
 
+    fn risk_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<parlend_rpc::types::RiskFeed>>> {
+        Some(self.feed.subscribe_risk())
+    }
+
     fn risk_snapshot(&self, at_risk_below: Wad) -> Result<parlend_rpc::types::RiskSnapshot, ApiError> {
         self.feed.snapshot(self.app.info().height, at_risk_below)
     }

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::types::{
     AccountView, BalancesView, BlockFeed, BlockParams, BlockView, ClockView, CommittedTransactionView, EventsParams,
     EventsView, FaucetParams, HeadView, LiquidatableParams, LiquidatableView, MarketView, MineView, NewHeadView,
-    PositionView, PriceEntryView, ProofParams, ProofView, Proven, ReceiptView, RevertView, RiskSnapshot,
+    PositionView, PriceEntryView, ProofParams, ProofView, Proven, ReceiptView, RevertView, RiskFeed, RiskSnapshot,
     SimulateParams, SimulationView, SnapshotView, TxStatusView, ValidatorsView,
 };
 
@@ -109,6 +109,14 @@ pub trait NodeApi: Send + Sync + 'static {
     /// liquidatable index and the block's views): what `subscribeNewHeads`
     /// sends. `None` when the node publishes nothing.
     fn heads(&self) -> Option<broadcast::Receiver<Arc<NewHeadView>>> {
+        None
+    }
+
+    /// The liquidatable index's moves in each committed block, published
+    /// once the index has reached it (after [`NodeApi::feed`]'s block):
+    /// what `subscribeLiquidatable` follows. `None` when the node
+    /// publishes nothing.
+    fn risk_feed(&self) -> Option<broadcast::Receiver<Arc<RiskFeed>>> {
         None
     }
 

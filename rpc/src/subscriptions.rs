@@ -3,9 +3,11 @@
 //!
 //! The node publishes each committed block's head as the block commits
 //! ([`NodeApi::heads`], for `subscribeNewHeads`), then one [`BlockFeed`]
-//! per block once the liquidatable index has reached it ([`NodeApi::feed`],
-//! for the others), each on a broadcast channel: publishing never waits for
-//! a subscriber.
+//! per block ([`NodeApi::feed`], for `subscribeTransactions` and
+//! `subscribeMarkets`), then the block's [`RiskFeed`] once the liquidatable
+//! index has reached it ([`NodeApi::risk_feed`], for
+//! `subscribeLiquidatable`), each on a broadcast channel: publishing never
+//! waits for a subscriber.
 //! Each subscription is a task that renders the blocks it cares about and
 //! hands the messages to its connection's buffer of
 //! [`ServerLimits::subscriber_buffer`] messages. A subscriber is dropped,
@@ -42,7 +44,7 @@ use crate::methods;
 use crate::server::{RpcContext, ServerLimits, parse};
 use crate::types::{
     AT_RISK_BELOW_DEFAULT, BlockFeed, LiquidatableFilter, LiquidatableNoticeView, NewHeadView, NoParams,
-    RiskChangeView, RiskPoint, RiskState, TransactionsFilter, UnsubscribeParams, WATCH_BELOW_MAX,
+    RiskChangeView, RiskFeed, RiskPoint, RiskState, TransactionsFilter, UnsubscribeParams, WATCH_BELOW_MAX,
 };
 
 /// The live subscriptions of the server, for its limits and `unsubscribe`.
@@ -286,6 +288,12 @@ impl PerBlock for BlockFeed {
     }
 }
 
+impl PerBlock for RiskFeed {
+    fn height(&self) -> u64 {
+        self.height
+    }
+}
+
 impl PerBlock for NewHeadView {
     fn height(&self) -> u64 {
         self.header.height
@@ -345,7 +353,7 @@ async fn run_liquidatable<N: NodeApi>(
     context: Arc<RpcContext<N>>,
     at_risk_below: Wad,
 ) -> Result<(), SubscriptionError> {
-    let Some(started) = start(pending, &context, |node: &N| node.feed()).await? else { return Ok(()) };
+    let Some(started) = start(pending, &context, |node: &N| node.risk_feed()).await? else { return Ok(()) };
     let node = context.node.clone();
     let snapshot = tokio::task::spawn_blocking(move || node.risk_snapshot(at_risk_below))
         .await
@@ -368,11 +376,11 @@ async fn run_liquidatable<N: NodeApi>(
     if let Some(raw) = to_raw(&first) {
         send(&started.sink, raw).await?;
     }
-    forward(started, snapshot.height, move |block: &BlockFeed| liquidatable_changes(block, at_risk_below)).await
+    forward(started, snapshot.height, move |block: &RiskFeed| liquidatable_changes(block, at_risk_below)).await
 }
 
 /// The positions of `block` that entered or left the band's sets.
-fn liquidatable_changes(block: &BlockFeed, at_risk_below: Wad) -> Vec<Box<RawValue>> {
+fn liquidatable_changes(block: &RiskFeed, at_risk_below: Wad) -> Vec<Box<RawValue>> {
     let mut changes: Vec<RiskChangeView> = block
         .risk
         .iter()
@@ -392,7 +400,7 @@ fn liquidatable_changes(block: &BlockFeed, at_risk_below: Wad) -> Vec<Box<RawVal
         return Vec::new();
     }
     changes.sort_by_key(|change| (change.health.map_or(Wad::MAX, |health| health.health_factor), change.owner));
-    let notice = LiquidatableNoticeView { height: block.head.header.height, snapshot: false, at_risk_below, changes };
+    let notice = LiquidatableNoticeView { height: block.height, snapshot: false, at_risk_below, changes };
     one(&notice)
 }
 

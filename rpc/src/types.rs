@@ -1047,8 +1047,9 @@ pub struct FeedTransaction {
     pub addresses: Vec<Address>,
 }
 
-/// What the node publishes after each committed block, for the
-/// subscriptions (shared by every subscriber).
+/// What the node publishes after each committed block for
+/// `subscribeTransactions` and `subscribeMarkets` (shared by every
+/// subscriber).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockFeed {
     /// The head.
@@ -1057,6 +1058,15 @@ pub struct BlockFeed {
     pub transactions: Vec<FeedTransaction>,
     /// Markets and prices after the block.
     pub markets: MarketsNoticeView,
+}
+
+/// What the node publishes once the liquidatable index has reached a
+/// committed block, for `subscribeLiquidatable` (shared by every
+/// subscriber).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskFeed {
+    /// The block's height.
+    pub height: u64,
     /// Positions re-evaluated by the liquidatable index whose health was
     /// or is below [`WATCH_BELOW_MAX`].
     pub risk: Vec<RiskMove>,

@@ -96,6 +96,15 @@ pub trait Store: StateReader {
     /// (above the head, or not kept).
     fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError>;
 
+    /// The value of `key` as the block at `height` left it (`Some(None)`:
+    /// absent), read from the state tree's versioned values, not the flat
+    /// state; `None` when the store does not hold that height (above the
+    /// head, pruned, or a store that keeps no history).
+    fn get_at(&self, key: &StateKey, height: u64) -> Result<Option<Option<Value>>, StoreError> {
+        let _ = (key, height);
+        Ok(None)
+    }
+
     /// Heights below this one have their state tree pruned: their keys
     /// cannot be proven any more (0: nothing is pruned).
     fn pruned_below(&self) -> u64 {

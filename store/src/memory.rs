@@ -102,6 +102,10 @@ impl Store for MemoryStore {
         self.inner.read().commitment.prove(key, height)
     }
 
+    fn get_at(&self, key: &StateKey, height: u64) -> Result<Option<Option<Value>>, StoreError> {
+        self.inner.read().commitment.value_at(key, height)
+    }
+
     fn pruned_below(&self) -> u64 {
         self.inner.read().commitment.pruned_below()
     }

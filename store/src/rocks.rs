@@ -151,8 +151,12 @@ pub struct RocksStore {
     /// lock is held for writing across a commit, so a root is never
     /// prepared against a tree that is being written.
     tip: RwLock<Option<ChainHead>>,
-    /// Heights below this one are pruned; changed under the tip lock.
+    /// Heights below this one are pruned; changed under the tip lock,
+    /// raised before the batch that prunes them is written.
     pruned_below: AtomicU64,
+    /// The head's height plus one (0: no block), set with the tip and
+    /// readable without its lock (a commit holds it across its write).
+    next_height: AtomicU64,
     /// Tree nodes in memory.
     node_cache: NodeCache,
     /// The size of the last block's write batch: the next one is allocated
@@ -502,6 +506,7 @@ impl RocksStore {
             options,
             tip: RwLock::new(None),
             pruned_below: AtomicU64::new(0),
+            next_height: AtomicU64::new(0),
             node_cache: NodeCache::default(),
             batch_bytes: AtomicUsize::new(0),
             indexer,
@@ -549,7 +554,7 @@ impl RocksStore {
             None => 0,
         };
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
-        *self.tip.write() = head;
+        self.set_tip(&mut self.tip.write(), head);
         Ok(())
     }
 
@@ -597,6 +602,12 @@ impl RocksStore {
             Ok(count)
         };
         Ok((count(CF_TREE_NODES)?, count(CF_TREE_VALUES)?))
+    }
+
+    /// Moves the head (the caller holds the tip lock).
+    fn set_tip(&self, tip: &mut Option<ChainHead>, head: Option<ChainHead>) {
+        self.next_height.store(head.as_ref().map_or(0, |head| head.height + 1), Ordering::SeqCst);
+        *tip = head;
     }
 
     fn tree(&self) -> Result<StoredTree<'_>, StoreError> {
@@ -763,6 +774,19 @@ impl Store for RocksStore {
         prove_at(&tree, key, height).map(Some)
     }
 
+    fn get_at(&self, key: &StateKey, height: u64) -> Result<Option<Option<Value>>, StoreError> {
+        if height >= self.next_height.load(Ordering::SeqCst) || height < self.pruned_below() {
+            return Ok(None);
+        }
+        let value = self.tree()?.value(height, key_hash(key).0)?;
+        // A commit raises the bound before its batch deletes what it prunes:
+        // a value read while that happened is refused here.
+        if height < self.pruned_below() {
+            return Ok(None);
+        }
+        Ok(Some(value.map(Value::from)))
+    }
+
     fn pruned_below(&self) -> u64 {
         self.pruned_below.load(Ordering::SeqCst)
     }
@@ -796,10 +820,12 @@ impl Store for RocksStore {
         batch.put_cf(self.family(CF_BLOCK_INDEX)?, head.hash.0, height_key(header.height));
         batch.put_cf(self.family(CF_META)?, HEAD_KEY, encode(&head));
         self.batch_bytes.store(batch.size_in_bytes(), Ordering::Relaxed);
-        self.write_caching(batch, &commit.commitment)?;
+        // Raised first: a versioned read racing the pruning sees the new
+        // bound after it read (`get_at`), and refuses what it found.
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
+        self.write_caching(batch, &commit.commitment)?;
         let height = head.height;
-        *tip = Some(head);
+        self.set_tip(&mut tip, Some(head));
         // Under the tip lock: heights reach the indexer in order.
         self.indexer.index(height, commit.receipts);
         drop(tip);
@@ -931,7 +957,7 @@ impl Store for RocksStore {
         self.write(batch)?;
         self.indexer.reverted_to(height);
         self.node_cache.clear();
-        *tip = Some(new_head);
+        self.set_tip(&mut tip, Some(new_head));
         Ok(())
     }
 }

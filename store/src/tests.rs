@@ -130,6 +130,7 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_proves(store, 1, &[(key(1), value(b"c")), (key(2), value(b"b"))]);
     assert_proves(store, 0, &[(key(1), value(b"a")), (key(3), None)]);
     assert!(store.prove(&key(1), 3).unwrap().is_none(), "above the head");
+    assert_eq!(store.get_at(&key(1), 3).unwrap(), None, "above the head");
     assert_eq!(all_events(store, None, None), vec![(1, 9), (2, 8)]);
     assert_eq!(all_events(store, Some(Address([8; 32])), Some(2)), vec![(2, 8)]);
 
@@ -155,6 +156,7 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.header(2).unwrap(), None);
     assert_eq!(store.block_height(&first_hash).unwrap(), Some(1));
     assert!(store.prove(&key(1), 2).unwrap().is_none(), "reverted");
+    assert_eq!(store.get_at(&key(1), 2).unwrap(), None, "reverted");
     assert_proves(store, 1, &[(key(1), value(b"c")), (key(2), value(b"b"))]);
     // The chain grows again from the reverted height.
     let again = next_commit(store, WriteSet::from([(key(2), None), (key(4), value(b"f"))]), &[]);
@@ -169,13 +171,15 @@ pub(crate) fn conformance(store: &dyn Store) {
     assert_eq!(store.tx_location(&tx).unwrap(), None);
 }
 
-/// Each `(key, value)` is proven at `height` against that height's header.
+/// Each `(key, value)` is proven at `height` against that height's header,
+/// and read back as of that height.
 fn assert_proves(store: &dyn Store, height: u64, expected: &[(StateKey, Option<Value>)]) {
     let root = store.header(height).unwrap().unwrap().state_root;
     for (key, value) in expected {
         let (proven, proof) = store.prove(key, height).unwrap().unwrap();
         assert_eq!(&proven, value, "{key} at {height}");
         proof.verify(&root, key, value.as_deref()).unwrap();
+        assert_eq!(store.get_at(key, height).unwrap().as_ref(), Some(value), "{key} read at {height}");
     }
 }
 
@@ -404,6 +408,8 @@ fn prunes_to_its_window(store: &dyn Store, stored: &dyn Fn() -> (usize, usize)) 
         }
     }
     assert!(store.prove(&key(0), 75).unwrap().is_none(), "a pruned height proves nothing");
+    assert_eq!(store.get_at(&key(0), 75).unwrap(), None, "a pruned height reads nothing");
+    assert_eq!(store.get_at(&key(0), 76).unwrap(), Some(Some(Value::from(76u64.to_be_bytes().to_vec()))));
     assert!(store.revert_to(75).is_err(), "a pruned height cannot be reverted to");
     assert_eq!(sizes[79], sizes[39], "the stored tree grows with the chain");
     let mut state = Vec::new();

@@ -418,6 +418,16 @@ impl StateCommitment {
         prove_at(self, key, version).map(Some)
     }
 
+    /// The value of `key` at `version` (`Some(None)`: absent); `None` when
+    /// the tree does not hold that version.
+    pub fn value_at(&self, key: &StateKey, version: Version) -> Result<Option<Option<Value>>, StoreError> {
+        if self.latest.is_none_or(|latest| version > latest) || version < self.pruned_below {
+            return Ok(None);
+        }
+        let value = self.get_value_option(version, key_hash(key)).map_err(tree_error)?;
+        Ok(Some(value.map(Value::from)))
+    }
+
     /// Drops every version above `version` (dev mode's reverts); gives the
     /// root at `version`. Needs [`Retention::All`].
     pub fn revert_to(&mut self, version: Version) -> Result<Hash, StoreError> {

@@ -100,6 +100,13 @@ pub enum StoreError {
     /// An executor stopped before it produced its result.
     #[error("the executor stopped: {0}")]
     Interrupted(&'static str),
+    /// The state at a height the store does not hold (pruned, or above the
+    /// head).
+    #[error("the state at height {height} is not kept")]
+    NotKept {
+        /// The height asked for.
+        height: u64,
+    },
 }
 
 impl StoreError {
