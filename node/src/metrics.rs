@@ -12,6 +12,7 @@
 //! | `parlend_admission_seconds_per_transaction` | histogram | admission time per transaction of each `sendTransaction(s)` call (decode, signatures, mempool) |
 //! | `parlend_block_fill_ratio` | histogram | transactions per block over the block's capacity |
 //! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `root`, `commit` |
+//! | `parlend_block_cut_to_commit_seconds` | histogram | producer: from a block's cut to its commit (the last part's execution, the root, the write): what a transaction waits beyond the block interval |
 //! | `parlend_block_transactions` | histogram | transactions per block |
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
 //! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
@@ -128,6 +129,8 @@ pub struct BlockTimings {
     pub root: Duration,
     /// Writing the block (one atomic, fsynced batch).
     pub commit: Duration,
+    /// When the producer cut the block (`None`: a validator's block).
+    pub cut_at: Option<std::time::Instant>,
 }
 
 /// The node's metrics.
@@ -143,6 +146,7 @@ pub struct Metrics {
     admission: Histogram,
     block_fill: Histogram,
     phases: Family<Labels, Histogram>,
+    cut_to_commit: Histogram,
     block_transactions: Histogram,
     parallelism: Gauge<f64, AtomicU64>,
     reexecutions: Counter,
@@ -175,6 +179,8 @@ impl Metrics {
             // 1/1024 to 1 of a block.
             block_fill: Histogram::new(exponential_buckets(0.000_976_562_5, 2.0, 11)),
             phases: Family::new_with_constructor(phase_histogram),
+            // 1 ms to about 1 s in steps of 25%: it is a latency.
+            cut_to_commit: Histogram::new(exponential_buckets(0.001, 1.25, 32)),
             block_transactions: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             parallelism: Gauge::default(),
             reexecutions: Counter::default(),
@@ -220,6 +226,11 @@ impl Metrics {
                 metrics.block_fill.clone(),
             );
             registry.register("block_phase_seconds", "Block time by phase", metrics.phases.clone());
+            registry.register(
+                "block_cut_to_commit_seconds",
+                "From a block's cut to its commit",
+                metrics.cut_to_commit.clone(),
+            );
             registry.register("block_transactions", "Transactions per block", metrics.block_transactions.clone());
             registry.register(
                 "block_parallelism",
@@ -297,6 +308,9 @@ impl Metrics {
             ("commit", timings.commit),
         ] {
             self.phases.get_or_create(&vec![("phase", phase)]).observe(elapsed.as_secs_f64());
+        }
+        if let Some(cut_at) = timings.cut_at {
+            self.cut_to_commit.observe(cut_at.elapsed().as_secs_f64());
         }
         let count = u32::try_from(receipts.len()).unwrap_or(u32::MAX);
         self.block_transactions.observe(f64::from(count));

@@ -366,6 +366,7 @@ impl Producer {
             execute: executed_in.saturating_sub(schedule),
             root: finalized.state_root_time,
             commit: Duration::ZERO,
+            cut_at: Some(self.last_cut),
         };
         self.in_flight = Some(InFlight {
             header: finalized.block.header.clone(),

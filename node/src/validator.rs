@@ -70,7 +70,7 @@ impl Host for NodeHost {
     fn commit(&self, finalized: Finalized, certificate: &CommitCertificate) -> Result<ChainHead, HostError> {
         let hashes: Vec<Hash> = finalized.block.transactions.iter().map(|transaction| transaction.hash()).collect();
         let (schedule, root) = (finalized.stats.schedule, finalized.state_root_time);
-        let timings = BlockTimings { schedule, execute: Duration::ZERO, root, commit: Duration::ZERO };
+        let timings = BlockTimings { schedule, execute: Duration::ZERO, root, commit: Duration::ZERO, cut_at: None };
         Ok(commit_and_publish(&self.node, finalized, hashes, Some(certificate), timings)?)
     }
 

@@ -422,6 +422,7 @@ async fn metrics_count_blocks_transactions_and_phases() {
         "parlend_block_phase_seconds_count{phase=\"schedule\"} 2",
         "parlend_block_phase_seconds_count{phase=\"execute\"} 2",
         "parlend_block_phase_seconds_count{phase=\"commit\"} 2",
+        "parlend_block_cut_to_commit_seconds_count 2",
         "parlend_block_parallelism 1",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
