@@ -32,7 +32,7 @@
 //!   The open that finds no `events_next` records one through the
 //!   write-ahead log before the indexer starts, so that after a crash a
 //!   missing key never reads as an index at the head.
-//! - Commits send heights in order under the store's tip lock; the channel
+//! - Commits send heights in order under the store's writer lock; the channel
 //!   is bounded, so an index that falls behind slows commits rather than
 //!   holding every block's receipts in memory.
 

@@ -147,16 +147,16 @@ impl Default for RocksStoreOptions {
 pub struct RocksStore {
     db: Arc<DB>,
     options: RocksStoreOptions,
-    /// The head, changed under this lock after the batch is durable; the
-    /// lock is held for writing across a commit, so a root is never
-    /// prepared against a tree that is being written.
+    /// Held for writing across a commit or a revert (one writer at a
+    /// time), for reading while a root is prepared or a key proven: neither
+    /// runs against a tree being written.
+    pub(crate) writer: RwLock<()>,
+    /// The head, moved once the batch is durable; its lock is held only to
+    /// read or move it, so reading the head never waits for a write.
     tip: RwLock<Option<ChainHead>>,
-    /// Heights below this one are pruned; changed under the tip lock,
-    /// raised before the batch that prunes them is written.
+    /// Heights below this one are pruned; changed by the writer, raised
+    /// before the batch that prunes them is written.
     pruned_below: AtomicU64,
-    /// The head's height plus one (0: no block), set with the tip and
-    /// readable without its lock (a commit holds it across its write).
-    next_height: AtomicU64,
     /// Tree nodes in memory.
     node_cache: NodeCache,
     /// The size of the last block's write batch: the next one is allocated
@@ -505,8 +505,8 @@ impl RocksStore {
             db,
             options,
             tip: RwLock::new(None),
+            writer: RwLock::new(()),
             pruned_below: AtomicU64::new(0),
-            next_height: AtomicU64::new(0),
             node_cache: NodeCache::default(),
             batch_bytes: AtomicUsize::new(0),
             indexer,
@@ -554,7 +554,7 @@ impl RocksStore {
             None => 0,
         };
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
-        self.set_tip(&mut self.tip.write(), head);
+        *self.tip.write() = head;
         Ok(())
     }
 
@@ -602,12 +602,6 @@ impl RocksStore {
             Ok(count)
         };
         Ok((count(CF_TREE_NODES)?, count(CF_TREE_VALUES)?))
-    }
-
-    /// Moves the head (the caller holds the tip lock).
-    fn set_tip(&self, tip: &mut Option<ChainHead>, head: Option<ChainHead>) {
-        self.next_height.store(head.as_ref().map_or(0, |head| head.height + 1), Ordering::SeqCst);
-        *tip = head;
     }
 
     fn tree(&self) -> Result<StoredTree<'_>, StoreError> {
@@ -757,14 +751,15 @@ impl Store for RocksStore {
     }
 
     fn prepare_root(&self, changes: &WriteSet) -> Result<CommitmentUpdate, StoreError> {
-        let tip = self.tip.read();
-        let version = tip.as_ref().map_or(0, |head| head.height + 1);
+        let _no_writer = self.writer.read();
+        let version = self.tip.read().as_ref().map_or(0, |head| head.height + 1);
         prepare_update(&self.tree()?, version, changes)
     }
 
     fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
-        let tip = self.tip.read();
-        if tip.as_ref().is_none_or(|head| height > head.height) || height < self.pruned_below() {
+        let _no_writer = self.writer.read();
+        let head = self.tip.read().as_ref().map(|head| head.height);
+        if head.is_none_or(|head| height > head) || height < self.pruned_below() {
             return Ok(None);
         }
         let tree = self.tree()?;
@@ -775,7 +770,8 @@ impl Store for RocksStore {
     }
 
     fn get_at(&self, key: &StateKey, height: u64) -> Result<Option<Option<Value>>, StoreError> {
-        if height >= self.next_height.load(Ordering::SeqCst) || height < self.pruned_below() {
+        let head = self.tip.read().as_ref().map(|head| head.height);
+        if head.is_none_or(|head| height > head) || height < self.pruned_below() {
             return Ok(None);
         }
         let value = self.tree()?.value(height, key_hash(key).0)?;
@@ -792,10 +788,10 @@ impl Store for RocksStore {
     }
 
     fn commit(&self, commit: BlockCommit) -> Result<(), StoreError> {
-        // One writer at a time: the tip lock is held across the batch so the
-        // head and commitment cannot move underneath it.
-        let mut tip = self.tip.write();
-        check_extends(tip.as_ref(), &commit)?;
+        // One writer at a time, and no root prepared or key proven while
+        // the tree is written; readers of the head do not wait.
+        let _writing = self.writer.write();
+        check_extends(self.tip.read().as_ref(), &commit)?;
         let header = &commit.header;
         // The tree's entries are built and sorted on a second thread while
         // this one reads the undo record and adds the block's other entries.
@@ -825,10 +821,9 @@ impl Store for RocksStore {
         self.pruned_below.store(pruned_below, Ordering::SeqCst);
         self.write_caching(batch, &commit.commitment)?;
         let height = head.height;
-        self.set_tip(&mut tip, Some(head));
-        // Under the tip lock: heights reach the indexer in order.
+        *self.tip.write() = Some(head);
+        // Under the writer lock: heights reach the indexer in order.
         self.indexer.index(height, commit.receipts);
-        drop(tip);
         Ok(())
     }
 
@@ -893,8 +888,8 @@ impl Store for RocksStore {
     }
 
     fn revert_to(&self, height: u64) -> Result<(), StoreError> {
-        let mut tip = self.tip.write();
-        let Some(head) = tip.clone() else {
+        let _writing = self.writer.write();
+        let Some(head) = self.tip.read().clone() else {
             return Err(StoreError::CannotRevert { height, reason: "the store is empty".to_string() });
         };
         if height > head.height {
@@ -904,7 +899,7 @@ impl Store for RocksStore {
             return Err(StoreError::CannotRevert { height, reason: "its state tree is pruned".to_string() });
         }
         // The reverted blocks' index entries are deleted below: they must
-        // all be written first (no commit can queue more under the tip lock).
+        // all be written first (no commit can queue more under the writer lock).
         self.indexer.wait_for(head.height)?;
         let target: Header =
             self.get_height(CF_HEADERS, height, "header")?.ok_or(StoreError::MissingBlock { height })?;
@@ -957,7 +952,7 @@ impl Store for RocksStore {
         self.write(batch)?;
         self.indexer.reverted_to(height);
         self.node_cache.clear();
-        self.set_tip(&mut tip, Some(new_head));
+        *self.tip.write() = Some(new_head);
         Ok(())
     }
 }

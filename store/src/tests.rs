@@ -258,6 +258,25 @@ fn rocks_store_conforms_and_recovers() {
     assert_eq!(reopened.tx_location(&Hash([4; 32])).unwrap(), Some(TxLocation { height: 1, index: 0 }));
 }
 
+#[test]
+fn rocks_store_answers_the_head_and_past_state_while_a_block_is_written() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap());
+    store.commit(next_commit(&*store, WriteSet::from([(key(1), value(b"a"))]), &[])).unwrap();
+    // What a commit holds across its batch and fsync.
+    let writing = store.writer.write();
+    let reader = store.clone();
+    let (answer, answers) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let head = reader.head().map(|head| head.height);
+        answer.send((head, reader.state_root(), reader.get_at(&key(1), 0).unwrap())).unwrap();
+    });
+    let (head, root, value_then) =
+        answers.recv_timeout(std::time::Duration::from_secs(10)).expect("answered without waiting for the write");
+    drop(writing);
+    assert_eq!((head, root, value_then), (Some(0), store.state_root(), Some(value(b"a"))));
+}
+
 /// A RocksDB store of one committed block in `directory`, then `tamper`
 /// run on its raw database behind the store's back; reopening must fail
 /// with a root mismatch.
