@@ -16,10 +16,9 @@
 //! first builds and broadcasts the block's [`BlockFeed`] (head,
 //! transactions with receipts, markets and prices); then it derives what
 //! the block may have changed from its transactions' declared access sets
-//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it (most of the
-//! thread's time: 9-24 ms of 10-33 ms a block at 12,000 lending
-//! transactions/s, which `subscribeTransactions` and `subscribeMarkets`
-//! waited for before) and broadcasts the index's moves ([`RiskFeed`]).
+//! ([`BlockDigest::of`]), brings the [`RiskIndex`] to it and broadcasts
+//! the index's moves ([`RiskFeed`]): `subscribeTransactions` and
+//! `subscribeMarkets` do not wait for the index.
 //! Every subscriber reads the same `Arc`, and one that falls more than the
 //! channel's capacity behind is dropped by the RPC
 //! ([`parlend_rpc::subscriptions`]). So the producer never waits for the
