@@ -97,7 +97,7 @@ pub fn verify_strict(signer: &Address, message: &[u8], signature: &Signature) ->
 /// [`verify_strict`]'s verdict, with `signer`'s decompressed key taken from
 /// `keys` (and kept there), for about three quarters of the work: the key's
 /// decompression is done once per signer, and the last step compares points
-/// instead of encodings (see [`check_equation`]). A property test checks
+/// instead of encodings (see `check_equation`). A property test checks
 /// the verdict against [`verify_strict`] on valid, altered and adversarial
 /// signatures.
 pub fn verify_strict_cached(

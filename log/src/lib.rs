@@ -7,7 +7,7 @@
 //!
 //! # Good starting points
 //!
-//! - [`format`]: the file format (docs/log-format.md), a streaming reader and
+//! - [`format`](mod@format): the file format (docs/log-format.md), a streaming reader and
 //!   writer, [`format::export_store`].
 //! - [`replay`]: [`replay::Replayer`], replay from a file or a store, import
 //!   into a store, and the state-only store that keeps replay's memory

@@ -2,14 +2,14 @@
 //! subscriptions, and the liquidatable index kept up to date with it.
 //!
 //! A block's head goes out first, from the committer as the block is
-//! published ([`Feed::head_committed`], only while anyone subscribes to
+//! published (`Feed::head_committed`, only while anyone subscribes to
 //! heads): building it takes the block and receipts the node keeps in
 //! memory, nothing more, so `subscribeNewHeads` learns of a commit as soon
 //! as a client polling the head would (it waited for the index and the
 //! block's views before: 24 ms at the median, up to 32, behind a 2 ms
 //! poll, at 12,000 lending transactions/s).
 //!
-//! Then the committer wakes the feed thread ([`Feed::committed`]: a token
+//! Then the committer wakes the feed thread (`Feed::committed`: a token
 //! in a queue of one, never waiting). The feed thread takes every block
 //! from the last one it processed to the head, in order (from memory, or
 //! from the store when far behind). When anyone subscribes to them, it
@@ -27,7 +27,7 @@
 //! index is rebuilt at the head and the blocks between are not published.
 //!
 //! Both the views and the index read the state as the block left it
-//! ([`BlockState`]: the state tree's versioned values), not the head: when
+//! (`BlockState`: the state tree's versioned values), not the head: when
 //! the next blocks commit before the feed reaches this one, a market total
 //! or a position's move is still this block's, never a later one's shown
 //! early (a liquidation's move at the price drop's height, as happened).

@@ -38,7 +38,7 @@
 //! ```
 //!
 //! Execution reads the store with the block still being committed layered
-//! over it ([`PendingState`]), so it sees exactly the state after N. The
+//! over it (`PendingState`), so it sees exactly the state after N. The
 //! state root needs the store's commitment at N, so sealing (root, header)
 //! waits for N's commit. Nothing of N is observable before its commit:
 //! queries read the store, which RocksDB updates only once the write batch

@@ -19,7 +19,7 @@
 //!
 //! Limits: [`ServerLimits::subscriptions_per_connection_max`] on one
 //! connection and [`ServerLimits::subscriptions_max`] on the server, both
-//! answered with [`TOO_MANY_SUBSCRIPTIONS`].
+//! answered with [`TOO_MANY_SUBSCRIPTIONS`](crate::error::TOO_MANY_SUBSCRIPTIONS).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! - [`workload`]: pre-signed workloads (transfers, lending-mix, hot-market,
 //!   liquidation-storm, serial-chain), built the way a client builds
 //!   transactions.
-//! - [`bench`]: `parlend bench exec`, the serial baseline and the parallel
+//! - [`bench`](mod@bench): `parlend bench exec`, the serial baseline and the parallel
 //!   executor on the same blocks.
 
 pub mod bench;

@@ -150,7 +150,7 @@ impl CommitmentUpdate {
 /// Prepares the tree at `version` from the tree at `version - 1` (the empty
 /// tree for version 0) and `writes`. Reads through `reader`, writes nothing.
 /// A block that writes something to a tree whose root is an internal node
-/// takes [`super::tree_update`] on [`tree_threads`] threads; anything else
+/// takes `super::tree_update` on [`tree_threads`] threads; anything else
 /// (genesis, a tree of one key, an empty block) the library's update. The
 /// tree is the same either way (for deletions a node's version may differ).
 pub fn prepare_update<R: TreeReader + Sync>(
