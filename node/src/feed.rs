@@ -45,7 +45,7 @@ use parlend_contracts::query;
 use parlend_contracts::{Instruction, SignedTransaction};
 use parlend_ledger::block::{Receipt, TxStatus};
 use parlend_ledger::state::{StateReader, StoreError, Value};
-use parlend_ledger::{Address, StateKey, Wad};
+use parlend_ledger::{Address, Hash, StateKey, Wad};
 use parlend_rpc::ApiError;
 use parlend_rpc::types::{
     BlockExecutionView, BlockFeed, FeedTransaction, MarketsNoticeView, NewHeadView, ReceiptView, RiskFeed, RiskMove,
@@ -290,14 +290,15 @@ fn block_feed(node: &Node, state: &dyn StateReader, block: &parlend_contracts::B
     let timestamp = header.timestamp;
     let markets = query::markets(state, timestamp).map_err(query_error)?;
     let prices = query::prices(state, timestamp).map_err(query_error)?;
-    let head = head_view(block, &receipts, node.execution_of(height));
+    let head = head_view(block, hash, &receipts, node.execution_of(height));
     Ok(BlockFeed { head, transactions, markets: MarketsNoticeView { height, timestamp, markets, prices } })
 }
 
-/// The head of `block` (whose receipts are `receipts`), as
+/// The head of `block` (whose hash is `hash` and receipts `receipts`), as
 /// `subscribeNewHeads` sends it.
 pub(crate) fn head_view(
     block: &parlend_contracts::Block,
+    hash: Hash,
     receipts: &[Receipt],
     execution: Option<BlockExecutionView>,
 ) -> NewHeadView {
@@ -311,7 +312,7 @@ pub(crate) fn head_view(
         }
     }
     NewHeadView {
-        hash: block.header.hash(),
+        hash,
         transactions: u32::try_from(block.transactions.len()).unwrap_or(u32::MAX),
         failed,
         liquidations,
@@ -368,7 +369,7 @@ fn named_address(instruction: &Instruction) -> Option<Address> {
 mod tests {
     use parlend_contracts::AmountOrAll;
     use parlend_ledger::block::Header;
-    use parlend_ledger::{Amount, AssetId, Hash, Keypair};
+    use parlend_ledger::{Amount, AssetId, Keypair};
 
     use super::*;
     use crate::mempool::tests::signed;
@@ -416,7 +417,7 @@ mod tests {
     #[test]
     fn a_head_counts_failures_and_liquidations_that_succeeded() {
         let (block, receipts) = block();
-        let head = head_view(&block, &receipts, None);
+        let head = head_view(&block, block.header.hash(), &receipts, None);
         assert_eq!((head.transactions, head.failed, head.liquidations), (3, 1, 1));
         assert_eq!((head.hash, head.header.height), (block.header.hash(), 9));
     }
@@ -428,7 +429,7 @@ mod tests {
         feed.head_committed(|| panic!("built without a subscriber"));
         let mut heads = feed.subscribe_heads();
         let (block, receipts) = block();
-        feed.head_committed(|| head_view(&block, &receipts, None));
+        feed.head_committed(|| head_view(&block, block.header.hash(), &receipts, None));
         // Published without the feed thread, the index or a block view.
         let head = heads.try_recv().unwrap();
         assert_eq!(head.header.height, 9);

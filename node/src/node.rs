@@ -598,7 +598,8 @@ impl Node {
             block: Some((block.clone(), Arc::new(hashes))),
         });
         self.heads.send_replace(head.height);
-        self.feed.head_committed(|| crate::feed::head_view(&block, &receipts, self.execution_of(head.height)));
+        self.feed
+            .head_committed(|| crate::feed::head_view(&block, head.hash, &receipts, self.execution_of(head.height)));
         self.feed.committed();
     }
 

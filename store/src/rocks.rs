@@ -604,6 +604,12 @@ impl RocksStore {
         Ok((count(CF_TREE_NODES)?, count(CF_TREE_VALUES)?))
     }
 
+    /// Whether the store holds the state at `height`: committed and not
+    /// pruned.
+    fn holds(&self, height: u64) -> bool {
+        self.tip.read().as_ref().is_some_and(|head| height <= head.height) && height >= self.pruned_below()
+    }
+
     fn tree(&self) -> Result<StoredTree<'_>, StoreError> {
         Ok(StoredTree {
             db: &self.db,
@@ -758,8 +764,7 @@ impl Store for RocksStore {
 
     fn prove(&self, key: &StateKey, height: u64) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
         let _no_writer = self.writer.read();
-        let head = self.tip.read().as_ref().map(|head| head.height);
-        if head.is_none_or(|head| height > head) || height < self.pruned_below() {
+        if !self.holds(height) {
             return Ok(None);
         }
         let tree = self.tree()?;
@@ -770,8 +775,7 @@ impl Store for RocksStore {
     }
 
     fn get_at(&self, key: &StateKey, height: u64) -> Result<Option<Option<Value>>, StoreError> {
-        let head = self.tip.read().as_ref().map(|head| head.height);
-        if head.is_none_or(|head| height > head) || height < self.pruned_below() {
+        if !self.holds(height) {
             return Ok(None);
         }
         let value = self.tree()?.value(height, key_hash(key).0)?;

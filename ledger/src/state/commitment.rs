@@ -409,19 +409,21 @@ impl StateCommitment {
     /// The value of `key` at `version` and its proof (`None` if the version
     /// is not kept).
     pub fn prove(&self, key: &StateKey, version: Version) -> Result<Option<(Option<Value>, StateProof)>, StoreError> {
-        if self.latest.is_none_or(|latest| version > latest)
-            || version < self.pruned_below
-            || self.root_at(version)?.is_none()
-        {
+        if !self.holds(version) || self.root_at(version)?.is_none() {
             return Ok(None);
         }
         prove_at(self, key, version).map(Some)
     }
 
+    /// Whether `version` is written and not pruned.
+    fn holds(&self, version: Version) -> bool {
+        self.latest.is_some_and(|latest| version <= latest) && version >= self.pruned_below
+    }
+
     /// The value of `key` at `version` (`Some(None)`: absent); `None` when
     /// the tree does not hold that version.
     pub fn value_at(&self, key: &StateKey, version: Version) -> Result<Option<Option<Value>>, StoreError> {
-        if self.latest.is_none_or(|latest| version > latest) || version < self.pruned_below {
+        if !self.holds(version) {
             return Ok(None);
         }
         let value = self.get_value_option(version, key_hash(key)).map_err(tree_error)?;
