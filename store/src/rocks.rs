@@ -35,10 +35,12 @@
 //! The state tree (version = height) is read from `tree_nodes` and
 //! `tree_values` when a block's root is prepared and when a key is proven;
 //! its new nodes, values and stale entries go into the block's batch.
-//! Tree nodes read or written are also kept in memory ([`NodeCache`]): a
-//! node key names a version, so a node never changes once written, and a
-//! block's update reads the latest tree's nodes on its keys' paths without
-//! a RocksDB read and decode each.
+//! Tree nodes read or written are also kept in memory ([`NodeCache`]), in
+//! the node's own form (`TreeNode`, written to `tree_nodes` as the crate's
+//! encoding by `TreeNode::encode`): a node key names a version, so a node
+//! never changes once written, and a block's update reads the latest
+//! tree's nodes on its keys' paths without a RocksDB read and decode each,
+//! nor a conversion to the crate's types (proofs convert what they read).
 //! A block is one `WriteBatch`, written with `sync = true` unless configured
 //! otherwise: after `commit` returns, the block survives a crash or power
 //! loss. A crash before that leaves the previous block as the head, and the
@@ -48,6 +50,7 @@
 //! head's height: silent corruption, or a tree that disagrees with the flat
 //! state, is found before anything runs.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -68,8 +71,8 @@ use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
 use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use parlend_ledger::state::{
-    CommitmentUpdate, EMPTY_ROOT, StateProof, StateReader, StoreError, Value, WriteSet, key_hash, oldest_kept,
-    prepare_update, prove_at, root_at, state_root_of, superseded_below,
+    CommitmentUpdate, EMPTY_ROOT, NodeAt, StateProof, StateReader, StoreError, TreeNode, TreeNodes, Value, WriteSet,
+    key_hash, oldest_kept, prepare_update, prove_at, root_at, state_root_of, superseded_below,
 };
 
 const CF_STATE: &str = "state";
@@ -240,10 +243,11 @@ fn index_caught_up(db: &DB) -> Result<u64, StoreError> {
 }
 
 /// A tree node's key: its version (big-endian, so versions sort) and its
-/// nibble path.
-fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
-    let mut bytes = key.version().to_be_bytes().to_vec();
-    parlend_ledger::encode_canonical_into(key.nibble_path(), &mut bytes);
+/// nibble path (borsh, as the library encodes it).
+fn node_key_bytes(at: &NodeAt) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8 + 12 + at.path.depth().div_ceil(2));
+    bytes.extend_from_slice(&at.version.to_be_bytes());
+    at.path.encode_into(&mut bytes);
     bytes
 }
 
@@ -334,12 +338,12 @@ impl NodeCache {
 
 #[derive(Default)]
 struct CachedNodes {
-    nodes: FxHashMap<NodeKey, Node>,
+    nodes: FxHashMap<NodeAt, TreeNode>,
     bytes: usize,
 }
 
 impl CachedNodes {
-    fn insert(&mut self, key: NodeKey, node: Node) {
+    fn insert(&mut self, key: NodeAt, node: TreeNode) {
         if self.bytes > NODE_CACHE_BYTES {
             *self = CachedNodes::default();
         }
@@ -349,20 +353,20 @@ impl CachedNodes {
         }
     }
 
-    fn remove(&mut self, key: &NodeKey) {
+    fn remove(&mut self, key: &NodeAt) {
         if let Some(removed) = self.nodes.remove(key) {
             self.bytes -= node_weight(&removed);
         }
     }
 }
 
-/// A node's approximate size in memory: an internal node boxes sixteen
-/// child slots of a hash, a version and a type each.
-fn node_weight(node: &Node) -> usize {
+/// A node's approximate size in memory with its key: an internal node
+/// boxes sixteen child slots of a hash, a version and a kind each.
+fn node_weight(node: &TreeNode) -> usize {
     match node {
-        Node::Internal(_) => 1_024,
-        Node::Leaf(_) => 128,
-        Node::Null => 64,
+        TreeNode::Internal(_) => 1_024,
+        TreeNode::Leaf(_) => 160,
+        TreeNode::Null => 96,
     }
 }
 
@@ -386,12 +390,12 @@ impl TreeEntries {
     /// The nodes, values and stale index entries (one per index) of `update`.
     fn of(update: &CommitmentUpdate) -> TreeEntries {
         let mut nodes = Vec::with_capacity(update.node_count());
-        nodes.extend(update.nodes().map(|(key, node)| (node_key_bytes(key), encode(node))));
+        nodes.extend(update.nodes().map(|(at, node)| (node_key_bytes(&at), node.encode())));
         let nodes = sorted(nodes);
         let version_key = height_key(update.version()).to_vec();
         let mut stale_blob = Vec::new();
         for entry in update.stale_nodes() {
-            let node_key = node_key_bytes(&entry.node_key);
+            let node_key = node_key_bytes(entry);
             let length = u16::try_from(node_key.len()).expect("a node key is a version and at most 64 nibbles");
             stale_blob.extend_from_slice(&length.to_be_bytes());
             stale_blob.extend_from_slice(&node_key);
@@ -399,11 +403,9 @@ impl TreeEntries {
         // The library's values are in (version, key hash) order: one
         // version per update, so these keys are already in order.
         let mut values = Vec::with_capacity(update.value_count());
-        values.extend(
-            update
-                .values()
-                .map(|((version, key_hash), value)| (value_key(&key_hash.0, *version).to_vec(), encode(value))),
-        );
+        values.extend(update.values().map(|((version, key_hash), value)| {
+            (value_key(&key_hash.0, *version).to_vec(), encode(&value.as_deref()))
+        }));
         let mut stale_values_blob = Vec::with_capacity(update.value_count() * STALE_VALUE_BYTES);
         for ((version, key_hash), value) in update.values() {
             stale_values_blob.extend_from_slice(&key_hash.0);
@@ -424,14 +426,15 @@ struct StoredTree<'a> {
 }
 
 impl StoredTree<'_> {
-    fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StoreError> {
-        if let Some(node) = self.cache.0.read().nodes.get(node_key) {
+    /// The node at `at`: from the cache, else from RocksDB (then cached).
+    fn node(&self, at: &NodeAt) -> Result<Option<TreeNode>, StoreError> {
+        if let Some(node) = self.cache.0.read().nodes.get(at) {
             return Ok(Some(node.clone()));
         }
-        match self.db.get_cf(self.nodes, node_key_bytes(node_key)).map_err(store_error)? {
+        match self.db.get_cf(self.nodes, node_key_bytes(at)).map_err(store_error)? {
             Some(bytes) => {
-                let node: Node = decode(&bytes, "state tree node")?;
-                self.cache.0.write().insert(node_key.clone(), node.clone());
+                let node = TreeNode::decode(&bytes)?;
+                self.cache.0.write().insert(*at, node.clone());
                 Ok(Some(node))
             }
             None => Ok(None),
@@ -456,7 +459,7 @@ impl StoredTree<'_> {
 
 impl TreeReader for StoredTree<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.node(node_key)?)
+        Ok(self.node(&NodeAt::of(node_key))?.map(|node| node.to_jmt()).transpose()?)
     }
 
     fn get_value_option(
@@ -480,6 +483,14 @@ impl TreeReader for StoredTree<'_> {
             }
         }
         Ok(rightmost)
+    }
+}
+
+/// A block's update reads the nodes as cached or stored, without the
+/// library's types.
+impl TreeNodes for StoredTree<'_> {
+    fn tree_node(&self, at: &NodeAt) -> Result<Option<Cow<'_, TreeNode>>, StoreError> {
+        Ok(self.node(at)?.map(Cow::Owned))
     }
 }
 
@@ -677,11 +688,11 @@ impl RocksStore {
     /// leave it (during the block's write: [`RocksStore::write_caching`]).
     fn cache_tree(&self, update: &CommitmentUpdate) {
         let mut cache = self.node_cache.0.write();
-        for entry in update.stale_nodes() {
-            cache.remove(&entry.node_key);
+        for at in update.stale_nodes() {
+            cache.remove(at);
         }
-        for (key, node) in update.nodes() {
-            cache.insert(key.clone(), node.clone());
+        for (at, node) in update.nodes() {
+            cache.insert(at, node.clone());
         }
     }
 

@@ -17,16 +17,20 @@
 //!
 //! [`StateCommitment`] keeps a tree in memory (the memory store, replay,
 //! benchmarks and tests); the RocksDB store keeps its nodes in column
-//! families and reads them through the same [`TreeReader`] interface.
+//! families. Both keep nodes in the node's own form ([`super::tree_node`])
+//! and answer a block's update through [`TreeNodes`]; the library reads
+//! them (proofs, its own update) through [`TreeReader`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use super::proof::StateProof;
+use super::tree_node::{NodeAt, TreeNode, TreeNodes, TreePath};
 use super::tree_update::{TreeBatch, prepare_writes, tree_threads};
 use crate::access::StateKey;
 use crate::primitives::Hash;
@@ -77,30 +81,37 @@ pub fn tree_error(error: anyhow::Error) -> StoreError {
 pub struct CommitmentUpdate {
     version: Version,
     root: Hash,
-    /// Each new node once, in no particular order (in parts, as the
-    /// update's threads made them).
-    nodes: Vec<Vec<(NodeKey, Node)>>,
+    /// Each new node once (all at `version`), in no particular order (in
+    /// parts, as the update's threads made them).
+    nodes: Vec<Vec<(TreePath, TreeNode)>>,
     /// In key order (one version).
-    values: Vec<((Version, KeyHash), Option<OwnedValue>)>,
+    values: Vec<((Version, KeyHash), Option<Value>)>,
     /// Each node that leaves the latest tree once.
-    stale: Vec<StaleNodeIndex>,
+    stale: Vec<NodeAt>,
 }
 
 impl CommitmentUpdate {
-    /// An update made by the library.
-    fn from_library(version: Version, root: Hash, batch: TreeUpdateBatch) -> CommitmentUpdate {
-        let nodes = batch.node_batch.nodes().iter().map(|(key, node)| (key.clone(), node.clone())).collect();
-        let values = batch.node_batch.values().iter().map(|(key, value)| (*key, value.clone())).collect();
+    /// An update made by the library, in the node's form.
+    fn from_library(version: Version, root: Hash, batch: TreeUpdateBatch) -> Result<CommitmentUpdate, StoreError> {
+        let mut nodes = Vec::with_capacity(batch.node_batch.nodes().len());
+        for (key, node) in batch.node_batch.nodes() {
+            if key.version() != version {
+                return Err(tree_error(anyhow::anyhow!("the library wrote {key:?} in the update to {version}")));
+            }
+            nodes.push((TreePath::of(key.nibble_path()), TreeNode::of(node)?));
+        }
+        let values =
+            batch.node_batch.values().iter().map(|(key, value)| (*key, value.clone().map(Value::from))).collect();
         // The library copies an unchanged root forward without marking the
         // old one stale: it is added here.
-        let mut stale: BTreeSet<StaleNodeIndex> = batch.stale_node_index_batch;
+        let mut stale: BTreeSet<NodeAt> =
+            batch.stale_node_index_batch.iter().map(|entry| NodeAt::of(&entry.node_key)).collect();
         if let Some(previous) = version.checked_sub(1)
-            && let Some((root, _)) = batch.node_batch.nodes().iter().find(|(key, _)| key.nibble_path().is_empty())
+            && nodes.iter().any(|(path, _)| path.is_root())
         {
-            let previous_root = NodeKey::new(previous, root.nibble_path().clone());
-            stale.insert(StaleNodeIndex { stale_since_version: version, node_key: previous_root });
+            stale.insert(NodeAt { version: previous, path: TreePath::ROOT });
         }
-        CommitmentUpdate { version, root, nodes: vec![nodes], values, stale: stale.into_iter().collect() }
+        Ok(CommitmentUpdate { version, root, nodes: vec![nodes], values, stale: stale.into_iter().collect() })
     }
 
     /// An update made by [`super::tree_update`].
@@ -120,13 +131,14 @@ impl CommitmentUpdate {
     }
 
     /// The new nodes, each once, in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&NodeKey, &Node)> {
-        self.nodes.iter().flatten().map(|(key, node)| (key, node))
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeAt, &TreeNode)> {
+        let version = self.version;
+        self.nodes.iter().flatten().map(move |(path, node)| (NodeAt { version, path: *path }, node))
     }
 
     /// The values written (`None`: deleted), by version and key hash, in
     /// key order.
-    pub fn values(&self) -> impl Iterator<Item = (&(Version, KeyHash), &Option<OwnedValue>)> {
+    pub fn values(&self) -> impl Iterator<Item = (&(Version, KeyHash), &Option<Value>)> {
         self.values.iter().map(|(key, value)| (key, value))
     }
 
@@ -142,7 +154,7 @@ impl CommitmentUpdate {
 
     /// The nodes that stop being part of the latest tree at this version,
     /// each once (the previous version's root among them).
-    pub fn stale_nodes(&self) -> &[StaleNodeIndex] {
+    pub fn stale_nodes(&self) -> &[NodeAt] {
         &self.stale
     }
 }
@@ -153,7 +165,7 @@ impl CommitmentUpdate {
 /// takes `super::tree_update` on [`tree_threads`] threads; anything else
 /// (genesis, a tree of one key, an empty block) the library's update. The
 /// tree is the same either way (for deletions a node's version may differ).
-pub fn prepare_update<R: TreeReader + Sync>(
+pub fn prepare_update<R: TreeNodes>(
     reader: &R,
     version: Version,
     writes: &WriteSet,
@@ -162,7 +174,7 @@ pub fn prepare_update<R: TreeReader + Sync>(
 }
 
 /// [`prepare_update`] on `threads` threads.
-pub fn prepare_update_on<R: TreeReader + Sync>(
+pub fn prepare_update_on<R: TreeNodes>(
     reader: &R,
     version: Version,
     writes: &WriteSet,
@@ -195,7 +207,7 @@ pub fn prepare_update_by_library<R: TreeReader>(
         let set = writes.iter().map(|(key, value)| (key_hash(key), value.as_ref().map(|value| value.to_vec())));
         tree.put_value_set(set, version).map_err(tree_error)?
     };
-    Ok(CommitmentUpdate::from_library(version, Hash(root.0), batch))
+    CommitmentUpdate::from_library(version, Hash(root.0), batch)
 }
 
 /// The root of the tree at `version`, or `None` if it is not stored (never
@@ -249,18 +261,18 @@ pub fn oldest_kept(latest: Version, history: u64) -> Version {
 /// Where the values a write at `version` supersedes end (exclusive): a
 /// write keeps its own entry, a deletion's tombstone goes with the older
 /// entries once no kept version reads it.
-pub fn superseded_below(version: Version, value: &Option<OwnedValue>) -> Version {
+pub fn superseded_below<V>(version: Version, value: &Option<V>) -> Version {
     if value.is_some() { version } else { version + 1 }
 }
 
 /// A versioned state tree in memory.
 #[derive(Clone)]
 pub struct StateCommitment {
-    nodes: FxHashMap<NodeKey, Node>,
+    nodes: FxHashMap<NodeAt, TreeNode>,
     /// Values by key hash and the version that wrote them (`None`: deleted).
-    values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
+    values: BTreeMap<(KeyHash, Version), Option<Value>>,
     /// Stale nodes by the version since which they are stale.
-    stale: BTreeMap<Version, Vec<NodeKey>>,
+    stale: BTreeMap<Version, Vec<NodeAt>>,
     /// Values superseded since a version: each key hash's entries below
     /// the given version are not read by that version or later ones.
     stale_values: BTreeMap<Version, Vec<(KeyHash, Version)>>,
@@ -335,7 +347,7 @@ impl StateCommitment {
             });
         }
         let CommitmentUpdate { version, root, nodes, values, stale } = update;
-        self.nodes.extend(nodes.into_iter().flatten());
+        self.nodes.extend(nodes.into_iter().flatten().map(|(path, node)| (NodeAt { version, path }, node)));
         let keeps_history = self.retention != Retention::Latest;
         for ((value_version, key), value) in values {
             if keeps_history {
@@ -354,12 +366,12 @@ impl StateCommitment {
         }
         match self.retention {
             Retention::Latest => {
-                for entry in stale {
-                    self.nodes.remove(&entry.node_key);
+                for at in stale {
+                    self.nodes.remove(&at);
                 }
             }
             Retention::All | Retention::Window(_) => {
-                self.stale.entry(version).or_default().extend(stale.into_iter().map(|entry| entry.node_key));
+                self.stale.entry(version).or_default().extend(stale);
             }
         }
         self.latest = Some(version);
@@ -376,8 +388,8 @@ impl StateCommitment {
             return;
         }
         let kept_stale = self.stale.split_off(&(oldest + 1));
-        for node_key in std::mem::replace(&mut self.stale, kept_stale).into_values().flatten() {
-            self.nodes.remove(&node_key);
+        for at in std::mem::replace(&mut self.stale, kept_stale).into_values().flatten() {
+            self.nodes.remove(&at);
         }
         let kept_values = self.stale_values.split_off(&(oldest + 1));
         for (key, below) in std::mem::replace(&mut self.stale_values, kept_values).into_values().flatten() {
@@ -426,8 +438,9 @@ impl StateCommitment {
         if !self.holds(version) {
             return Ok(None);
         }
-        let value = self.get_value_option(version, key_hash(key)).map_err(tree_error)?;
-        Ok(Some(value.map(Value::from)))
+        let key = key_hash(key);
+        let latest = self.values.range((key, 0)..=(key, version)).next_back();
+        Ok(Some(latest.and_then(|(_, value)| value.clone())))
     }
 
     /// Drops every version above `version` (dev mode's reverts); gives the
@@ -441,7 +454,7 @@ impl StateCommitment {
             return Err(cannot("its state tree is pruned"));
         }
         let root = self.root_at(version)?.ok_or_else(|| cannot("the state tree does not hold that version"))?;
-        self.nodes.retain(|key, _| key.version() <= version);
+        self.nodes.retain(|at, _| at.version <= version);
         self.values.retain(|(_, value_version), _| *value_version <= version);
         self.stale.retain(|since, _| *since <= version);
         self.stale_values.retain(|since, _| *since <= version);
@@ -465,26 +478,35 @@ impl StateCommitment {
     }
 }
 
+/// The library reads the nodes converted to its own types.
 impl TreeReader for StateCommitment {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.nodes.get(node_key).cloned())
+        Ok(self.nodes.get(&NodeAt::of(node_key)).map(TreeNode::to_jmt).transpose()?)
     }
 
     fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self.values.range((key_hash, 0)..=(key_hash, max_version)).next_back().and_then(|(_, value)| value.clone()))
+        let latest = self.values.range((key_hash, 0)..=(key_hash, max_version)).next_back();
+        Ok(latest.and_then(|(_, value)| value.as_ref().map(|value| value.to_vec())))
     }
 
     /// The leaf with the greatest key hash (the library's restore uses it).
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        let mut rightmost: Option<(NodeKey, LeafNode)> = None;
-        for (key, node) in &self.nodes {
-            if let Node::Leaf(leaf) = node
-                && rightmost.as_ref().is_none_or(|(_, best)| leaf.key_hash() > best.key_hash())
+        let mut rightmost: Option<(NodeAt, LeafNode)> = None;
+        for (at, node) in &self.nodes {
+            if let TreeNode::Leaf(leaf) = node
+                && rightmost.as_ref().is_none_or(|(_, best)| leaf.key_hash > best.key_hash())
             {
-                rightmost = Some((key.clone(), leaf.clone()));
+                rightmost = Some((*at, LeafNode::new(leaf.key_hash, leaf.value_hash)));
             }
         }
-        Ok(rightmost)
+        Ok(rightmost.map(|(at, leaf)| (at.to_node_key(), leaf)))
+    }
+}
+
+/// A block's update reads the nodes as kept.
+impl TreeNodes for StateCommitment {
+    fn tree_node(&self, at: &NodeAt) -> Result<Option<Cow<'_, TreeNode>>, StoreError> {
+        Ok(self.nodes.get(at).map(Cow::Borrowed))
     }
 }
 
@@ -661,7 +683,7 @@ mod tests {
             // values, it has as many nodes.
             let rebuilt = latest.nodes.len();
             let state: Vec<(KeyHash, OwnedValue)> =
-                latest.values.iter().filter_map(|((k, _), v)| Some((*k, v.clone()?))).collect();
+                latest.values.iter().filter_map(|((k, _), v)| Some((*k, v.as_ref()?.to_vec()))).collect();
             if !state.is_empty() {
                 let fresh = StateTree::new(&StateCommitment::new()).batch_put_value_sets(vec![state], None, 0);
                 prop_assert_eq!(fresh.unwrap().1.node_batch.nodes().len(), rebuilt);

@@ -10,6 +10,7 @@
 mod aggregate;
 mod commitment;
 mod proof;
+mod tree_node;
 mod tree_update;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use jmt::KeyHash;
 /// The tree library's storage types, for stores that keep its nodes.
 pub use jmt::storage as tree;
 pub use proof::{ProofError, StateProof, verify_state_proof};
+pub use tree_node::{ChildKind, ChildSlot, Children, NodeAt, TreeLeaf, TreeNode, TreeNodes, TreePath, internal_hash};
 pub use tree_update::tree_threads;
 
 use crate::access::StateKey;

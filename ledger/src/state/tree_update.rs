@@ -26,8 +26,8 @@
 //! proofs), but a node's version can differ: the library applies the writes
 //! one by one, in the write set's order, and may rewrite a node an earlier
 //! write moved. Property tests check both against the library.
-//! Nodes are built in the library's encoding ([`internal_node`]) and hashed
-//! by the library's own node types.
+//! Nodes are the node's own plain types ([`super::tree_node`]), read
+//! through [`TreeNodes`] and hashed as the library hashes its own.
 //!
 //! The root's sixteen subtrees share no node, so each is a job, spread over
 //! [`tree_threads`] threads, largest first; the keys are hashed on the same
@@ -35,16 +35,15 @@
 //! (not at genesis, not for a tree of one key) and the block writes
 //! something; otherwise the caller takes the library's update.
 
-use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, StaleNodeIndex, TreeReader};
-use jmt::{KeyHash, OwnedValue, ValueHash, Version};
+use std::borrow::Cow;
+
+use jmt::{KeyHash, ValueHash, Version};
 use sha2::{Digest, Sha256};
 
-use super::commitment::{EMPTY_ROOT, TreeHasher, key_hash, tree_error};
+use super::commitment::{key_hash, tree_error};
+use super::tree_node::{ChildKind, ChildSlot, Children, NodeAt, SUBTREES, TreeLeaf, TreeNode, TreeNodes, TreePath};
 use super::{StoreError, Value, WriteSet};
 use crate::access::StateKey;
-
-/// The children of an internal node (a root has 16).
-const SUBTREES: usize = 16;
 
 /// How many threads a block's update uses: the machine's cores, at most 16
 /// (asked once: on Linux the answer reads the cgroup's files).
@@ -84,20 +83,20 @@ fn on_threads<J: Send, T: Send>(
     Ok(results.into_iter().map(|(_, result)| result).collect())
 }
 
-/// What a block's update produced: the new root's hash, the new nodes (each
-/// once, in no particular order), the values in key order and the nodes
-/// that leave the latest tree.
+/// What a block's update produced: the new root's hash, the new nodes
+/// (each once, all at the update's version, in no particular order), the
+/// values in key order and the nodes that leave the latest tree.
 pub(crate) struct TreeBatch {
     pub root: [u8; 32],
-    pub nodes: Vec<Vec<(NodeKey, Node)>>,
-    pub values: Vec<((Version, KeyHash), Option<OwnedValue>)>,
-    pub stale: Vec<StaleNodeIndex>,
+    pub nodes: Vec<Vec<(TreePath, TreeNode)>>,
+    pub values: Vec<((Version, KeyHash), Option<Value>)>,
+    pub stale: Vec<NodeAt>,
 }
 
 /// The update of the tree at `version - 1` by `writes` on `threads`
 /// threads; `None` if it does not apply (see the module's docs) and the
 /// library's update must be taken.
-pub(crate) fn prepare_writes<R: TreeReader + Sync>(
+pub(crate) fn prepare_writes<R: TreeNodes>(
     reader: &R,
     version: Version,
     writes: &WriteSet,
@@ -107,39 +106,38 @@ pub(crate) fn prepare_writes<R: TreeReader + Sync>(
     if writes.is_empty() {
         return Ok(None);
     }
-    let root_key = NodeKey::new(parent, empty_path());
-    let Some(root @ Node::Internal(_)) = reader.get_node_option(&root_key).map_err(tree_error)? else {
+    let root_at = NodeAt { version: parent, path: TreePath::ROOT };
+    let root_node = reader.tree_node(&root_at)?;
+    let Some(TreeNode::Internal(root)) = root_node.as_deref() else {
         return Ok(None);
     };
     let hashed = hash_writes(writes, threads.max(1))?;
     let ops: Vec<Op> = hashed.iter().map(|(key, value_hash, _)| Op { key: *key, value_hash: *value_hash }).collect();
     let updater = Updater { reader, version };
-    let children = ChildForm::all(&root);
     let jobs: Vec<Job<'_>> = groups(&ops, 0, |op| op.key).map(|(nibble, ops)| Job { nibble, ops }).collect();
     let mut top = Output::with_capacity(SUBTREES);
     let (mut results, mut nodes, mut stale) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
-    for (nibble, subtree, output) in run_jobs(&updater, &children, jobs, threads.max(1))? {
+    for (nibble, subtree, output) in run_jobs(&updater, root, jobs, threads.max(1))? {
         results.push((nibble, subtree));
         nodes.push(output.nodes);
         stale.push(output.stale);
     }
-    let root_hash = match updater.assemble(&empty_path(), children, results, &mut top)? {
-        Subtree::Unchanged => updater.emit(empty_path(), root, &mut top)?.hash,
-        Subtree::Empty => updater.emit(empty_path(), Node::Null, &mut top)?.hash,
-        Subtree::Leaf(leaf) => updater.emit_leaf(empty_path(), leaf, &mut top).hash,
-        Subtree::Internal(form) => form.hash,
+    let root_hash = match updater.assemble(&TreePath::ROOT, root, results, &mut top)? {
+        Subtree::Unchanged => updater.emit(TreePath::ROOT, TreeNode::Internal(root.clone()), &mut top).hash,
+        Subtree::Empty => updater.emit(TreePath::ROOT, TreeNode::Null, &mut top).hash,
+        Subtree::Leaf(leaf) => updater.emit(TreePath::ROOT, TreeNode::Leaf(leaf), &mut top).hash,
+        Subtree::Internal(slot) => slot.hash,
     };
-    top.stale.push(root_key);
+    top.stale.push(root_at);
     stale.push(top.stale);
     nodes.push(top.nodes);
-    let stale =
-        stale.into_iter().flatten().map(|node_key| StaleNodeIndex { stale_since_version: version, node_key }).collect();
+    let stale = stale.into_iter().flatten().collect();
     let values = hashed.into_iter().map(|(key, _, value)| ((version, key), value)).collect();
     Ok(Some(TreeBatch { root: root_hash, nodes, values, stale }))
 }
 
 /// A write's key hash, its value's hash and the value (`None`: deleted).
-type Hashed = (KeyHash, Option<ValueHash>, Option<OwnedValue>);
+type Hashed = (KeyHash, Option<ValueHash>, Option<Value>);
 
 /// Each write hashed, in key-hash order; the hashing is spread over
 /// `threads` threads.
@@ -150,7 +148,7 @@ fn hash_writes(writes: &WriteSet, threads: usize) -> Result<Vec<Hashed>, StoreEr
             .iter()
             .map(|(key, value)| {
                 let value_hash = value.as_ref().map(|value| ValueHash(Sha256::digest(value).into()));
-                (key_hash(key), value_hash, value.as_ref().map(|value| value.to_vec()))
+                (key_hash(key), value_hash, (*value).clone())
             })
             .collect()
     };
@@ -189,18 +187,8 @@ fn groups<T>(items: &[T], depth: usize, key: impl Fn(&T) -> KeyHash) -> impl Ite
 }
 
 /// The leaves that `ops` put (deletions dropped), as new leaves.
-fn put_leaves(ops: &[Op]) -> Vec<LeafNode> {
-    ops.iter().filter_map(|op| Some(LeafNode::new(op.key, op.value_hash?))).collect()
-}
-
-/// The root's path.
-fn empty_path() -> NibblePath {
-    std::iter::empty().collect()
-}
-
-/// `path` with `nibble` appended.
-fn child_path(path: &NibblePath, nibble: u8) -> NibblePath {
-    path.nibbles().chain(std::iter::once(nibble.into())).collect()
+fn put_leaves(ops: &[Op]) -> Vec<TreeLeaf> {
+    ops.iter().filter_map(|op| Some(TreeLeaf { key_hash: op.key, value_hash: op.value_hash? })).collect()
 }
 
 /// One subtree of the root and the writes that go into it.
@@ -211,8 +199,8 @@ struct Job<'a> {
 
 /// What updating part of the tree produced.
 struct Output {
-    nodes: Vec<(NodeKey, Node)>,
-    stale: Vec<NodeKey>,
+    nodes: Vec<(TreePath, TreeNode)>,
+    stale: Vec<NodeAt>,
 }
 
 impl Output {
@@ -229,22 +217,22 @@ enum Subtree {
     Empty,
     /// One leaf, not yet written: its place is decided above (a leaf alone
     /// below an internal node moves up into the node's place).
-    Leaf(LeafNode),
+    Leaf(TreeLeaf),
     /// A new internal node, written at the position.
-    Internal(ChildForm),
+    Internal(ChildSlot),
 }
 
 /// A slot of an internal node while its children's results come in.
 enum Slot {
-    Child(ChildForm),
-    Leaf(LeafNode),
+    Child(ChildSlot),
+    Leaf(TreeLeaf),
 }
 
 /// Runs the jobs on `threads` threads, largest first; their results in
 /// nibble order.
-fn run_jobs<R: TreeReader + Sync>(
+fn run_jobs<R: TreeNodes>(
     updater: &Updater<'_, R>,
-    children: &[Option<ChildForm>],
+    root: &Children,
     mut jobs: Vec<Job<'_>>,
     threads: usize,
 ) -> Result<Vec<(u8, Subtree, Output)>, StoreError> {
@@ -253,7 +241,7 @@ fn run_jobs<R: TreeReader + Sync>(
         // Each write makes about one leaf and one stale node, and at most a
         // few internal nodes between several writes.
         let mut output = Output::with_capacity(2 * job.ops.len() + 8);
-        let subtree = updater.child(&empty_path(), children, job.nibble, job.ops, 0, &mut output)?;
+        let subtree = updater.child(&TreePath::ROOT, root, job.nibble, job.ops, 0, &mut output)?;
         Ok((job.nibble, subtree, output))
     })?;
     results.sort_by_key(|(nibble, _, _)| *nibble);
@@ -266,15 +254,13 @@ struct Updater<'a, R> {
     version: Version,
 }
 
-impl<R: TreeReader> Updater<'_, R> {
-    /// The stored node at `key`; an error if there is none (a child entry
+impl<'a, R: TreeNodes> Updater<'a, R> {
+    /// The stored node at `at`; an error if there is none (a child entry
     /// names it).
-    fn read(&self, key: &NodeKey) -> Result<Node, StoreError> {
-        match self.reader.get_node_option(key).map_err(tree_error)? {
-            Some(Node::Null) | None => {
-                Err(tree_error(anyhow::anyhow!("the tree has no node at {key:?}, which its parent names")))
-            }
-            Some(node) => Ok(node),
+    fn read(&self, at: &NodeAt) -> Result<Cow<'a, TreeNode>, StoreError> {
+        match self.reader.tree_node(at)? {
+            Some(node) if *node != TreeNode::Null => Ok(node),
+            _ => Err(tree_error(anyhow::anyhow!("the tree has no node at {at:?}, which its parent names"))),
         }
     }
 
@@ -282,40 +268,38 @@ impl<R: TreeReader> Updater<'_, R> {
     /// are `children`) after `ops` (all below that slot, at `depth + 1`).
     fn child(
         &self,
-        path: &NibblePath,
-        children: &[Option<ChildForm>],
+        path: &TreePath,
+        children: &Children,
         nibble: u8,
         ops: &[Op],
         depth: usize,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        let below = child_path(path, nibble);
+        let below = path.child(nibble);
         match &children[usize::from(nibble)] {
-            Some(old) => self.update(NodeKey::new(old.version, below), ops, depth + 1, out),
+            Some(old) => self.update(NodeAt { version: old.version, path: below }, ops, depth + 1, out),
             // Deleting keys that do not exist changes nothing.
             None if ops.iter().all(|op| op.value_hash.is_none()) => Ok(Subtree::Unchanged),
             None => self.create(below, put_leaves(ops), depth + 1, out),
         }
     }
 
-    /// The subtree at `key`'s position (a stored node) after `ops`; the
+    /// The subtree at `at`'s position (a stored node) after `ops`; the
     /// stored node becomes stale unless nothing changes.
-    fn update(&self, key: NodeKey, ops: &[Op], depth: usize, out: &mut Output) -> Result<Subtree, StoreError> {
-        let subtree = match self.read(&key)? {
-            internal @ Node::Internal(_) => {
-                let path = key.nibble_path();
-                let children = ChildForm::all(&internal);
+    fn update(&self, at: NodeAt, ops: &[Op], depth: usize, out: &mut Output) -> Result<Subtree, StoreError> {
+        let subtree = match &*self.read(&at)? {
+            TreeNode::Internal(children) => {
                 let mut results = Vec::new();
                 for (nibble, group) in groups(ops, depth, |op| op.key) {
-                    results.push((nibble, self.child(path, &children, nibble, group, depth, out)?));
+                    results.push((nibble, self.child(&at.path, children, nibble, group, depth, out)?));
                 }
-                self.assemble(path, children, results, out)?
+                self.assemble(&at.path, children, results, out)?
             }
-            Node::Leaf(leaf) => self.at_leaf(key.nibble_path(), leaf, ops, depth, out)?,
-            Node::Null => return Err(tree_error(anyhow::anyhow!("a null node at {key:?} below the root"))),
+            TreeNode::Leaf(leaf) => self.at_leaf(at.path, *leaf, ops, depth, out)?,
+            TreeNode::Null => return Err(tree_error(anyhow::anyhow!("a null node at {at:?} below the root"))),
         };
         if !matches!(subtree, Subtree::Unchanged) {
-            out.stale.push(key);
+            out.stale.push(at);
         }
         Ok(subtree)
     }
@@ -325,8 +309,8 @@ impl<R: TreeReader> Updater<'_, R> {
     /// leaf that moves up, or a new internal node written at `path`.
     fn assemble(
         &self,
-        path: &NibblePath,
-        children: Children,
+        path: &TreePath,
+        children: &Children,
         results: Vec<(u8, Subtree)>,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
@@ -348,222 +332,110 @@ impl<R: TreeReader> Updater<'_, R> {
         let mut occupied = (0u8..).zip(slots.iter()).filter(|(_, slot)| slot.is_some());
         match (occupied.next(), occupied.next()) {
             (None, _) => return Ok(Subtree::Empty),
-            (Some((_, Some(Slot::Leaf(_)))), None) => {
-                let Some(Some(Slot::Leaf(leaf))) = slots.into_iter().find(Option::is_some) else {
-                    return Err(tree_error(anyhow::anyhow!("a lone leaf slot went missing")));
-                };
-                return Ok(Subtree::Leaf(leaf));
-            }
-            (Some((nibble, Some(Slot::Child(child)))), None) if child.node_type == NodeTypeForm::Leaf => {
+            (Some((_, Some(Slot::Leaf(leaf)))), None) => return Ok(Subtree::Leaf(*leaf)),
+            (Some((nibble, Some(Slot::Child(child)))), None) if child.kind == ChildKind::Leaf => {
                 // A stored leaf left alone moves up: read it, it goes stale.
-                let key = NodeKey::new(child.version, child_path(path, nibble));
-                let Node::Leaf(leaf) = self.read(&key)? else {
-                    return Err(tree_error(anyhow::anyhow!("the child at {key:?} is not the leaf its parent says")));
+                let at = NodeAt { version: child.version, path: path.child(nibble) };
+                let TreeNode::Leaf(leaf) = *self.read(&at)? else {
+                    return Err(tree_error(anyhow::anyhow!("the child at {at:?} is not the leaf its parent says")));
                 };
-                out.stale.push(key);
+                out.stale.push(at);
                 return Ok(Subtree::Leaf(leaf));
             }
             _ => {}
         }
-        let mut forms: Children = Default::default();
+        let mut forms: Children = [None; SUBTREES];
         for ((nibble, slot), form) in (0u8..).zip(slots).zip(&mut forms) {
             *form = match slot {
                 None => None,
                 Some(Slot::Child(child)) => Some(child),
-                Some(Slot::Leaf(leaf)) => Some(self.emit_leaf(child_path(path, nibble), leaf, out)),
+                Some(Slot::Leaf(leaf)) => Some(self.emit(path.child(nibble), TreeNode::Leaf(leaf), out)),
             };
         }
-        Ok(Subtree::Internal(self.emit_internal(path.clone(), forms, out)?))
+        Ok(Subtree::Internal(self.emit(*path, TreeNode::Internal(Box::new(forms)), out)))
     }
 
     /// The subtree at `path`, where a stored leaf `existing` was, after
     /// `ops`: the leaf rewritten, removed, or pushed down with new leaves.
     fn at_leaf(
         &self,
-        path: &NibblePath,
-        existing: LeafNode,
+        path: TreePath,
+        existing: TreeLeaf,
         ops: &[Op],
         depth: usize,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        let own = ops.iter().find(|op| op.key == existing.key_hash());
+        let own = ops.iter().find(|op| op.key == existing.key_hash);
         // Below a lone leaf no other key exists: deleting one changes nothing.
         let mut leaves = put_leaves(ops);
-        leaves.retain(|leaf| leaf.key_hash() != existing.key_hash());
+        leaves.retain(|leaf| leaf.key_hash != existing.key_hash);
         match own {
             None if leaves.is_empty() => return Ok(Subtree::Unchanged),
             None => leaves.push(existing),
-            Some(Op { value_hash: Some(value_hash), key }) => leaves.push(LeafNode::new(*key, *value_hash)),
+            Some(Op { value_hash: Some(value_hash), key }) => {
+                leaves.push(TreeLeaf { key_hash: *key, value_hash: *value_hash })
+            }
             Some(Op { value_hash: None, .. }) => {}
         }
-        leaves.sort_unstable_by_key(LeafNode::key_hash);
-        self.create(path.clone(), leaves, depth, out)
+        leaves.sort_unstable_by_key(|leaf| leaf.key_hash);
+        self.create(path, leaves, depth, out)
     }
 
     /// A subtree of `leaves` (sorted) alone at `path`: nothing, a leaf not
     /// yet written, or an internal node written with everything below it.
     fn create(
         &self,
-        path: NibblePath,
-        leaves: Vec<LeafNode>,
+        path: TreePath,
+        leaves: Vec<TreeLeaf>,
         depth: usize,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        match leaves.len() {
-            0 => Ok(Subtree::Empty),
-            1 => Ok(Subtree::Leaf(leaves.into_iter().next().ok_or_else(|| tree_error(anyhow::anyhow!("no leaf")))?)),
-            _ => Ok(Subtree::Internal(self.subtree(path, &leaves, depth, out)?)),
+        match leaves.as_slice() {
+            [] => Ok(Subtree::Empty),
+            [leaf] => Ok(Subtree::Leaf(*leaf)),
+            _ => Ok(Subtree::Internal(self.subtree(path, &leaves, depth, out))),
         }
     }
 
     /// Writes the subtree of `leaves` (sorted, at least two) at `path`.
-    fn subtree(
-        &self,
-        path: NibblePath,
-        leaves: &[LeafNode],
-        depth: usize,
-        out: &mut Output,
-    ) -> Result<ChildForm, StoreError> {
-        let mut children: Children = Default::default();
-        for (nibble, group) in groups(leaves, depth, LeafNode::key_hash) {
-            let below = child_path(&path, nibble);
+    fn subtree(&self, path: TreePath, leaves: &[TreeLeaf], depth: usize, out: &mut Output) -> ChildSlot {
+        let mut children: Children = [None; SUBTREES];
+        for (nibble, group) in groups(leaves, depth, |leaf| leaf.key_hash) {
+            let below = path.child(nibble);
             children[usize::from(nibble)] = Some(match group {
-                [leaf] => self.emit_leaf(below, leaf.clone(), out),
-                _ => self.subtree(below, group, depth + 1, out)?,
+                [leaf] => self.emit(below, TreeNode::Leaf(*leaf), out),
+                _ => self.subtree(below, group, depth + 1, out),
             });
         }
-        self.emit_internal(path, children, out)
+        self.emit(path, TreeNode::Internal(Box::new(children)), out)
     }
 
-    /// The leaf at `path` at this version.
-    fn emit_leaf(&self, path: NibblePath, leaf: LeafNode, out: &mut Output) -> ChildForm {
-        let hash = leaf.hash::<TreeHasher>();
-        out.nodes.push((NodeKey::new(self.version, path), Node::Leaf(leaf)));
-        ChildForm { hash, version: self.version, node_type: NodeTypeForm::Leaf }
-    }
-
-    /// The internal node at `path` with `children` at this version.
-    fn emit_internal(&self, path: NibblePath, children: Children, out: &mut Output) -> Result<ChildForm, StoreError> {
-        self.emit(path, internal_node(&children)?, out)
-    }
-
-    /// `node` (not a leaf) at `path` at this version: its entry in a parent.
-    fn emit(&self, path: NibblePath, node: Node, out: &mut Output) -> Result<ChildForm, StoreError> {
-        let form = match &node {
-            Node::Internal(internal) => ChildForm {
-                hash: internal.hash::<TreeHasher>(),
-                version: self.version,
-                node_type: NodeTypeForm::Internal { leaf_count: internal.leaf_count() as u64 },
-            },
-            Node::Null => ChildForm { hash: EMPTY_ROOT.0, version: self.version, node_type: NodeTypeForm::Leaf },
-            Node::Leaf(_) => return Err(tree_error(anyhow::anyhow!("a leaf emitted as an internal node"))),
+    /// `node` at `path` at this version: its slot in a parent.
+    fn emit(&self, path: TreePath, node: TreeNode, out: &mut Output) -> ChildSlot {
+        let kind = match &node {
+            TreeNode::Leaf(_) | TreeNode::Null => ChildKind::Leaf,
+            TreeNode::Internal(_) => ChildKind::Internal { leaf_count: node.leaf_count() },
         };
-        out.nodes.push((NodeKey::new(self.version, path), node));
-        Ok(form)
+        let slot = ChildSlot { hash: node.hash(), version: self.version, kind };
+        out.nodes.push((path, node));
+        slot
     }
-}
-
-// The library builds internal nodes only inside its own update (their
-// types are not exported), so a new internal node is written in the
-// library's borsh encoding and read back as a `Node` (a test checks that
-// every internal node of a tree round-trips through it).
-
-/// The sixteen child slots of an internal node.
-type Children = [Option<ChildForm>; SUBTREES];
-
-/// `jmt::NodeType`: a leaf, or an internal node with its leaf count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NodeTypeForm {
-    Leaf,
-    Internal { leaf_count: u64 },
-}
-
-/// `jmt::Child`: the child's hash, version and type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ChildForm {
-    hash: [u8; 32],
-    version: u64,
-    node_type: NodeTypeForm,
-}
-
-impl ChildForm {
-    /// The child of `node` at `nibble`, if it is an internal node with one
-    /// there (the library does not export the child's type).
-    fn of(node: &Node, nibble: u8) -> Option<ChildForm> {
-        let Node::Internal(node) = node else { return None };
-        let child = node.child(nibble.into())?;
-        let node_type = if child.is_leaf() {
-            NodeTypeForm::Leaf
-        } else {
-            NodeTypeForm::Internal { leaf_count: child.leaf_count() as u64 }
-        };
-        Some(ChildForm { hash: child.hash, version: child.version, node_type })
-    }
-
-    /// Every child slot of `node` (all empty if it is not an internal node).
-    fn all(node: &Node) -> Children {
-        std::array::from_fn(|nibble| u8::try_from(nibble).ok().and_then(|nibble| ChildForm::of(node, nibble)))
-    }
-
-    fn leaf_count(&self) -> u64 {
-        match self.node_type {
-            NodeTypeForm::Leaf => 1,
-            NodeTypeForm::Internal { leaf_count } => leaf_count,
-        }
-    }
-}
-
-/// The most bytes an internal node's encoding takes: the variant, sixteen
-/// slots of a tag, a hash, a version and a type with a leaf count, then the
-/// number of children and the leaf count.
-const INTERNAL_BYTES: usize = 1 + SUBTREES * (1 + 32 + 8 + 1 + 8) + 8 + 8;
-
-/// The internal node with `children`, through the library's encoding of
-/// `Node::Internal`: variant 1, sixteen optional `Child`ren (borsh options:
-/// a 0 or 1 tag), their count and the leaf count (`usize` as a `u64`).
-fn internal_node(children: &Children) -> Result<Node, StoreError> {
-    let mut bytes = [0u8; INTERNAL_BYTES];
-    let mut at = 0;
-    let mut put = |field: &[u8]| {
-        bytes[at..at + field.len()].copy_from_slice(field);
-        at += field.len();
-    };
-    put(&[1]);
-    let (mut count, mut leaves) = (0u64, 0u64);
-    for slot in children {
-        let Some(child) = slot else {
-            put(&[0]);
-            continue;
-        };
-        put(&[1]);
-        put(&child.hash);
-        put(&child.version.to_le_bytes());
-        match child.node_type {
-            NodeTypeForm::Leaf => put(&[0]),
-            NodeTypeForm::Internal { leaf_count } => {
-                put(&[1]);
-                put(&leaf_count.to_le_bytes());
-            }
-        }
-        count += 1;
-        leaves += child.leaf_count();
-    }
-    put(&count.to_le_bytes());
-    put(&leaves.to_le_bytes());
-    borsh::from_slice(&bytes[..at]).map_err(|error| tree_error(error.into()))
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
+    use jmt::OwnedValue;
+    use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
     use proptest::prelude::*;
 
     use super::*;
     use crate::primitives::Address;
     use crate::state::commitment::{StateCommitment, prepare_update_by_library, prepare_update_on};
 
-    fn key(index: u16) -> StateKey {
+    /// A state key per index (tests of the tree share it).
+    pub(in crate::state) fn key(index: u16) -> StateKey {
         let mut owner = [0; 32];
         owner[..2].copy_from_slice(&index.to_be_bytes());
         StateKey::Account { owner: Address(owner) }
@@ -652,23 +524,19 @@ mod tests {
     /// and hash, walked from the root through the child entries, so a
     /// missing node fails the walk.
     fn walk(tree: &StateCommitment) -> BTreeMap<Vec<u8>, [u8; 32]> {
-        fn visit(tree: &StateCommitment, key: NodeKey, found: &mut BTreeMap<Vec<u8>, [u8; 32]>) {
-            let node = tree.get_node_option(&key).unwrap().unwrap_or_else(|| panic!("no node at {key:?}"));
-            let path: Vec<u8> = key.nibble_path().nibbles().map(u8::from).collect();
-            let hash = match &node {
-                Node::Internal(internal) => internal.hash::<TreeHasher>(),
-                Node::Leaf(leaf) => leaf.hash::<TreeHasher>(),
-                Node::Null => EMPTY_ROOT.0,
-            };
-            found.insert(path, hash);
-            for nibble in 0..16u8 {
-                if let Some(child) = ChildForm::of(&node, nibble) {
-                    visit(tree, NodeKey::new(child.version, child_path(key.nibble_path(), nibble)), found);
+        fn visit(tree: &StateCommitment, at: NodeAt, found: &mut BTreeMap<Vec<u8>, [u8; 32]>) {
+            let node = tree.tree_node(&at).unwrap().unwrap_or_else(|| panic!("no node at {at:?}"));
+            found.insert((0..at.path.depth()).map(|index| at.path.nibble(index)).collect(), node.hash());
+            if let TreeNode::Internal(children) = &*node {
+                for (nibble, slot) in (0u8..).zip(children.iter()) {
+                    if let Some(slot) = slot {
+                        visit(tree, NodeAt { version: slot.version, path: at.path.child(nibble) }, found);
+                    }
                 }
             }
         }
         let mut found = BTreeMap::new();
-        visit(tree, NodeKey::new(tree.version().unwrap(), empty_path()), &mut found);
+        visit(tree, NodeAt { version: tree.version().unwrap(), path: TreePath::ROOT }, &mut found);
         found
     }
 
@@ -756,25 +624,9 @@ mod tests {
                 self.0.get_rightmost_leaf()
             }
         }
+        impl TreeNodes for RootOnly<'_> {}
         let error = prepare_writes(&RootOnly(&tree), 1, &puts(&[3], 1), 2).err().unwrap();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
-    }
-
-    #[test]
-    fn every_internal_node_round_trips_through_its_form() {
-        let mut tree = StateCommitment::new();
-        tree.apply(tree.prepare(&puts(&(0..500).collect::<Vec<_>>(), 0)).unwrap()).unwrap();
-        let version = tree.next_version();
-        let update = prepare_update_by_library(&tree, version, &puts(&[3, 300], 1)).unwrap();
-        let mut internal = 0;
-        for (_, node) in update.nodes() {
-            if !matches!(node, Node::Internal(_)) {
-                continue;
-            }
-            assert_eq!(&internal_node(&ChildForm::all(node)).unwrap(), node);
-            internal += 1;
-        }
-        assert!(internal > 2);
     }
 
     proptest! {
