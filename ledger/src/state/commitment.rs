@@ -438,9 +438,7 @@ impl StateCommitment {
         if !self.holds(version) {
             return Ok(None);
         }
-        let key = key_hash(key);
-        let latest = self.values.range((key, 0)..=(key, version)).next_back();
-        Ok(Some(latest.and_then(|(_, value)| value.clone())))
+        Ok(Some(self.latest_value(key_hash(key), version).cloned()))
     }
 
     /// Drops every version above `version` (dev mode's reverts); gives the
@@ -461,6 +459,12 @@ impl StateCommitment {
         self.latest = Some(version);
         self.root = root;
         Ok(root)
+    }
+
+    /// The value of `key_hash` at `version` (`None`: absent).
+    fn latest_value(&self, key_hash: KeyHash, version: Version) -> Option<&Value> {
+        let (_, value) = self.values.range((key_hash, 0)..=(key_hash, version)).next_back()?;
+        value.as_ref()
     }
 
     /// Number of keys in the latest version.
@@ -485,8 +489,7 @@ impl TreeReader for StateCommitment {
     }
 
     fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        let latest = self.values.range((key_hash, 0)..=(key_hash, max_version)).next_back();
-        Ok(latest.and_then(|(_, value)| value.as_ref().map(|value| value.to_vec())))
+        Ok(self.latest_value(key_hash, max_version).map(|value| value.to_vec()))
     }
 
     /// The leaf with the greatest key hash (the library's restore uses it).

@@ -290,7 +290,7 @@ impl TreeNode {
 }
 
 /// The hash of an internal node with `children`.
-pub fn internal_hash(children: &Children) -> [u8; 32] {
+fn internal_hash(children: &Children) -> [u8; 32] {
     let (mut exists, mut leaves) = (0u16, 0u16);
     for (nibble, slot) in children.iter().enumerate() {
         if let Some(slot) = slot {
@@ -391,9 +391,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
-        let field = self.bytes.get(self.at..self.at + N).ok_or_else(|| corrupt("truncated".to_string()))?;
+        let field = self.bytes.get(self.at..).and_then(|rest| rest.first_chunk::<N>());
+        let field = *field.ok_or_else(|| corrupt("truncated".to_string()))?;
         self.at += N;
-        Ok(field.try_into().unwrap_or([0; N]))
+        Ok(field)
     }
 
     fn u8(&mut self) -> Result<u8, StoreError> {
