@@ -210,6 +210,21 @@ struct Snapshot {
 /// Batches at least this long have their signatures checked on every core.
 const PARALLEL_ADMISSION_MIN: usize = 8;
 
+/// A `sendTransactions` batch is checked and inserted this many
+/// transactions at a time: on 2 cores a chunk's signatures take ~3.5 ms, a
+/// 1,000-transaction batch's ~28 ms, which its first transactions no longer
+/// wait for.
+const ADMISSION_CHUNK: usize = 128;
+
+/// What inserting a checked chunk gave: each transaction's id or refusal,
+/// whether the mempool stopped being empty and whether it came to hold a
+/// full block.
+struct Inserted {
+    results: Vec<Result<Hash, ApiError>>,
+    started_waiting: bool,
+    filled_block: bool,
+}
+
 /// Blocks whose execution stats the node keeps for `getBlock`.
 pub const EXECUTIONS_KEPT: usize = 4_096;
 
@@ -432,10 +447,13 @@ impl Node {
     }
 
     /// Admits signed transactions (canonical bytes) to the mempool, in
-    /// order: every signature is checked first, on all cores for a batch,
-    /// then the batch is inserted under one short hold of the mempool
-    /// (committed nonces and recent ids come from memory). Wakes the
-    /// producer when the mempool stops being empty or fills a block.
+    /// order, [`ADMISSION_CHUNK`] at a time: each chunk's signatures are
+    /// checked first, on all cores, then the chunk is inserted under one
+    /// short hold of the mempool (committed nonces and recent ids come from
+    /// memory), so a block cut while a large batch is checked takes the
+    /// chunks before it. Wakes the producer as soon as the mempool fills a
+    /// block, and once the whole batch is in if it stopped being empty (an
+    /// idle producer cuts at once: it takes the batch, not its first chunk).
     pub fn admit(&self, transactions: &[Vec<u8>]) -> Vec<Result<Hash, ApiError>> {
         self.admit_from(transactions, None)
     }
@@ -445,14 +463,47 @@ impl Node {
     /// the order the mempool took them, whichever call carried them.
     fn admit_from(&self, transactions: &[Vec<u8>], relay: Option<&Relay>) -> Vec<Result<Hash, ApiError>> {
         let started = Instant::now();
-        let checked: Vec<Result<VerifiedTransaction, RejectReason>> = if transactions.len() >= PARALLEL_ADMISSION_MIN {
+        let mut checking = Duration::ZERO;
+        let mut results = Vec::with_capacity(transactions.len());
+        let mut waiting = false;
+        for chunk in transactions.chunks(ADMISSION_CHUNK) {
+            let checked_at = Instant::now();
+            let checked = self.check_transactions(chunk);
+            checking += checked_at.elapsed();
+            let inserted = self.insert_checked(chunk, checked, relay);
+            results.extend(inserted.results);
+            waiting |= inserted.started_waiting;
+            if inserted.filled_block {
+                self.wake();
+            }
+        }
+        self.metrics.admitted(transactions.len(), checking, started.elapsed());
+        if waiting {
+            self.wake();
+        }
+        results
+    }
+
+    /// The stateless checks (decoding, signature) of each of `transactions`,
+    /// on all cores for more than a few.
+    fn check_transactions(&self, transactions: &[Vec<u8>]) -> Vec<Result<VerifiedTransaction, RejectReason>> {
+        if transactions.len() >= PARALLEL_ADMISSION_MIN {
             self.admission.install(|| transactions.par_iter().map(|bytes| self.app.check_transaction(bytes)).collect())
         } else {
             transactions.iter().map(|bytes| self.app.check_transaction(bytes)).collect()
-        };
-        let checked_in = started.elapsed();
+        }
+    }
+
+    /// Inserts `checked` (the checks of `transactions`, in order) under one
+    /// hold of the mempool, queueing what is admitted on `relay`.
+    fn insert_checked(
+        &self,
+        transactions: &[Vec<u8>],
+        checked: Vec<Result<VerifiedTransaction, RejectReason>>,
+        relay: Option<&Relay>,
+    ) -> Inserted {
         let full = self.config.block_transactions_max;
-        let (results, wake, depth) = {
+        let (results, started_waiting, filled_block, depth) = {
             let mut mempool = self.mempool.lock();
             let before = mempool.ready_len();
             let results: Vec<_> = checked
@@ -475,14 +526,10 @@ impl Node {
                 relay.push(&admitted);
             }
             let after = mempool.ready_len();
-            (results, (before == 0 && after > 0) || (before < full && after >= full), (mempool.len(), after))
+            (results, before == 0 && after > 0, before < full && after >= full, (mempool.len(), after))
         };
-        self.metrics.admitted(transactions.len(), checked_in, started.elapsed());
         self.metrics.mempool(depth.0, depth.1);
-        if wake {
-            self.wake();
-        }
-        results
+        Inserted { results, started_waiting, filled_block }
     }
 
     /// Inserts a checked transaction, learning its signer's committed nonce

@@ -71,6 +71,33 @@ async fn a_200_ms_interval_under_load_makes_blocks_of_hundreds() {
     node.stop().await;
 }
 
+/// A batch is admitted a chunk at a time, but an idle producer is woken
+/// once the whole batch is in: it cuts one block with all of it, not one
+/// with the first chunk and another an interval later with the rest. The
+/// verdicts stay each transaction's own across chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_of_many_chunks_to_an_idle_node_is_one_block() {
+    let mut config = NodeConfig::new(parlend_contracts::dev::dev_genesis());
+    config.block_time = Duration::from_millis(200);
+    let node = TestNode::start(config).await;
+    // Idle for more than an interval: the next arrival is cut at once.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = node.client.head().await.unwrap().height;
+    let mut batch: Vec<SignedTransaction> =
+        (0..600u32).map(|index| transfer(1 + index % 5, u64::from(index / 5))).collect();
+    // A repeat of an earlier transaction of the same batch, in a later chunk.
+    batch.insert(450, batch[3].clone());
+    let outcomes = node.client.send_many(&batch, false).await.unwrap();
+    let accepted: Vec<Hash> = outcomes.iter().filter_map(|outcome| Some(outcome.accepted.as_ref()?.hash)).collect();
+    assert_eq!(accepted.len(), 600, "every transfer but the repeat is admitted");
+    assert!(outcomes[450].accepted.is_none() && outcomes[450].error.is_some(), "{:?}", outcomes[450]);
+    wait_committed(&node.client, &accepted).await;
+    let sizes: Vec<usize> =
+        block_sizes(&node.client).await.into_iter().skip(usize::try_from(before).unwrap()).collect();
+    assert_eq!(sizes, vec![600], "the batch was cut into several blocks");
+    node.stop().await;
+}
+
 /// A memory store whose commits can be held at a gate, to catch anything
 /// that waits for a commit.
 #[derive(Default)]
