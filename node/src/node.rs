@@ -214,7 +214,7 @@ const PARALLEL_ADMISSION_MIN: usize = 8;
 /// transactions at a time: on 2 cores a chunk's signatures take ~3.5 ms, a
 /// 1,000-transaction batch's ~28 ms, which its first transactions no longer
 /// wait for.
-const ADMISSION_CHUNK: usize = 128;
+pub const ADMISSION_CHUNK: usize = 128;
 
 /// What inserting a checked chunk gave: each transaction's id or refusal,
 /// whether the mempool stopped being empty and whether it came to hold a

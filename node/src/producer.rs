@@ -213,7 +213,7 @@ impl Producer {
             })
             .expect("spawning the committer thread");
         let now = Instant::now();
-        let part_due = part_time(node.config().block_time, 0).map(|after| now + after);
+        let part_due = part_due(now, node.config().block_time, 0);
         Producer {
             node,
             commands,
@@ -306,8 +306,7 @@ impl Producer {
             }
             if self.part_due.is_some_and(|due| Instant::now() >= due) {
                 self.next_part += 1;
-                self.part_due =
-                    part_time(self.node.config().block_time, self.next_part).map(|after| self.last_cut + after);
+                self.part_due = part_due(self.last_cut, self.node.config().block_time, self.next_part);
                 if ready < PART_TRANSACTIONS_MIN || !self.ahead_allowed() {
                     return;
                 }
@@ -332,7 +331,7 @@ impl Producer {
     fn mark_cut(&mut self) {
         self.last_cut = Instant::now();
         self.next_part = 0;
-        self.part_due = part_time(self.node.config().block_time, 0).map(|after| self.last_cut + after);
+        self.part_due = part_due(self.last_cut, self.node.config().block_time, 0);
         self.cut_cpu = process_cpu_time();
     }
 
@@ -541,10 +540,10 @@ fn process_cpu_time() -> Option<Duration> {
     None
 }
 
-/// How long after a cut the block being built executes its `part`th part
-/// (`None`: it has no more).
-fn part_time(interval: Duration, part: usize) -> Option<Duration> {
-    PARTS_AT.get(part).map(|(numerator, denominator)| interval * *numerator / *denominator)
+/// When the block being built after a cut at `cut` executes its `part`th
+/// part (from 0; `None`: it has no more).
+fn part_due(cut: Instant, interval: Duration, part: usize) -> Option<Instant> {
+    PARTS_AT.get(part).map(|(numerator, denominator)| cut + interval * *numerator / *denominator)
 }
 
 /// The committer: writes a block (one atomic, fsynced batch), then publishes

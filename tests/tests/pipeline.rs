@@ -1,7 +1,8 @@
-//! End to end, block production: blocks fill under load, admission never
-//! waits for a commit, a batch keeps each transaction's own verdict, and a
-//! node killed while its pipeline commits loses nothing it acknowledged, and
-//! blocks executed in parts ahead of their cut replay whole.
+//! End to end, block production: blocks fill under load, a batch admitted
+//! in chunks to an idle node is one block, admission never waits for a
+//! commit, a batch keeps each transaction's own verdict, a node killed while
+//! its pipeline commits loses nothing it acknowledged, and blocks executed
+//! in parts ahead of their cut replay whole.
 //! Counts, not timings: nothing here depends on the machine's speed.
 
 use std::collections::BTreeMap;
@@ -373,9 +374,9 @@ async fn executed_ahead(url: &str) -> u64 {
 }
 
 /// With `--execute-ahead always` and a 400 ms interval, what waits at 300 ms
-/// is executed as its block's first part and the rest at the cut; the chain
-/// made of such blocks replays whole (every block executed at once), every
-/// state root, receipts root and hash checked.
+/// and at 350 ms is executed as parts of its block and the rest at the cut;
+/// the chain made of such blocks replays whole (every block executed at
+/// once), every state root, receipts root and hash checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn blocks_executed_ahead_in_parts_replay_whole() {
     let directory = tempfile::tempdir().unwrap();
