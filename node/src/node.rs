@@ -503,7 +503,7 @@ impl Node {
         relay: Option<&Relay>,
     ) -> Inserted {
         let full = self.config.block_transactions_max;
-        let (results, started_waiting, filled_block, depth) = {
+        let (inserted, depth) = {
             let mut mempool = self.mempool.lock();
             let before = mempool.ready_len();
             let results: Vec<_> = checked
@@ -526,10 +526,15 @@ impl Node {
                 relay.push(&admitted);
             }
             let after = mempool.ready_len();
-            (results, before == 0 && after > 0, before < full && after >= full, (mempool.len(), after))
+            let inserted = Inserted {
+                results,
+                started_waiting: before == 0 && after > 0,
+                filled_block: before < full && after >= full,
+            };
+            (inserted, (mempool.len(), after))
         };
         self.metrics.mempool(depth.0, depth.1);
-        Inserted { results, started_waiting, filled_block }
+        inserted
     }
 
     /// Inserts a checked transaction, learning its signer's committed nonce
