@@ -14,7 +14,7 @@ pub use address::Address;
 pub use amount::{Amount, AmountParseError};
 pub use asset::{AssetId, AssetIdError};
 pub use fixed::{Bps, MathError, Ray, Rounding, Wad, mul_div};
-pub use hash::{Hash, HashParseError, merkle_root, sha256, sha256_tagged};
+pub use hash::{Hash, HashParseError, merkle_root, sha256, sha256_parts, sha256_tagged};
 
 /// Error parsing a hex string into a fixed-size byte array.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

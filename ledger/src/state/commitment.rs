@@ -33,7 +33,7 @@ use super::proof::StateProof;
 use super::tree_node::{NodeAt, TreeNode, TreeNodes, TreePath};
 use super::tree_update::{TreeBatch, prepare_writes, tree_threads};
 use crate::access::StateKey;
-use crate::primitives::Hash;
+use crate::primitives::{Hash, sha256_parts};
 use crate::state::{StoreError, Value, WriteSet};
 
 /// SHA-256 for the tree (the `jmt` crate's hasher interface over this
@@ -62,7 +62,7 @@ pub const EMPTY_ROOT: Hash = Hash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__");
 
 /// Where a key lives in the tree: SHA-256 of its canonical encoding.
 pub fn key_hash(key: &StateKey) -> KeyHash {
-    KeyHash(Sha256::digest(key.encode()).into())
+    KeyHash(sha256_parts(&[&key.encode()]))
 }
 
 /// A failure of the tree library as a store error: a [`StoreError`] raised

@@ -17,10 +17,10 @@ use std::borrow::Cow;
 
 use jmt::storage::{NibblePath, Node, NodeKey};
 use jmt::{KeyHash, ValueHash, Version};
-use sha2::{Digest, Sha256};
 
 use super::StoreError;
 use super::commitment::{EMPTY_ROOT, tree_error};
+use crate::primitives::sha256_parts;
 
 /// The children of an internal node.
 pub const SUBTREES: usize = 16;
@@ -198,12 +198,7 @@ const INTERNAL_TAG: &[u8] = b"JMT::IntrnalNode";
 impl TreeLeaf {
     /// `SHA-256("JMT::LeafNode" || key_hash || value_hash)`.
     pub fn hash(&self) -> [u8; 32] {
-        Sha256::new()
-            .chain_update(LEAF_TAG)
-            .chain_update(self.key_hash.0)
-            .chain_update(self.value_hash.0)
-            .finalize()
-            .into()
+        sha256_parts(&[LEAF_TAG, &self.key_hash.0, &self.value_hash.0])
     }
 }
 
@@ -317,7 +312,7 @@ fn subtree_hash(children: &Children, start: usize, width: usize, exists: u16, le
     let half = width / 2;
     let left = subtree_hash(children, start, half, exists, leaves);
     let right = subtree_hash(children, start + half, half, exists, leaves);
-    Sha256::new().chain_update(INTERNAL_TAG).chain_update(left).chain_update(right).finalize().into()
+    sha256_parts(&[INTERNAL_TAG, &left, &right])
 }
 
 /// Appends an internal node's encoding: variant 1, sixteen optional

@@ -38,12 +38,12 @@
 use std::borrow::Cow;
 
 use jmt::{KeyHash, ValueHash, Version};
-use sha2::{Digest, Sha256};
 
 use super::commitment::{key_hash, tree_error};
 use super::tree_node::{ChildKind, ChildSlot, Children, NodeAt, SUBTREES, TreeLeaf, TreeNode, TreeNodes, TreePath};
 use super::{StoreError, Value, WriteSet};
 use crate::access::StateKey;
+use crate::primitives::sha256_parts;
 
 /// How many threads a block's update uses: the machine's cores, at most 16
 /// (asked once: on Linux the answer reads the cgroup's files).
@@ -116,13 +116,13 @@ pub(crate) fn prepare_writes<R: TreeNodes>(
     let updater = Updater { reader, version };
     let jobs: Vec<Job<'_>> = groups(&ops, 0, |op| op.key).map(|(nibble, ops)| Job { nibble, ops }).collect();
     let mut top = Output::with_capacity(SUBTREES);
-    let (mut results, mut nodes, mut stale) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
+    let (mut results, mut nodes, mut stale) = (Results::default(), Vec::new(), Vec::new());
     for (nibble, subtree, output) in run_jobs(&updater, root, jobs, threads.max(1))? {
-        results.push((nibble, subtree));
+        results[usize::from(nibble)] = Some(subtree);
         nodes.push(output.nodes);
         stale.push(output.stale);
     }
-    let root_hash = match updater.assemble(&TreePath::ROOT, root, results, &mut top)? {
+    let root_hash = match updater.assemble(&TreePath::ROOT, root, &mut results, &mut top)? {
         Subtree::Unchanged => updater.emit(TreePath::ROOT, TreeNode::Internal(root.clone()), &mut top).hash,
         Subtree::Empty => updater.emit(TreePath::ROOT, TreeNode::Null, &mut top).hash,
         Subtree::Leaf(leaf) => updater.emit(TreePath::ROOT, TreeNode::Leaf(leaf), &mut top).hash,
@@ -147,7 +147,7 @@ fn hash_writes(writes: &WriteSet, threads: usize) -> Result<Vec<Hashed>, StoreEr
         chunk
             .iter()
             .map(|(key, value)| {
-                let value_hash = value.as_ref().map(|value| ValueHash(Sha256::digest(value).into()));
+                let value_hash = value.as_ref().map(|value| ValueHash(sha256_parts(&[value])));
                 (key_hash(key), value_hash, (*value).clone())
             })
             .collect()
@@ -222,11 +222,12 @@ enum Subtree {
     Internal(ChildSlot),
 }
 
-/// A slot of an internal node while its children's results come in.
-enum Slot {
-    Child(ChildSlot),
-    Leaf(TreeLeaf),
-}
+/// A stored node and where it is.
+type Stored<'a> = (NodeAt, Cow<'a, TreeNode>);
+
+/// The subtrees of an internal node's changed slots, by nibble (`None`:
+/// no write below the slot).
+type Results = [Option<Subtree>; SUBTREES];
 
 /// Runs the jobs on `threads` threads, largest first; their results in
 /// nibble order.
@@ -277,24 +278,36 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
     ) -> Result<Subtree, StoreError> {
         let below = path.child(nibble);
         match &children[usize::from(nibble)] {
-            Some(old) => self.update(NodeAt { version: old.version, path: below }, ops, depth + 1, out),
-            // Deleting keys that do not exist changes nothing.
-            None if ops.iter().all(|op| op.value_hash.is_none()) => Ok(Subtree::Unchanged),
-            None => self.create(below, put_leaves(ops), depth + 1, out),
+            Some(old) => {
+                let at = NodeAt { version: old.version, path: below };
+                let node = self.read(&at)?;
+                self.update(at, &node, ops, depth + 1, out)
+            }
+            None => self.fill(below, ops, depth + 1, out),
         }
     }
 
-    /// The subtree at `at`'s position (a stored node) after `ops`; the
+    /// The subtree at an empty slot at `path` after `ops`.
+    fn fill(&self, path: TreePath, ops: &[Op], depth: usize, out: &mut Output) -> Result<Subtree, StoreError> {
+        // Deleting keys that do not exist changes nothing.
+        if ops.iter().all(|op| op.value_hash.is_none()) {
+            return Ok(Subtree::Unchanged);
+        }
+        self.create(path, put_leaves(ops), depth, out)
+    }
+
+    /// The subtree at `at`'s position (the stored `node`) after `ops`; the
     /// stored node becomes stale unless nothing changes.
-    fn update(&self, at: NodeAt, ops: &[Op], depth: usize, out: &mut Output) -> Result<Subtree, StoreError> {
-        let subtree = match &*self.read(&at)? {
-            TreeNode::Internal(children) => {
-                let mut results = Vec::new();
-                for (nibble, group) in groups(ops, depth, |op| op.key) {
-                    results.push((nibble, self.child(&at.path, children, nibble, group, depth, out)?));
-                }
-                self.assemble(&at.path, children, results, out)?
-            }
+    fn update(
+        &self,
+        at: NodeAt,
+        node: &TreeNode,
+        ops: &[Op],
+        depth: usize,
+        out: &mut Output,
+    ) -> Result<Subtree, StoreError> {
+        let subtree = match node {
+            TreeNode::Internal(children) => self.update_internal(&at.path, children, ops, depth, out)?,
             TreeNode::Leaf(leaf) => self.at_leaf(at.path, *leaf, ops, depth, out)?,
             TreeNode::Null => return Err(tree_error(anyhow::anyhow!("a null node at {at:?} below the root"))),
         };
@@ -304,53 +317,94 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
         Ok(subtree)
     }
 
+    /// The stored internal node at `path` with `children` after `ops` (its
+    /// children's nibble at `depth`).
+    ///
+    /// The walk waits on memory as much as it hashes, so the stored
+    /// children below the writes are all looked up first, in a loop of
+    /// lookups alone whose cache misses can overlap, then updated one by one.
+    fn update_internal(
+        &self,
+        path: &TreePath,
+        children: &Children,
+        ops: &[Op],
+        depth: usize,
+        out: &mut Output,
+    ) -> Result<Subtree, StoreError> {
+        let mut below: [Option<(&[Op], Option<Stored<'a>>)>; SUBTREES] = Default::default();
+        for (nibble, group) in groups(ops, depth, |op| op.key) {
+            let stored = match &children[usize::from(nibble)] {
+                Some(old) => {
+                    let at = NodeAt { version: old.version, path: path.child(nibble) };
+                    Some((at, self.read(&at)?))
+                }
+                None => None,
+            };
+            below[usize::from(nibble)] = Some((group, stored));
+        }
+        let mut results: Results = Default::default();
+        for ((nibble, entry), result) in (0u8..).zip(&mut below).zip(&mut results) {
+            let Some((group, stored)) = entry.take() else { continue };
+            *result = Some(match stored {
+                Some((at, node)) => self.update(at, &node, group, depth + 1, out)?,
+                None => self.fill(path.child(nibble), group, depth + 1, out)?,
+            });
+        }
+        self.assemble(path, children, &mut results, out)
+    }
+
     /// The internal node at `path` with `children` (before) and `results`
-    /// (its changed slots' subtrees, by nibble): unchanged, gone, a single
-    /// leaf that moves up, or a new internal node written at `path`.
+    /// (its changed slots' subtrees): unchanged, gone, a single leaf that
+    /// moves up, or a new internal node written at `path`.
     fn assemble(
         &self,
         path: &TreePath,
         children: &Children,
-        results: Vec<(u8, Subtree)>,
+        results: &mut Results,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        let mut slots: [Option<Slot>; SUBTREES] = children.map(|child| child.map(Slot::Child));
+        let mut forms: Children = *children;
+        // Slots whose subtree is a leaf not yet written: it is written here
+        // unless it moves up.
+        let mut leaves: [Option<TreeLeaf>; SUBTREES] = [None; SUBTREES];
         let mut changed = false;
-        for (nibble, subtree) in results {
-            let slot = &mut slots[usize::from(nibble)];
-            match subtree {
-                Subtree::Unchanged => continue,
-                Subtree::Empty => *slot = None,
-                Subtree::Leaf(leaf) => *slot = Some(Slot::Leaf(leaf)),
-                Subtree::Internal(form) => *slot = Some(Slot::Child(form)),
+        for ((result, form), leaf) in results.iter_mut().zip(&mut forms).zip(&mut leaves) {
+            match result.take() {
+                None | Some(Subtree::Unchanged) => continue,
+                Some(Subtree::Empty) => *form = None,
+                Some(Subtree::Leaf(new)) => (*form, *leaf) = (None, Some(new)),
+                Some(Subtree::Internal(slot)) => *form = Some(slot),
             }
             changed = true;
         }
         if !changed {
             return Ok(Subtree::Unchanged);
         }
-        let mut occupied = (0u8..).zip(slots.iter()).filter(|(_, slot)| slot.is_some());
+        let occupied =
+            (0u8..).zip(forms.iter().zip(&leaves)).filter(|(_, (form, leaf))| form.is_some() || leaf.is_some());
+        let mut occupied = occupied.map(|(nibble, _)| nibble);
         match (occupied.next(), occupied.next()) {
             (None, _) => return Ok(Subtree::Empty),
-            (Some((_, Some(Slot::Leaf(leaf)))), None) => return Ok(Subtree::Leaf(*leaf)),
-            (Some((nibble, Some(Slot::Child(child)))), None) if child.kind == ChildKind::Leaf => {
-                // A stored leaf left alone moves up: read it, it goes stale.
-                let at = NodeAt { version: child.version, path: path.child(nibble) };
-                let TreeNode::Leaf(leaf) = *self.read(&at)? else {
-                    return Err(tree_error(anyhow::anyhow!("the child at {at:?} is not the leaf its parent says")));
-                };
-                out.stale.push(at);
-                return Ok(Subtree::Leaf(leaf));
+            (Some(only), None) => {
+                if let Some(leaf) = leaves[usize::from(only)] {
+                    return Ok(Subtree::Leaf(leaf));
+                }
+                if let Some(child) = forms[usize::from(only)].filter(|child| child.kind == ChildKind::Leaf) {
+                    // A stored leaf left alone moves up: read it, it goes stale.
+                    let at = NodeAt { version: child.version, path: path.child(only) };
+                    let TreeNode::Leaf(leaf) = *self.read(&at)? else {
+                        return Err(tree_error(anyhow::anyhow!("the child at {at:?} is not the leaf its parent says")));
+                    };
+                    out.stale.push(at);
+                    return Ok(Subtree::Leaf(leaf));
+                }
             }
             _ => {}
         }
-        let mut forms: Children = [None; SUBTREES];
-        for ((nibble, slot), form) in (0u8..).zip(slots).zip(&mut forms) {
-            *form = match slot {
-                None => None,
-                Some(Slot::Child(child)) => Some(child),
-                Some(Slot::Leaf(leaf)) => Some(self.emit(path.child(nibble), TreeNode::Leaf(leaf), out)),
-            };
+        for ((nibble, leaf), form) in (0u8..).zip(leaves).zip(&mut forms) {
+            if let Some(leaf) = leaf {
+                *form = Some(self.emit(path.child(nibble), TreeNode::Leaf(leaf), out));
+            }
         }
         Ok(Subtree::Internal(self.emit(*path, TreeNode::Internal(Box::new(forms)), out)))
     }
@@ -365,6 +419,14 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
         depth: usize,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
+        if let [op] = ops
+            && op.key == existing.key_hash
+        {
+            // The common case: the leaf's own key rewritten or deleted.
+            return Ok(op
+                .value_hash
+                .map_or(Subtree::Empty, |value_hash| Subtree::Leaf(TreeLeaf { key_hash: op.key, value_hash })));
+        }
         let own = ops.iter().find(|op| op.key == existing.key_hash);
         // Below a lone leaf no other key exists: deleting one changes nothing.
         let mut leaves = put_leaves(ops);
