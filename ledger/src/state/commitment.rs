@@ -62,7 +62,15 @@ pub const EMPTY_ROOT: Hash = Hash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__");
 
 /// Where a key lives in the tree: SHA-256 of its canonical encoding.
 pub fn key_hash(key: &StateKey) -> KeyHash {
-    KeyHash(sha256_parts(&[&key.encode()]))
+    key_hash_in(key, &mut Vec::new())
+}
+
+/// [`key_hash`], encoding the key into `buffer` (emptied first), so that
+/// hashing many keys allocates once.
+pub(crate) fn key_hash_in(key: &StateKey, buffer: &mut Vec<u8>) -> KeyHash {
+    buffer.clear();
+    crate::encoding::encode_canonical_into(key, buffer);
+    KeyHash(sha256_parts(&[buffer]))
 }
 
 /// A failure of the tree library as a store error: a [`StoreError`] raised
