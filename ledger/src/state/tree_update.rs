@@ -143,8 +143,8 @@ pub(crate) fn prepare_writes<R: TreeNodes>(
 /// The order is found by sorting each write's index under the first half
 /// of its key hash (the whole hash breaks a tie), so a sort moves 32 bytes
 /// a write and most comparisons are one of two integers, not a 32-byte
-/// comparison: sorting the hashed writes themselves took about a quarter
-/// of a block's update on one thread.
+/// comparison. (Hashing the writes and sorting them with their values took
+/// 5.2 of about 20 ms of a lending block's update on one thread.)
 fn hash_writes(entries: &[(&StateKey, &Option<Value>)], threads: usize) -> Result<(Vec<Op>, Vec<u32>), StoreError> {
     let hash = |chunk: &[(&StateKey, &Option<Value>)]| -> Vec<Op> {
         let value_hash = |value: &Value| ValueHash(sha256_parts(&[value]));
