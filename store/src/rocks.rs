@@ -433,7 +433,13 @@ impl StoredTree<'_> {
         }
         match self.db.get_cf(self.nodes, node_key_bytes(at)).map_err(store_error)? {
             Some(bytes) => {
-                let node = TreeNode::decode(&bytes)?;
+                let node = TreeNode::decode(&bytes).map_err(|error| match error {
+                    // Name the node: its version and position.
+                    StoreError::Corrupt { what, reason } => {
+                        StoreError::Corrupt { what: format!("{what} {at:?}"), reason }
+                    }
+                    other => other,
+                })?;
                 self.cache.0.write().insert(*at, node.clone());
                 Ok(Some(node))
             }

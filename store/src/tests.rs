@@ -399,6 +399,29 @@ fn rocks_store_detects_a_tree_that_does_not_match_its_state() {
     });
 }
 
+#[test]
+fn a_corrupt_tree_node_is_named_in_the_error() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(directory.path(), RocksStoreOptions::default()).unwrap();
+        store.commit(next_commit(&store, WriteSet::from([(key(1), value(b"a")), (key(2), value(b"b"))]), &[])).unwrap();
+    }
+    {
+        // Every node of the tree replaced by an unknown variant.
+        let db = raw_db(directory.path());
+        let nodes = db.cf_handle("tree_nodes").unwrap();
+        let keys: Vec<Box<[u8]>> =
+            db.iterator_cf(nodes, rocksdb::IteratorMode::Start).map(|item| item.unwrap().0).collect();
+        for key in keys {
+            db.put_cf(nodes, key, [7]).unwrap();
+        }
+    }
+    let error = RocksStore::open(directory.path(), RocksStoreOptions::default()).err().unwrap();
+    let StoreError::Corrupt { what, reason } = &error else { panic!("{error}") };
+    assert_eq!(what, "state tree node NodeAt { version: 0, path: TreePath() }", "{error}");
+    assert_eq!(reason, "node variant 7");
+}
+
 /// Block `n` of a long chain that repeats every 5 blocks' shape: 16 keys
 /// rewritten, one deleted, one written back.
 fn churn(n: u64) -> WriteSet {
