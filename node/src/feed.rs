@@ -199,16 +199,26 @@ fn catch_up(node: &Node, next: Option<u64>) -> Result<u64, ApiError> {
             Ok(head.saturating_add(1).max(next))
         }
         _ => {
-            rebuild(node, node.reader(), head, node.app().info().header.timestamp)?;
+            rebuild(node, node.reader(), head, node.app().info().header.timestamp, Vec::new())?;
             Ok(head + 1)
         }
     }
 }
 
-/// Rebuilds the index from every position that exists at the head,
-/// evaluated in `state` (block `height`'s, at `timestamp`).
-fn rebuild(node: &Node, state: &dyn StateReader, height: u64, timestamp: u64) -> Result<Vec<RiskMove>, ApiError> {
-    let owners = node.position_owners()?;
+/// Rebuilds the index from every position that exists at the head and
+/// the owners in `also`, evaluated in `state` (block `height`'s, at
+/// `timestamp`).
+fn rebuild(
+    node: &Node,
+    state: &dyn StateReader,
+    height: u64,
+    timestamp: u64,
+    also: Vec<Address>,
+) -> Result<Vec<RiskMove>, ApiError> {
+    let mut owners = node.position_owners()?;
+    owners.extend(also);
+    owners.sort_unstable();
+    owners.dedup();
     let started = Instant::now();
     let moves = node.feed_state().index.lock().rebuild(state, &owners, height, timestamp).map_err(query_error)?;
     tracing::debug!(positions = owners.len(), elapsed = ?started.elapsed(), "liquidatable index built");
@@ -238,7 +248,11 @@ fn publish(node: &Node, height: u64) -> Result<(), ApiError> {
     let digest = BlockDigest::of(&block);
     let timestamp = block.header.timestamp;
     let moves = if digest.parameters_changed {
-        rebuild(node, state, height, timestamp)?
+        // A position with debt at `height` may be gone by the head: it had
+        // debt before the block (the index holds it) or the block touched it.
+        let mut also: Vec<Address> = feed.index.lock().owners().collect();
+        also.extend(&digest.touched);
+        rebuild(node, state, height, timestamp, also)?
     } else {
         feed.index.lock().apply(state, &digest, height, timestamp).map_err(query_error)?
     };
@@ -369,7 +383,7 @@ fn named_address(instruction: &Instruction) -> Option<Address> {
 mod tests {
     use parlend_contracts::AmountOrAll;
     use parlend_ledger::block::Header;
-    use parlend_ledger::{Amount, AssetId, Keypair};
+    use parlend_ledger::{Amount, AssetId, Bps, Keypair};
 
     use super::*;
     use crate::mempool::tests::signed;
@@ -466,27 +480,94 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(20), receiver.recv()).await.expect("in time").expect("open")
     }
 
+    /// A dev node on which dev account 1 has borrowed 24,000 USDC against
+    /// 10 WETH at 3,000 USD (at risk, not liquidatable), with the feed past
+    /// that block.
+    struct AtRisk {
+        handle: crate::node::NodeHandle,
+        client: parlend_rpc::Client,
+        blocks: broadcast::Receiver<Arc<BlockFeed>>,
+        risk: broadcast::Receiver<Arc<RiskFeed>>,
+    }
+
+    async fn a_borrower_at_risk() -> AtRisk {
+        let config = crate::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
+        let handle = Node::start(config).await.unwrap();
+        let client = parlend_rpc::Client::new(&format!("http://{}", handle.rpc_address)).unwrap();
+        let feed = handle.node.feed_state();
+        let (blocks, mut risk) = (feed.subscribe(), feed.subscribe_risk());
+        let dev = parlend_contracts::dev::dev_keypair;
+        let (usdc, weth) = (AssetId::from_static("USDC"), AssetId::from_static("WETH"));
+        post_prices(&client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
+        submit(&client, &dev(2), vec![Instruction::Deposit { asset: usdc, amount: tokens("USDC", 500_000) }]).await;
+        let borrow = vec![
+            Instruction::Deposit { asset: weth, amount: tokens("WETH", 10) },
+            Instruction::Borrow { asset: usdc, amount: tokens("USDC", 24_000) },
+        ];
+        let borrowed = submit(&client, &dev(1), borrow).await;
+        while next(&mut risk).await.height < borrowed {}
+        AtRisk { handle, client, blocks, risk }
+    }
+
+    /// The risk moves notified up to block `height`: each one's height and
+    /// the position's state before and after (at risk below 1.05).
+    async fn risk_moves_until(
+        risk: &mut broadcast::Receiver<Arc<RiskFeed>>,
+        height: u64,
+    ) -> Vec<(u64, RiskState, RiskState)> {
+        let state = |point: Option<RiskPoint>| RiskPoint::state(point.as_ref(), Wad(1_050_000_000_000_000_000));
+        let mut moves = Vec::new();
+        loop {
+            let notice = next(risk).await;
+            moves.extend(notice.risk.iter().map(|moved| (notice.height, state(moved.before), state(moved.after))));
+            if notice.height >= height {
+                return moves;
+            }
+        }
+    }
+
+    // The pause is held across two submissions on purpose, as below.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parameter_change_published_late_keeps_a_position_closed_since() {
+        let AtRisk { handle, client, mut risk, .. } = a_borrower_at_risk().await;
+        let feed = handle.node.feed_state();
+        let dev = parlend_contracts::dev::dev_keypair;
+        let (usdc, weth) = (AssetId::from_static("USDC"), AssetId::from_static("WETH"));
+
+        // Before the feed reaches it, the admin lowers WETH's liquidation
+        // threshold (the borrower becomes liquidatable), then the borrower
+        // repays and withdraws everything: the position is gone at the head.
+        let paused = feed.paused.lock();
+        let mut params = parlend_contracts::dev::dev_market_params("WETH");
+        (params.ltv, params.liquidation_threshold) = (Bps(6_000), Bps(7_000));
+        let changed = submit(&client, &dev(0), vec![Instruction::UpdateMarket { asset: weth, params }]).await;
+        let close = vec![
+            Instruction::Repay { asset: usdc, amount: AmountOrAll::All, on_behalf_of: None },
+            Instruction::Withdraw { asset: weth, amount: AmountOrAll::All },
+        ];
+        let closed = submit(&client, &dev(1), close).await;
+        drop(paused);
+
+        let moves = risk_moves_until(&mut risk, closed).await;
+        let expected = vec![
+            (changed, RiskState::AtRisk, RiskState::Liquidatable),
+            (closed, RiskState::Liquidatable, RiskState::None),
+        ];
+        assert_eq!(moves, expected);
+        handle.shutdown().await;
+    }
+
     // The pause is held across two submissions on purpose: only the feed
     // thread (not a task of this runtime) waits for it.
     #[allow(clippy::await_holding_lock)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_block_is_published_with_its_own_state_when_later_blocks_committed_first() {
-        let config = crate::node::NodeConfig::new(parlend_contracts::dev::dev_genesis());
-        let handle = Node::start(config).await.unwrap();
-        let client = parlend_rpc::Client::new(&format!("http://{}", handle.rpc_address)).unwrap();
+        let AtRisk { handle, client, mut blocks, mut risk } = a_borrower_at_risk().await;
         let feed = handle.node.feed_state();
-        let (mut blocks, mut risk) = (feed.subscribe(), feed.subscribe_risk());
         let dev = parlend_contracts::dev::dev_keypair;
-        let (lender, borrower, liquidator) = (dev(2), dev(1), dev(3));
+        let (borrower, liquidator) = (dev(1), dev(3));
         let (usdc, weth) = (AssetId::from_static("USDC"), AssetId::from_static("WETH"));
-        post_prices(&client, &[("USDC", 1), ("WETH", 3_000), ("WBTC", 60_000), ("TBILL", 1)]).await;
-        submit(&client, &lender, vec![Instruction::Deposit { asset: usdc, amount: tokens("USDC", 500_000) }]).await;
-        let borrow = vec![
-            Instruction::Deposit { asset: weth, amount: tokens("WETH", 10) },
-            Instruction::Borrow { asset: usdc, amount: tokens("USDC", 24_000) },
-        ];
-        let borrowed = submit(&client, &borrower, borrow).await;
-        while next(&mut risk).await.height < borrowed {}
 
         // The price drop and the liquidation both commit before the feed
         // reaches the first of them.
@@ -505,15 +586,7 @@ mod tests {
 
         // Each block's moves and markets are its own: the borrower becomes
         // liquidatable with the drop and stops being so with the liquidation.
-        let mut moves = Vec::new();
-        loop {
-            let notice = next(&mut risk).await;
-            let state = |point: Option<RiskPoint>| RiskPoint::state(point.as_ref(), Wad(1_050_000_000_000_000_000));
-            moves.extend(notice.risk.iter().map(|moved| (notice.height, state(moved.before), state(moved.after))));
-            if notice.height == liquidated {
-                break;
-            }
-        }
+        let moves = risk_moves_until(&mut risk, liquidated).await;
         assert_eq!(moves.len(), 2, "{moves:?}");
         assert_eq!(moves[0], (dropped, RiskState::AtRisk, RiskState::Liquidatable), "{moves:?}");
         assert_eq!((moves[1].0, moves[1].1), (liquidated, RiskState::Liquidatable), "{moves:?}");

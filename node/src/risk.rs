@@ -247,6 +247,12 @@ impl RiskIndex {
         Ok(RiskMove { owner, before, after })
     }
 
+    /// The owners of the positions the index holds (those with debt at
+    /// its height).
+    pub fn owners(&self) -> impl Iterator<Item = Address> + '_ {
+        self.entries.keys().copied()
+    }
+
     /// Builds the index from every position in the state at block
     /// `height` (its timestamp `now`); the moves of positions whose health
     /// was or is below [`WATCH_BELOW_MAX`].
