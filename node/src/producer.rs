@@ -191,9 +191,7 @@ struct Producer {
     in_flight: Option<InFlight>,
     building: Option<Building>,
     last_cut: Instant,
-    /// When the block being built executes its next part (`None`: done).
-    part_due: Option<Instant>,
-    /// Which of [`PARTS_AT`] is next.
+    /// Which of [`PARTS_AT`] the block being built executes next.
     next_part: usize,
     /// The node's CPU time at the last cut.
     cut_cpu: Option<Duration>,
@@ -213,7 +211,6 @@ impl Producer {
             })
             .expect("spawning the committer thread");
         let now = Instant::now();
-        let part_due = part_due(now, node.config().block_time, 0);
         Producer {
             node,
             commands,
@@ -223,7 +220,6 @@ impl Producer {
             in_flight: None,
             building: None,
             last_cut: now,
-            part_due,
             next_part: 0,
             cut_cpu: process_cpu_time(),
         }
@@ -267,6 +263,15 @@ impl Producer {
         }
     }
 
+    /// When the block being built executes its next part (`None`: it has
+    /// no more).
+    fn part_due(&self) -> Option<Instant> {
+        let interval = self.node.config().block_time;
+        PARTS_AT
+            .get(self.next_part)
+            .map(|(numerator, denominator)| self.last_cut + interval * *numerator / *denominator)
+    }
+
     /// How long to wait for a command before checking the mempool again:
     /// until the next part or the interval's deadline while something
     /// waits; otherwise until woken.
@@ -280,14 +285,14 @@ impl Producer {
             return None;
         }
         let deadline = self.last_cut + config.block_time;
-        let wake_at = self.part_due.map_or(deadline, |due| due.min(deadline));
+        let wake_at = self.part_due().map_or(deadline, |due| due.min(deadline));
         Some(wake_at.saturating_duration_since(Instant::now()))
     }
 
     /// Cuts blocks while one is due: on demand, while anything waits; with
     /// an interval, once it has passed, and again while full blocks wait.
-    /// Otherwise, at the part's time, executes what waits as the first part
-    /// of the block being built.
+    /// Otherwise, at a part's time, executes what waits as the next part of
+    /// the block being built.
     fn cut_while_due(&mut self) {
         let (full, interval) = (self.node.config().block_transactions_max, self.node.config().block_time);
         loop {
@@ -304,9 +309,8 @@ impl Producer {
                 }
                 continue;
             }
-            if self.part_due.is_some_and(|due| Instant::now() >= due) {
+            if self.part_due().is_some_and(|due| Instant::now() >= due) {
                 self.next_part += 1;
-                self.part_due = part_due(self.last_cut, self.node.config().block_time, self.next_part);
                 if ready < PART_TRANSACTIONS_MIN || !self.ahead_allowed() {
                     return;
                 }
@@ -331,7 +335,6 @@ impl Producer {
     fn mark_cut(&mut self) {
         self.last_cut = Instant::now();
         self.next_part = 0;
-        self.part_due = part_due(self.last_cut, self.node.config().block_time, 0);
         self.cut_cpu = process_cpu_time();
     }
 
@@ -538,12 +541,6 @@ fn process_cpu_time() -> Option<Duration> {
     }
     #[cfg(not(unix))]
     None
-}
-
-/// When the block being built after a cut at `cut` executes its `part`th
-/// part (from 0; `None`: it has no more).
-fn part_due(cut: Instant, interval: Duration, part: usize) -> Option<Instant> {
-    PARTS_AT.get(part).map(|(numerator, denominator)| cut + interval * *numerator / *denominator)
 }
 
 /// The committer: writes a block (one atomic, fsynced batch), then publishes

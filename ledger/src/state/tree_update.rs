@@ -284,14 +284,32 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
         depth: usize,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        let below = path.child(nibble);
-        match &children[usize::from(nibble)] {
-            Some(old) => {
-                let at = NodeAt { version: old.version, path: below };
-                let node = self.read(&at)?;
-                self.update(at, &node, ops, depth + 1, out)
-            }
-            None => self.fill(below, ops, depth + 1, out),
+        let stored = self.stored_child(path, children, nibble)?;
+        self.slot_after(path, nibble, stored, ops, depth, out)
+    }
+
+    /// The stored child in slot `nibble` of the node at `path` (whose
+    /// children are `children`), read; `None` for an empty slot.
+    fn stored_child(&self, path: &TreePath, children: &Children, nibble: u8) -> Result<Option<Stored<'a>>, StoreError> {
+        let Some(old) = &children[usize::from(nibble)] else { return Ok(None) };
+        let at = NodeAt { version: old.version, path: path.child(nibble) };
+        Ok(Some((at, self.read(&at)?)))
+    }
+
+    /// The subtree in slot `nibble` of the node at `path`, which held
+    /// `stored`, after `ops` (all below that slot, at `depth + 1`).
+    fn slot_after(
+        &self,
+        path: &TreePath,
+        nibble: u8,
+        stored: Option<Stored<'a>>,
+        ops: &[Op],
+        depth: usize,
+        out: &mut Output,
+    ) -> Result<Subtree, StoreError> {
+        match stored {
+            Some((at, node)) => self.update(at, &node, ops, depth + 1, out),
+            None => self.fill(path.child(nibble), ops, depth + 1, out),
         }
     }
 
@@ -339,24 +357,14 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
         depth: usize,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        let mut below: [Option<(&[Op], Option<Stored<'a>>)>; SUBTREES] = Default::default();
+        let mut pending: [Option<(&[Op], Option<Stored<'a>>)>; SUBTREES] = Default::default();
         for (nibble, group) in groups(ops, depth, |op| op.key) {
-            let stored = match &children[usize::from(nibble)] {
-                Some(old) => {
-                    let at = NodeAt { version: old.version, path: path.child(nibble) };
-                    Some((at, self.read(&at)?))
-                }
-                None => None,
-            };
-            below[usize::from(nibble)] = Some((group, stored));
+            pending[usize::from(nibble)] = Some((group, self.stored_child(path, children, nibble)?));
         }
         let mut results: Results = Default::default();
-        for ((nibble, entry), result) in (0u8..).zip(&mut below).zip(&mut results) {
+        for ((nibble, entry), result) in (0u8..).zip(&mut pending).zip(&mut results) {
             let Some((group, stored)) = entry.take() else { continue };
-            *result = Some(match stored {
-                Some((at, node)) => self.update(at, &node, group, depth + 1, out)?,
-                None => self.fill(path.child(nibble), group, depth + 1, out)?,
-            });
+            *result = Some(self.slot_after(path, nibble, stored, group, depth, out)?);
         }
         self.assemble(path, children, &mut results, out)
     }
