@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::proof::StateProof;
 use super::tree_node::{NodeAt, TreeNode, TreeNodes, TreePath};
-use super::tree_update::{TreeBatch, prepare_writes, tree_threads};
+use super::tree_update::{TreeBatch, VersionedValue, prepare_writes, tree_threads};
 use crate::access::StateKey;
 use crate::primitives::{Hash, sha256_parts};
 use crate::state::{StoreError, Value, WriteSet};
@@ -92,10 +92,10 @@ pub struct CommitmentUpdate {
     /// Each new node once (all at `version`), in no particular order (in
     /// parts, as the update's threads made them).
     nodes: Vec<Vec<(TreePath, TreeNode)>>,
-    /// In key order (one version).
-    values: Vec<((Version, KeyHash), Option<Value>)>,
-    /// Each node that leaves the latest tree once.
-    stale: Vec<NodeAt>,
+    /// In key order (one version), in parts one after the other.
+    values: Vec<Vec<VersionedValue>>,
+    /// Each node that leaves the latest tree once (in parts).
+    stale: Vec<Vec<NodeAt>>,
 }
 
 impl CommitmentUpdate {
@@ -119,7 +119,8 @@ impl CommitmentUpdate {
         {
             stale.insert(NodeAt { version: previous, path: TreePath::ROOT });
         }
-        Ok(CommitmentUpdate { version, root, nodes: vec![nodes], values, stale: stale.into_iter().collect() })
+        let (values, stale) = (vec![values], vec![stale.into_iter().collect()]);
+        Ok(CommitmentUpdate { version, root, nodes: vec![nodes], values, stale })
     }
 
     /// An update made by [`super::tree_update`].
@@ -147,7 +148,7 @@ impl CommitmentUpdate {
     /// The values written (`None`: deleted), by version and key hash, in
     /// key order.
     pub fn values(&self) -> impl Iterator<Item = (&(Version, KeyHash), &Option<Value>)> {
-        self.values.iter().map(|(key, value)| (key, value))
+        self.values.iter().flatten().map(|(key, value)| (key, value))
     }
 
     /// How many nodes [`CommitmentUpdate::nodes`] gives.
@@ -157,13 +158,18 @@ impl CommitmentUpdate {
 
     /// How many values [`CommitmentUpdate::values`] gives.
     pub fn value_count(&self) -> usize {
-        self.values.len()
+        self.values.iter().map(Vec::len).sum()
     }
 
     /// The nodes that stop being part of the latest tree at this version,
     /// each once (the previous version's root among them).
-    pub fn stale_nodes(&self) -> &[NodeAt] {
-        &self.stale
+    pub fn stale_nodes(&self) -> impl Iterator<Item = &NodeAt> {
+        self.stale.iter().flatten()
+    }
+
+    /// How many nodes [`CommitmentUpdate::stale_nodes`] gives.
+    pub fn stale_count(&self) -> usize {
+        self.stale.iter().map(Vec::len).sum()
     }
 }
 
@@ -357,7 +363,7 @@ impl StateCommitment {
         let CommitmentUpdate { version, root, nodes, values, stale } = update;
         self.nodes.extend(nodes.into_iter().flatten().map(|(path, node)| (NodeAt { version, path }, node)));
         let keeps_history = self.retention != Retention::Latest;
-        for ((value_version, key), value) in values {
+        for ((value_version, key), value) in values.into_iter().flatten() {
             if keeps_history {
                 self.stale_values.entry(version).or_default().push((key, superseded_below(value_version, &value)));
             }
@@ -374,12 +380,12 @@ impl StateCommitment {
         }
         match self.retention {
             Retention::Latest => {
-                for at in stale {
+                for at in stale.into_iter().flatten() {
                     self.nodes.remove(&at);
                 }
             }
             Retention::All | Retention::Window(_) => {
-                self.stale.entry(version).or_default().extend(stale);
+                self.stale.entry(version).or_default().extend(stale.into_iter().flatten());
             }
         }
         self.latest = Some(version);
