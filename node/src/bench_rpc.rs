@@ -8,7 +8,8 @@
 //! at an offered rate. A watcher follows the chain head and times every
 //! transaction from its submission (its scheduled time, in open loop, so a
 //! slow node cannot hide its queueing) to the moment its block is seen
-//! committed (the head, polled every 5 ms, includes it). Reported from the
+//! committed (the node's `subscribeNewHeads` notification for it arrives;
+//! a node without WebSocket has its head polled every 5 ms instead). Reported from the
 //! same run: committed tx/s, transactions per block, the share on the
 //! parallel executor, latency percentiles, rejections by reason, the node's
 //! CPU time per committed transaction and the machine's signature-check
@@ -29,15 +30,17 @@ use parlend_contracts::SignedTransaction;
 use parlend_ledger::Hash;
 use parlend_ledger::crypto::KeyCache;
 use parlend_rpc::Client;
-use parlend_rpc::client::PreparedSend;
-use parlend_rpc::types::{BlockParams, SendOutcome, SendTransactionsParams};
+use parlend_rpc::client::{PreparedSend, Subscription, WsClient};
+use parlend_rpc::types::{BlockParams, BlockView, NewHeadView, SendOutcome, SendTransactionsParams};
 use parlend_sim::workload::{RpcWorkload, WORKLOAD_CHAIN_ID, WorkloadKind, rpc_workload};
 use rayon::prelude::*;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 /// How long the node may take to print its RPC address.
 const NODE_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often the watcher asks for the head.
+/// How often the watcher asks for the head when it cannot subscribe to it,
+/// and how often the drain checks for unsettled transactions.
 const HEAD_POLL: Duration = Duration::from_millis(5);
 
 /// Which node to measure.
@@ -150,6 +153,9 @@ pub struct RpcBenchReport {
     /// Every block holding measured transactions: its size, and whether the
     /// parallel executor ran it.
     pub block_list: Vec<(usize, bool)>,
+    /// How commits were seen: `subscription` (`subscribeNewHeads`) or
+    /// `polling` (the head every 5 ms, for a node without WebSocket).
+    pub commits_seen_by: &'static str,
 }
 
 /// Runs the benchmark.
@@ -305,6 +311,7 @@ struct Measured {
     rejected: BTreeMap<String, u64>,
     elapsed: Duration,
     node_cpu: Option<Duration>,
+    seen_by: &'static str,
 }
 
 /// When each accepted transaction was submitted; filled by the submitters,
@@ -333,9 +340,11 @@ async fn measure(config: &RpcBenchConfig, workload: &RpcWorkload, node: &NodeUnd
         .collect::<anyhow::Result<_>>()?;
     let cpu_before = node.cpu_time();
     let started = Instant::now();
+    let heads = Heads::follow(&node.url).await;
+    let seen_by = heads.name();
     let first_height = client.head().await?.height;
     let watched: Arc<Mutex<Watched>> = Arc::default();
-    let watcher = tokio::spawn(watch(client.clone(), pending.clone(), watched.clone(), first_height));
+    let watcher = tokio::spawn(watch(client.clone(), heads, pending.clone(), watched.clone(), first_height));
     let mut submitters = Vec::new();
     for (index, batches) in partitions.into_iter().enumerate() {
         let url = node.url.clone();
@@ -363,7 +372,7 @@ async fn measure(config: &RpcBenchConfig, workload: &RpcWorkload, node: &NodeUnd
     let node_cpu = node.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     let Watched { latencies, blocks, last_commit } = std::mem::take(&mut *watched.lock());
     let elapsed = last_commit.unwrap_or_else(Instant::now).saturating_duration_since(started);
-    Ok(Measured { submitted, latencies, blocks, rejected, elapsed, node_cpu })
+    Ok(Measured { submitted, latencies, blocks, rejected, elapsed, node_cpu, seen_by })
 }
 
 /// Commits the setup transactions (positions for lending), untimed.
@@ -482,41 +491,126 @@ fn reason_of(message: &str) -> &str {
     message.split(|c: char| c == ':' || c.is_ascii_digit()).next().unwrap_or(message).trim()
 }
 
+/// A new head and the moment the watcher learned of it.
+type Arrival = anyhow::Result<(u64, Instant)>;
+
+/// How the watcher learns of new blocks: the node's `subscribeNewHeads`
+/// (a notification as each block commits), or, where the node has no
+/// WebSocket endpoint, the head polled every 5 ms.
+enum Heads {
+    /// The subscription and the connection that carries it.
+    Subscribed(WsClient, Subscription<NewHeadView>),
+    /// No subscription: poll.
+    Polled,
+}
+
+impl Heads {
+    /// Subscribes to the node's heads, before the first height is read so
+    /// that no block after it is missed; polls if that fails.
+    async fn follow(url: &str) -> Heads {
+        let subscribed = async {
+            let ws = WsClient::connect(url).await?;
+            let heads = ws.new_heads().await?;
+            Ok::<_, parlend_rpc::ClientError>(Heads::Subscribed(ws, heads))
+        };
+        subscribed.await.unwrap_or_else(|error| {
+            eprintln!("no heads subscription ({error}); polling the head every {} ms", HEAD_POLL.as_millis());
+            Heads::Polled
+        })
+    }
+
+    /// How it learns of commits, as the report names it.
+    fn name(&self) -> &'static str {
+        match self {
+            Heads::Subscribed(..) => "subscription",
+            Heads::Polled => "polling",
+        }
+    }
+
+    /// Sends every new head with the moment it arrived, until the heads
+    /// end (the error says why) or the receiver is gone.
+    async fn announce(self, client: Client, arrivals: mpsc::UnboundedSender<Arrival>) {
+        match self {
+            Heads::Subscribed(_ws, mut heads) => loop {
+                let arrival = match heads.next().await {
+                    Some(Ok(head)) => Ok((head.header.height, Instant::now())),
+                    Some(Err(error)) => Err(anyhow::anyhow!("a head notification was not understood: {error}")),
+                    None => Err(anyhow::anyhow!("the heads subscription ended ({:?})", heads.close_reason())),
+                };
+                let ended = arrival.is_err();
+                if arrivals.send(arrival).is_err() || ended {
+                    return;
+                }
+            },
+            Heads::Polled => loop {
+                let arrival = client.head().await.map(|head| (head.height, Instant::now())).map_err(Into::into);
+                let ended = arrival.is_err();
+                if arrivals.send(arrival).is_err() || ended {
+                    return;
+                }
+                tokio::time::sleep(HEAD_POLL).await;
+            },
+        }
+    }
+}
+
+/// Aborts its task when dropped (the watcher's announcer ends with it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Follows the head; for every new block, times its measured transactions
-/// to the moment the head was seen to include it (fetching the block's
-/// list of transactions afterwards is the watcher's bookkeeping, not the
-/// node's latency).
-async fn watch(client: Client, pending: Pending, watched: Arc<Mutex<Watched>>, from_height: u64) -> anyhow::Result<()> {
+/// to the moment the watcher learned that the head includes it (a task of
+/// its own reads the heads, so fetching each block's list of transactions
+/// afterwards, the watcher's bookkeeping, never delays that moment).
+async fn watch(
+    client: Client,
+    heads: Heads,
+    pending: Pending,
+    watched: Arc<Mutex<Watched>>,
+    from_height: u64,
+) -> anyhow::Result<()> {
+    let (sender, mut arrivals) = mpsc::unbounded_channel();
+    let _announcer = AbortOnDrop(tokio::spawn(heads.announce(client.clone(), sender)));
     let mut height = from_height;
-    loop {
-        let head = client.head().await?.height;
-        let seen = Instant::now();
+    while let Some(arrival) = arrivals.recv().await {
+        let (head, seen) = arrival?;
         while height < head {
             height += 1;
             let block = client.block(&BlockParams { height: Some(height), ..BlockParams::default() }).await?;
-            let Some(block) = block else { continue };
-            let mut pending = pending.lock();
-            let mut watched = watched.lock();
-            let before = watched.latencies.len();
-            for hash in &block.transactions {
-                if let Some(submitted) = pending.remove(hash) {
-                    watched.latencies.push(seen.saturating_duration_since(submitted));
-                }
-            }
-            if watched.latencies.len() > before {
-                let parallel = block.execution.is_some_and(|execution| execution.parallel);
-                watched.blocks.push((block.transactions.len(), parallel));
-                watched.last_commit = Some(seen);
+            if let Some(block) = block {
+                settle(&block, seen, &pending, &watched);
             }
         }
-        tokio::time::sleep(HEAD_POLL).await;
+    }
+    Ok(())
+}
+
+/// Times a committed block's measured transactions to `seen`.
+fn settle(block: &BlockView, seen: Instant, pending: &Pending, watched: &Mutex<Watched>) {
+    let mut pending = pending.lock();
+    let mut watched = watched.lock();
+    let before = watched.latencies.len();
+    for hash in &block.transactions {
+        if let Some(submitted) = pending.remove(hash) {
+            watched.latencies.push(seen.saturating_duration_since(submitted));
+        }
+    }
+    if watched.latencies.len() > before {
+        let parallel = block.execution.as_ref().is_some_and(|execution| execution.parallel);
+        watched.blocks.push((block.transactions.len(), parallel));
+        watched.last_commit = Some(seen);
     }
 }
 
 /// The report of a run.
 #[expect(clippy::float_arithmetic, reason = "benchmark figures for people")]
 fn report(config: &RpcBenchConfig, measured: Measured, ceiling: Ceiling) -> RpcBenchReport {
-    let Measured { submitted, mut latencies, blocks, rejected, elapsed, node_cpu } = measured;
+    let Measured { submitted, mut latencies, blocks, rejected, elapsed, node_cpu, seen_by } = measured;
     let committed = latencies.len();
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let committed_tps = committed as f64 / seconds;
@@ -557,5 +651,6 @@ fn report(config: &RpcBenchConfig, measured: Measured, ceiling: Ceiling) -> RpcB
         committed_over_cached_keys_ceiling: committed_tps / ceiling.cached_keys.max(1e-9),
         elapsed_seconds: seconds,
         block_list: blocks,
+        commits_seen_by: seen_by,
     }
 }

@@ -397,4 +397,5 @@ fn bench_rpc_commits_and_times_every_transaction() {
     assert!((ceiling - (before + after) / 2.0).abs() < 1e-6, "the ceiling is the mean of both: {report}");
     assert!((report["committedOverCeiling"].as_f64().unwrap() - committed_tps / ceiling).abs() < 1e-9);
     assert!(report["nodeCpuMicrosPerTransaction"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(report["commitsSeenBy"], "subscription", "the watcher follows the node's heads subscription");
 }

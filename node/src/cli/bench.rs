@@ -286,8 +286,8 @@ fn print_rpc_report(report: &RpcBenchReport) {
     );
     let latency = &report.latency_ms;
     println!(
-        "submit to commit    p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        latency.p50, latency.p90, latency.p99, latency.max
+        "submit to commit    p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms (commits seen by {})",
+        latency.p50, latency.p90, latency.p99, latency.max, report.commits_seen_by
     );
     if let Some(cpu) = report.node_cpu_micros_per_transaction {
         println!("node CPU            {cpu:>12.1} µs per committed transaction");
