@@ -649,8 +649,12 @@ impl RocksStore {
         let mut changes: Vec<(Vec<u8>, &StateKey, &Option<Value>)> =
             commit.changes.iter().map(|(key, value)| (key.encode(), key, value)).collect();
         changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (encoded, key, value) in changes {
-            let previous = self.db.get_cf(state, &encoded).map_err(store_error)?.map(Value::from);
+        // The undo record's previous values, read in one batched lookup of
+        // the sorted keys (RocksDB shares the search across them) rather
+        // than one lookup per key.
+        let previous = self.db.batched_multi_get_cf(state, changes.iter().map(|change| &change.0), true);
+        for ((encoded, key, value), previous) in changes.into_iter().zip(previous) {
+            let previous = previous.map_err(store_error)?.map(|slice| Value::copy_from_slice(&slice));
             undo.push((*key, previous));
             match value {
                 Some(value) => batch.put_cf(state, &encoded, value),
