@@ -9,10 +9,10 @@
 //! transaction from its submission (its scheduled time, in open loop, so a
 //! slow node cannot hide its queueing) to the moment its block is seen
 //! committed (the node's `subscribeNewHeads` notification for it arrives;
-//! a node without WebSocket has its head polled every 5 ms instead). Reported from the
-//! same run: committed tx/s, transactions per block, the share on the
-//! parallel executor, latency percentiles, rejections by reason, the node's
-//! CPU time per committed transaction and the machine's signature-check
+//! a node without WebSocket has its head polled every 5 ms instead).
+//! Reported from the same run: committed tx/s, transactions per block,
+//! the share on the parallel executor, latency percentiles, rejections by
+//! reason, the node's CPU time per committed transaction and the machine's signature-check
 //! ceiling (`verify_strict` on all cores), beside the same check with the
 //! signers' decompressed keys kept, as the node's admission does it.
 
@@ -338,10 +338,12 @@ async fn measure(config: &RpcBenchConfig, workload: &RpcWorkload, node: &NodeUnd
         .iter()
         .map(|transactions| transactions.chunks(config.batch.max(1)).map(Batch::of).collect())
         .collect::<anyhow::Result<_>>()?;
-    let cpu_before = node.cpu_time();
-    let started = Instant::now();
+    // Subscribed before the clock starts (connecting is not the node's
+    // work) and before the first height is read (no block after it missed).
     let heads = Heads::follow(&node.url).await;
     let seen_by = heads.name();
+    let cpu_before = node.cpu_time();
+    let started = Instant::now();
     let first_height = client.head().await?.height;
     let watched: Arc<Mutex<Watched>> = Arc::default();
     let watcher = tokio::spawn(watch(client.clone(), heads, pending.clone(), watched.clone(), first_height));
@@ -505,8 +507,7 @@ enum Heads {
 }
 
 impl Heads {
-    /// Subscribes to the node's heads, before the first height is read so
-    /// that no block after it is missed; polls if that fails.
+    /// Subscribes to the node's heads; polls if that fails.
     async fn follow(url: &str) -> Heads {
         let subscribed = async {
             let ws = WsClient::connect(url).await?;
@@ -537,15 +538,13 @@ impl Heads {
                     Some(Err(error)) => Err(anyhow::anyhow!("a head notification was not understood: {error}")),
                     None => Err(anyhow::anyhow!("the heads subscription ended ({:?})", heads.close_reason())),
                 };
-                let ended = arrival.is_err();
-                if arrivals.send(arrival).is_err() || ended {
+                if !passed_on(&arrivals, arrival) {
                     return;
                 }
             },
             Heads::Polled => loop {
                 let arrival = client.head().await.map(|head| (head.height, Instant::now())).map_err(Into::into);
-                let ended = arrival.is_err();
-                if arrivals.send(arrival).is_err() || ended {
+                if !passed_on(&arrivals, arrival) {
                     return;
                 }
                 tokio::time::sleep(HEAD_POLL).await;
@@ -554,13 +553,11 @@ impl Heads {
     }
 }
 
-/// Aborts its task when dropped (the watcher's announcer ends with it).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// Sends `arrival`; whether the heads go on (it was not an error and the
+/// watcher still listens).
+fn passed_on(arrivals: &mpsc::UnboundedSender<Arrival>, arrival: Arrival) -> bool {
+    let ended = arrival.is_err();
+    arrivals.send(arrival).is_ok() && !ended
 }
 
 /// Follows the head; for every new block, times its measured transactions
@@ -575,7 +572,9 @@ async fn watch(
     from_height: u64,
 ) -> anyhow::Result<()> {
     let (sender, mut arrivals) = mpsc::unbounded_channel();
-    let _announcer = AbortOnDrop(tokio::spawn(heads.announce(client.clone(), sender)));
+    // A set aborts its tasks when dropped: the announcer ends with the watcher.
+    let mut announcer = tokio::task::JoinSet::new();
+    announcer.spawn(heads.announce(client.clone(), sender));
     let mut height = from_height;
     while let Some(arrival) = arrivals.recv().await {
         let (head, seen) = arrival?;
