@@ -256,17 +256,23 @@ type KeptBlock = (Arc<Block>, Arc<Vec<Hash>>);
 
 /// Keeps the blocks of the newest `blocks_max` entries of `recent` (oldest
 /// first) while they hold at most `transactions_max` transactions in all;
-/// the newest block is always kept. The receipts stay.
-fn forget_old_blocks(recent: &mut VecDeque<RecentBlock>, blocks_max: usize, transactions_max: usize) {
+/// the newest block is always kept. The receipts stay. Gives back the
+/// blocks it forgot.
+fn forget_old_blocks(recent: &mut VecDeque<RecentBlock>, blocks_max: usize, transactions_max: usize) -> Vec<KeptBlock> {
     let mut transactions = 0;
+    let mut forgotten = Vec::new();
     for (age, kept) in recent.iter_mut().rev().enumerate() {
         let Some((block, _)) = &kept.block else { break };
         transactions += block.transactions.len();
         if age > 0 && (age >= blocks_max || transactions > transactions_max) {
-            kept.block = None;
+            forgotten.extend(kept.block.take());
         }
     }
+    forgotten
 }
+
+/// What [`Node::remember`] forgot: the oldest receipts and old blocks.
+type Forgotten = (Option<RecentBlock>, Vec<KeptBlock>);
 
 /// A committed block as the committer publishes it.
 pub(crate) struct Published {
@@ -643,7 +649,7 @@ impl Node {
             view.commit_micros = micros(timings.commit);
         }
         let block = Arc::new(block);
-        self.remember(RecentBlock {
+        let forgotten = self.remember(RecentBlock {
             height: head.height,
             hash: head.hash,
             receipts: receipts.clone(),
@@ -653,18 +659,20 @@ impl Node {
         self.feed
             .head_committed(|| crate::feed::head_view(&block, head.hash, &receipts, self.execution_of(head.height)));
         self.feed.committed();
+        // Freed after the waiters are woken.
+        drop(forgotten);
     }
 
     /// Keeps a committed block's receipts (the last [`RECEIPTS_KEPT`]) and
     /// the block (the last [`BLOCKS_KEPT`], within
-    /// [`BLOCKS_KEPT_TRANSACTIONS`]).
-    fn remember(&self, block: RecentBlock) {
+    /// [`BLOCKS_KEPT_TRANSACTIONS`]). Gives back what it forgot, for the
+    /// caller to drop outside the lock (freeing a block of thousands of
+    /// transactions takes milliseconds).
+    fn remember(&self, block: RecentBlock) -> Forgotten {
         let mut recent = self.recent.lock();
-        if recent.len() >= RECEIPTS_KEPT {
-            recent.pop_front();
-        }
+        let oldest = if recent.len() >= RECEIPTS_KEPT { recent.pop_front() } else { None };
         recent.push_back(block);
-        forget_old_blocks(&mut recent, BLOCKS_KEPT, BLOCKS_KEPT_TRANSACTIONS);
+        (oldest, forget_old_blocks(&mut recent, BLOCKS_KEPT, BLOCKS_KEPT_TRANSACTIONS))
     }
 
     /// In dev mode, when the chain's oracle is dev account 0: re-posts
