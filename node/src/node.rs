@@ -666,8 +666,8 @@ impl Node {
     /// Keeps a committed block's receipts (the last [`RECEIPTS_KEPT`]) and
     /// the block (the last [`BLOCKS_KEPT`], within
     /// [`BLOCKS_KEPT_TRANSACTIONS`]). Gives back what it forgot, for the
-    /// caller to drop outside the lock (freeing a block of thousands of
-    /// transactions takes milliseconds).
+    /// caller to free outside the lock, after the head is published (a
+    /// block is thousands of allocations).
     fn remember(&self, block: RecentBlock) -> Forgotten {
         let mut recent = self.recent.lock();
         let oldest = if recent.len() >= RECEIPTS_KEPT { recent.pop_front() } else { None };
