@@ -366,6 +366,16 @@ pub(crate) mod tests {
         signed(key, nonce, transfer).verify(1).unwrap()
     }
 
+    /// A pool holding `key`'s transactions with nonces `0..count`.
+    fn pool_of(key: &Keypair, count: u64) -> Mempool {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.learn(key.address(), 0);
+        for nonce in 0..count {
+            pool.insert(transaction(key, nonce)).unwrap();
+        }
+        pool
+    }
+
     #[test]
     fn nonces_must_be_sequential() {
         let key = Keypair::from_seed(&[1; 32]);
@@ -389,11 +399,7 @@ pub(crate) mod tests {
     #[test]
     fn in_flight_transactions_are_taken_once_and_can_be_released() {
         let key = Keypair::from_seed(&[3; 32]);
-        let mut pool = Mempool::new(MempoolLimits::default());
-        pool.learn(key.address(), 0);
-        for nonce in 0..4 {
-            pool.insert(transaction(&key, nonce)).unwrap();
-        }
+        let mut pool = pool_of(&key, 4);
         let first = pool.take(2);
         assert_eq!(pool.ready_len(), 2);
         assert_eq!(pool.len(), 4, "in flight is still pending");
@@ -452,11 +458,7 @@ pub(crate) mod tests {
     #[test]
     fn a_foreign_block_drops_only_the_stale_nonces_in_flight_or_in_line() {
         let key = Keypair::from_seed(&[7; 32]);
-        let mut pool = Mempool::new(MempoolLimits::default());
-        pool.learn(key.address(), 0);
-        for nonce in 0..4 {
-            pool.insert(transaction(&key, nonce)).unwrap();
-        }
+        let mut pool = pool_of(&key, 4);
         assert_eq!(pool.take(1).len(), 1, "nonce 0 in flight, the others in line");
         assert_eq!(pool.committed(&[], &[(key.address(), 2)]), 2);
         assert_eq!((pool.len(), pool.ready_len()), (2, 2));
