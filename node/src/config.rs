@@ -87,6 +87,8 @@ pub struct FileConfig {
     pub manual_mining: Option<bool>,
     /// Whether a block being built executes its first part before the cut.
     pub execute_ahead: Option<crate::producer::ExecuteAhead>,
+    /// How long a cut may wait for batches being admitted, milliseconds.
+    pub cut_grace_ms: Option<u64>,
     /// Dev mode: leave stale oracle prices stale at start.
     pub keep_stale_prices: Option<bool>,
     /// Mempool bounds.

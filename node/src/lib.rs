@@ -13,6 +13,7 @@
 //! - [`feed`]: what the node publishes per block for the subscriptions.
 //! - [`cli`]: the `parlend` command line.
 
+pub mod admitting;
 pub mod bench_rpc;
 pub mod cli;
 pub mod config;

@@ -13,6 +13,7 @@
 //! | `parlend_block_fill_ratio` | histogram | transactions per block over the block's capacity |
 //! | `parlend_block_phase_seconds{phase}` | histogram | block time by phase: `sigverify`, `schedule`, `execute`, `root`, `commit` |
 //! | `parlend_block_cut_to_commit_seconds` | histogram | producer: from a block's cut to its commit (the last part's execution, the root, the write): what a transaction waits beyond the block interval |
+//! | `parlend_block_cut_wait_seconds` | histogram | producer: how long a cut waited past its deadline for `sendTransactions` batches being admitted (cuts that waited only; see `--cut-grace-ms`) |
 //! | `parlend_block_transactions` | histogram | transactions per block |
 //! | `parlend_block_parallelism` | gauge | last block's transactions per step of its longest dependency chain (1 when run serially) |
 //! | `parlend_block_reexecutions` | counter | transactions re-executed by the parallel executor's validation |
@@ -147,6 +148,7 @@ pub struct Metrics {
     block_fill: Histogram,
     phases: Family<Labels, Histogram>,
     cut_to_commit: Histogram,
+    cut_wait: Histogram,
     block_transactions: Histogram,
     parallelism: Gauge<f64, AtomicU64>,
     reexecutions: Counter,
@@ -181,6 +183,8 @@ impl Metrics {
             phases: Family::new_with_constructor(phase_histogram),
             // 1 ms to about 1 s in steps of 25%: it is a latency.
             cut_to_commit: Histogram::new(exponential_buckets(0.001, 1.25, 32)),
+            // 100 µs to about 1 s.
+            cut_wait: Histogram::new(exponential_buckets(0.000_1, 1.5, 24)),
             block_transactions: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             parallelism: Gauge::default(),
             reexecutions: Counter::default(),
@@ -230,6 +234,11 @@ impl Metrics {
                 "block_cut_to_commit_seconds",
                 "From a block's cut to its commit",
                 metrics.cut_to_commit.clone(),
+            );
+            registry.register(
+                "block_cut_wait_seconds",
+                "How long a cut waited past its deadline for batches being admitted",
+                metrics.cut_wait.clone(),
             );
             registry.register("block_transactions", "Transactions per block", metrics.block_transactions.clone());
             registry.register(
@@ -321,6 +330,11 @@ impl Metrics {
         if stats.serial_fallback {
             self.serial_fallbacks.inc();
         }
+    }
+
+    /// A cut waited `waited` past its deadline for batches being admitted.
+    pub fn cut_waited(&self, waited: Duration) {
+        self.cut_wait.observe(waited.as_secs_f64());
     }
 
     /// Transactions executed as the first part of the block being built.

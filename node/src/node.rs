@@ -34,6 +34,7 @@ use parlend_store::{ChainHead, DEFAULT_STATE_HISTORY, MemoryStore, RocksStore, R
 use rayon::prelude::*;
 use tokio::sync::watch;
 
+use crate::admitting::Admitting;
 use crate::events::{outcome_view, typed_events};
 use crate::feed::{self, Feed};
 use crate::mempool::{Mempool, MempoolLimits};
@@ -94,6 +95,11 @@ pub struct NodeConfig {
     /// With an interval: whether a block being built executes its first
     /// part before the cut.
     pub execute_ahead: ExecuteAhead,
+    /// With an interval: how long a cut may wait past its deadline for the
+    /// `sendTransactions` batches being admitted then that should be in by
+    /// the end of it ([`crate::admitting`]); `None`: an eighth of the
+    /// interval; zero: never.
+    pub cut_grace: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -118,9 +124,24 @@ impl NodeConfig {
             wrong_state_root: false,
             feed_capacity: FEED_CAPACITY_DEFAULT,
             execute_ahead: ExecuteAhead::default(),
+            cut_grace: None,
         }
     }
+
+    /// How long a cut may wait for batches being admitted (see
+    /// [`NodeConfig::cut_grace`]).
+    /// Zero on demand (no interval).
+    pub fn cut_grace(&self) -> Duration {
+        if self.block_time.is_zero() {
+            return Duration::ZERO;
+        }
+        self.cut_grace.unwrap_or(self.block_time / CUT_GRACE_DIVISOR)
+    }
 }
+
+/// Without [`NodeConfig::cut_grace`], a cut waits at most the interval
+/// divided by this for batches being admitted.
+pub const CUT_GRACE_DIVISOR: u32 = 8;
 
 /// Default of [`NodeConfig::feed_capacity`]. The broadcast channel keeps
 /// the last this many blocks' feeds (shared by every subscriber), so it
@@ -167,6 +188,8 @@ pub struct Node {
     pub(crate) wake_pending: AtomicBool,
     /// Checks signatures of `sendTransactions` batches on every core.
     admission: rayon::ThreadPool,
+    /// The batches being admitted (a cut may wait for one).
+    pub(crate) admitting: Admitting,
     heads: watch::Sender<u64>,
     /// How recent blocks were executed (height, stats), oldest first.
     executions: Mutex<VecDeque<(u64, BlockExecutionView)>>,
@@ -392,6 +415,7 @@ impl Node {
             mempool: Mutex::new(Mempool::new(config.mempool)),
             wake_pending: AtomicBool::new(false),
             admission,
+            admitting: Admitting::default(),
             heads,
             executions: Mutex::new(VecDeque::with_capacity(EXECUTIONS_KEPT)),
             recent: Mutex::new(VecDeque::with_capacity(RECEIPTS_KEPT)),
@@ -472,19 +496,22 @@ impl Node {
         let mut checking = Duration::ZERO;
         let mut results = Vec::with_capacity(transactions.len());
         let mut waiting = false;
+        let batch = self.admitting.begin(transactions.len());
         for chunk in transactions.chunks(ADMISSION_CHUNK) {
             let checked_at = Instant::now();
             let checked = self.check_transactions(chunk);
             checking += checked_at.elapsed();
             let inserted = self.insert_checked(chunk, checked, relay);
             results.extend(inserted.results);
+            batch.progress(results.len());
             waiting |= inserted.started_waiting;
             if inserted.filled_block {
                 self.wake();
             }
         }
         self.metrics.admitted(transactions.len(), checking, started.elapsed());
-        if waiting {
+        drop(batch);
+        if waiting || self.admitting.cut_waiting() {
             self.wake();
         }
         results

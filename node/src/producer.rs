@@ -8,6 +8,11 @@
 //!   block waits ([`crate::node::NodeConfig::block_transactions_max`]),
 //!   whichever comes first. Never one block per arrival: admission wakes the
 //!   producer only when the mempool stops being empty or fills a block.
+//!   A cut due while `sendTransactions` batches are being admitted may wait
+//!   for those that should be in before a grace ends (by default an eighth
+//!   of the interval; [`crate::admitting`]), so that a batch about to land
+//!   is not split and its last chunks do not wait a whole interval more;
+//!   the next interval still runs from the deadline.
 //! - On demand (`--block-time-ms 0`): as soon as something waits and the
 //!   executor is free; what arrives while a block executes waits for the
 //!   next one, so blocks grow with the load.
@@ -61,6 +66,7 @@ use parlend_ledger::state::{StateReader, StoreError, Value, WriteSet};
 use parlend_ledger::{Address, Hash, StateKey};
 use parlend_store::{ChainHead, Store};
 
+use crate::admitting::Deferred;
 use crate::metrics::BlockTimings;
 use crate::node::{Node, Published};
 
@@ -195,6 +201,8 @@ struct Producer {
     next_part: usize,
     /// The node's CPU time at the last cut.
     cut_cpu: Option<Duration>,
+    /// A cut past its deadline waiting for batches being admitted.
+    deferred: Option<Deferred>,
 }
 
 impl Producer {
@@ -222,6 +230,7 @@ impl Producer {
             last_cut: now,
             next_part: 0,
             cut_cpu: process_cpu_time(),
+            deferred: None,
         }
     }
 
@@ -284,8 +293,13 @@ impl Producer {
         if !building && self.node.ready_transactions() == 0 {
             return None;
         }
-        let deadline = self.last_cut + config.block_time;
-        let wake_at = self.part_due().map_or(deadline, |due| due.min(deadline));
+        let wake_at = match &self.deferred {
+            Some(deferred) => deferred.until,
+            None => {
+                let deadline = self.last_cut + config.block_time;
+                self.part_due().map_or(deadline, |due| due.min(deadline))
+            }
+        };
         Some(wake_at.saturating_duration_since(Instant::now()))
     }
 
@@ -301,13 +315,17 @@ impl Producer {
             if waiting == 0 {
                 return;
             }
-            if self.last_cut.elapsed() >= interval || waiting >= full {
+            let due = self.last_cut.elapsed() >= interval;
+            if waiting >= full || (due && !self.put_off()) {
                 self.mark_cut();
                 if let Err(error) = self.cut(false) {
                     tracing::error!(%error, "block production failed");
                     return;
                 }
                 continue;
+            }
+            if due {
+                return;
             }
             if self.part_due().is_some_and(|due| Instant::now() >= due) {
                 self.next_part += 1;
@@ -322,6 +340,22 @@ impl Producer {
         }
     }
 
+    /// Whether the cut, due now, waits for batches being admitted: those
+    /// in progress at its deadline that should be in before the grace
+    /// ends, while any is still being admitted and the grace lasts.
+    fn put_off(&mut self) -> bool {
+        let grace = self.node.config().cut_grace();
+        if grace.is_zero() {
+            return false;
+        }
+        let admitting = &self.node.admitting;
+        let deadline = self.last_cut + self.node.config().block_time;
+        let deferred = self.deferred.get_or_insert_with(|| Deferred::new(admitting, deadline, grace));
+        let waits = deferred.waits(admitting, Instant::now());
+        admitting.set_cut_waiting(waits);
+        waits
+    }
+
     /// `dev_mine`: a block now, committed before the answer.
     fn mine(&mut self) -> Result<u64, ProduceError> {
         self.mark_cut();
@@ -331,9 +365,20 @@ impl Producer {
     }
 
     /// A block is being cut now: the interval, the part's time and the CPU
-    /// time since the cut start again.
+    /// time since the cut start again. A cut put off for batches being
+    /// admitted keeps the cadence: the next interval runs from its deadline.
     fn mark_cut(&mut self) {
-        self.last_cut = Instant::now();
+        self.node.admitting.set_cut_waiting(false);
+        let now = Instant::now();
+        self.last_cut = match self.deferred.take() {
+            Some(deferred) if now <= deferred.until => {
+                if deferred.waited_for_any() {
+                    self.node.metrics_registry().cut_waited(now.saturating_duration_since(deferred.deadline));
+                }
+                deferred.deadline
+            }
+            _ => now,
+        };
         self.next_part = 0;
         self.cut_cpu = process_cpu_time();
     }

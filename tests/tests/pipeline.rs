@@ -1,5 +1,6 @@
 //! End to end, block production: blocks fill under load, a batch admitted
-//! in chunks to an idle node is one block, admission never waits for a
+//! in chunks to an idle node is one block, a batch being admitted when its
+//! block is due lands whole, admission never waits for a
 //! commit, a batch keeps each transaction's own verdict, a node killed while
 //! its pipeline commits loses nothing it acknowledged, and blocks executed
 //! in parts ahead of their cut replay whole.
@@ -96,6 +97,64 @@ async fn a_batch_of_many_chunks_to_an_idle_node_is_one_block() {
     let sizes: Vec<usize> =
         block_sizes(&node.client).await.into_iter().skip(usize::try_from(before).unwrap()).collect();
     assert_eq!(sizes, vec![600], "the batch was cut into several blocks");
+    node.stop().await;
+}
+
+/// Each transaction's block height, from height 1 to the head.
+async fn heights(client: &Client) -> std::collections::HashMap<Hash, u64> {
+    let head = client.head().await.unwrap().height;
+    let mut heights = std::collections::HashMap::new();
+    for height in 1..=head {
+        let block = client.block(&BlockParams { height: Some(height), ..Default::default() }).await.unwrap().unwrap();
+        heights.extend(block.transactions.into_iter().map(|hash| (hash, height)));
+    }
+    heights
+}
+
+/// A block due while a batch is being admitted waits for it (with a grace
+/// long enough for any batch here): under a trickle of single
+/// transactions that keeps the producer cutting every 50 ms, batches of
+/// 500 (four chunks) submitted between them each land whole in one block.
+/// With `cut_grace` zero, cuts split such batches (three runs out of
+/// three when this test was written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_being_admitted_when_its_block_is_due_lands_whole() {
+    let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let workload = rpc_workload(WorkloadKind::Transfers, 3_600, 120, 5, timestamp).unwrap();
+    let mut config = NodeConfig::new(workload.genesis);
+    config.block_time = Duration::from_millis(50);
+    config.cut_grace = Some(Duration::from_secs(30));
+    let node = TestNode::start(config).await;
+    let trickle_signers: std::collections::HashSet<_> =
+        workload.transactions.iter().map(|tx| tx.transaction.signer).take(20).collect();
+    let (trickle, batched): (Vec<_>, Vec<_>) =
+        workload.transactions.into_iter().partition(|tx| trickle_signers.contains(&tx.transaction.signer));
+    let client = node.client.clone();
+    let trickling = tokio::spawn(async move {
+        let mut hashes = Vec::new();
+        for transaction in &trickle {
+            hashes.push(client.send(transaction, false).await.unwrap().hash);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        hashes
+    });
+    let mut batches = Vec::new();
+    for (index, batch) in batched.chunks(500).enumerate() {
+        tokio::time::sleep(Duration::from_millis(7 + 13 * index as u64 % 50)).await;
+        let outcomes = node.client.send_many(batch, false).await.unwrap();
+        batches
+            .push(outcomes.iter().map(|outcome| outcome.accepted.as_ref().expect("admitted").hash).collect::<Vec<_>>());
+    }
+    let trickled = trickling.await.unwrap();
+    wait_committed(&node.client, &trickled).await;
+    for batch in &batches {
+        wait_committed(&node.client, batch).await;
+    }
+    let heights = heights(&node.client).await;
+    for (index, batch) in batches.iter().enumerate() {
+        let blocks: std::collections::BTreeSet<u64> = batch.iter().map(|hash| heights[hash]).collect();
+        assert_eq!(blocks.len(), 1, "batch {index} of {} was split across blocks {blocks:?}", batches.len());
+    }
     node.stop().await;
 }
 

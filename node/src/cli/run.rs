@@ -61,6 +61,11 @@ pub struct RunArgs {
     /// the cores idle; under full load it would cost throughput), `always` or `never`. Default spare-cpu.
     #[arg(long, value_enum, env = "PARLEND_EXECUTE_AHEAD", value_name = "WHEN")]
     pub execute_ahead: Option<crate::producer::ExecuteAhead>,
+    /// With an interval, how long a block may be cut after its deadline to take whole the `sendTransactions`
+    /// batches being admitted then that should be in by the end of it (0: never wait). Default an eighth of
+    /// the interval.
+    #[arg(long, env = "PARLEND_CUT_GRACE_MS", value_name = "MS")]
+    pub cut_grace_ms: Option<u64>,
     /// Dev mode: do not re-post stale oracle prices at start and after time warps. By default a dev node
     /// whose oracle is dev account 0 re-posts every stale price at its last value, so borrowing works at
     /// once and after `parlend dev increase-time`.
@@ -201,6 +206,7 @@ pub fn resolve(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Resolved> {
     config.state_history = state_history(args, file)?;
     config.manual_mining = args.manual_mining || file.manual_mining.unwrap_or(false);
     config.execute_ahead = args.execute_ahead.or(file.execute_ahead).unwrap_or_default();
+    config.cut_grace = args.cut_grace_ms.or(file.cut_grace_ms).map(Duration::from_millis);
     config.refresh_dev_prices = !(args.keep_stale_prices || file.keep_stale_prices.unwrap_or(false));
     if let Some(max) = args.block_transactions_max.or(file.block_transactions_max) {
         config.block_transactions_max = max;
@@ -434,6 +440,16 @@ mod tests {
         assert_eq!(config.mempool.per_signer, crate::mempool::MempoolLimits::default().per_signer, "default");
         assert_eq!(config.rpc_address, SocketAddr::from(([127, 0, 0, 1], 8545)), "default");
         assert!(config.fsync);
+    }
+
+    #[test]
+    fn the_cut_grace_is_an_eighth_of_the_interval_unless_set_and_none_on_demand() {
+        let dev = FileConfig::parse("dev = true\nin_memory = true\ncut_grace_ms = 9").unwrap();
+        let grace = |args: &[&str], file: &FileConfig| resolve(&run_args(args), file).unwrap().config.cut_grace();
+        assert_eq!(grace(&[], &FileConfig::parse("dev = true").unwrap()), Duration::from_millis(25));
+        assert_eq!(grace(&[], &dev), Duration::from_millis(9), "the file");
+        assert_eq!(grace(&["--cut-grace-ms", "0"], &dev), Duration::ZERO, "the flag wins");
+        assert_eq!(grace(&["--block-time-ms", "0"], &dev), Duration::ZERO, "on demand");
     }
 
     #[test]
