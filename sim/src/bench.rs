@@ -213,17 +213,19 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         let (mut root_samples, mut library_samples) = (Vec::new(), Vec::new());
         for _ in 0..config.repeat.max(1) {
             let started = Instant::now();
-            parallel_commitment.prepare(&sample.parallel_changes)?;
+            let update = parallel_commitment.prepare(&sample.parallel_changes)?;
             root_samples.push(started.elapsed());
+            drop(update);
         }
         for _ in 0..config.repeat.max(1) {
             let started = Instant::now();
-            prepare_update_by_library(
+            let update = prepare_update_by_library(
                 &parallel_commitment,
                 parallel_commitment.next_version(),
                 &sample.parallel_changes,
             )?;
             library_samples.push(started.elapsed());
+            drop(update);
         }
         state_root_total += median(root_samples);
         library_root_total += median(library_samples);
