@@ -121,12 +121,12 @@ impl Admitting {
 
     /// The producer puts a cut off for batches (`true`) or no longer does.
     pub fn set_cut_waiting(&self, waiting: bool) {
-        self.cut_waiting.store(waiting, Ordering::Release);
+        self.cut_waiting.store(waiting, Ordering::SeqCst);
     }
 
     /// Whether a cut waits for batches being admitted.
     pub fn cut_waiting(&self) -> bool {
-        self.cut_waiting.load(Ordering::Acquire)
+        self.cut_waiting.load(Ordering::SeqCst)
     }
 }
 

@@ -129,8 +129,7 @@ impl NodeConfig {
     }
 
     /// How long a cut may wait for batches being admitted (see
-    /// [`NodeConfig::cut_grace`]).
-    /// Zero on demand (no interval).
+    /// [`NodeConfig::cut_grace`]); zero on demand (no interval).
     pub fn cut_grace(&self) -> Duration {
         if self.block_time.is_zero() {
             return Duration::ZERO;

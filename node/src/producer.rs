@@ -327,7 +327,7 @@ impl Producer {
             if due {
                 return;
             }
-            if self.part_due().is_some_and(|due| Instant::now() >= due) {
+            if self.part_due().is_some_and(|at| Instant::now() >= at) {
                 self.next_part += 1;
                 if ready < PART_TRANSACTIONS_MIN || !self.ahead_allowed() {
                     return;
@@ -351,8 +351,13 @@ impl Producer {
         let admitting = &self.node.admitting;
         let deadline = self.last_cut + self.node.config().block_time;
         let deferred = self.deferred.get_or_insert_with(|| Deferred::new(admitting, deadline, grace));
+        // Raised before the batches are looked at: a batch that ends after
+        // the look sees it and wakes the producer.
+        admitting.set_cut_waiting(true);
         let waits = deferred.waits(admitting, Instant::now());
-        admitting.set_cut_waiting(waits);
+        if !waits {
+            admitting.set_cut_waiting(false);
+        }
         waits
     }
 
