@@ -195,12 +195,18 @@ mod tests {
         drop(second);
     }
 
+    /// A batch of `transactions` with `done` of them in after 2 ms.
+    fn paced(admitting: &Admitting, transactions: usize, done: usize) -> BatchGuard<'_> {
+        let batch = admitting.begin(transactions);
+        std::thread::sleep(Duration::from_millis(2));
+        batch.progress(done);
+        batch
+    }
+
     #[test]
     fn a_cut_waits_for_due_batches_only_while_they_last_and_the_grace_lasts() {
         let admitting = Admitting::default();
-        let batch = admitting.begin(1_000);
-        std::thread::sleep(Duration::from_millis(2));
-        batch.progress(999);
+        let batch = paced(&admitting, 1_000, 999);
         let now = Instant::now();
         let deferred = Deferred::new(&admitting, now, Duration::from_secs(60));
         assert!(deferred.waits(&admitting, now));
@@ -214,9 +220,7 @@ mod tests {
     #[test]
     fn a_cut_does_not_wait_for_a_batch_due_after_the_grace() {
         let admitting = Admitting::default();
-        let batch = admitting.begin(1_000_000);
-        std::thread::sleep(Duration::from_millis(2));
-        batch.progress(1);
+        let _batch = paced(&admitting, 1_000_000, 1);
         let deferred = Deferred::new(&admitting, Instant::now(), Duration::from_millis(1));
         assert!(!deferred.waits(&admitting, Instant::now()));
     }

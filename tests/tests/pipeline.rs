@@ -23,15 +23,20 @@ use parlend_sim::workload::{WorkloadKind, rpc_workload};
 use parlend_store::{BlockCommit, ChainHead, MemoryStore, Store, TxLocation};
 use parlend_tests::{ChildNode, TestNode, asset, dev_keypair, signed_transfer};
 
-/// Transactions per block, in order, from height 1 to the head.
-async fn block_sizes(client: &Client) -> Vec<usize> {
+/// Each block's transaction ids, in order, from height 1 to the head.
+async fn block_transactions(client: &Client) -> Vec<Vec<Hash>> {
     let head = client.head().await.unwrap().height;
-    let mut sizes = Vec::new();
+    let mut blocks = Vec::new();
     for height in 1..=head {
         let block = client.block(&BlockParams { height: Some(height), ..Default::default() }).await.unwrap().unwrap();
-        sizes.push(block.transactions.len());
+        blocks.push(block.transactions);
     }
-    sizes
+    blocks
+}
+
+/// Transactions per block, in order, from height 1 to the head.
+async fn block_sizes(client: &Client) -> Vec<usize> {
+    block_transactions(client).await.iter().map(Vec::len).collect()
 }
 
 /// Waits until every one of `hashes` is committed.
@@ -100,17 +105,6 @@ async fn a_batch_of_many_chunks_to_an_idle_node_is_one_block() {
     node.stop().await;
 }
 
-/// Each transaction's block height, from height 1 to the head.
-async fn heights(client: &Client) -> std::collections::HashMap<Hash, u64> {
-    let head = client.head().await.unwrap().height;
-    let mut heights = std::collections::HashMap::new();
-    for height in 1..=head {
-        let block = client.block(&BlockParams { height: Some(height), ..Default::default() }).await.unwrap().unwrap();
-        heights.extend(block.transactions.into_iter().map(|hash| (hash, height)));
-    }
-    heights
-}
-
 /// A block due while a batch is being admitted waits for it (with a grace
 /// long enough for any batch here): under a trickle of single
 /// transactions that keeps the producer cutting every 50 ms, batches of
@@ -150,9 +144,14 @@ async fn a_batch_being_admitted_when_its_block_is_due_lands_whole() {
     for batch in &batches {
         wait_committed(&node.client, batch).await;
     }
-    let heights = heights(&node.client).await;
+    let heights: std::collections::HashMap<Hash, usize> = block_transactions(&node.client)
+        .await
+        .into_iter()
+        .enumerate()
+        .flat_map(|(index, hashes)| hashes.into_iter().map(move |hash| (hash, index + 1)))
+        .collect();
     for (index, batch) in batches.iter().enumerate() {
-        let blocks: std::collections::BTreeSet<u64> = batch.iter().map(|hash| heights[hash]).collect();
+        let blocks: std::collections::BTreeSet<usize> = batch.iter().map(|hash| heights[hash]).collect();
         assert_eq!(blocks.len(), 1, "batch {index} of {} was split across blocks {blocks:?}", batches.len());
     }
     node.stop().await;
