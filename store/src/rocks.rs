@@ -361,10 +361,10 @@ impl CachedNodes {
 }
 
 /// A node's approximate size in memory with its key: an internal node
-/// boxes sixteen child slots of a hash, a version and a kind each.
+/// boxes its children's slots (a hash, a version and a kind each).
 fn node_weight(node: &TreeNode) -> usize {
     match node {
-        TreeNode::Internal(_) => 1_024,
+        TreeNode::Internal(children) => 160 + 56 * children.len(),
         TreeNode::Leaf(_) => 160,
         TreeNode::Null => 96,
     }

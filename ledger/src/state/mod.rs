@@ -26,7 +26,7 @@ pub use jmt::KeyHash;
 /// The tree library's storage types, for stores that keep its nodes.
 pub use jmt::storage as tree;
 pub use proof::{ProofError, StateProof, verify_state_proof};
-pub use tree_node::{ChildKind, ChildSlot, Children, NodeAt, TreeLeaf, TreeNode, TreeNodes, TreePath};
+pub use tree_node::{ChildArray, ChildKind, ChildSlot, Children, NodeAt, TreeLeaf, TreeNode, TreeNodes, TreePath};
 pub use tree_update::tree_threads;
 
 use crate::access::StateKey;

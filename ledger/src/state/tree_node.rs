@@ -7,8 +7,8 @@
 //! time allocating, cloning and converting rather than hashing. Here a
 //! position ([`TreePath`]) is 33 bytes on the stack, a node's place in the
 //! versioned tree ([`NodeAt`]) is a version and a position, and a node
-//! ([`TreeNode`]) is a leaf's two hashes or an internal node's sixteen
-//! child slots. Stores keep these; the crate's types are made from them
+//! ([`TreeNode`]) is a leaf's two hashes or an internal node's children
+//! (only the slots in use: [`Children`]). Stores keep these; the crate's types are made from them
 //! only where the crate reads (proofs, its own update), through the
 //! crate's encoding, which [`TreeNode::encode`] writes byte for byte
 //! (tests check every node of a tree both ways).
@@ -178,8 +178,67 @@ impl ChildSlot {
     }
 }
 
-/// The sixteen child slots of an internal node, by nibble.
-pub type Children = [Option<ChildSlot>; SUBTREES];
+/// Sixteen child slots by nibble, as an internal node is built (on the
+/// stack).
+pub type ChildArray = [Option<ChildSlot>; SUBTREES];
+
+/// The children of an internal node as kept: which slots are in use (a bit
+/// per nibble) and their children in nibble order, nothing for the empty
+/// slots. Most internal nodes sit at the bottom of the tree with two or
+/// three children: 112 or 168 bytes of slots, where all sixteen took 896,
+/// copied into each new version of the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Children {
+    used: u16,
+    slots: Box<[ChildSlot]>,
+}
+
+impl Children {
+    /// The children in `slots`.
+    pub fn new(slots: &ChildArray) -> Children {
+        let used =
+            (0..SUBTREES).filter(|nibble| slots[*nibble].is_some()).fold(0u16, |used, nibble| used | 1 << nibble);
+        Children { used, slots: slots.iter().flatten().copied().collect() }
+    }
+
+    /// The child in slot `nibble` (below 16).
+    pub fn get(&self, nibble: u8) -> Option<&ChildSlot> {
+        let bit = 1u16 << nibble;
+        if self.used & bit == 0 {
+            return None;
+        }
+        self.slots.get((self.used & (bit - 1)).count_ones() as usize)
+    }
+
+    /// The children in nibble order, each with its nibble.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, &ChildSlot)> {
+        (0u8..16).filter(|nibble| self.used & 1 << nibble != 0).zip(self.slots.iter())
+    }
+
+    /// The sixteen slots.
+    pub fn to_array(&self) -> ChildArray {
+        let mut slots = [None; SUBTREES];
+        for (nibble, child) in self.iter() {
+            slots[usize::from(nibble)] = Some(*child);
+        }
+        slots
+    }
+
+    /// How many children.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there is none (never so in a tree).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Leaves below the node.
+    pub fn leaf_count(&self) -> u64 {
+        self.slots.iter().map(ChildSlot::leaf_count).sum()
+    }
+}
 
 /// A leaf: a key's hash and its value's hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,7 +270,7 @@ pub enum TreeNode {
     Leaf(TreeLeaf),
     /// An internal node (at least one child; one only over a subtree that
     /// is not a lone leaf).
-    Internal(Box<Children>),
+    Internal(Children),
 }
 
 /// The most bytes a node's encoding takes: the variant, sixteen slots of a
@@ -235,7 +294,7 @@ impl TreeNode {
         match self {
             TreeNode::Null => 0,
             TreeNode::Leaf(_) => 1,
-            TreeNode::Internal(children) => children.iter().flatten().map(ChildSlot::leaf_count).sum(),
+            TreeNode::Internal(children) => children.leaf_count(),
         }
     }
 
@@ -263,7 +322,7 @@ impl TreeNode {
         let mut reader = Reader { bytes, at: 0 };
         let node = match reader.u8()? {
             0 => TreeNode::Null,
-            1 => TreeNode::Internal(Box::new(decode_internal(&mut reader)?)),
+            1 => TreeNode::Internal(decode_internal(&mut reader)?),
             2 => TreeNode::Leaf(TreeLeaf { key_hash: KeyHash(reader.hash()?), value_hash: ValueHash(reader.hash()?) }),
             tag => return Err(corrupt(format!("node variant {tag}"))),
         };
@@ -286,14 +345,9 @@ impl TreeNode {
 
 /// The hash of an internal node with `children`.
 fn internal_hash(children: &Children) -> [u8; 32] {
-    let (mut exists, mut leaves) = (0u16, 0u16);
-    for (nibble, slot) in children.iter().enumerate() {
-        if let Some(slot) = slot {
-            exists |= 1 << nibble;
-            leaves |= u16::from(slot.is_leaf()) << nibble;
-        }
-    }
-    subtree_hash(children, 0, SUBTREES, exists, leaves)
+    let leaves =
+        children.iter().filter(|(_, slot)| slot.is_leaf()).fold(0u16, |leaves, (nibble, _)| leaves | 1 << nibble);
+    subtree_hash(children, 0, SUBTREES, children.used, leaves)
 }
 
 /// The hash of slots `start..start + width` seen as a binary tree: the
@@ -306,8 +360,8 @@ fn subtree_hash(children: &Children, start: usize, width: usize, exists: u16, le
         return EMPTY_ROOT.0;
     }
     if width == 1 || (exists.count_ones() == 1 && leaves != 0) {
-        let only = exists.trailing_zeros() as usize;
-        return children[only].map_or(EMPTY_ROOT.0, |slot| slot.hash);
+        let only = u8::try_from(exists.trailing_zeros()).ok().and_then(|only| children.get(only));
+        return only.map_or(EMPTY_ROOT.0, |slot| slot.hash);
     }
     let half = width / 2;
     let left = subtree_hash(children, start, half, exists, leaves);
@@ -322,8 +376,8 @@ fn subtree_hash(children: &Children, start: usize, width: usize, exists: u16, le
 fn encode_internal(children: &Children, out: &mut Vec<u8>) {
     out.push(1);
     let (mut count, mut leaves) = (0u64, 0u64);
-    for slot in children {
-        let Some(child) = slot else {
+    for nibble in 0..16 {
+        let Some(child) = children.get(nibble) else {
             out.push(0);
             continue;
         };
@@ -347,7 +401,7 @@ fn encode_internal(children: &Children, out: &mut Vec<u8>) {
 /// An internal node's children after its variant tag; its count and leaf
 /// count must be its children's.
 fn decode_internal(reader: &mut Reader<'_>) -> Result<Children, StoreError> {
-    let mut children: Children = [None; SUBTREES];
+    let mut children: ChildArray = [None; SUBTREES];
     for slot in &mut children {
         *slot = match reader.u8()? {
             0 => None,
@@ -371,7 +425,7 @@ fn decode_internal(reader: &mut Reader<'_>) -> Result<Children, StoreError> {
             "an internal node of {present} children over {below} leaves says {count} over {leaves}"
         )));
     }
-    Ok(children)
+    Ok(Children::new(&children))
 }
 
 fn corrupt(reason: String) -> StoreError {

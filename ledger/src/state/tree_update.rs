@@ -42,7 +42,9 @@ use std::borrow::Cow;
 use jmt::{KeyHash, ValueHash, Version};
 
 use super::commitment::{key_hash_in, tree_error};
-use super::tree_node::{ChildKind, ChildSlot, Children, NodeAt, SUBTREES, TreeLeaf, TreeNode, TreeNodes, TreePath};
+use super::tree_node::{
+    ChildArray, ChildKind, ChildSlot, Children, NodeAt, SUBTREES, TreeLeaf, TreeNode, TreeNodes, TreePath,
+};
 use super::{StoreError, Value, WriteSet};
 use crate::access::StateKey;
 use crate::primitives::sha256_parts;
@@ -350,7 +352,7 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
     /// The stored child in slot `nibble` of the node at `path` (whose
     /// children are `children`), read; `None` for an empty slot.
     fn stored_child(&self, path: &TreePath, children: &Children, nibble: u8) -> Result<Option<Stored<'a>>, StoreError> {
-        let Some(old) = &children[usize::from(nibble)] else { return Ok(None) };
+        let Some(old) = children.get(nibble) else { return Ok(None) };
         let at = NodeAt { version: old.version, path: path.child(nibble) };
         Ok(Some((at, self.read(&at)?)))
     }
@@ -438,8 +440,8 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
         results: &mut Results,
         out: &mut Output,
     ) -> Result<Subtree, StoreError> {
-        // The new node's slots, built in their own allocation.
-        let mut forms: Box<Children> = Box::new(*children);
+        // The new node's slots, built on the stack.
+        let mut forms: ChildArray = children.to_array();
         // Slots whose subtree is a leaf not yet written: it is written here
         // unless it moves up.
         let mut leaves: [Option<TreeLeaf>; SUBTREES] = [None; SUBTREES];
@@ -482,7 +484,7 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
                 *form = Some(self.emit(path.child(nibble), TreeNode::Leaf(leaf), out));
             }
         }
-        Ok(Subtree::Internal(self.emit(*path, TreeNode::Internal(forms), out)))
+        Ok(Subtree::Internal(self.emit(*path, TreeNode::Internal(Children::new(&forms)), out)))
     }
 
     /// The subtree at `path`, where a stored leaf `existing` was, after
@@ -537,7 +539,7 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
 
     /// Writes the subtree of `leaves` (sorted, at least two) at `path`.
     fn subtree(&self, path: TreePath, leaves: &[TreeLeaf], depth: usize, out: &mut Output) -> ChildSlot {
-        let mut children: Children = [None; SUBTREES];
+        let mut children: ChildArray = [None; SUBTREES];
         for (nibble, group) in groups(leaves, depth, |leaf| leaf.key_hash) {
             let below = path.child(nibble);
             children[usize::from(nibble)] = Some(match group {
@@ -545,7 +547,7 @@ impl<'a, R: TreeNodes> Updater<'a, R> {
                 _ => self.subtree(below, group, depth + 1, out),
             });
         }
-        self.emit(path, TreeNode::Internal(Box::new(children)), out)
+        self.emit(path, TreeNode::Internal(Children::new(&children)), out)
     }
 
     /// `node` at `path` at this version: its slot in a parent.
@@ -666,10 +668,8 @@ pub(super) mod tests {
             let node = tree.tree_node(&at).unwrap().unwrap_or_else(|| panic!("no node at {at:?}"));
             found.insert((0..at.path.depth()).map(|index| at.path.nibble(index)).collect(), node.hash());
             if let TreeNode::Internal(children) = &*node {
-                for (nibble, slot) in (0u8..).zip(children.iter()) {
-                    if let Some(slot) = slot {
-                        visit(tree, NodeAt { version: slot.version, path: at.path.child(nibble) }, found);
-                    }
+                for (nibble, slot) in children.iter() {
+                    visit(tree, NodeAt { version: slot.version, path: at.path.child(nibble) }, found);
                 }
             }
         }
