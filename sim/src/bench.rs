@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use parlend_contracts::{LendingVm, VerifiedTransaction};
 use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial, verify_transactions};
-use parlend_ledger::state::{StateCommitment, Value, WriteSet, prepare_update_by_library};
+use parlend_ledger::primitives::sha256_parts;
+use parlend_ledger::state::{CommitmentUpdate, StateCommitment, Value, WriteSet, key_hash, prepare_update_by_library};
 use parlend_ledger::{Hash, StateKey};
 use serde::Serialize;
 
@@ -76,6 +77,14 @@ pub struct BenchReport {
     pub library_root_ms_per_block: f64,
     /// `library_root_ms_per_block / parallel_ms_per_block`.
     pub library_root_share: f64,
+    /// The hashing a block's tree update cannot avoid, on one thread
+    /// (median of `repeat` runs, per block): each new node's hash and the
+    /// written keys' and values' hashes, as the update computes them.
+    pub root_hashing_ms_per_block: f64,
+    /// `root_hashing_ms_per_block` spread evenly over the executor's
+    /// threads, over `parallel_ms_per_block`: the least share of parallel
+    /// execution any update of this tree could take on those threads.
+    pub root_hashing_floor_share: f64,
     /// Time to build the dependency graph, per transaction (median), nanoseconds.
     pub schedule_ns_per_tx: f64,
     /// Transactions re-executed at commit, per run.
@@ -183,7 +192,8 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let mut serial_commitment = StateCommitment::from_entries(state.clone())?;
     let mut parallel_commitment = serial_commitment.clone();
     let (mut serial_total, mut parallel_total, mut schedule_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let (mut state_root_total, mut library_root_total) = (Duration::ZERO, Duration::ZERO);
+    let (mut state_root_total, mut library_root_total, mut root_hashing_total) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut reexecutions, mut serial_fallback, mut equal, mut succeeded) = (0, false, true, 0);
     for (index, block) in blocks.iter().enumerate() {
         let height = index as u64 + 1;
@@ -230,6 +240,8 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         state_root_total += median(root_samples);
         library_root_total += median(library_samples);
         let update = parallel_commitment.prepare(&sample.parallel_changes)?;
+        let hashing = (0..config.repeat.max(1)).map(|_| hashing_time(&update, &sample.parallel_changes)).collect();
+        root_hashing_total += median(hashing);
         parallel_commitment.apply(update)?;
         apply(&mut state, &serial.changes);
     }
@@ -247,6 +259,10 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let library_root_ms_per_block = per_block(library_root_total);
     #[allow(clippy::float_arithmetic)]
     let library_root_share = library_root_ms_per_block / parallel_ms_per_block.max(1e-12);
+    let root_hashing_ms_per_block = per_block(root_hashing_total);
+    #[allow(clippy::float_arithmetic)]
+    let root_hashing_floor_share =
+        root_hashing_ms_per_block / executor.threads().max(1) as f64 / parallel_ms_per_block.max(1e-12);
     Ok(BenchReport {
         workload: config.workload.name(),
         transactions,
@@ -261,6 +277,8 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         state_root_share,
         library_root_ms_per_block,
         library_root_share,
+        root_hashing_ms_per_block,
+        root_hashing_floor_share,
         schedule_ns_per_tx,
         reexecutions,
         succeeded,
@@ -270,6 +288,26 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         serial_state_root: serial_commitment.root(),
         parallel_state_root: parallel_commitment.root(),
     })
+}
+
+/// The time to hash, on this thread, what the tree update of `writes`
+/// hashes: every node of `update` (the update hashes each new node once)
+/// and each written key and value (SHA-256 of the key's encoding, of the
+/// value's bytes).
+fn hashing_time(update: &CommitmentUpdate, writes: &WriteSet) -> Duration {
+    let started = Instant::now();
+    let mut folded = 0u8;
+    for (_, node) in update.nodes() {
+        folded ^= node.hash()[0];
+    }
+    for (key, value) in writes {
+        folded ^= key_hash(key).0[0];
+        if let Some(value) = value {
+            folded ^= sha256_parts(&[value])[0];
+        }
+    }
+    std::hint::black_box(folded);
+    started.elapsed()
 }
 
 #[cfg(test)]
@@ -291,6 +329,7 @@ mod tests {
             assert!(report.succeeded > 0, "{}: {report:?}", workload.name());
             assert!(report.state_root_ms_per_block > 0.0 && report.parallel_ms_per_block > 0.0, "{report:?}");
             assert!(report.library_root_ms_per_block > 0.0, "{report:?}");
+            assert!(report.root_hashing_ms_per_block > 0.0 && report.root_hashing_floor_share > 0.0, "{report:?}");
             assert_eq!(report.serial_fallback, workload == WorkloadKind::SerialChain, "{}", workload.name());
         }
     }

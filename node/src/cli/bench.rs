@@ -146,6 +146,10 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
                 "  jmt library alone {:>12.2} ms ({:.3}; the update the node's replaces)",
                 report.library_root_ms_per_block, report.library_root_share
             );
+            println!(
+                "  hashing, 1 thread {:>12.2} ms ({:.3} spread over {} threads: the floor)",
+                report.root_hashing_ms_per_block, report.root_hashing_floor_share, report.threads
+            );
             println!("scheduling          {:>12.0} ns/tx", report.schedule_ns_per_tx);
             println!("succeeded           {:>12}", report.succeeded);
             println!("re-executions       {:>12}", report.reexecutions);
