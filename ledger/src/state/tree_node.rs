@@ -556,6 +556,31 @@ mod tests {
     }
 
     proptest! {
+        /// Children keep exactly the slots in use: each read back by its
+        /// nibble, the empty ones absent, in nibble order, the sixteen
+        /// slots rebuilt as they were.
+        #[test]
+        fn children_keep_the_slots_in_use(used in any::<u16>(), seed in any::<u8>()) {
+            let slots: ChildArray = std::array::from_fn(|index| {
+                let nibble = u8::try_from(index).unwrap();
+                let kind = match nibble % 3 {
+                    0 => ChildKind::Leaf,
+                    _ => ChildKind::Internal { leaf_count: u64::from(nibble) + 2 },
+                };
+                let slot = ChildSlot { hash: [seed ^ nibble; 32], version: u64::from(nibble), kind };
+                (used & 1 << nibble != 0).then_some(slot)
+            });
+            let children = Children::new(&slots);
+            prop_assert_eq!(children.to_array(), slots);
+            prop_assert_eq!(children.len(), used.count_ones() as usize);
+            for nibble in 0..16u8 {
+                prop_assert_eq!(children.get(nibble), slots[usize::from(nibble)].as_ref());
+            }
+            let listed: Vec<u8> = children.iter().map(|(nibble, _)| nibble).collect();
+            prop_assert_eq!(listed, (0..16u8).filter(|nibble| used & 1 << nibble != 0).collect::<Vec<_>>());
+            prop_assert_eq!(children.leaf_count(), slots.iter().flatten().map(ChildSlot::leaf_count).sum::<u64>());
+        }
+
         /// Positions convert to and from the library's and encode alike.
         #[test]
         fn positions_are_the_library_positions(nibbles in proptest::collection::vec(0u8..16, 0..=64)) {
