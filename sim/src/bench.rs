@@ -77,13 +77,15 @@ pub struct BenchReport {
     pub library_root_ms_per_block: f64,
     /// `library_root_ms_per_block / parallel_ms_per_block`.
     pub library_root_share: f64,
-    /// The hashing a block's tree update cannot avoid, on one thread
-    /// (median of `repeat` runs, per block): each new node's hash and the
-    /// written keys' and values' hashes, as the update computes them.
+    /// The hashing a block's tree update does, on one thread (median of
+    /// `repeat` runs, per block): each new node hashed whole, each written
+    /// key and value hashed, as the update computes them.
     pub root_hashing_ms_per_block: f64,
     /// `root_hashing_ms_per_block` spread evenly over the executor's
     /// threads, over `parallel_ms_per_block`: the least share of parallel
-    /// execution any update of this tree could take on those threads.
+    /// execution an update that hashes each new node whole could take on
+    /// those threads (one that kept an internal node's inner hashes and
+    /// rehashed only the changed halves could go below it).
     pub root_hashing_floor_share: f64,
     /// Time to build the dependency graph, per transaction (median), nanoseconds.
     pub schedule_ns_per_tx: f64,

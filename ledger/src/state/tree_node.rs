@@ -8,9 +8,9 @@
 //! position ([`TreePath`]) is 33 bytes on the stack, a node's place in the
 //! versioned tree ([`NodeAt`]) is a version and a position, and a node
 //! ([`TreeNode`]) is a leaf's two hashes or an internal node's children
-//! (only the slots in use: [`Children`]). Stores keep these; the crate's types are made from them
-//! only where the crate reads (proofs, its own update), through the
-//! crate's encoding, which [`TreeNode::encode`] writes byte for byte
+//! (only the slots in use: [`Children`]). Stores keep these; the crate's
+//! types are made from them only where the crate reads (proofs, its own
+//! update), through the crate's encoding, which [`TreeNode::encode`] writes byte for byte
 //! (tests check every node of a tree both ways).
 
 use std::borrow::Cow;

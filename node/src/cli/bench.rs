@@ -147,7 +147,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
                 report.library_root_ms_per_block, report.library_root_share
             );
             println!(
-                "  hashing, 1 thread {:>12.2} ms ({:.3} spread over {} threads: the floor)",
+                "  its hashing alone {:>12.2} ms on 1 thread ({:.3} if spread over {} threads)",
                 report.root_hashing_ms_per_block, report.root_hashing_floor_share, report.threads
             );
             println!("scheduling          {:>12.0} ns/tx", report.schedule_ns_per_tx);
