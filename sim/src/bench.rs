@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use parlend_contracts::{LendingVm, VerifiedTransaction};
 use parlend_ledger::exec::{BlockContext, BlockOutput, ParallelExecutor, execute_block_serial, verify_transactions};
-use parlend_ledger::primitives::sha256_parts;
-use parlend_ledger::state::{CommitmentUpdate, StateCommitment, Value, WriteSet, key_hash, prepare_update_by_library};
+use parlend_ledger::state::{
+    CommitmentUpdate, StateCommitment, Value, WriteSet, key_hash, prepare_update_by_library, value_hash,
+};
 use parlend_ledger::{Hash, StateKey};
 use serde::Serialize;
 
@@ -305,7 +306,7 @@ fn hashing_time(update: &CommitmentUpdate, writes: &WriteSet) -> Duration {
     for (key, value) in writes {
         folded ^= key_hash(key).0[0];
         if let Some(value) = value {
-            folded ^= sha256_parts(&[value])[0];
+            folded ^= value_hash(value).0[0];
         }
     }
     std::hint::black_box(folded);

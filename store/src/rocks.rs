@@ -71,8 +71,8 @@ use parlend_ledger::block::{Header, Receipt};
 use parlend_ledger::primitives::Hash;
 use parlend_ledger::state::tree::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use parlend_ledger::state::{
-    CommitmentUpdate, EMPTY_ROOT, NodeAt, StateProof, StateReader, StoreError, TreeNode, TreeNodes, Value, WriteSet,
-    key_hash, oldest_kept, prepare_update, prove_at, root_at, state_root_of, superseded_below,
+    ChildSlot, CommitmentUpdate, EMPTY_ROOT, NodeAt, StateProof, StateReader, StoreError, TreeNode, TreeNodes, Value,
+    WriteSet, key_hash, oldest_kept, prepare_update, prove_at, root_at, state_root_of, superseded_below,
 };
 
 const CF_STATE: &str = "state";
@@ -364,7 +364,7 @@ impl CachedNodes {
 /// boxes its children's slots (a hash, a version and a kind each).
 fn node_weight(node: &TreeNode) -> usize {
     match node {
-        TreeNode::Internal(children) => 160 + 56 * children.len(),
+        TreeNode::Internal(children) => 160 + std::mem::size_of::<ChildSlot>() * children.len(),
         TreeNode::Leaf(_) => 160,
         TreeNode::Null => 96,
     }

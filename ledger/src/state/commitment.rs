@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, ValueHash, Version};
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
@@ -63,6 +63,11 @@ pub const EMPTY_ROOT: Hash = Hash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__");
 /// Where a key lives in the tree: SHA-256 of its canonical encoding.
 pub fn key_hash(key: &StateKey) -> KeyHash {
     key_hash_in(key, &mut Vec::new())
+}
+
+/// What a leaf holds of a value: SHA-256 of its bytes.
+pub fn value_hash(value: &[u8]) -> ValueHash {
+    ValueHash(sha256_parts(&[value]))
 }
 
 /// [`key_hash`], encoding the key into `buffer` (emptied first), so that

@@ -19,7 +19,7 @@ pub use aggregate::{AggregateError, Fields, SignedDelta, decode_fields, encode_f
 pub use commitment::{
     CommitmentUpdate, EMPTY_ROOT, Retention, StateCommitment, StateTree, TreeHasher, key_hash, oldest_kept,
     prepare_update, prepare_update_by_library, prepare_update_on, prove_at, root_at, state_root_of, superseded_below,
-    tree_error,
+    tree_error, value_hash,
 };
 /// Where a key sits in the tree (see [`key_hash`]).
 pub use jmt::KeyHash;

@@ -41,13 +41,12 @@ use std::borrow::Cow;
 
 use jmt::{KeyHash, ValueHash, Version};
 
-use super::commitment::{key_hash_in, tree_error};
+use super::commitment::{key_hash_in, tree_error, value_hash};
 use super::tree_node::{
     ChildArray, ChildKind, ChildSlot, Children, NodeAt, SUBTREES, TreeLeaf, TreeNode, TreeNodes, TreePath,
 };
 use super::{StoreError, Value, WriteSet};
 use crate::access::StateKey;
-use crate::primitives::sha256_parts;
 
 /// How many threads a block's update uses: the machine's cores, at most 16
 /// (asked once: on Linux the answer reads the cgroup's files).
@@ -158,12 +157,11 @@ type Hashed = (Op, u32);
 fn hash_writes(entries: &[(&StateKey, &Option<Value>)], threads: usize) -> Result<Vec<Vec<Vec<Hashed>>>, StoreError> {
     let hash = |(start, chunk): (u32, &[(&StateKey, &Option<Value>)])| -> [Vec<Hashed>; SUBTREES] {
         touch_values(chunk);
-        let value_hash = |value: &Value| ValueHash(sha256_parts(&[value]));
         let mut buffer = Vec::new();
         let mut buckets: [Vec<Hashed>; SUBTREES] =
             std::array::from_fn(|_| Vec::with_capacity(chunk.len() / SUBTREES * 2));
         for (index, (key, value)) in (start..).zip(chunk) {
-            let op = Op { key: key_hash_in(key, &mut buffer), value_hash: value.as_ref().map(value_hash) };
+            let op = Op { key: key_hash_in(key, &mut buffer), value_hash: value.as_deref().map(value_hash) };
             buckets[usize::from(nibble(&op.key, 0))].push((op, index));
         }
         buckets
