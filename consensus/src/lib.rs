@@ -110,8 +110,9 @@ pub struct ConsensusStatus {
 pub struct ConsensusPeer {
     /// Its libp2p peer id.
     pub peer_id: String,
-    /// Its consensus key, once it proved it (validators sign their peer id
-    /// when they connect).
+    /// Its consensus key: the one its signed proof names (validators sign
+    /// their peer id when they connect), or else the ed25519 key its peer
+    /// id carries (see `watch.rs`).
     pub validator: Option<Address>,
 }
 

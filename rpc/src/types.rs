@@ -315,7 +315,9 @@ pub struct ConsensusView {
 pub struct ConsensusPeerView {
     /// Its libp2p peer id.
     pub peer_id: String,
-    /// Its consensus key, once it has proved it holds it.
+    /// Its consensus key: the one its signed proof names, or else the
+    /// ed25519 key its peer id carries (a node's network key is its
+    /// validator key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator: Option<Address>,
 }
