@@ -37,7 +37,7 @@ use crate::host::{Host, HostError};
 use crate::metrics::{ConsensusMetrics, Direction, Source};
 use crate::proposals::ProposalDir;
 use crate::signing::{KeySigner, VoteSignature, parts_preimage};
-use crate::streams::{self, Assembled, Stream, Streams};
+use crate::streams::{self, Assembled, Position, Stream, Streams};
 
 /// Most heights one value-sync answer carries.
 const SYNC_HEIGHTS_MAX: u64 = 32;
@@ -70,8 +70,8 @@ pub(crate) struct Driver {
     candidates: HashMap<BlockId, Candidate>,
     /// Complete values by (height, round), handed back in `StartedRound`.
     values: BTreeMap<(Height, Round), Vec<ProposedValue<Ctx>>>,
-    /// Streams of future heights, checked once their height starts.
-    future: BTreeMap<Height, Vec<Assembled>>,
+    /// The round this node is in at `height`.
+    round: Round,
     /// This node's proposals: (height, round) to the stream it sent.
     sent: HashMap<(Height, Round), (BlockId, Stream)>,
     streams: Streams,
@@ -113,7 +113,7 @@ impl Driver {
             height: Height(0),
             candidates: HashMap::new(),
             values: BTreeMap::new(),
-            future: BTreeMap::new(),
+            round: Round::Nil,
             sent: HashMap::new(),
             streams: Streams::default(),
         }
@@ -237,19 +237,18 @@ impl Driver {
     /// `StartedRound`: streams that arrived early for this height are
     /// checked now that the head is their parent.
     async fn enter(&mut self, height: Height, round: Round) {
-        self.height = height;
+        (self.height, self.round) = (height, round);
         {
             let mut status = self.status.lock();
             status.height = height.0;
             status.round = round.as_i64();
         }
         self.metrics.round_started(round.as_i64());
-        for assembled in self.future.remove(&height).unwrap_or_default() {
+        for assembled in self.streams.take(height) {
             if let Err(rejection) = self.check_stream(assembled).await {
                 tracing::warn!(%height, %rejection, "an early proposal is refused");
             }
         }
-        self.future.retain(|at, _| *at > height);
     }
 
     /// `GetValue`: the block this node proposes at (height, round), the
@@ -287,13 +286,19 @@ impl Driver {
         publisher: PeerId,
         part: StreamMessage<crate::context::ProposalPart>,
     ) -> Option<ProposedValue<Ctx>> {
-        let assembled = self.streams.add(publisher, part, self.height)?;
+        let position = Position { height: self.height, round: self.round };
+        let validators = &self.validators;
+        let proposer = |height, round| *Ctx.select_proposer(validators, height, round).address();
+        let assembled = match self.streams.add(publisher, part, position, proposer) {
+            Ok(assembled) => assembled?,
+            Err(refused) => {
+                tracing::debug!(%publisher, %refused, "a proposal part is refused");
+                self.metrics.part_refused(refused);
+                return None;
+            }
+        };
         self.metrics.proposal(Source::Peer, assembled.bytes.len(), assembled.messages);
         let (height, round) = (assembled.height, assembled.round);
-        if height > self.height {
-            self.future.entry(height).or_default().push(assembled);
-            return None;
-        }
         match self.check_stream(assembled).await {
             Ok(value) => Some(value),
             Err(rejection) => {

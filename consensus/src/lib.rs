@@ -336,7 +336,6 @@ pub async fn start(
 #[cfg(test)]
 mod tests {
     use malachitebft_app_channel::app::streaming::StreamMessage;
-    use malachitebft_app_channel::app::types::PeerId;
     use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
     use malachitebft_app_channel::app::types::core::{ExtendedCommitCertificate, ExtendedCommitSignature, Round};
     use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Response};
@@ -351,7 +350,8 @@ mod tests {
     use super::*;
     use crate::context::{BlockId, Height, ProposalPart, ValidatorAddress};
     use crate::signing::{KeySigner, VoteSignature};
-    use crate::streams::{PARTS_MAX, Streams, split};
+    use crate::streams::tests::peer_of;
+    use crate::streams::{PARTS_MAX, Position, Streams, split};
 
     /// A block of [`TRANSACTIONS_PER_BLOCK_MAX`] transfers signed by the
     /// dev accounts (each with its exact access set, from a simulation),
@@ -408,15 +408,15 @@ mod tests {
         let id = BlockId(parlend_ledger::Hash([7; 32]));
         let stream = split(signer, Height(1), Round::new(0), &id, bytes);
         assert!(stream.last().is_some_and(|last| last.sequence <= PARTS_MAX), "{} messages", stream.len());
-        let network_key = malachitebft_app_channel::app::types::Keypair::ed25519_from_bytes([9; 32]).unwrap();
-        let peer = PeerId::from_bytes(&network_key.public().to_peer_id().to_bytes()).unwrap();
+        let peer = peer_of(&signer.address());
         let mut streams = Streams::default();
         let mut whole = None;
+        let position = Position { height: Height(1), round: Round::new(0) };
         for message in stream.iter().rev() {
             let encoded = WireCodec.encode(message).unwrap();
             assert!(encoded.len() as u64 <= limit, "a {}-byte part message over the {limit}-byte limit", encoded.len());
             let decoded: StreamMessage<ProposalPart> = WireCodec.decode(encoded).unwrap();
-            whole = whole.or(streams.add(peer, decoded, Height(1)));
+            whole = whole.or(streams.add(peer, decoded, position, |_, _| signer.address()).unwrap());
         }
         (whole.expect("the stream completes").bytes, stream.len())
     }

@@ -15,6 +15,7 @@
 //! | `parlend_consensus_sync_values{direction}` | counter | decided blocks through value sync: `served` to peers, `received` from them |
 //! | `parlend_consensus_sync_bytes{direction}` | counter | their bytes |
 //! | `parlend_consensus_peers` | gauge | connected consensus peers |
+//! | `parlend_consensus_parts_refused{reason}` | counter | proposal stream messages not buffered (`streams::Refused`): `malformed`, `stale`, `ahead`, `publisher`, `not_proposer`, `oversized`, `crowded` |
 //!
 //! The engine tells the application when a round starts, never that a
 //! timeout elapsed: its propose and prevote timeouts show as nil votes, its
@@ -25,6 +26,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::streams::Refused;
 
 type Labels = Vec<(&'static str, &'static str)>;
 
@@ -70,6 +73,7 @@ pub struct ConsensusMetrics {
     sync_values: Family<Labels, Counter>,
     sync_bytes: Family<Labels, Counter>,
     peers: Gauge,
+    parts_refused: Family<Labels, Counter>,
 }
 
 fn bytes_histogram() -> Histogram {
@@ -107,7 +111,11 @@ impl ConsensusMetrics {
             sync_values: Family::default(),
             sync_bytes: Family::default(),
             peers: Gauge::default(),
+            parts_refused: Family::default(),
         };
+        for refused in Refused::ALL {
+            let _ = metrics.parts_refused.get_or_create(&vec![("reason", refused.name())]);
+        }
         for vote in ["prevote", "precommit"] {
             let _ = metrics.nil_votes.get_or_create(&vec![("vote", vote)]);
         }
@@ -141,6 +149,11 @@ impl ConsensusMetrics {
             self.sync_bytes.clone(),
         );
         registry.register("peers", "Connected consensus peers", self.peers.clone());
+        registry.register(
+            "parts_refused",
+            "Proposal stream messages not buffered, by reason",
+            self.parts_refused.clone(),
+        );
     }
 
     /// A round started.
@@ -168,6 +181,11 @@ impl ConsensusMetrics {
         let labels = direction.labels();
         self.sync_values.get_or_create(&labels).inc_by(count(values));
         self.sync_bytes.get_or_create(&labels).inc_by(count(bytes));
+    }
+
+    /// A proposal stream message was not buffered.
+    pub(crate) fn part_refused(&self, refused: Refused) {
+        self.parts_refused.get_or_create(&vec![("reason", refused.name())]).inc();
     }
 
     /// The connected peers, counted.

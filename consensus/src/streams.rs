@@ -1,6 +1,14 @@
 //! Proposal streams: a block cut into parts for the network, and parts put
 //! back together. The engine neither orders nor assembles parts; they may
 //! arrive out of order, from several neighbours, for future heights.
+//!
+//! Parts come from any peer, so what they can make this node buffer is
+//! bounded ([`Refused`] says why a part is dropped): only the stream of the
+//! round's proposer, published by the proposer itself (a validator's peer
+//! id carries its key, and gossip authenticates the publisher), for heights
+//! and rounds a little ahead at most, no larger than a block, and within a
+//! share per publisher that counts its streams in progress and its whole
+//! streams waiting for their height.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -54,10 +62,14 @@ pub fn stream_id(height: Height, round: Round, proposer: &ValidatorAddress) -> S
     StreamId::new(Bytes::from(bytes))
 }
 
-fn stream_height(id: &StreamId) -> Option<Height> {
+/// The height, round and proposer a stream id names (see [`stream_id`]).
+fn stream_origin(id: &StreamId) -> Option<(Height, Round, ValidatorAddress)> {
     let bytes = id.to_bytes();
-    let prefix: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    Some(Height(u64::from_be_bytes(prefix)))
+    let bytes: &[u8; 48] = bytes.as_ref().try_into().ok()?;
+    let height = u64::from_be_bytes(bytes[..8].try_into().ok()?);
+    let round = i64::from_be_bytes(bytes[8..16].try_into().ok()?);
+    let proposer: [u8; 32] = bytes[16..].try_into().ok()?;
+    Some((Height(height), Round::from(round), ValidatorAddress(parlend_ledger::Address(proposer))))
 }
 
 /// Cuts a block into its stream: `Init`, data parts, `Fin` with the
@@ -77,57 +89,305 @@ pub fn split(signer: &KeySigner, height: Height, round: Round, id: &BlockId, byt
     messages
 }
 
+/// Heights above the one being decided whose streams are taken (a
+/// validator further behind catches up through value sync).
+pub const HEIGHTS_AHEAD: u64 = 4;
+
+/// Rounds above this node's current one (at its height; above round 0 at
+/// the heights ahead) whose streams are taken.
+pub const ROUNDS_AHEAD: i64 = 16;
+
+/// Most streams one publisher has in progress.
+pub const STREAMS_PER_PUBLISHER: usize = 8;
+
+/// Most bytes one stream holds: the largest block's, and its messages'
+/// overhead (128 bytes each).
+pub const STREAM_BYTES_MAX: usize = crate::BLOCK_BYTES_MAX + PARTS_BYTES_SLACK;
+
+/// Most bytes one publisher's streams hold, in progress or whole and
+/// waiting for their height: two of the largest.
+pub const PUBLISHER_BYTES_MAX: usize = 2 * STREAM_BYTES_MAX;
+
+/// Bytes counted for a stream message besides its data (the stream id, its
+/// sequence and the map entry), so that empty parts are not free.
+const MESSAGE_OVERHEAD: usize = 128;
+
+/// Why a stream message was not taken. Nothing a peer sends makes this
+/// node buffer more than [`PUBLISHER_BYTES_MAX`] for it, and only the
+/// expected proposer of a height and round can make it buffer anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Its stream id is not a height, round and proposer (or not those its
+    /// first part names), or its sequence is past [`PARTS_MAX`].
+    #[error("a stream id or sequence that no proposal has")]
+    Malformed,
+    /// Its height is decided.
+    #[error("a decided height")]
+    Stale,
+    /// Its height or round is too far ahead ([`HEIGHTS_AHEAD`],
+    /// [`ROUNDS_AHEAD`]).
+    #[error("a height or round too far ahead")]
+    Ahead,
+    /// Its publisher is not the proposer its stream names (a validator's
+    /// peer id carries its key, and a proposer publishes its own stream).
+    #[error("a publisher other than the stream's proposer")]
+    Publisher,
+    /// The proposer it names is not the one of its height and round.
+    #[error("a stream of a validator that does not propose that round")]
+    NotProposer,
+    /// Its stream would be larger than a block can be.
+    #[error("a stream larger than a block")]
+    Oversized,
+    /// Its publisher holds as many streams or bytes as it may.
+    #[error("a publisher over its share of streams or bytes")]
+    Crowded,
+}
+
+impl Refused {
+    /// A stable name, for metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::Malformed => "malformed",
+            Refused::Stale => "stale",
+            Refused::Ahead => "ahead",
+            Refused::Publisher => "publisher",
+            Refused::NotProposer => "not_proposer",
+            Refused::Oversized => "oversized",
+            Refused::Crowded => "crowded",
+        }
+    }
+
+    /// Every reason, for metrics that start at 0.
+    pub const ALL: [Refused; 7] = [
+        Refused::Malformed,
+        Refused::Stale,
+        Refused::Ahead,
+        Refused::Publisher,
+        Refused::NotProposer,
+        Refused::Oversized,
+        Refused::Crowded,
+    ];
+}
+
+/// Where this node is: the height it decides and its round there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The height being decided.
+    pub height: Height,
+    /// The round of that height.
+    pub round: Round,
+}
+
 #[derive(Default)]
 struct Partial {
     messages: BTreeMap<u64, StreamMessage<ProposalPart>>,
     end: Option<u64>,
+    bytes: usize,
 }
 
-/// Streams being assembled, by (publisher, stream id).
+/// What one publisher holds: streams in progress and bytes (with those of
+/// its whole streams waiting for their height).
+#[derive(Default, Clone, Copy)]
+struct Share {
+    streams: usize,
+    bytes: usize,
+}
+
+/// Streams being assembled, by (publisher, stream id), and whole streams
+/// of heights not started yet.
 #[derive(Default)]
 pub struct Streams {
     partial: HashMap<(PeerId, StreamId), Partial>,
+    /// Whole streams by height and round (one each: only the round's
+    /// proposer gets one in), with their publisher.
+    waiting: BTreeMap<(Height, Round), (PeerId, Assembled)>,
+    shares: HashMap<PeerId, Share>,
 }
 
 impl Streams {
-    /// Adds a part; returns the stream once whole and well formed. Parts
-    /// of heights below `current` are dropped.
+    /// Adds a part published by `publisher` while this node is at
+    /// `position`; `proposer` names the proposer of a height and round.
+    /// Gives the stream once whole and well formed, if of the height being
+    /// decided (a later height's waits for [`Streams::take`]).
     pub fn add(
         &mut self,
         publisher: PeerId,
         message: StreamMessage<ProposalPart>,
-        current: Height,
-    ) -> Option<Assembled> {
-        let height = stream_height(&message.stream_id)?;
-        if height < current || message.sequence > PARTS_MAX {
-            return None;
+        position: Position,
+        proposer: impl Fn(Height, Round) -> ValidatorAddress,
+    ) -> Result<Option<Assembled>, Refused> {
+        let (height, round, named) = stream_origin(&message.stream_id).ok_or(Refused::Malformed)?;
+        admissible(position, height, round, message.sequence)?;
+        if publisher_key(&publisher) != Some(named.0.0) {
+            return Err(Refused::Publisher);
+        }
+        if proposer(height, round) != named {
+            return Err(Refused::NotProposer);
         }
         let key = (publisher, message.stream_id.clone());
-        if !self.partial.contains_key(&key) && self.partial.len() >= STREAMS_MAX {
-            tracing::warn!(%height, "too many proposal streams in progress; a part is dropped");
-            return None;
+        let size = message_bytes(&message);
+        let share = self.shares.get(&publisher).copied().unwrap_or_default();
+        let known = self.partial.contains_key(&key);
+        if !known && (share.streams >= STREAMS_PER_PUBLISHER || self.partial.len() >= STREAMS_MAX) {
+            return Err(Refused::Crowded);
         }
-        let partial = self.partial.entry(key.clone()).or_default();
+        if share.bytes + size > PUBLISHER_BYTES_MAX {
+            return Err(Refused::Crowded);
+        }
+        if self.partial.get(&key).is_some_and(|partial| partial.bytes + size > STREAM_BYTES_MAX) {
+            self.drop_partial(&key);
+            return Err(Refused::Oversized);
+        }
+        let Some(whole) = self.insert(key, message, size) else { return Ok(None) };
+        self.ready(publisher, whole, (height, round, named), position)
+    }
+
+    /// Puts `message` into its stream; the stream's messages once whole.
+    fn insert(
+        &mut self,
+        key: (PeerId, StreamId),
+        message: StreamMessage<ProposalPart>,
+        size: usize,
+    ) -> Option<BTreeMap<u64, StreamMessage<ProposalPart>>> {
+        let publisher = key.0;
+        let share = self.shares.entry(publisher).or_default();
+        let partial = self.partial.entry(key.clone()).or_insert_with(|| {
+            share.streams += 1;
+            Partial::default()
+        });
         if message.is_fin() {
             partial.end = Some(message.sequence);
         }
-        partial.messages.entry(message.sequence).or_insert(message);
+        if let std::collections::btree_map::Entry::Vacant(entry) = partial.messages.entry(message.sequence) {
+            entry.insert(message);
+            partial.bytes += size;
+            share.bytes += size;
+        }
         let whole = matches!(partial.end, Some(end) if partial.messages.len() as u64 == end + 1);
         if !whole {
             return None;
         }
-        let partial = self.partial.remove(&key)?;
-        let messages = partial.messages.len();
-        let mut assembled =
-            assemble(partial.messages.into_values().filter_map(|message| message.content.into_data()).collect())?;
-        assembled.messages = messages;
-        Some(assembled)
+        self.drop_partial(&key).map(|partial| partial.messages)
+    }
+
+    /// A whole stream's messages (its id naming `origin`): assembled, and
+    /// given back if of the height being decided, else kept for its height
+    /// (one per height and round; counted in its publisher's bytes).
+    fn ready(
+        &mut self,
+        publisher: PeerId,
+        messages: BTreeMap<u64, StreamMessage<ProposalPart>>,
+        origin: (Height, Round, ValidatorAddress),
+        position: Position,
+    ) -> Result<Option<Assembled>, Refused> {
+        let count = messages.len();
+        let parts = messages.into_values().filter_map(|message| message.content.into_data()).collect();
+        let Some(mut assembled) = assemble(parts) else { return Ok(None) };
+        if (assembled.height, assembled.round, assembled.proposer) != origin {
+            return Err(Refused::Malformed);
+        }
+        assembled.messages = count;
+        if assembled.height <= position.height {
+            return Ok(Some(assembled));
+        }
+        let slot = (assembled.height, assembled.round);
+        if self.waiting.contains_key(&slot) {
+            return Ok(None);
+        }
+        let size = assembled.bytes.len() + MESSAGE_OVERHEAD;
+        let share = self.shares.entry(publisher).or_default();
+        if share.bytes + size > PUBLISHER_BYTES_MAX {
+            return Err(Refused::Crowded);
+        }
+        share.bytes += size;
+        self.waiting.insert(slot, (publisher, assembled));
+        Ok(None)
+    }
+
+    /// Removes a stream in progress and its share.
+    fn drop_partial(&mut self, key: &(PeerId, StreamId)) -> Option<Partial> {
+        let partial = self.partial.remove(key)?;
+        self.release(&key.0, 1, partial.bytes);
+        Some(partial)
+    }
+
+    fn release(&mut self, publisher: &PeerId, streams: usize, bytes: usize) {
+        if let Some(share) = self.shares.get_mut(publisher) {
+            share.streams = share.streams.saturating_sub(streams);
+            share.bytes = share.bytes.saturating_sub(bytes);
+            if share.streams == 0 && share.bytes == 0 {
+                self.shares.remove(publisher);
+            }
+        }
+    }
+
+    /// The whole streams that waited for `height`, now being decided.
+    pub fn take(&mut self, height: Height) -> Vec<Assembled> {
+        let later = self.waiting.split_off(&(Height(height.0.saturating_add(1)), Round::Nil));
+        let earlier = std::mem::replace(&mut self.waiting, later);
+        let mut taken = Vec::new();
+        for ((at, _), (publisher, assembled)) in earlier {
+            self.release(&publisher, 0, assembled.bytes.len() + MESSAGE_OVERHEAD);
+            if at == height {
+                taken.push(assembled);
+            }
+        }
+        taken
     }
 
     /// Forgets streams of heights up to `height`.
     pub fn prune(&mut self, height: Height) {
-        self.partial.retain(|(_, id), _| stream_height(id).is_none_or(|at| at > height));
+        let decided: Vec<(PeerId, StreamId)> = self
+            .partial
+            .keys()
+            .filter(|(_, id)| stream_origin(id).is_none_or(|(at, _, _)| at <= height))
+            .cloned()
+            .collect();
+        for key in decided {
+            self.drop_partial(&key);
+        }
+        drop(self.take(height));
     }
+
+    /// Bytes held for `publisher` (streams in progress and waiting).
+    pub fn held_by(&self, publisher: &PeerId) -> usize {
+        self.shares.get(publisher).map_or(0, |share| share.bytes)
+    }
+}
+
+/// What a stream's messages are counted for beyond their data.
+#[allow(clippy::cast_possible_truncation)] // 1,025 fits any usize.
+const PARTS_BYTES_SLACK: usize = (PARTS_MAX as usize + 1) * MESSAGE_OVERHEAD;
+
+/// Whether a message of `height`, `round` and `sequence` may be buffered
+/// at `position`.
+fn admissible(position: Position, height: Height, round: Round, sequence: u64) -> Result<(), Refused> {
+    if sequence > PARTS_MAX || round.as_i64() < 0 {
+        return Err(Refused::Malformed);
+    }
+    if height < position.height {
+        return Err(Refused::Stale);
+    }
+    let rounds_from = if height == position.height { position.round.as_i64().max(0) } else { 0 };
+    if height.0 > position.height.0.saturating_add(HEIGHTS_AHEAD) || round.as_i64() > rounds_from + ROUNDS_AHEAD {
+        return Err(Refused::Ahead);
+    }
+    Ok(())
+}
+
+/// Bytes a message is counted for: its data and [`MESSAGE_OVERHEAD`].
+fn message_bytes(message: &StreamMessage<ProposalPart>) -> usize {
+    let data = match &message.content {
+        StreamContent::Data(ProposalPart::Data(chunk)) => chunk.len(),
+        _ => 0,
+    };
+    data + MESSAGE_OVERHEAD
+}
+
+/// The key a publisher's peer id carries.
+fn publisher_key(publisher: &PeerId) -> Option<[u8; 32]> {
+    let peer = libp2p_identity::PeerId::from_bytes(&publisher.to_bytes()).ok()?;
+    crate::watch::peer_key(&peer).map(|address| address.0)
 }
 
 /// `Init`, data parts, `Fin`, in that order, or nothing.
@@ -148,31 +408,173 @@ fn assemble(parts: Vec<ProposalPart>) -> Option<Assembled> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use parlend_ledger::{Hash, Keypair};
 
     use super::*;
 
+    /// The peer id of the validator with `address` (its network key is its
+    /// validator key).
+    pub(crate) fn peer_of(address: &ValidatorAddress) -> PeerId {
+        let key = libp2p_identity::ed25519::PublicKey::try_from_bytes(&address.0.0).unwrap();
+        let peer = libp2p_identity::PublicKey::from(key).to_peer_id();
+        PeerId::from_bytes(&peer.to_bytes()).unwrap()
+    }
+
+    fn signer(seed: u8) -> KeySigner {
+        KeySigner::new(Keypair::from_seed(&[seed; 32]))
+    }
+
+    fn at(height: u64, round: u32) -> Position {
+        Position { height: Height(height), round: Round::new(round) }
+    }
+
+    /// A stream of `bytes` by `signer` at (`height`, `round`).
+    fn stream(signer: &KeySigner, height: u64, round: u32, bytes: &[u8]) -> Stream {
+        split(signer, Height(height), Round::new(round), &BlockId(Hash([5; 32])), bytes)
+    }
+
+    /// Adds `messages` from `signer`'s peer with `signer` proposing every
+    /// round: the last answer.
+    fn add_all(
+        streams: &mut Streams,
+        signer: &KeySigner,
+        messages: Stream,
+        position: Position,
+    ) -> Result<Option<Assembled>, Refused> {
+        let peer = peer_of(&signer.address());
+        let mut last = None;
+        for message in messages {
+            last = streams.add(peer, message, position, |_, _| signer.address())?;
+        }
+        Ok(last)
+    }
+
     #[test]
     fn a_stream_reassembles_in_any_order_and_stale_heights_are_dropped() {
-        let signer = KeySigner::new(Keypair::from_seed(&[1; 32]));
+        let signer = signer(1);
         let bytes: Vec<u8> = (0..PART_BYTES * 2 + 17).map(|index| u8::try_from(index % 251).unwrap_or(0)).collect();
         let id = BlockId(Hash([5; 32]));
         let mut messages = split(&signer, Height(3), Round::new(1), &id, &bytes);
         assert_eq!(messages.len(), 6, "init, 3 data parts, fin, end");
         messages.reverse();
-        let network_key = malachitebft_app_channel::app::types::Keypair::ed25519_from_bytes([7; 32]).unwrap();
-        let peer = PeerId::from_bytes(&network_key.public().to_peer_id().to_bytes()).unwrap();
         let mut streams = Streams::default();
-        let mut whole = None;
-        for message in messages.clone() {
-            whole = streams.add(peer, message, Height(3));
-        }
+        let whole = add_all(&mut streams, &signer, messages.clone(), at(3, 0)).unwrap();
         let whole = whole.expect("the stream completes");
         assert_eq!((whole.height, whole.round, whole.proposer), (Height(3), Round::new(1), signer.address()));
         assert_eq!(whole.bytes, bytes);
         let preimage = parts_preimage(Height(3), Round::new(1), &id, &signer.address());
         assert_eq!(whole.signature, signer.sign_bytes(&preimage));
-        assert!(messages.into_iter().all(|message| streams.add(peer, message, Height(4)).is_none()));
+        assert_eq!(streams.held_by(&peer_of(&signer.address())), 0, "nothing is held once it is whole");
+        let peer = peer_of(&signer.address());
+        for message in messages {
+            assert_eq!(streams.add(peer, message, at(4, 0), |_, _| signer.address()).err(), Some(Refused::Stale));
+        }
+    }
+
+    #[test]
+    fn only_the_rounds_proposer_publishing_its_own_stream_is_buffered() {
+        let (proposer, other) = (signer(1), signer(2));
+        let messages = stream(&proposer, 3, 0, b"block");
+        let mut streams = Streams::default();
+        // Relayed under another publisher's name.
+        let first = messages[0].clone();
+        let refused = streams.add(peer_of(&other.address()), first.clone(), at(3, 0), |_, _| proposer.address());
+        assert_eq!(refused.err(), Some(Refused::Publisher));
+        // A peer id that carries no key.
+        let anonymous = PeerId::from_bytes(&[&[0, 32][..], &[7; 32]].concat()).unwrap();
+        let refused = streams.add(anonymous, first.clone(), at(3, 0), |_, _| proposer.address());
+        assert_eq!(refused.err(), Some(Refused::Publisher));
+        // Its own stream, in a round another validator proposes.
+        let refused = streams.add(peer_of(&proposer.address()), first, at(3, 0), |_, _| other.address());
+        assert_eq!(refused.err(), Some(Refused::NotProposer));
+        assert_eq!(streams.held_by(&peer_of(&proposer.address())), 0);
+        assert!(add_all(&mut streams, &proposer, messages, at(3, 0)).unwrap().is_some());
+    }
+
+    #[test]
+    fn streams_too_far_ahead_or_malformed_are_refused() {
+        let signer = signer(1);
+        let mut streams = Streams::default();
+        let ahead = stream(&signer, 3 + HEIGHTS_AHEAD + 1, 0, b"block");
+        assert_eq!(add_all(&mut streams, &signer, ahead, at(3, 0)).err(), Some(Refused::Ahead));
+        let rounds = stream(&signer, 3, 2 + u32::try_from(ROUNDS_AHEAD).unwrap() + 1, b"block");
+        assert_eq!(add_all(&mut streams, &signer, rounds.clone(), at(3, 2)).err(), Some(Refused::Ahead));
+        assert!(
+            add_all(&mut streams, &signer, rounds, at(3, 3)).unwrap().is_some(),
+            "in the window once round 3 starts"
+        );
+        let mut bad_id = stream(&signer, 3, 0, b"block")[0].clone();
+        bad_id.stream_id = StreamId::new(Bytes::from_static(b"short"));
+        assert_eq!(add_all(&mut streams, &signer, vec![bad_id], at(3, 0)).err(), Some(Refused::Malformed));
+        // A stream whose first part names another round than its id.
+        let mut mismatched = stream(&signer, 3, 1, b"block");
+        mismatched[0] = stream(&signer, 3, 0, b"block")[0].clone();
+        mismatched[0].stream_id = mismatched[1].stream_id.clone();
+        assert_eq!(add_all(&mut streams, &signer, mismatched, at(3, 0)).err(), Some(Refused::Malformed));
+        let mut far = stream(&signer, 3, 0, b"block")[0].clone();
+        far.sequence = PARTS_MAX + 1;
+        assert_eq!(add_all(&mut streams, &signer, vec![far], at(3, 0)).err(), Some(Refused::Malformed));
+    }
+
+    #[test]
+    fn a_publisher_cannot_make_this_node_hold_more_than_its_share() {
+        let signer = signer(1);
+        let peer = peer_of(&signer.address());
+        let mut streams = Streams::default();
+        // Streams never finished, one per round: the ninth is refused.
+        let share = u32::try_from(STREAMS_PER_PUBLISHER).unwrap();
+        for round in 0..share {
+            let first = stream(&signer, 3, round, b"block")[0].clone();
+            assert!(streams.add(peer, first, at(3, 0), |_, _| signer.address()).unwrap().is_none());
+        }
+        let ninth = stream(&signer, 3, share, b"block")[0].clone();
+        assert_eq!(streams.add(peer, ninth.clone(), at(3, 0), |_, _| signer.address()).err(), Some(Refused::Crowded));
+        // Another validator's stream is still taken.
+        let other = self::signer(2);
+        assert!(add_all(&mut streams, &other, stream(&other, 3, 0, b"x"), at(3, 0)).unwrap().is_some());
+        // Once their height is decided, the publisher's share is free again.
+        streams.prune(Height(3));
+        assert_eq!(streams.held_by(&peer), 0);
+        let next = stream(&signer, 4, 0, b"block");
+        assert!(add_all(&mut streams, &signer, next, at(4, 0)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_stream_larger_than_a_block_is_dropped() {
+        let signer = signer(1);
+        let peer = peer_of(&signer.address());
+        let mut streams = Streams::default();
+        let chunk = vec![0u8; PART_BYTES];
+        let id = stream_id(Height(3), Round::new(0), &signer.address());
+        let mut refused = None;
+        for sequence in 1..=PARTS_MAX {
+            let part = StreamContent::Data(ProposalPart::Data(chunk.clone()));
+            let message = StreamMessage::new(id.clone(), sequence, part);
+            if let Err(reason) = streams.add(peer, message, at(3, 0), |_, _| signer.address()) {
+                refused = Some((sequence, reason));
+                break;
+            }
+        }
+        let (sequence, reason) = refused.expect("refused before PARTS_MAX parts");
+        assert_eq!(reason, Refused::Oversized);
+        assert!(usize::try_from(sequence).unwrap() * PART_BYTES > crate::BLOCK_BYTES_MAX, "refused at part {sequence}");
+        assert_eq!(streams.held_by(&peer), 0, "the stream is dropped");
+    }
+
+    #[test]
+    fn whole_streams_of_later_heights_wait_for_theirs_once_per_round() {
+        let signer = signer(1);
+        let peer = peer_of(&signer.address());
+        let mut streams = Streams::default();
+        assert!(add_all(&mut streams, &signer, stream(&signer, 5, 0, b"first"), at(3, 0)).unwrap().is_none());
+        assert!(add_all(&mut streams, &signer, stream(&signer, 5, 0, b"again"), at(3, 0)).unwrap().is_none());
+        assert!(add_all(&mut streams, &signer, stream(&signer, 4, 1, b"four"), at(3, 0)).unwrap().is_none());
+        assert!(streams.held_by(&peer) > 0);
+        let four: Vec<Vec<u8>> = streams.take(Height(4)).into_iter().map(|whole| whole.bytes).collect();
+        assert_eq!(four, vec![b"four".to_vec()]);
+        let five: Vec<Vec<u8>> = streams.take(Height(5)).into_iter().map(|whole| whole.bytes).collect();
+        assert_eq!(five, vec![b"first".to_vec()], "one stream per height and round, the first");
+        assert_eq!(streams.held_by(&peer), 0);
     }
 }

@@ -72,7 +72,7 @@ fn validator_address(public_key: &[u8]) -> Option<Address> {
 /// engine (0.8.2) sends the proof once per session and does not retry a
 /// failed send, which left a restarted validator with a peer it never
 /// recognised.
-fn peer_key(peer_id: &PeerId) -> Option<Address> {
+pub(crate) fn peer_key(peer_id: &PeerId) -> Option<Address> {
     let multihash = peer_id.as_ref();
     if multihash.code() != IDENTITY_MULTIHASH {
         return None;

@@ -11,7 +11,8 @@
 //!   and the chain goes on without its blocks;
 //! - `/health` lists each validator's connected consensus peers, and the
 //!   consensus metrics count failed rounds, nil votes, proposals and synced
-//!   blocks.
+//!   blocks; honest validators refuse none of each other's proposal parts
+//!   but stale ones.
 //!
 //! Every process is killed when its `ChildNode` drops; every wait is bounded.
 
@@ -282,6 +283,14 @@ async fn four_validators_agree_under_load_and_through_crashes() {
     let resumed = max_height(&net).await;
     wait_all(&net, resumed).await;
     assert_agree(&net, resumed).await;
+    // Honest validators publish their own streams, each in its round: no
+    // part of them is refused for its publisher, proposer, size or share.
+    for index in net.running() {
+        for reason in ["malformed", "publisher", "not_proposer", "oversized", "crowded"] {
+            let name = format!("parlend_consensus_parts_refused_total{{reason=\"{reason}\"}}");
+            assert_eq!(metric(&net, index, &name).await, 0.0, "validator {index} refused parts: {reason}");
+        }
+    }
 
     // Offline, a validator's chain replays and its certificates verify
     // against the genesis validators.
