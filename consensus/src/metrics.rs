@@ -15,7 +15,7 @@
 //! | `parlend_consensus_sync_values{direction}` | counter | decided blocks through value sync: `served` to peers, `received` from them |
 //! | `parlend_consensus_sync_bytes{direction}` | counter | their bytes |
 //! | `parlend_consensus_peers` | gauge | connected consensus peers |
-//! | `parlend_consensus_parts_refused{reason}` | counter | proposal stream messages not buffered (`streams::Refused`): `malformed`, `stale`, `ahead`, `publisher`, `not_proposer`, `oversized`, `crowded` |
+//! | `parlend_consensus_parts_refused{reason}` | counter | proposal stream messages not buffered (`streams::Refused`): `malformed`, `stale`, `ahead`, `publisher`, `not_proposer`, `oversized`, `crowded`, `repeated` |
 //!
 //! The engine tells the application when a round starts, never that a
 //! timeout elapsed: its propose and prevote timeouts show as nil votes, its

@@ -10,7 +10,7 @@
 //! share per publisher that counts its streams in progress and its whole
 //! streams waiting for their height.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
@@ -141,6 +141,10 @@ pub enum Refused {
     /// Its publisher holds as many streams or bytes as it may.
     #[error("a publisher over its share of streams or bytes")]
     Crowded,
+    /// A stream of its height and round was already whole: the first one
+    /// counts (a second, or a restream, is not executed again).
+    #[error("a height and round whose stream is already whole")]
+    Repeated,
 }
 
 impl Refused {
@@ -154,11 +158,12 @@ impl Refused {
             Refused::NotProposer => "not_proposer",
             Refused::Oversized => "oversized",
             Refused::Crowded => "crowded",
+            Refused::Repeated => "repeated",
         }
     }
 
     /// Every reason, for metrics that start at 0.
-    pub const ALL: [Refused; 7] = [
+    pub const ALL: [Refused; 8] = [
         Refused::Malformed,
         Refused::Stale,
         Refused::Ahead,
@@ -166,6 +171,7 @@ impl Refused {
         Refused::NotProposer,
         Refused::Oversized,
         Refused::Crowded,
+        Refused::Repeated,
     ];
 }
 
@@ -201,6 +207,8 @@ pub struct Streams {
     /// Whole streams by height and round (one each: only the round's
     /// proposer gets one in), with their publisher.
     waiting: BTreeMap<(Height, Round), (PeerId, Assembled)>,
+    /// Heights and rounds whose stream was whole (given back or waiting).
+    whole: BTreeSet<(Height, Round)>,
     shares: HashMap<PeerId, Share>,
 }
 
@@ -223,6 +231,9 @@ impl Streams {
         }
         if proposer(height, round) != named {
             return Err(Refused::NotProposer);
+        }
+        if self.whole.contains(&(height, round)) {
+            return Err(Refused::Repeated);
         }
         let key = (publisher, message.stream_id.clone());
         let size = message_bytes(&message);
@@ -287,12 +298,12 @@ impl Streams {
             return Err(Refused::Malformed);
         }
         assembled.messages = count;
+        let slot = (assembled.height, assembled.round);
+        if !self.whole.insert(slot) {
+            return Err(Refused::Repeated);
+        }
         if assembled.height <= position.height {
             return Ok(Some(assembled));
-        }
-        let slot = (assembled.height, assembled.round);
-        if self.waiting.contains_key(&slot) {
-            return Ok(None);
         }
         let size = assembled.bytes.len() + MESSAGE_OVERHEAD;
         let share = self.shares.entry(publisher).or_default();
@@ -347,6 +358,7 @@ impl Streams {
             self.drop_partial(&key);
         }
         drop(self.take(height));
+        self.whole.retain(|(at, _)| *at > height);
     }
 
     /// Bytes held for `publisher` (streams in progress and waiting).
@@ -541,6 +553,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_second_stream_of_a_height_and_round_is_refused_until_the_height_is_decided() {
+        let signer = signer(1);
+        let mut streams = Streams::default();
+        assert!(add_all(&mut streams, &signer, stream(&signer, 3, 0, b"first"), at(3, 0)).unwrap().is_some());
+        let second = add_all(&mut streams, &signer, stream(&signer, 3, 0, b"other"), at(3, 0));
+        assert_eq!(second.err(), Some(Refused::Repeated), "an equivocating proposer's second block");
+        assert!(add_all(&mut streams, &signer, stream(&signer, 3, 1, b"next round"), at(3, 1)).unwrap().is_some());
+        streams.prune(Height(3));
+        assert!(streams.whole.is_empty(), "forgotten with their height");
+    }
+
+    #[test]
     fn a_stream_larger_than_a_block_is_dropped() {
         let signer = signer(1);
         let peer = peer_of(&signer.address());
@@ -568,7 +592,8 @@ pub(crate) mod tests {
         let peer = peer_of(&signer.address());
         let mut streams = Streams::default();
         assert!(add_all(&mut streams, &signer, stream(&signer, 5, 0, b"first"), at(3, 0)).unwrap().is_none());
-        assert!(add_all(&mut streams, &signer, stream(&signer, 5, 0, b"again"), at(3, 0)).unwrap().is_none());
+        let again = add_all(&mut streams, &signer, stream(&signer, 5, 0, b"again"), at(3, 0));
+        assert_eq!(again.err(), Some(Refused::Repeated));
         assert!(add_all(&mut streams, &signer, stream(&signer, 4, 1, b"four"), at(3, 0)).unwrap().is_none());
         assert!(streams.held_by(&peer) > 0);
         let four: Vec<Vec<u8>> = streams.take(Height(4)).into_iter().map(|whole| whole.bytes).collect();
