@@ -602,4 +602,132 @@ pub(crate) mod tests {
         assert_eq!(five, vec![b"first".to_vec()], "one stream per height and round, the first");
         assert_eq!(streams.held_by(&peer), 0);
     }
+
+    /// One step of a peer's traffic: who publishes, which stream (height
+    /// and round), which message; or the node moving on.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Part {
+            publisher: u8,
+            height: u64,
+            round: u32,
+            sequence: u64,
+            kind: u8,
+            data: usize,
+        },
+        /// A proposer's whole stream, rotated by `turn`, without its
+        /// message `missing` (none when past its end).
+        Stream {
+            publisher: u8,
+            height: u64,
+            round: u32,
+            data: usize,
+            turn: usize,
+            missing: usize,
+        },
+        Decide(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            10 => (0u8..3, 3u64..10, 0u32..3, 0u64..5, 0u8..4, 0usize..400).prop_map(
+                |(publisher, height, round, sequence, kind, data)| Step::Part {
+                    publisher, height, round, sequence, kind, data,
+                }
+            ),
+            4 => (0u8..3, 3u64..10, 0u32..3, 0usize..300_000, 0usize..8, 0usize..12).prop_map(
+                |(publisher, height, round, data, turn, missing)| Step::Stream {
+                    publisher, height, round, data, turn, missing,
+                }
+            ),
+            1 => (3u64..10).prop_map(Step::Decide),
+        ]
+    }
+
+    /// What `streams` holds, recounted from its streams: each publisher's
+    /// share is exactly its streams in progress and their bytes, with its
+    /// whole streams waiting.
+    fn recount(streams: &Streams) -> HashMap<PeerId, (usize, usize)> {
+        let mut counted: HashMap<PeerId, (usize, usize)> = HashMap::new();
+        for ((publisher, _), partial) in &streams.partial {
+            let entry = counted.entry(*publisher).or_default();
+            entry.0 += 1;
+            entry.1 += partial.bytes;
+        }
+        for (publisher, assembled) in streams.waiting.values() {
+            counted.entry(*publisher).or_default().1 += assembled.bytes.len() + MESSAGE_OVERHEAD;
+        }
+        counted
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any traffic from three validators (each proposing every round
+        /// here), parts in any order, repeated, of unfinished or malformed
+        /// streams, with heights decided in between: the shares always
+        /// equal what is held, stay within their bounds, and are all free
+        /// once every height is decided.
+        #[test]
+        fn shares_always_equal_what_is_held(steps in proptest::collection::vec(step(), 1..300)) {
+            let signers: Vec<KeySigner> = (1..=3).map(signer).collect();
+            let mut streams = Streams::default();
+            let mut position = at(3, 0);
+            for step in steps {
+                match step {
+                    Step::Part { publisher, height, round, sequence, kind, data } => {
+                        let signer = &signers[usize::from(publisher)];
+                        let id = stream_id(Height(height), Round::new(round), &signer.address());
+                        let content = match kind {
+                            0 => StreamContent::Data(ProposalPart::Init {
+                                height: Height(height),
+                                round: Round::new(round),
+                                proposer: signer.address(),
+                            }),
+                            1 => StreamContent::Data(ProposalPart::Data(vec![7; data])),
+                            2 => StreamContent::Data(ProposalPart::Fin {
+                                signature: signer.sign_bytes(b"any"),
+                            }),
+                            _ => StreamContent::Fin,
+                        };
+                        let message = StreamMessage::new(id, sequence, content);
+                        let peer = peer_of(&signer.address());
+                        let _ = streams.add(peer, message, position, |_, _| signer.address());
+                    }
+                    Step::Stream { publisher, height, round, data, turn, missing } => {
+                        let signer = &signers[usize::from(publisher)];
+                        let mut messages = stream(signer, height, round, &vec![1; data]);
+                        if missing < messages.len() {
+                            messages.remove(missing);
+                        }
+                        let turn = turn % messages.len();
+                        messages.rotate_left(turn);
+                        let peer = peer_of(&signer.address());
+                        for message in messages {
+                            let _ = streams.add(peer, message, position, |_, _| signer.address());
+                        }
+                    }
+                    Step::Decide(height) => {
+                        if height >= position.height.0 {
+                            streams.prune(Height(height));
+                            position = at(height + 1, 0);
+                            drop(streams.take(position.height));
+                        }
+                    }
+                }
+                let counted = recount(&streams);
+                for (publisher, share) in &streams.shares {
+                    let (count, bytes) = counted.get(publisher).copied().unwrap_or_default();
+                    prop_assert_eq!((share.streams, share.bytes), (count, bytes));
+                    prop_assert!(share.streams <= STREAMS_PER_PUBLISHER && share.bytes <= PUBLISHER_BYTES_MAX);
+                }
+                prop_assert!(counted.keys().all(|publisher| streams.shares.contains_key(publisher)));
+            }
+            streams.prune(Height(u64::MAX - 1));
+            prop_assert!(streams.shares.is_empty() && streams.partial.is_empty() && streams.waiting.is_empty());
+            prop_assert!(streams.whole.is_empty());
+        }
+    }
 }
