@@ -245,6 +245,7 @@ impl Driver {
         }
         self.metrics.round_started(round.as_i64());
         for assembled in self.streams.take(height) {
+            self.metrics.proposal(Source::Peer, assembled.bytes.len(), assembled.messages);
             if let Err(rejection) = self.check_stream(assembled).await {
                 tracing::warn!(%height, %rejection, "an early proposal is refused");
             }

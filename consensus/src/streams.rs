@@ -299,10 +299,11 @@ impl Streams {
         }
         assembled.messages = count;
         let slot = (assembled.height, assembled.round);
-        if !self.whole.insert(slot) {
+        if self.whole.contains(&slot) {
             return Err(Refused::Repeated);
         }
         if assembled.height <= position.height {
+            self.whole.insert(slot);
             return Ok(Some(assembled));
         }
         let size = assembled.bytes.len() + MESSAGE_OVERHEAD;
@@ -311,6 +312,7 @@ impl Streams {
             return Err(Refused::Crowded);
         }
         share.bytes += size;
+        self.whole.insert(slot);
         self.waiting.insert(slot, (publisher, assembled));
         Ok(None)
     }

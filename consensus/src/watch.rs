@@ -70,8 +70,8 @@ fn validator_address(public_key: &[u8]) -> Option<Address> {
 /// its validator key, and the transport authenticates the peer id on every
 /// connection, so this names a validator whose signed proof was lost: the
 /// engine (0.8.2) sends the proof once per session and does not retry a
-/// failed send, which left a restarted validator with a peer it never
-/// recognised.
+/// failed send (a restarted validator in CI listed one peer without a
+/// proof for 90 s).
 pub(crate) fn peer_key(peer_id: &PeerId) -> Option<Address> {
     let multihash = peer_id.as_ref();
     if multihash.code() != IDENTITY_MULTIHASH {
