@@ -224,4 +224,134 @@ mod tests {
         assert_eq!(Codec::<StreamMessage<ProposalPart>>::decode(&WireCodec, bytes).unwrap(), part);
         assert!(Codec::<StreamMessage<ProposalPart>>::decode(&WireCodec, Bytes::from_static(&[0xff; 7])).is_err());
     }
+
+    use std::fmt::Debug;
+
+    use malachitebft_app_channel::app::types::core::{NilOrVal, SignedMessage, VoteType};
+    use proptest::prelude::*;
+
+    use crate::context::{Proposal, Vote};
+
+    /// `bytes` as a `T` off the network: an error or a message whose
+    /// encoding decodes to it again, never a panic.
+    fn survives<T: PartialEq + Debug>(bytes: &[u8])
+    where
+        WireCodec: Codec<T, Error = CodecError>,
+    {
+        let Ok(message) = Codec::<T>::decode(&WireCodec, Bytes::copy_from_slice(bytes)) else { return };
+        let encoded = Codec::<T>::encode(&WireCodec, &message).expect("a decoded message encodes");
+        let again = Codec::<T>::decode(&WireCodec, encoded).expect("its encoding decodes");
+        assert_eq!(again, message);
+    }
+
+    /// `bytes` as every message the engine decodes from peers.
+    fn every_message(bytes: &[u8]) {
+        survives::<ProposalPart>(bytes);
+        survives::<SignedConsensusMsg<Ctx>>(bytes);
+        survives::<LivenessMsg<Ctx>>(bytes);
+        survives::<StreamMessage<ProposalPart>>(bytes);
+        survives::<ProposedValue<Ctx>>(bytes);
+        survives::<PolkaCertificate<Ctx>>(bytes);
+        survives::<Status<Ctx>>(bytes);
+        survives::<Request<Ctx>>(bytes);
+        survives::<Response<Ctx>>(bytes);
+        survives::<ValidatorProof<Ctx>>(bytes);
+    }
+
+    /// Valid encodings of several message types, to mutate.
+    fn seeds() -> Vec<Vec<u8>> {
+        let address = ValidatorAddress(Address([1; 32]));
+        let signature = VoteSignature(Signature([9; 64]));
+        let vote = Vote {
+            kind: VoteType::Precommit,
+            height: Height(7),
+            round: Round::new(2),
+            value: NilOrVal::Val(BlockId(Hash([3; 32]))),
+            validator: address,
+            extension: None,
+        };
+        let proposal = Proposal {
+            height: Height(7),
+            round: Round::new(2),
+            value: BlockId(Hash([3; 32])),
+            pol_round: Round::Nil,
+            proposer: address,
+        };
+        let response = Response::ValueResponse(ValueResponse::new(
+            Height(7),
+            vec![RawDecidedValue::new(Bytes::from_static(b"block"), certificate())],
+        ));
+        let part = StreamMessage::new(
+            StreamId::new(Bytes::from_static(b"id")),
+            1,
+            StreamContent::Data(ProposalPart::Init { height: Height(7), round: Round::new(0), proposer: address }),
+        );
+        let proof = ValidatorProof::<Ctx>::new(vec![1; 32], vec![0, 36, 8, 1, 18, 32], signature);
+        vec![
+            WireCodec
+                .encode(&SignedConsensusMsg::<Ctx>::Vote(SignedMessage::new(vote.clone(), signature)))
+                .unwrap()
+                .to_vec(),
+            WireCodec
+                .encode(&SignedConsensusMsg::<Ctx>::Proposal(SignedMessage::new(proposal, signature)))
+                .unwrap()
+                .to_vec(),
+            WireCodec.encode(&LivenessMsg::<Ctx>::Vote(SignedMessage::new(vote, signature))).unwrap().to_vec(),
+            WireCodec.encode(&response).unwrap().to_vec(),
+            WireCodec.encode(&part).unwrap().to_vec(),
+            WireCodec.encode(&ProposalPart::Fin { signature }).unwrap().to_vec(),
+            WireCodec.encode(&proof).unwrap().to_vec(),
+        ]
+    }
+
+    #[test]
+    fn the_seeds_are_messages() {
+        let seeds: Vec<Bytes> = seeds().into_iter().map(Bytes::from).collect();
+        assert!(Codec::<SignedConsensusMsg<Ctx>>::decode(&WireCodec, seeds[0].clone()).is_ok());
+        assert!(Codec::<SignedConsensusMsg<Ctx>>::decode(&WireCodec, seeds[1].clone()).is_ok());
+        assert!(Codec::<LivenessMsg<Ctx>>::decode(&WireCodec, seeds[2].clone()).is_ok());
+        assert!(Codec::<Response<Ctx>>::decode(&WireCodec, seeds[3].clone()).is_ok());
+        assert!(Codec::<StreamMessage<ProposalPart>>::decode(&WireCodec, seeds[4].clone()).is_ok());
+        assert!(Codec::<ProposalPart>::decode(&WireCodec, seeds[5].clone()).is_ok());
+        assert!(Codec::<ValidatorProof<Ctx>>::decode(&WireCodec, seeds[6].clone()).is_ok());
+    }
+
+    #[test]
+    fn every_seed_with_one_byte_changed_or_cut_short_decodes_or_is_refused() {
+        for seed in seeds() {
+            for at in 0..seed.len() {
+                for byte in [0, 1, 2, 31, 33, 0x7f, 0x80, 0xff] {
+                    let mut bytes = seed.clone();
+                    bytes[at] = byte;
+                    every_message(&bytes);
+                }
+                every_message(&seed[..at]);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Valid messages with bytes changed, cut or added, and bytes of
+        /// any kind: every message type decodes them or refuses them.
+        #[test]
+        fn a_peers_bytes_never_panic_the_codec(
+            seed in 0usize..7,
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            keep in any::<prop::sample::Index>(),
+            tail in proptest::collection::vec(any::<u8>(), 0..8),
+            raw in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut bytes = seeds()[seed].clone();
+            for (at, byte) in changes {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            bytes.truncate(keep.index(bytes.len() + 1));
+            bytes.extend(tail);
+            every_message(&bytes);
+            every_message(&raw);
+        }
+    }
 }
