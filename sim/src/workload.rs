@@ -465,3 +465,59 @@ pub fn weaken(mut accesses: Vec<Access>, rng: &mut impl Rng) -> Vec<Access> {
     }
     accesses
 }
+
+#[cfg(test)]
+mod tests {
+    use parlend_contracts::query::{market_summary, position_summary};
+
+    use super::*;
+
+    /// A node that answers with proofs can make up its whole state (a
+    /// header of its own, values proven under its root), and a client
+    /// recomputes the answer from those values (`parlend_rpc::verified`).
+    /// So the queries it recomputes must refuse or answer any values: here
+    /// the markets, prices, configuration and positions of a lending state
+    /// with a few bytes of one to three values changed at a time (single
+    /// bytes, whole 16-byte fields set to all ones or zeros), at times up
+    /// to 300 years on, never panic (overflow checks on in tests).
+    #[test]
+    fn queries_over_a_made_up_state_refuse_or_answer_never_panic() {
+        let workload = build(WorkloadKind::LendingMix, 64, 3).unwrap();
+        let state = workload.state;
+        let owners: Vec<Address> = state
+            .keys()
+            .filter_map(|key| if let StateKey::Position { owner } = key { Some(*owner) } else { None })
+            .take(4)
+            .collect();
+        let read = |key: &StateKey| match key {
+            StateKey::Position { owner } => owners.contains(owner),
+            StateKey::Account { .. } | StateKey::Balance { .. } => false,
+            _ => true,
+        };
+        let keys: Vec<StateKey> = state.keys().filter(|key| read(key)).copied().collect();
+        assert!(owners.len() == 4 && keys.len() > 12, "{} owners, {} keys", owners.len(), keys.len());
+        let mut rng = StdRng::seed_from_u64(11);
+        for round in 0..3_000 {
+            let mut made_up = state.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let key = &keys[rng.random_range(0..keys.len())];
+                let mut value = made_up[key].to_vec();
+                let at = rng.random_range(0..value.len());
+                match rng.random_range(0..4) {
+                    0 => value[at] = rng.random(),
+                    1 => value[at] = 0,
+                    fill => {
+                        let start = at / 16 * 16;
+                        let end = (start + 16).min(value.len());
+                        value[start..end].fill(if fill == 2 { 0xff } else { 0 });
+                    }
+                }
+                made_up.insert(*key, Value::from(value));
+            }
+            let later = rng.random_range(0..10_000_000u64) * if rng.random_bool(0.1) { 1_000 } else { 1 };
+            let now = workload.context.timestamp + later;
+            let _ = position_summary(&made_up, owners[round % owners.len()], now);
+            let _ = market_summary(&made_up, assets()[round % 4], now);
+        }
+    }
+}
