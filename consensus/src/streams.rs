@@ -236,6 +236,10 @@ impl Streams {
             return Err(Refused::Repeated);
         }
         let key = (publisher, message.stream_id.clone());
+        if self.partial.get(&key).is_some_and(|partial| partial.messages.contains_key(&message.sequence)) {
+            // A copy of a part already here: nothing to add or count.
+            return Ok(None);
+        }
         let size = message_bytes(&message);
         let share = self.shares.get(&publisher).copied().unwrap_or_default();
         let known = self.partial.contains_key(&key);
@@ -473,6 +477,12 @@ pub(crate) mod tests {
         assert_eq!(messages.len(), 6, "init, 3 data parts, fin, end");
         messages.reverse();
         let mut streams = Streams::default();
+        // A copy of a part adds nothing.
+        let peer = peer_of(&signer.address());
+        streams.add(peer, messages[2].clone(), at(3, 0), |_, _| signer.address()).unwrap();
+        let held = streams.held_by(&peer);
+        streams.add(peer, messages[2].clone(), at(3, 0), |_, _| signer.address()).unwrap();
+        assert_eq!(streams.held_by(&peer), held);
         let whole = add_all(&mut streams, &signer, messages.clone(), at(3, 0)).unwrap();
         let whole = whole.expect("the stream completes");
         assert_eq!((whole.height, whole.round, whole.proposer), (Height(3), Round::new(1), signer.address()));
@@ -586,6 +596,16 @@ pub(crate) mod tests {
         assert_eq!(reason, Refused::Oversized);
         assert!(usize::try_from(sequence).unwrap() * PART_BYTES > crate::BLOCK_BYTES_MAX, "refused at part {sequence}");
         assert_eq!(streams.held_by(&peer), 0, "the stream is dropped");
+        // A stream as full as it may be: a copy of one of its parts keeps it.
+        let mut streams = Streams::default();
+        let part =
+            |sequence| StreamMessage::new(id.clone(), sequence, StreamContent::Data(ProposalPart::Data(chunk.clone())));
+        for sequence in 1..sequence {
+            streams.add(peer, part(sequence), at(3, 0), |_, _| signer.address()).unwrap();
+        }
+        let held = streams.held_by(&peer);
+        assert!(matches!(streams.add(peer, part(1), at(3, 0), |_, _| signer.address()), Ok(None)));
+        assert_eq!(streams.held_by(&peer), held, "the copy is not counted, the stream not dropped");
     }
 
     #[test]
