@@ -231,7 +231,7 @@ impl Driver {
     }
 
     fn proposer(&self, height: Height, round: Round) -> ValidatorAddress {
-        *Ctx.select_proposer(&self.validators, height, round).address()
+        proposer_of(&self.validators, height, round)
     }
 
     /// `StartedRound`: streams that arrived early for this height are
@@ -289,7 +289,7 @@ impl Driver {
     ) -> Option<ProposedValue<Ctx>> {
         let position = Position { height: self.height, round: self.round };
         let validators = &self.validators;
-        let proposer = |height, round| *Ctx.select_proposer(validators, height, round).address();
+        let proposer = |height, round| proposer_of(validators, height, round);
         let assembled = match self.streams.add(publisher, part, position, proposer) {
             Ok(assembled) => assembled?,
             Err(refused) => {
@@ -534,4 +534,9 @@ pub(crate) fn engine_certificate(certificate: &CommitCertificate) -> ExtendedCom
             })
             .collect(),
     }
+}
+
+/// The proposer of `height` and `round` among `validators`.
+fn proposer_of(validators: &ValidatorSet, height: Height, round: Round) -> ValidatorAddress {
+    *Ctx.select_proposer(validators, height, round).address()
 }
